@@ -1,0 +1,41 @@
+using Conformance.Protocol;
+using Python.Runtime;
+
+// The PyTorch worker: a thin .NET host around python/torchconformance/worker.py.
+//   Conformance.Workers.PyTorch --python-dll /usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0 --python-path REPO/python
+// Claim stdout before CPython and libtorch load, so their prints go to stderr.
+var channel = WorkerHost.ClaimProtocolChannel();
+
+string? pythonDll = Option(args, "--python-dll") ?? Environment.GetEnvironmentVariable("PYTHONNET_PYDLL");
+string? pythonPath = Option(args, "--python-path");
+if (pythonDll is null || pythonPath is null)
+{
+    Console.Error.WriteLine("usage: Conformance.Workers.PyTorch --python-dll LIBPYTHON --python-path DIR");
+    return 2;
+}
+
+Runtime.PythonDLL = pythonDll;
+PythonEngine.Initialize();
+dynamic handler;
+using (Py.GIL())
+{
+    dynamic sys = Py.Import("sys");
+    sys.path.insert(0, pythonPath);
+    handler = Py.Import("torchconformance.worker");
+}
+PythonEngine.BeginAllowThreads();
+
+WorkerHost.Serve(channel, line =>
+{
+    using (Py.GIL())
+    {
+        return (string)handler.handle_json(line);
+    }
+});
+return 0;
+
+static string? Option(string[] args, string name)
+{
+    int i = Array.IndexOf(args, name);
+    return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+}

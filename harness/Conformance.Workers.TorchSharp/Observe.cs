@@ -1,0 +1,52 @@
+using System.Security.Cryptography;
+using System.Text.Json.Nodes;
+using static TorchSharp.torch;
+
+namespace Conformance.Workers.TorchSharp;
+
+/// <summary>Observations of state dicts and outputs; twin of python/torchconformance/observe.py.</summary>
+public static class Observe
+{
+    /// <summary>One table from TorchSharp dtypes to the wire names shared with the Python side.</summary>
+    public static readonly IReadOnlyDictionary<ScalarType, string> DtypeNames = new Dictionary<ScalarType, string>
+    {
+        [ScalarType.Float32] = "float32",
+        [ScalarType.Float64] = "float64",
+        [ScalarType.Float16] = "float16",
+        [ScalarType.BFloat16] = "bfloat16",
+        [ScalarType.Int64] = "int64",
+        [ScalarType.Int32] = "int32",
+        [ScalarType.Int16] = "int16",
+        [ScalarType.Int8] = "int8",
+        [ScalarType.Byte] = "uint8",
+        [ScalarType.Bool] = "bool",
+        [ScalarType.ComplexFloat32] = "complex64",
+        [ScalarType.ComplexFloat64] = "complex128",
+    };
+
+    public static JsonObject DescribeTensor(string key, Tensor t)
+    {
+        using var c = t.detach().cpu().contiguous();
+        var hash = Convert.ToHexStringLower(SHA256.HashData(c.bytes));
+        return new JsonObject
+        {
+            ["key"] = key,
+            ["shape"] = new JsonArray(t.shape.Select(d => (JsonNode)d).ToArray()),
+            ["dtype"] = DtypeNames.TryGetValue(t.dtype, out var name) ? name : t.dtype.ToString(),
+            ["sha256"] = hash,
+        };
+    }
+
+    public static JsonArray DescribeStateDict(IEnumerable<KeyValuePair<string, Tensor>> stateDict) =>
+        new(stateDict.Select(kv => (JsonNode)DescribeTensor(kv.Key, kv.Value)).ToArray());
+
+    public static JsonObject DescribeOutputs(Tensor y)
+    {
+        using var d = y.detach().cpu().to(ScalarType.Float64).contiguous();
+        return new JsonObject
+        {
+            ["shape"] = new JsonArray(y.shape.Select(s => (JsonNode)s).ToArray()),
+            ["values"] = new JsonArray(d.data<double>().ToArray().Select(v => (JsonNode)v).ToArray()),
+        };
+    }
+}

@@ -1,0 +1,144 @@
+using System.Globalization;
+using System.Reflection;
+using System.Text;
+using System.Text.Json.Nodes;
+using Conformance.Protocol;
+using Conformance.Workers.TorchSharp;
+using TorchSharp;
+using static TorchSharp.torch;
+
+// The TorchSharp worker: acts and observes, never judges. Claim stdout before libtorch loads.
+var channel = WorkerHost.ClaimProtocolChannel();
+WorkerHost.Serve(channel, Handle);
+return 0;
+
+static Response Handle(Request request)
+{
+    var args = request.Args ?? new JsonObject();
+    try
+    {
+        JsonNode? result = request.Op switch
+        {
+            Ops.Hello => Hello(),
+            Ops.Listing => Listing(args),
+            Ops.Produce => Produce(args),
+            Ops.Consume => Consume(args),
+            Ops.Shutdown => new JsonObject(),
+            _ => throw new BadRequestException($"unknown op '{request.Op}'"),
+        };
+        return Response.Success(request.Id, result);
+    }
+    catch (NotApplicableException e)
+    {
+        return Response.Failure(request.Id, new WorkerError(ErrorKinds.NotApplicable, e.Message));
+    }
+    catch (Exception e) when (e is BadRequestException or KeyNotFoundException)
+    {
+        return Response.Failure(request.Id, new WorkerError(ErrorKinds.BadRequest, e.Message));
+    }
+    catch (ArtifactException e)
+    {
+        return Response.Failure(request.Id, new WorkerError(e.Kind, e.Message, e.InnerException?.ToString()));
+    }
+}
+
+static JsonNode Hello()
+{
+    var asm = typeof(torch).Assembly;
+    var version = asm.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion
+                  ?? asm.GetName().Version?.ToString() ?? "unknown";
+    var devices = new JsonArray("cpu");
+    if (cuda.is_available()) devices.Add("cuda");
+    return new JsonObject
+    {
+        ["kind"] = "torchsharp",
+        ["version"] = version.Split('+')[0],
+        ["dotnet"] = Environment.Version.ToString(),
+        ["devices"] = devices,
+        ["pid"] = Environment.ProcessId,
+        ["load_modes"] = new JsonArray(Routes.LoadModes.Select(m => (JsonNode)m).ToArray()),
+    };
+}
+
+static string Str(JsonObject args, string name) =>
+    args[name]?.GetValue<string>() ?? throw new BadRequestException($"missing argument '{name}'");
+
+static JsonNode Listing(JsonObject args)
+{
+    var c = Cases.Get(Str(args, "case"));
+    manual_seed(args["seed"]?.GetValue<long>() ?? 0);
+    var model = c.Build();
+    var optimizer = c.Optimizer(model);
+    var text = new StringBuilder("Model's state_dict:\n");
+    var entries = new JsonArray();
+    foreach (var (key, value) in model.state_dict())
+    {
+        text.Append(CultureInfo.InvariantCulture, $"{key} \t torch.Size([{string.Join(", ", value.shape)}])\n");
+        entries.Add(new JsonObject { ["key"] = key, ["shape"] = new JsonArray(value.shape.Select(d => (JsonNode)d).ToArray()) });
+    }
+    var groups = OptimizerListing.ParamGroups(optimizer);
+    text.Append("Optimizer's state_dict:\n");
+    text.Append("state \t {}\n");
+    text.Append("param_groups \t ").Append(OptimizerListing.Format(groups));
+    return new JsonObject
+    {
+        ["text"] = text.ToString(),
+        ["model"] = entries,
+        ["optimizer"] = new JsonObject { ["state"] = new JsonObject(), ["param_groups"] = groups },
+    };
+}
+
+static JsonNode Produce(JsonObject args)
+{
+    var c = Cases.Get(Str(args, "case"));
+    var (model, _) = Cases.Train(c, args["seed"]?.GetValue<long>() ?? 0);
+    model.eval();
+    using var noGrad = no_grad();
+    var outputs = model.call(c.EvalInput());
+    var path = Str(args, "path");
+    try
+    {
+        Routes.Save(Str(args, "route"), model, path);
+    }
+    catch (Exception e) when (e is not NotApplicableException)
+    {
+        throw new ArtifactException(ErrorKinds.SaveError, $"{path}: {e.GetType().Name}: {e.Message}", e);
+    }
+    return new JsonObject
+    {
+        ["tensors"] = Observe.DescribeStateDict(model.state_dict()),
+        ["outputs"] = Observe.DescribeOutputs(outputs),
+    };
+}
+
+static JsonNode Consume(JsonObject args)
+{
+    var c = Cases.Get(Str(args, "case"));
+    var path = Str(args, "path");
+    var model = c.Build();
+    try
+    {
+        Routes.Load(Str(args, "route"), args["mode"]?.GetValue<string>() ?? "default", model, path);
+    }
+    catch (Exception e) when (e is not NotApplicableException)
+    {
+        throw new ArtifactException(ErrorKinds.LoadError, $"{path}: {e.GetType().Name}: {FirstLine(e.Message)}", e);
+    }
+    model.eval();
+    using var noGrad = no_grad();
+    var outputs = model.call(c.EvalInput());
+    return new JsonObject
+    {
+        ["tensors"] = Observe.DescribeStateDict(model.state_dict()),
+        ["outputs"] = Observe.DescribeOutputs(outputs),
+    };
+}
+
+static string FirstLine(string s) => s.Split('\n', 2)[0].Trim();
+
+sealed class BadRequestException(string message) : Exception(message);
+
+sealed class ArtifactException(string kind, string message, Exception inner) : Exception(message, inner)
+{
+    public string Kind { get; } = kind;
+}

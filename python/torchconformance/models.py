@@ -1,0 +1,31 @@
+"""PyTorch twins of the suite's models.
+
+Each class has a C# twin in harness/Conformance.Workers.TorchSharp/Models/ with the same field
+names in the same order: the field names *are* the state_dict keys.
+"""
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class TheModelClass(nn.Module):
+    """The seed's LeNet, exactly as in the PyTorch tutorial "Saving and loading models"."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 6, 5)
+        self.pool = nn.MaxPool2d(2, 2)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1 = nn.Linear(16 * 5 * 5, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(F.relu(self.conv1(x)))
+        x = self.pool(F.relu(self.conv2(x)))
+        x = x.view(-1, 16 * 5 * 5)
+        x = F.relu(self.fc1(x))
+        x = F.relu(self.fc2(x))
+        x = self.fc3(x)
+        return x

@@ -1,0 +1,52 @@
+"""Observations: what a runtime reports about a state dict and a model's outputs.
+
+The orchestrator compares a producer's observation with a consumer's. The C# twin is Observe.cs.
+"""
+
+import hashlib
+from typing import Any, Dict, List, Mapping
+
+import torch
+
+# One table from torch dtypes to the wire names shared with the C# side.
+DTYPE_NAMES: Dict[torch.dtype, str] = {
+    torch.float32: "float32",
+    torch.float64: "float64",
+    torch.float16: "float16",
+    torch.bfloat16: "bfloat16",
+    torch.int64: "int64",
+    torch.int32: "int32",
+    torch.int16: "int16",
+    torch.int8: "int8",
+    torch.uint8: "uint8",
+    torch.bool: "bool",
+    torch.complex64: "complex64",
+    torch.complex128: "complex128",
+}
+
+
+def tensor_bytes(t: torch.Tensor) -> bytes:
+    """Raw little-endian bytes of a tensor's elements in row-major order."""
+    t = t.detach().cpu().contiguous()
+    if t.dtype == torch.bfloat16:  # numpy has no bfloat16: reinterpret the same 2 bytes.
+        t = t.view(torch.int16)
+    return t.numpy().tobytes()
+
+
+def describe_tensor(key: str, t: torch.Tensor) -> Dict[str, Any]:
+    return {
+        "key": key,
+        "shape": list(t.shape),
+        "dtype": DTYPE_NAMES.get(t.dtype, str(t.dtype)),
+        "sha256": hashlib.sha256(tensor_bytes(t)).hexdigest(),
+    }
+
+
+def describe_state_dict(sd: Mapping[str, torch.Tensor]) -> List[Dict[str, Any]]:
+    """Ordered keys, shapes, dtypes and SHA-256 of each tensor's bytes."""
+    return [describe_tensor(k, v) for k, v in sd.items()]
+
+
+def describe_outputs(y: torch.Tensor) -> Dict[str, Any]:
+    y = y.detach().cpu().to(torch.float64).contiguous()
+    return {"shape": list(y.shape), "values": y.reshape(-1).tolist()}

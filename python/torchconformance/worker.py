@@ -1,0 +1,164 @@
+"""The PyTorch runtime's request handler: acts and observes, never judges.
+
+``handle_json`` is what the .NET PyTorch worker calls through pythonnet, one request line at a
+time. ``serve`` runs the same loop standalone over stdin/stdout, guarding the protocol channel the
+same way the .NET host does: fd 1 is moved to a private descriptor and pointed at stderr.
+"""
+
+import json
+import os
+import platform
+import sys
+import traceback
+from typing import Any, Callable, Dict
+
+import torch
+
+from . import cases, observe, routes
+
+
+class _Failure(Exception):
+    def __init__(self, kind: str, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.detail = detail
+
+
+def _hello(_: Dict[str, Any]) -> Dict[str, Any]:
+    return {
+        "kind": "pytorch",
+        "version": torch.__version__,
+        "python": platform.python_version(),
+        "executable": sys.executable,
+        "numpy": _numpy_version(),
+        "devices": ["cpu"] + (["cuda"] if torch.cuda.is_available() else []),
+        "pid": os.getpid(),
+        "load_modes": list(routes.PICKLE_LOAD_MODES),
+    }
+
+
+def _numpy_version() -> str:
+    try:
+        import numpy
+
+        return numpy.__version__
+    except ImportError:
+        return "absent"
+
+
+def _fmt_value(v: Any) -> str:
+    return repr(v)
+
+
+def _listing(args: Dict[str, Any]) -> Dict[str, Any]:
+    """The seed's listing: state_dict keys with sizes, then the optimizer's state_dict."""
+    case = cases.get(args["case"])
+    torch.manual_seed(int(args.get("seed", 0)))
+    model = case.build()
+    optimizer = case.optimizer(list(model.parameters()))
+    lines = ["Model's state_dict:"]
+    model_entries = []
+    for key, value in model.state_dict().items():
+        lines.append(f"{key} \t {value.size()}")
+        model_entries.append({"key": key, "shape": list(value.shape)})
+    lines.append("Optimizer's state_dict:")
+    osd = optimizer.state_dict()
+    for name, value in osd.items():
+        lines.append(f"{name} \t {_fmt_value(value)}")
+    groups = [{k: (v if isinstance(v, (int, float, bool, str, list, type(None))) else repr(v)) for k, v in g.items()}
+              for g in osd["param_groups"]]
+    return {"text": "\n".join(lines), "model": model_entries, "optimizer": {"state": {}, "param_groups": groups}}
+
+
+def _produce(args: Dict[str, Any]) -> Dict[str, Any]:
+    case = cases.get(args["case"])
+    model, _ = cases.train(case, int(args.get("seed", 0)))
+    model.eval()
+    with torch.no_grad():
+        outputs = model(case.eval_input())
+    sd = model.state_dict()
+    try:
+        routes.save_state_dict(args["route"], sd, args["path"])
+    except routes.NotApplicable:
+        raise
+    except Exception as e:
+        raise _Failure("save_error", f"{args['path']}: {type(e).__name__}: {e}", traceback.format_exc()) from e
+    return {"tensors": observe.describe_state_dict(sd), "outputs": observe.describe_outputs(outputs)}
+
+
+def _consume(args: Dict[str, Any]) -> Dict[str, Any]:
+    case = cases.get(args["case"])
+    path = args["path"]
+    try:
+        loaded = routes.load_state_dict(args["route"], args.get("mode", "default"), path)
+        model = case.build()
+        model.load_state_dict(loaded)
+    except routes.NotApplicable:
+        raise
+    except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise _Failure("load_error", f"{path}: {type(e).__name__}: {first}", traceback.format_exc()) from e
+    model.eval()
+    with torch.no_grad():
+        outputs = model(case.eval_input())
+    return {"tensors": observe.describe_state_dict(model.state_dict()), "outputs": observe.describe_outputs(outputs)}
+
+
+OPS: Dict[str, Callable[[Dict[str, Any]], Dict[str, Any]]] = {
+    "hello": _hello,
+    "listing": _listing,
+    "produce": _produce,
+    "consume": _consume,
+    "shutdown": lambda _: {},
+}
+
+
+def handle(request: Dict[str, Any]) -> Dict[str, Any]:
+    """Runs one request and returns the response object (never raises)."""
+    rid = request.get("id", -1)
+    op = request.get("op")
+    fn = OPS.get(op)  # type: ignore[arg-type]
+    if fn is None:
+        return _error(rid, "bad_request", f"unknown op '{op}' (known: {', '.join(OPS)})")
+    try:
+        return {"id": rid, "status": "ok", "result": fn(request.get("args") or {})}
+    except routes.NotApplicable as e:
+        return _error(rid, "not_applicable", str(e))
+    except _Failure as e:
+        return _error(rid, e.kind, e.message, e.detail)
+    except KeyError as e:
+        return _error(rid, "bad_request", f"{e.args[0] if e.args else e}", traceback.format_exc())
+    except Exception as e:  # noqa: BLE001 - every failure becomes a response, the worker goes on
+        return _error(rid, "runtime_error", f"{type(e).__name__}: {e}", traceback.format_exc())
+
+
+def _error(rid: Any, kind: str, message: str, detail: str = "") -> Dict[str, Any]:
+    err = {"kind": kind, "message": message}
+    if detail:
+        err["detail"] = detail
+    return {"id": rid, "status": "error", "error": err}
+
+
+def handle_json(line: str) -> str:
+    try:
+        request = json.loads(line)
+    except ValueError as e:
+        return json.dumps(_error(-1, "bad_request", f"request is not valid JSON: {e}"))
+    return json.dumps(handle(request), allow_nan=True)
+
+
+def serve() -> None:
+    """Standalone loop over stdin and a guarded stdout (``python3 -m torchconformance serve``)."""
+    sys.stdout.flush()
+    channel = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    for line in sys.stdin:
+        line = line.strip()
+        if not line:
+            continue
+        channel.write(handle_json(line) + "\n")
+        channel.flush()
+        if json.loads(line).get("op") == "shutdown":
+            break

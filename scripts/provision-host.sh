@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what the host needs from Debian's own archive: PyTorch 1.13 (python3-torch), numpy,
+# and debootstrap for the trixie rootfs. Idempotent: does nothing when all are present.
+set -euo pipefail
+pkgs=(python3-torch python3-numpy debootstrap)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "host: all packages present (${pkgs[*]})"
+  exit 0
+fi
+echo "host: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"
