@@ -27,9 +27,19 @@ PythonEngine.BeginAllowThreads();
 
 WorkerHost.Serve(channel, line =>
 {
-    using (Py.GIL())
+    try
     {
-        return (string)handler.handle_json(line);
+        using (Py.GIL())
+        {
+            return (string)handler.handle_json(line);
+        }
+    }
+    catch (PythonException e)
+    {
+        // handle_json never raises by design; if it does, answer rather than take the worker down.
+        long id = -1;
+        try { id = Wire.Decode<Request>(line).Id; } catch (System.Text.Json.JsonException) { }
+        return Wire.Encode(Response.Failure(id, new WorkerError(ErrorKinds.RuntimeError, $"handler raised {e.Message}", e.StackTrace)));
     }
 });
 return 0;

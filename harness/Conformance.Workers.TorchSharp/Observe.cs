@@ -40,13 +40,17 @@ public static class Observe
     public static JsonArray DescribeStateDict(IEnumerable<KeyValuePair<string, Tensor>> stateDict) =>
         new(stateDict.Select(kv => (JsonNode)DescribeTensor(kv.Key, kv.Value)).ToArray());
 
+    /// <summary>JSON has no NaN or infinities: send those as strings ("NaN", "Infinity", "-Infinity").</summary>
+    private static JsonNode WireFloat(double v) =>
+        double.IsFinite(v) ? v : double.IsNaN(v) ? "NaN" : v > 0 ? "Infinity" : "-Infinity";
+
     public static JsonObject DescribeOutputs(Tensor y)
     {
         using var d = y.detach().cpu().to(ScalarType.Float64).contiguous();
         return new JsonObject
         {
             ["shape"] = new JsonArray(y.shape.Select(s => (JsonNode)s).ToArray()),
-            ["values"] = new JsonArray(d.data<double>().ToArray().Select(v => (JsonNode)v).ToArray()),
+            ["values"] = new JsonArray(d.data<double>().ToArray().Select(WireFloat).ToArray()),
         };
     }
 }

@@ -4,6 +4,7 @@ The orchestrator compares a producer's observation with a consumer's. The C# twi
 """
 
 import hashlib
+import math
 from typing import Any, Dict, List, Mapping
 
 import torch
@@ -47,6 +48,13 @@ def describe_state_dict(sd: Mapping[str, torch.Tensor]) -> List[Dict[str, Any]]:
     return [describe_tensor(k, v) for k, v in sd.items()]
 
 
+def _wire_float(v: float) -> Any:
+    """JSON has no NaN or infinities: send those as the strings .NET parses ("NaN", "Infinity")."""
+    if math.isfinite(v):
+        return v
+    return "NaN" if math.isnan(v) else ("Infinity" if v > 0 else "-Infinity")
+
+
 def describe_outputs(y: torch.Tensor) -> Dict[str, Any]:
     y = y.detach().cpu().to(torch.float64).contiguous()
-    return {"shape": list(y.shape), "values": y.reshape(-1).tolist()}
+    return {"shape": list(y.shape), "values": [_wire_float(v) for v in y.reshape(-1).tolist()]}

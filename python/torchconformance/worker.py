@@ -145,7 +145,11 @@ def handle_json(line: str) -> str:
         request = json.loads(line)
     except ValueError as e:
         return json.dumps(_error(-1, "bad_request", f"request is not valid JSON: {e}"))
-    return json.dumps(handle(request), allow_nan=True)
+    response = handle(request)
+    try:
+        return json.dumps(response, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        return json.dumps(_error(response.get("id", -1), "runtime_error", f"result is not JSON-encodable: {e}"))
 
 
 def serve() -> None:

@@ -1,0 +1,36 @@
+using System.Text.Json.Nodes;
+
+namespace Conformance.Orchestrator.Judgement;
+
+public sealed record TensorInfo(string Key, IReadOnlyList<long> Shape, string Dtype, string Sha256)
+{
+    public string ShapeText => "[" + string.Join(", ", Shape) + "]";
+}
+
+public sealed record Outputs(IReadOnlyList<long> Shape, IReadOnlyList<double> Values);
+
+/// <summary>What a runtime reported about a state dict it saved or loaded, and its eval outputs.</summary>
+public sealed record Observation(IReadOnlyList<TensorInfo> Tensors, Outputs? Outputs)
+{
+    public static Observation FromJson(JsonNode node)
+    {
+        var tensors = (node["tensors"]?.AsArray() ?? []).Select(t => new TensorInfo(
+            t!["key"]!.GetValue<string>(),
+            t["shape"]!.AsArray().Select(d => d!.GetValue<long>()).ToList(),
+            t["dtype"]!.GetValue<string>(),
+            t["sha256"]!.GetValue<string>())).ToList();
+        Outputs? outputs = node["outputs"] is JsonObject o
+            ? new Outputs(o["shape"]!.AsArray().Select(d => d!.GetValue<long>()).ToList(),
+                o["values"]!.AsArray().Select(ToDouble).ToList())
+            : null;
+        return new Observation(tensors, outputs);
+    }
+
+    // Python's json writes NaN and Infinity bare; System.Text.Json reads them as strings only when asked.
+    private static double ToDouble(JsonNode? v) => v switch
+    {
+        JsonValue x when x.TryGetValue(out double d) => d,
+        JsonValue x when x.TryGetValue(out string? s) => double.Parse(s, System.Globalization.CultureInfo.InvariantCulture),
+        _ => double.NaN,
+    };
+}

@@ -1,0 +1,36 @@
+using Conformance.Orchestrator.Judgement;
+using Conformance.Orchestrator.KnownFailures;
+
+namespace Conformance.Orchestrator.Matrix;
+
+public enum Outcome { Pass, Fail, KnownFailure, NotApplicable, Skipped }
+
+public static class Outcomes
+{
+    public static string Wire(this Outcome o) => o switch
+    {
+        Outcome.Pass => "pass",
+        Outcome.Fail => "fail",
+        Outcome.KnownFailure => "known_failure",
+        Outcome.NotApplicable => "not_applicable",
+        Outcome.Skipped => "skipped",
+        _ => throw new ArgumentOutOfRangeException(nameof(o)),
+    };
+
+    public static Outcome Parse(string s) => Enum.GetValues<Outcome>().First(o => o.Wire() == s);
+}
+
+/// <summary>The verdict on one cell, with the evidence behind it.</summary>
+public sealed record CellResult(
+    Cell Cell,
+    Outcome Outcome,
+    string Message,
+    OutputDiff? Diff = null,
+    IReadOnlyList<string>? Problems = null,
+    KnownFailure? Declared = null,
+    string? Artifact = null,
+    double Seconds = 0)
+{
+    /// <summary>Whether the cell's test passes: a pass, a failure as declared, or an honest not_applicable.</summary>
+    public bool Acceptable => Outcome is Outcome.Pass or Outcome.KnownFailure or Outcome.NotApplicable;
+}

@@ -1,0 +1,164 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using Conformance.Orchestrator.Judgement;
+using Conformance.Orchestrator.KnownFailures;
+using Conformance.Orchestrator.Runtimes;
+using Conformance.Orchestrator.Workers;
+using Conformance.Protocol;
+
+namespace Conformance.Orchestrator.Matrix;
+
+public sealed record RunnerOptions(string ArtifactsDir, TimeSpan RequestTimeout, TimeSpan StartTimeout, long Seed = 0)
+{
+    public static RunnerOptions Default(string artifactsDir) =>
+        new(artifactsDir, TimeSpan.FromSeconds(120), TimeSpan.FromSeconds(180));
+}
+
+/// <summary>A runtime as the run saw it: discovery's view, its hello, and its listing per case.</summary>
+public sealed record RuntimeReport(Runtime Runtime, JsonNode? Hello, IReadOnlyDictionary<string, JsonNode?> Listings, string? Error);
+
+public sealed record RunResult(
+    IReadOnlyList<RuntimeReport> Runtimes,
+    IReadOnlyList<CellResult> Results,
+    IReadOnlyList<KnownFailure> UnmatchedKnownFailures,
+    DateTimeOffset Started,
+    double Seconds)
+{
+    public int Count(Outcome o) => Results.Count(r => r.Outcome == o);
+
+    /// <summary>The run's one closing line, in the manner of protobuf's conformance runner.</summary>
+    public string SummaryLine()
+    {
+        bool passed = Count(Outcome.Fail) == 0 && UnmatchedKnownFailures.Count == 0;
+        return $"CONFORMANCE SUITE {(passed ? "PASSED" : "FAILED")}: {Count(Outcome.Pass)} passes, {Count(Outcome.KnownFailure)} known failures, "
+               + $"{Count(Outcome.Fail)} unexpected failures, {Count(Outcome.Skipped)} skips, {Count(Outcome.NotApplicable)} not applicable"
+               + (UnmatchedKnownFailures.Count > 0 ? $", {UnmatchedKnownFailures.Count} known-failure entries matching no cell" : "")
+               + $" ({Seconds:0.0} s)";
+    }
+}
+
+/// <summary>
+/// Runs the matrix: for each (case, route, producer) one artifact is produced, then every consumer
+/// loads it in each of its modes, and <see cref="Judge"/> decides. A producer's or consumer's crash,
+/// hang or error fails only the cells it touches; the rest of the matrix goes on.
+/// </summary>
+public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, KnownFailureList knownFailures, RunnerOptions options, WorkerPool pool)
+{
+    private readonly Dictionary<string, Runtime> _byId = runtimes.ToDictionary(r => r.Id);
+
+    public RunResult Run(IReadOnlyList<Cell> cells, Action<CellResult, int, int>? progress = null)
+    {
+        var started = DateTimeOffset.Now;
+        var clock = Stopwatch.StartNew();
+        Directory.CreateDirectory(options.ArtifactsDir);
+        var reports = ListRuntimes(cells.Select(c => c.Case).Distinct().ToList());
+        var results = new List<CellResult>();
+        foreach (var group in cells.GroupBy(c => c.ArtifactKey))
+        {
+            foreach (var r in RunArtifact(group.ToList()))
+            {
+                var judged = knownFailures.Apply(r);
+                results.Add(judged);
+                progress?.Invoke(judged, results.Count, cells.Count);
+            }
+        }
+        return new RunResult(reports, results, knownFailures.Unmatched(cells), started, clock.Elapsed.TotalSeconds);
+    }
+
+    private List<RuntimeReport> ListRuntimes(IReadOnlyList<string> cases)
+    {
+        var list = new List<RuntimeReport>();
+        foreach (var rt in runtimes)
+        {
+            if (!rt.Available) { list.Add(new RuntimeReport(rt, null, new Dictionary<string, JsonNode?>(), rt.MissingReason)); continue; }
+            var listings = new Dictionary<string, JsonNode?>();
+            string? error = null;
+            foreach (var c in cases)
+            {
+                var reply = pool.Send(rt, Ops.Listing, new JsonObject { ["case"] = c, ["seed"] = options.Seed }, options.RequestTimeout);
+                listings[c] = reply.Result;
+                error ??= reply.Result is null ? Describe(reply, null) : null;
+            }
+            list.Add(new RuntimeReport(rt, pool.Hellos.GetValueOrDefault(rt.Id), listings, error));
+        }
+        return list;
+    }
+
+    private IEnumerable<CellResult> RunArtifact(IReadOnlyList<Cell> cells)
+    {
+        var first = cells[0];
+        var producer = _byId[first.Producer];
+        if (!producer.Available)
+        {
+            foreach (var c in cells) yield return new CellResult(c, Outcome.Skipped, $"producer {producer.Id} is missing: {producer.MissingReason}");
+            yield break;
+        }
+        var path = ArtifactPath(first);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        if (File.Exists(path)) File.Delete(path);
+        var clock = Stopwatch.StartNew();
+        var produced = pool.Send(producer, Ops.Produce,
+            new JsonObject { ["case"] = first.Case, ["route"] = first.Route, ["path"] = path, ["seed"] = options.Seed },
+            options.RequestTimeout);
+        if (produced.Result is not { } producedObs)
+        {
+            var notApplicable = produced is WorkerReply.Answered { Response.Error.Kind: ErrorKinds.NotApplicable };
+            var why = $"producer {producer.Id} could not save: {Describe(produced, path)}";
+            foreach (var c in cells) yield return new CellResult(c, notApplicable ? Outcome.NotApplicable : Outcome.Fail, why, Artifact: path);
+            yield break;
+        }
+        var expected = Observation.FromJson(producedObs);
+        var tolerance = Catalogue.Case(first.Case).Tolerance;
+        var produceSeconds = clock.Elapsed.TotalSeconds;
+        foreach (var cell in cells)
+            yield return Consume(cell, path, expected, tolerance, produceSeconds);
+    }
+
+    private CellResult Consume(Cell cell, string path, Observation expected, Tolerance tolerance, double produceSeconds)
+    {
+        var consumer = _byId[cell.Consumer];
+        if (!consumer.Available)
+            return new CellResult(cell, Outcome.Skipped, $"consumer {consumer.Id} is missing: {consumer.MissingReason}", Artifact: path);
+        var clock = Stopwatch.StartNew();
+        var reply = pool.Send(consumer, Ops.Consume,
+            new JsonObject { ["case"] = cell.Case, ["route"] = cell.Route, ["mode"] = cell.Mode, ["path"] = path },
+            options.RequestTimeout);
+        var seconds = produceSeconds + clock.Elapsed.TotalSeconds;
+        if (reply.Result is not { } obs)
+        {
+            var outcome = reply is WorkerReply.Answered { Response.Error.Kind: ErrorKinds.NotApplicable } ? Outcome.NotApplicable : Outcome.Fail;
+            return new CellResult(cell, outcome, Describe(reply, path), Artifact: path, Seconds: seconds);
+        }
+        Verdict verdict;
+        try
+        {
+            verdict = Judge.Compare(expected, Observation.FromJson(obs), tolerance);
+        }
+        catch (Exception e) when (e is InvalidOperationException or NullReferenceException or FormatException)
+        {
+            return new CellResult(cell, Outcome.Fail, $"protocol_error: consumer {consumer.Id} sent a malformed observation: {e.Message}", Artifact: path, Seconds: seconds);
+        }
+        return new CellResult(cell, verdict.Passed ? Outcome.Pass : Outcome.Fail, verdict.Summary, verdict.Diff, verdict.Problems, Artifact: path, Seconds: seconds);
+    }
+
+    /// <summary>artifacts/&lt;case&gt;/&lt;route&gt;/&lt;producer&gt;.&lt;ext&gt;</summary>
+    public string ArtifactPath(Cell cell) =>
+        Path.Combine(options.ArtifactsDir, cell.Case, cell.Route, cell.Producer + Extension(cell.Route));
+
+    private static string Extension(string route) => route switch
+    {
+        Catalogue.Pickle => ".pt",
+        _ => ".bin",
+    };
+
+    /// <summary>"kind: message", with the artifact's path dropped from the front (it is recorded apart).</summary>
+    public static string Describe(WorkerReply reply, string? path) => reply switch
+    {
+        WorkerReply.Answered { Response.Error: { } e } => $"{e.Kind}: {StripPath(e.Message, path)}",
+        WorkerReply.Failed f => $"{f.Kind}: {f.Message}",
+        _ => "no result",
+    };
+
+    private static string StripPath(string message, string? path) =>
+        path is not null && message.StartsWith(path + ": ", StringComparison.Ordinal) ? message[(path.Length + 2)..] : message;
+}

@@ -1,0 +1,56 @@
+using System.Net;
+using System.Text;
+using Conformance.Orchestrator.Matrix;
+
+namespace Conformance.Orchestrator.Reports;
+
+/// <summary>reports/compatibility.html: the same grids, coloured, with each cell's message on hover.</summary>
+public static class ReportHtml
+{
+    public static string Render(RunResult run)
+    {
+        static string E(string? s) => WebUtility.HtmlEncode(s ?? "");
+        var sb = new StringBuilder();
+        sb.AppendLine("<!doctype html><html><head><meta charset=\"utf-8\"><title>TorchSharp ⇄ PyTorch compatibility</title><style>");
+        sb.AppendLine("body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}"
+                      + "td,th{border:1px solid #ccc;padding:4px 10px;text-align:left;font-size:14px}th{background:#f4f4f4}"
+                      + ".pass{background:#d8f5d0}.fail{background:#f9c9c9;font-weight:bold}.known_failure{background:#fbe8b0}"
+                      + ".not_applicable{background:#eee;color:#777}.skipped{background:#dde6f5}pre{background:#f7f7f7;padding:8px}");
+        sb.AppendLine("</style></head><body>");
+        sb.AppendLine("<h1>TorchSharp ⇄ PyTorch compatibility</h1>");
+        sb.AppendLine($"<p><b>{E(run.SummaryLine())}</b><br>Generated {E(run.Started.ToString("u"))}</p>");
+        sb.AppendLine("<h2>Runtimes</h2><table><tr><th>id</th><th>kind</th><th>version</th><th>where</th><th>status</th></tr>");
+        foreach (var r in run.Runtimes)
+            sb.AppendLine($"<tr><td>{E(r.Runtime.Id)}</td><td>{E(r.Runtime.Kind)}</td><td>{E(r.Hello?["version"]?.GetValue<string>() ?? r.Runtime.Version)}</td>"
+                          + $"<td>{E(r.Runtime.Where)}</td><td>{E(r.Runtime.Available ? r.Error ?? "available" : "missing: " + r.Runtime.MissingReason)}</td></tr>");
+        sb.AppendLine("</table>");
+        foreach (var g in Grid.From(run.Results))
+        {
+            sb.AppendLine($"<h2>{E(g.Case)} via {E(g.Route)}</h2><table><tr><th>producer → consumer</th>");
+            foreach (var m in g.Modes) sb.Append($"<th>{E(m)}</th>");
+            sb.AppendLine("</tr>");
+            foreach (var row in g.Rows)
+            {
+                sb.Append($"<tr><td>{E(row.Producer)} → {E(row.Consumer)}</td>");
+                foreach (var c in row.Cells)
+                {
+                    var title = c is null ? "" : c.Cell.Name + "\n" + c.Message + (c.Declared is null ? "" : "\n" + c.Declared.Reason + "\n" + c.Declared.Link);
+                    sb.Append($"<td class=\"{c?.Outcome.Wire()}\" title=\"{E(title)}\">{E(Grid.Word(c))}</td>");
+                }
+                sb.AppendLine("</tr>");
+            }
+            sb.AppendLine("</table>");
+        }
+        var notable = run.Results.Where(r => r.Outcome != Outcome.Pass).ToList();
+        if (notable.Count > 0)
+        {
+            sb.AppendLine("<h2>Cells that did not pass</h2><table><tr><th>cell</th><th>outcome</th><th>message</th><th>reason</th></tr>");
+            foreach (var r in notable)
+                sb.AppendLine($"<tr class=\"{r.Outcome.Wire()}\"><td><code>{E(r.Cell.Name)}</code></td><td>{r.Outcome.Wire()}</td><td><pre>{E(r.Message)}</pre></td>"
+                              + $"<td>{(r.Declared is null ? "" : $"{E(r.Declared.Reason)} <a href=\"{E(r.Declared.Link)}\">link</a>")}</td></tr>");
+            sb.AppendLine("</table>");
+        }
+        sb.AppendLine("</body></html>");
+        return sb.ToString();
+    }
+}

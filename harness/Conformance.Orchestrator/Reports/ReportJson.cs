@@ -1,0 +1,85 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Conformance.Orchestrator.Matrix;
+
+namespace Conformance.Orchestrator.Reports;
+
+/// <summary>reports/compatibility.json: the machine-readable report, and what the tests read back.</summary>
+public static class ReportJson
+{
+    public static JsonObject Build(RunResult run)
+    {
+        var runtimes = new JsonArray();
+        foreach (var r in run.Runtimes)
+        {
+            var listings = new JsonObject();
+            foreach (var (c, l) in r.Listings) listings[c] = l?["text"]?.GetValue<string>();
+            runtimes.Add(new JsonObject
+            {
+                ["id"] = r.Runtime.Id,
+                ["kind"] = r.Runtime.Kind,
+                ["version"] = r.Hello?["version"]?.GetValue<string>() ?? r.Runtime.Version,
+                ["device"] = r.Runtime.Device,
+                ["status"] = r.Runtime.Available ? "available" : "missing",
+                ["where"] = r.Runtime.Where,
+                ["reason"] = r.Runtime.MissingReason ?? r.Error,
+                ["launch"] = r.Runtime.Launch?.Display(),
+                ["hello"] = r.Hello?.DeepClone(),
+                ["listings"] = listings,
+            });
+        }
+        var results = new JsonArray();
+        foreach (var x in run.Results)
+        {
+            var tol = Catalogue.Cases.FirstOrDefault(c => c.Name == x.Cell.Case)?.Tolerance;
+            results.Add(new JsonObject
+            {
+                ["cell"] = x.Cell.Name,
+                ["case"] = x.Cell.Case,
+                ["producer"] = x.Cell.Producer,
+                ["consumer"] = x.Cell.Consumer,
+                ["route"] = x.Cell.Route,
+                ["mode"] = x.Cell.Mode,
+                ["outcome"] = x.Outcome.Wire(),
+                ["message"] = x.Message,
+                ["problems"] = x.Problems is null ? null : new JsonArray(x.Problems.Select(p => (JsonNode)p).ToArray()),
+                ["max_abs_diff"] = Finite(x.Diff?.MaxAbs),
+                ["max_rel_diff"] = Finite(x.Diff?.MaxRel),
+                ["tolerance"] = tol is null ? null : new JsonObject { ["atol"] = tol.Atol, ["rtol"] = tol.Rtol },
+                ["known_failure"] = x.Declared is null ? null : new JsonObject
+                {
+                    ["pattern"] = x.Declared.Pattern, ["message"] = x.Declared.MessagePrefix,
+                    ["reason"] = x.Declared.Reason, ["link"] = x.Declared.Link,
+                },
+                ["artifact"] = x.Artifact,
+                ["seconds"] = Math.Round(x.Seconds, 3),
+            });
+        }
+        return new JsonObject
+        {
+            ["schema"] = 1,
+            ["generated"] = run.Started.ToString("O"),
+            ["seconds"] = Math.Round(run.Seconds, 1),
+            ["runtimes"] = runtimes,
+            ["results"] = results,
+            ["unmatched_known_failures"] = new JsonArray(run.UnmatchedKnownFailures.Select(k => (JsonNode)new JsonObject
+            {
+                ["pattern"] = k.Pattern, ["reason"] = k.Reason, ["link"] = k.Link,
+            }).ToArray()),
+            ["summary"] = new JsonObject
+            {
+                ["pass"] = run.Count(Outcome.Pass),
+                ["known_failure"] = run.Count(Outcome.KnownFailure),
+                ["fail"] = run.Count(Outcome.Fail),
+                ["skipped"] = run.Count(Outcome.Skipped),
+                ["not_applicable"] = run.Count(Outcome.NotApplicable),
+                ["line"] = run.SummaryLine(),
+            },
+        };
+    }
+
+    private static double? Finite(double? d) => d is { } v && double.IsFinite(v) ? v : d is null ? null : double.MaxValue;
+
+    public static string Write(RunResult run) =>
+        Build(run).ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+}

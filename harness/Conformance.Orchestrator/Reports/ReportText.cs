@@ -1,0 +1,101 @@
+using System.Text;
+using Conformance.Orchestrator.Matrix;
+
+namespace Conformance.Orchestrator.Reports;
+
+/// <summary>The console table and reports/compatibility.md.</summary>
+public static class ReportText
+{
+    /// <summary>Plain text tables for the terminal.</summary>
+    public static string Console(RunResult run)
+    {
+        var sb = new StringBuilder();
+        foreach (var g in Grid.From(run.Results))
+        {
+            sb.AppendLine($"{g.Case} via {g.Route}");
+            var header = new[] { "producer -> consumer" }.Concat(g.Modes).ToArray();
+            var rows = g.Rows.Select(r => new[] { r.Direction }.Concat(r.Cells.Select(Grid.Word)).ToArray()).ToList();
+            var widths = header.Select((h, i) => Math.Max(h.Length, rows.Max(r => r[i].Length))).ToArray();
+            string Line(string[] cells) => "  " + string.Join(" | ", cells.Select((c, i) => c.PadRight(widths[i])));
+            sb.AppendLine(Line(header));
+            sb.AppendLine("  " + string.Join("-+-", widths.Select(w => new string('-', w))));
+            foreach (var r in rows) sb.AppendLine(Line(r));
+            sb.AppendLine();
+        }
+        var notable = run.Results.Where(r => r.Outcome is Outcome.Fail or Outcome.KnownFailure).ToList();
+        foreach (var r in notable)
+            sb.AppendLine($"{(r.Outcome == Outcome.Fail ? "FAIL " : "known")} {r.Cell.Name}: {FirstLine(r.Message)}");
+        foreach (var k in run.UnmatchedKnownFailures)
+            sb.AppendLine($"ERROR known-failures.json entry \"{k.Pattern}\" matches no cell: remove it");
+        if (notable.Count > 0 || run.UnmatchedKnownFailures.Count > 0) sb.AppendLine();
+        sb.AppendLine(run.SummaryLine());
+        return sb.ToString();
+    }
+
+    public static string Markdown(RunResult run)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine("# TorchSharp ⇄ PyTorch compatibility report").AppendLine();
+        sb.AppendLine($"Generated {run.Started:yyyy-MM-dd HH:mm:ss zzz} in {run.Seconds:0.0} s.").AppendLine();
+        sb.AppendLine($"**{run.SummaryLine()}**").AppendLine();
+        sb.AppendLine("Legend: `pass =` bit-identical weights and identical outputs; `pass Δx` bit-identical weights, outputs within the case's tolerance, largest absolute difference x; "
+                      + "`FAIL` unexpected failure; `known` declared in known-failures.json (reason and link below); `n/a` the runtime lacks the capability; `skip` the runtime is missing.").AppendLine();
+        sb.AppendLine("## Runtimes").AppendLine();
+        sb.AppendLine("| id | kind | version | device | where | status |").AppendLine("|---|---|---|---|---|---|");
+        foreach (var r in run.Runtimes)
+        {
+            var version = r.Hello?["version"]?.GetValue<string>() ?? r.Runtime.Version;
+            var status = r.Runtime.Available ? (r.Error is null ? "available" : $"error: {Cell(r.Error)}") : $"missing: {Cell(r.Runtime.MissingReason ?? "")}";
+            sb.AppendLine($"| {r.Runtime.Id} | {r.Runtime.Kind} | {version} | {r.Runtime.Device} | {Cell(r.Runtime.Where)} | {status} |");
+        }
+        sb.AppendLine();
+        foreach (var g in Grid.From(run.Results))
+        {
+            var tol = Catalogue.Cases.FirstOrDefault(c => c.Name == g.Case)?.Tolerance;
+            sb.AppendLine($"## {g.Case} via {g.Route}").AppendLine();
+            if (tol is not null) sb.AppendLine($"Output tolerance: {tol}.").AppendLine();
+            sb.AppendLine("| producer → consumer | " + string.Join(" | ", g.Modes) + " |");
+            sb.AppendLine("|---|" + string.Concat(g.Modes.Select(_ => "---|")));
+            foreach (var row in g.Rows)
+                sb.AppendLine($"| {row.Producer} → {row.Consumer} | " + string.Join(" | ", row.Cells.Select(c => Symbol(c) + " " + Grid.Word(c))) + " |");
+            sb.AppendLine();
+        }
+        var notable = run.Results.Where(r => r.Outcome != Outcome.Pass).ToList();
+        if (notable.Count > 0)
+        {
+            sb.AppendLine("## Cells that did not pass").AppendLine();
+            sb.AppendLine("| cell | outcome | message | reason / link |").AppendLine("|---|---|---|---|");
+            foreach (var r in notable)
+                sb.AppendLine($"| `{r.Cell.Name}` | {r.Outcome.Wire()} | {Cell(FirstLine(r.Message))} | {(r.Declared is null ? "" : $"{Cell(r.Declared.Reason)} [link]({r.Declared.Link})")} |");
+            sb.AppendLine();
+        }
+        if (run.UnmatchedKnownFailures.Count > 0)
+        {
+            sb.AppendLine("## known-failures.json entries that match no cell").AppendLine();
+            foreach (var k in run.UnmatchedKnownFailures) sb.AppendLine($"- `{k.Pattern}`: remove it ({k.Link})");
+            sb.AppendLine();
+        }
+        sb.AppendLine("## Listings (the seed's state_dict and optimizer printout, per runtime)").AppendLine();
+        foreach (var r in run.Runtimes)
+        foreach (var (c, l) in r.Listings)
+        {
+            sb.AppendLine($"<details><summary>{r.Runtime.Id}: {c}</summary>").AppendLine();
+            sb.AppendLine("```").AppendLine(l?["text"]?.GetValue<string>() ?? "(no listing)").AppendLine("```").AppendLine("</details>").AppendLine();
+        }
+        return sb.ToString();
+    }
+
+    public static string Symbol(CellResult? r) => r?.Outcome switch
+    {
+        Outcome.Pass => "✅",
+        Outcome.Fail => "❌",
+        Outcome.KnownFailure => "⚠️",
+        Outcome.NotApplicable => "➖",
+        Outcome.Skipped => "⏭️",
+        _ => "",
+    };
+
+    internal static string FirstLine(string s) => s.Split('\n', 2)[0];
+
+    private static string Cell(string s) => FirstLine(s).Replace("|", "\\|");
+}

@@ -1,0 +1,179 @@
+using System.Diagnostics;
+using System.Reflection;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Conformance.Orchestrator.Runtimes;
+
+/// <summary>
+/// Finds the runtimes this machine can run, never assuming <c>python3</c>:
+/// <list type="bullet">
+/// <item>each candidate interpreter is asked whether it has torch and where its libpython is;</item>
+/// <item>the Debian 13 rootfs (scripts/rootfs.sh) contributes its PyTorch and, where the host's
+/// libstdc++ is too old for TorchSharp (GLIBCXX_3.4.32, GCC 13), the TorchSharp runtime;</item>
+/// <item><c>runtimes.json</c>, the file named by CONFORMANCE_RUNTIMES, and CONFORMANCE_PYTHON
+/// (interpreters separated by ':') override discovery and add more runtimes.</item>
+/// </list>
+/// Runtimes listed as <c>expected</c> but not found come back as missing, with the reason.
+/// </summary>
+public sealed class Discovery(RepoLayout repo)
+{
+    public const string DefaultRootfs = "/var/cache/torch-conformance/rootfs-trixie";
+    private const string TorchSharpNeeds = "GLIBCXX_3.4.32";
+    private readonly List<string> _notes = [];
+
+    /// <summary>What discovery tried, for the report and for missing-runtime messages.</summary>
+    public IReadOnlyList<string> Notes => _notes;
+
+    public IReadOnlyList<Runtime> Discover()
+    {
+        var config = RuntimesConfig.Load(repo.RuntimesFile, Environment.GetEnvironmentVariable("CONFORMANCE_RUNTIMES"));
+        var found = new Dictionary<string, Runtime>();
+        void Add(Runtime r)
+        {
+            if (found.TryGetValue(r.Id, out var had) && had.Available) { _notes.Add($"{r.Id}: already found at {had.Where}; ignoring {r.Where}"); return; }
+            found[r.Id] = r;
+        }
+
+        // 1. Explicit interpreters first: they win over what discovery would pick.
+        var explicitPythons = (Environment.GetEnvironmentVariable("CONFORMANCE_PYTHON") ?? "")
+            .Split(':', StringSplitOptions.RemoveEmptyEntries).Concat(config.Pythons);
+        foreach (var py in explicitPythons.Concat(HostPythonCandidates()).Distinct())
+            if (ProbePython(py, chroot: null) is { } r) Add(r);
+
+        // 2. The rootfs.
+        var rootfs = Environment.GetEnvironmentVariable("CONFORMANCE_ROOTFS") ?? config.Rootfs ?? DefaultRootfs;
+        var rootfsProblem = RootfsProblem(rootfs);
+        if (rootfsProblem is null)
+        {
+            if (ProbePython("/usr/bin/python3", chroot: rootfs) is { } r) Add(r);
+        }
+        else _notes.Add(rootfsProblem);
+
+        // 3. TorchSharp: natively where libstdc++ allows it, else in the rootfs.
+        if (TorchSharpRuntime(rootfs, rootfsProblem) is { } ts) Add(ts);
+
+        // 4. Declared runtimes replace discovered ones with the same id.
+        foreach (var r in config.Runtimes) found[r.Id] = r;
+
+        foreach (var id in config.Expected.Where(id => !found.ContainsKey(id)))
+            found[id] = Runtime.Missing(id, $"not found on this machine. Discovery tried: {string.Join("; ", _notes)}");
+        return found.Values.OrderBy(r => r.Kind).ThenBy(r => r.Id, StringComparer.Ordinal).ToList();
+    }
+
+    private static IEnumerable<string> HostPythonCandidates()
+    {
+        yield return "/usr/bin/python3";
+        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var p = Path.Combine(dir, "python3");
+            if (File.Exists(p)) yield return p;
+        }
+    }
+
+    // Asks the interpreter itself; torch's version is read from torch/version.py, not imported.
+    private const string ProbeScript = """
+import importlib.util, json, os, re, sys, sysconfig
+r = {"python": "%d.%d.%d" % sys.version_info[:3], "torch": None, "libpython": None}
+so = sysconfig.get_config_var("INSTSONAME") or sysconfig.get_config_var("LDLIBRARY") or ""
+dirs = [sysconfig.get_config_var("LIBDIR"), sysconfig.get_config_var("LIBPL"), os.path.join(sys.base_prefix, "lib")]
+for d in dirs:
+    if d and ".so" in so and os.path.exists(os.path.join(d, so)):
+        r["libpython"] = os.path.join(d, so); break
+spec = importlib.util.find_spec("torch")
+if spec and spec.submodule_search_locations:
+    vf = os.path.join(list(spec.submodule_search_locations)[0], "version.py")
+    m = re.search(r"__version__\s*=\s*['\"]([^'\"]+)", open(vf).read()) if os.path.exists(vf) else None
+    r["torch"] = m.group(1) if m else "unknown"
+print(json.dumps(r))
+""";
+
+    private Runtime? ProbePython(string python, string? chroot)
+    {
+        var where = chroot is null ? $"host {python}" : $"rootfs {chroot} {python}";
+        var argv = chroot is null ? new[] { python, "-c", ProbeScript } : new[] { "chroot", chroot, python, "-c", ProbeScript };
+        var (code, stdout, stderr) = Run(argv, TimeSpan.FromSeconds(30));
+        if (code != 0) { _notes.Add($"{where}: probe exited {code}: {Last(stderr)}"); return null; }
+        JsonNode? info;
+        try { info = JsonNode.Parse(stdout.Trim().Split('\n').Last()); }
+        catch (JsonException) { _notes.Add($"{where}: probe printed no JSON: {Last(stdout)}"); return null; }
+        var torch = info?["torch"]?.GetValue<string>();
+        var libpython = info?["libpython"]?.GetValue<string>();
+        if (torch is null) { _notes.Add($"{where}: python {info?["python"]} cannot import torch"); return null; }
+        if (libpython is null) { _notes.Add($"{where}: torch {torch} but no shared libpython to embed"); return null; }
+        var dll = repo.WorkerDll("Conformance.Workers.PyTorch");
+        var id = Runtime.MakeId(RuntimeKinds.PyTorch, torch);
+        if (dll is null) return Runtime.Missing(id, "the PyTorch worker is not built: run `make build`");
+        _notes.Add($"{where}: torch {torch}, python {info?["python"]} -> {id}");
+        var worker = new List<string>();
+        if (chroot is not null) worker.AddRange(["chroot", chroot]);
+        worker.AddRange(["dotnet", dll, "--python-dll", libpython, "--python-path", repo.PythonPackageDir]);
+        return new Runtime(id, RuntimeKinds.PyTorch, torch, "cpu", new Launch(worker.ToArray()), Where: where);
+    }
+
+    private Runtime? TorchSharpRuntime(string rootfs, string? rootfsProblem)
+    {
+        var dll = repo.WorkerDll("Conformance.Workers.TorchSharp");
+        if (dll is null) { _notes.Add("TorchSharp worker is not built: run `make build`"); return null; }
+        var tsDll = Path.Combine(Path.GetDirectoryName(dll)!, "TorchSharp.dll");
+        var v = File.Exists(tsDll) ? AssemblyName.GetAssemblyName(tsDll).Version : null;
+        var version = v is null ? "unknown" : $"{v.Major}.{v.Minor}.{v.Build}";
+        var id = Runtime.MakeId(RuntimeKinds.TorchSharp, version);
+        var hostLib = HostLibStdCxx();
+        if (hostLib is not null && FileContains(hostLib, TorchSharpNeeds))
+            return new Runtime(id, RuntimeKinds.TorchSharp, version, "cpu", new Launch("dotnet", dll), Where: "host");
+        var why = $"host libstdc++ ({hostLib ?? "not found"}) lacks {TorchSharpNeeds}, which libLibTorchSharp.so needs";
+        if (rootfsProblem is not null) return Runtime.Missing(id, $"{why}; and the rootfs is unusable: {rootfsProblem}");
+        _notes.Add($"{why}: TorchSharp runs in the rootfs");
+        return new Runtime(id, RuntimeKinds.TorchSharp, version, "cpu", new Launch("chroot", rootfs, "dotnet", dll), Where: $"rootfs {rootfs}");
+    }
+
+    /// <summary>Why the rootfs cannot run workers for this repository, or null when it can.</summary>
+    private string? RootfsProblem(string rootfs)
+    {
+        if (!File.Exists(Path.Combine(rootfs, ".conformance-provisioned")))
+            return $"no provisioned rootfs at {rootfs}: run `make rootfs`";
+        bool Mounted() => File.Exists(rootfs + Path.Combine(repo.Root, "Conformance.sln")) && Directory.Exists(Path.Combine(rootfs, "proc", "self"))
+                          && File.Exists(Path.Combine(rootfs, "usr", "bin", "dotnet"));
+        if (Mounted()) return null;
+        // Mounting is idempotent; do it for a developer who runs `dotnet test` straight after a reboot.
+        var script = Path.Combine(repo.Root, "scripts", "rootfs.sh");
+        var (code, _, err) = Run(["bash", script, "mount", repo.Root], TimeSpan.FromSeconds(60), ("CONFORMANCE_ROOTFS", rootfs));
+        return Mounted() ? null : $"rootfs {rootfs} is not mounted for {repo.Root} (scripts/rootfs.sh mount exited {code}: {Last(err)}): run `make mount`";
+    }
+
+    private static string? HostLibStdCxx() =>
+        new[] { "/usr/lib/x86_64-linux-gnu/libstdc++.so.6", "/usr/lib64/libstdc++.so.6", "/usr/lib/libstdc++.so.6" }.FirstOrDefault(File.Exists);
+
+    private static bool FileContains(string path, string needle)
+    {
+        var bytes = File.ReadAllBytes(path);
+        return bytes.AsSpan().IndexOf(Encoding.ASCII.GetBytes(needle)) >= 0;
+    }
+
+    private static string Last(string s)
+    {
+        var lines = s.Trim().Split('\n');
+        return lines.Length == 0 ? "" : lines[^1].Trim();
+    }
+
+    internal static (int Code, string Stdout, string Stderr) Run(string[] argv, TimeSpan timeout, params (string Key, string Value)[] env)
+    {
+        var psi = new ProcessStartInfo(argv[0]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in argv.Skip(1)) psi.ArgumentList.Add(a);
+        foreach (var (k, v) in env) psi.Environment[k] = v;
+        try
+        {
+            using var p = Process.Start(psi)!;
+            var stdout = p.StandardOutput.ReadToEndAsync();
+            var stderr = p.StandardError.ReadToEndAsync();
+            if (!p.WaitForExit(timeout)) { p.Kill(true); return (-1, "", $"timed out after {timeout.TotalSeconds} s"); }
+            return (p.ExitCode, stdout.Result, stderr.Result);
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            return (-1, "", $"{argv[0]}: {e.Message}");
+        }
+    }
+}

@@ -1,0 +1,53 @@
+namespace Conformance.Orchestrator.Runtimes;
+
+public static class RuntimeKinds
+{
+    public const string PyTorch = "pytorch";
+    public const string TorchSharp = "torchsharp";
+    /// <summary>The plumbing dummy; never part of the conformance matrix.</summary>
+    public const string Dummy = "dummy";
+}
+
+/// <summary>How to start a runtime's worker: an argv and the environment added to ours.</summary>
+public sealed record Launch(IReadOnlyList<string> Command, IReadOnlyDictionary<string, string> Environment)
+{
+    public Launch(params string[] command) : this(command, new Dictionary<string, string>()) { }
+
+    /// <summary>The command line as a person would paste it into a shell.</summary>
+    public string Display() =>
+        string.Join(" ", Environment.Select(kv => $"{kv.Key}={Quote(kv.Value)}").Concat(Command.Select(Quote)));
+
+    private static string Quote(string s) =>
+        s.Length > 0 && s.All(c => char.IsLetterOrDigit(c) || "-_./=:+,@".Contains(c)) ? s : "'" + s.Replace("'", "'\\''") + "'";
+}
+
+/// <summary>
+/// A runtime: (kind, version, device, how to launch its worker). Its id begins
+/// <c>pytorch-&lt;major&gt;.&lt;minor&gt;</c> or <c>torchsharp-&lt;major&gt;.&lt;minor&gt;</c>. A runtime that
+/// discovery expected but could not find has no launch and says why in <see cref="MissingReason"/>.
+/// </summary>
+public sealed record Runtime(
+    string Id,
+    string Kind,
+    string Version,
+    string Device,
+    Launch? Launch,
+    string? MissingReason = null,
+    string Where = "host")
+{
+    public bool Available => Launch is not null && MissingReason is null;
+
+    public static string MakeId(string kind, string version)
+    {
+        var parts = version.Split('.', '+', '-', 'a', 'b', 'r');
+        return parts.Length >= 2 ? $"{kind}-{parts[0]}.{parts[1]}" : $"{kind}-{version}";
+    }
+
+    public static Runtime Missing(string id, string reason)
+    {
+        var dash = id.IndexOf('-');
+        return new Runtime(id, dash > 0 ? id[..dash] : id, dash > 0 ? id[(dash + 1)..] : "", "cpu", null, reason, "none");
+    }
+
+    public override string ToString() => Id;
+}

@@ -1,0 +1,38 @@
+using Conformance.Orchestrator.KnownFailures;
+using Conformance.Orchestrator.Matrix;
+using Conformance.Orchestrator.Runtimes;
+using Conformance.Orchestrator.Workers;
+
+namespace Conformance.Orchestrator;
+
+/// <summary>The whole job in one call: discover runtimes, plan the matrix, run it, judge it.</summary>
+public sealed class Suite
+{
+    public RepoLayout Repo { get; }
+    public IReadOnlyList<Runtime> Runtimes { get; }
+    public IReadOnlyList<string> DiscoveryNotes { get; }
+    public KnownFailureList KnownFailures { get; }
+    public IReadOnlyList<Cell> Cells { get; }
+
+    public Suite(RepoLayout repo, IReadOnlyList<Runtime>? runtimes = null)
+    {
+        Repo = repo;
+        var discovery = new Discovery(repo);
+        Runtimes = runtimes ?? discovery.Discover();
+        DiscoveryNotes = discovery.Notes;
+        KnownFailures = KnownFailureList.Load(repo.KnownFailuresFile);
+        Cells = Planner.Plan(Runtimes);
+    }
+
+    /// <summary>Whether a missing runtime fails the run instead of skipping its cells.</summary>
+    public static bool RequireAll => Environment.GetEnvironmentVariable("CONFORMANCE_REQUIRE_ALL") == "1";
+
+    public RunResult Run(string artifactsDir, Action<CellResult, int, int>? progress = null, Action<WorkerPool>? configure = null,
+        IReadOnlyList<Cell>? cells = null)
+    {
+        var options = RunnerOptions.Default(artifactsDir);
+        using var pool = new WorkerPool(options.StartTimeout);
+        configure?.Invoke(pool);
+        return new MatrixRunner(Runtimes, KnownFailures, options, pool).Run(cells ?? Cells, progress);
+    }
+}

@@ -1,0 +1,45 @@
+using System.Text.Json.Nodes;
+using Conformance.Orchestrator.Runtimes;
+
+namespace Conformance.Orchestrator.Workers;
+
+/// <summary>
+/// One long-lived worker per runtime, started on first use and restarted after a crash or hang.
+/// </summary>
+public sealed class WorkerPool(TimeSpan startTimeout) : IDisposable
+{
+    private readonly Dictionary<string, WorkerProcess> _workers = [];
+    private readonly Dictionary<string, JsonNode?> _hellos = [];
+
+    /// <summary>Raised just before a request is written: (runtime, pid, op). Tests use it to kill a worker mid-run.</summary>
+    public event Action<Runtime, int, string>? RequestStarting;
+
+    /// <summary>The hello answer of each runtime that started at least once.</summary>
+    public IReadOnlyDictionary<string, JsonNode?> Hellos => _hellos;
+
+    /// <summary>How many times each runtime's worker was started.</summary>
+    public Dictionary<string, int> Starts { get; } = [];
+
+    public WorkerReply Send(Runtime runtime, string op, JsonObject? args, TimeSpan timeout)
+    {
+        if (!_workers.TryGetValue(runtime.Id, out var worker) || !worker.Alive)
+        {
+            worker?.Dispose();
+            _workers.Remove(runtime.Id);
+            Starts[runtime.Id] = Starts.GetValueOrDefault(runtime.Id) + 1;
+            var (started, hello) = WorkerProcess.Start(runtime, startTimeout);
+            if (started is null)
+                return hello is WorkerReply.Failed f ? f with { Message = "while starting: " + f.Message } : hello;
+            _hellos[runtime.Id] = started.Hello;
+            _workers[runtime.Id] = worker = started;
+        }
+        RequestStarting?.Invoke(runtime, worker.Pid, op);
+        return worker.Send(op, args, timeout);
+    }
+
+    public void Dispose()
+    {
+        foreach (var w in _workers.Values) w.Dispose();
+        _workers.Clear();
+    }
+}
