@@ -6,13 +6,19 @@ namespace Conformance.Orchestrator.KnownFailures;
 
 /// <summary>
 /// One declared failure: a cell pattern (<c>*</c> matches anything, <c>?</c> one character), the
-/// expected message prefix, the reason and a link. A declared cell still runs.
+/// expected message prefix (<c>*</c> allowed there too), the reason and a link. A declared cell still runs.
 /// </summary>
 public sealed record KnownFailure(string Pattern, string MessagePrefix, string Reason, string Link)
 {
-    private Regex Regex { get; } = new("^" + Regex.Escape(Pattern).Replace("\\*", ".*").Replace("\\?", ".") + "$");
+    private Regex CellRegex { get; } = Glob(Pattern, anchorEnd: true);
+    private Regex MessageRegex { get; } = Glob(MessagePrefix, anchorEnd: false);
 
-    public bool Matches(Cell cell) => Regex.IsMatch(cell.Name);
+    public bool Matches(Cell cell) => CellRegex.IsMatch(cell.Name);
+
+    public bool MatchesMessage(string message) => MessageRegex.IsMatch(message);
+
+    private static Regex Glob(string glob, bool anchorEnd) =>
+        new("^" + Regex.Escape(glob).Replace("\\*", ".*").Replace("\\?", ".") + (anchorEnd ? "$" : ""), RegexOptions.Singleline);
 }
 
 /// <summary>
@@ -56,7 +62,7 @@ public sealed class KnownFailureList(IReadOnlyList<KnownFailure> entries)
         if (entry is null) return raw;
         return raw.Outcome switch
         {
-            Outcome.Fail when raw.Message.StartsWith(entry.MessagePrefix, StringComparison.Ordinal) =>
+            Outcome.Fail when entry.MatchesMessage(raw.Message) =>
                 raw with { Outcome = Outcome.KnownFailure, Declared = entry },
             Outcome.Fail => raw with
             {
@@ -67,7 +73,7 @@ public sealed class KnownFailureList(IReadOnlyList<KnownFailure> entries)
             {
                 Outcome = Outcome.Fail,
                 Declared = entry,
-                Message = $"stale known failure: {raw.Cell.Name} now {raw.Outcome.Wire()}s, but known-failures.json declares it failing (pattern \"{entry.Pattern}\"); "
+                Message = $"stale known failure: {raw.Cell.Name} {(raw.Outcome == Outcome.Pass ? "now passes" : "is not applicable")}, but known-failures.json declares it failing (pattern \"{entry.Pattern}\"); "
                           + "remove or narrow that entry",
             },
             _ => raw with { Declared = entry },

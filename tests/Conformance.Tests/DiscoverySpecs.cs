@@ -1,0 +1,68 @@
+using Conformance.Orchestrator.Matrix;
+using Conformance.Orchestrator.Runtimes;
+
+namespace Conformance.Tests;
+
+public sealed class DiscoverySpecs
+{
+    [Theory]
+    [InlineData("pytorch", "1.13.0a0", "pytorch-1.13")]
+    [InlineData("pytorch", "2.6.0+debian", "pytorch-2.6")]
+    [InlineData("pytorch", "2.11.0+cu130", "pytorch-2.11")]
+    [InlineData("torchsharp", "0.107.0", "torchsharp-0.107")]
+    public void A_runtime_id_is_kind_dash_major_dot_minor(string kind, string version, string id) =>
+        Assert.Equal(id, Runtime.MakeId(kind, version));
+
+    [Fact]
+    public void The_configuration_file_adds_interpreters_and_declared_runtimes()
+    {
+        var config = RuntimesConfig.Parse("""
+            { "expected": ["pytorch-2.4"], "rootfs": "/srv/r",
+              "runtimes": [ { "python": "/opt/venv/bin/python3" },
+                            { "id": "pytorch-2.4", "kind": "pytorch", "version": "2.4.1", "command": ["dotnet", "w.dll"], "env": { "A": "1" } } ] }
+            """, "runtimes.json");
+        Assert.Equal(["pytorch-2.4"], config.Expected);
+        Assert.Equal("/srv/r", config.Rootfs);
+        Assert.Equal(["/opt/venv/bin/python3"], config.Pythons);
+        var r = Assert.Single(config.Runtimes);
+        Assert.Equal(("pytorch-2.4", "2.4.1", "cpu", "A=1 dotnet w.dll"), (r.Id, r.Version, r.Device, r.Launch!.Display()));
+    }
+
+    [Fact]
+    public void A_declared_runtime_whose_id_does_not_begin_with_its_kind_is_refused()
+    {
+        var e = Assert.Throws<FormatException>(() => RuntimesConfig.Parse(
+            """{"runtimes":[{"id":"torch-2.4","kind":"pytorch","version":"2.4","command":["x"]}]}""", "r.json"));
+        Assert.Contains("r.json: runtimes[0]: id \"torch-2.4\" must begin with its kind", e.Message);
+    }
+
+    [SkippableFact(Timeout = 120_000)]
+    public async Task Discovery_finds_every_expected_runtime_or_says_why_not()
+    {
+        await Task.Yield();
+        var repo = RepoLayout.Find();
+        var discovery = new Discovery(repo);
+        var runtimes = discovery.Discover();
+        var expected = RuntimesConfig.Load(repo.RuntimesFile).Expected;
+        Assert.All(expected, id => Assert.Contains(runtimes, r => r.Id == id));
+        Assert.All(runtimes.Where(r => !r.Available), r => Assert.False(string.IsNullOrWhiteSpace(r.MissingReason)));
+        var missing = runtimes.Where(r => !r.Available).ToList();
+        if (missing.Count > 0 && Conformance.Orchestrator.Suite.RequireAll)
+            Assert.Fail("CONFORMANCE_REQUIRE_ALL=1 but missing: " + string.Join("; ", missing.Select(r => $"{r.Id}: {r.MissingReason}")));
+        Skip.If(missing.Count > 0, "missing: " + string.Join("; ", missing.Select(r => $"{r.Id}: {r.MissingReason}")));
+        Assert.Contains(runtimes, r => r.Kind == RuntimeKinds.PyTorch);
+        Assert.Contains(runtimes, r => r.Kind == RuntimeKinds.TorchSharp);
+    }
+
+    [Fact]
+    public void The_plan_is_the_product_of_producers_and_consumers_with_a_cell_per_load_mode()
+    {
+        Runtime R(string id) => Runtime.Missing(id, "test");
+        var cells = Planner.Plan([R("pytorch-1.13"), R("pytorch-2.6"), R("torchsharp-0.107")]);
+        // 3 producers x (4 + 4 + 1) consumer modes.
+        Assert.Equal(27, cells.Count(c => c.Case == "lenet"));
+        Assert.Contains(cells, c => c.Name == "lenet/pickle/torchsharp-0.107->torchsharp-0.107/default");
+        Assert.Equal(cells.Count, cells.Select(c => c.Name).Distinct().Count());
+        Assert.Throws<InvalidOperationException>(() => Planner.Plan([R("pytorch-2.6"), R("pytorch-2.6")]));
+    }
+}

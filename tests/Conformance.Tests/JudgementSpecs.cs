@@ -1,0 +1,79 @@
+using System.Security.Cryptography;
+using Conformance.Orchestrator.Judgement;
+using Conformance.Orchestrator.Matrix;
+
+namespace Conformance.Tests;
+
+public sealed class JudgementSpecs
+{
+    private static readonly Tolerance Tol = new(1e-5, 1e-4);
+
+    private static string Sha(byte[] b) => Convert.ToHexStringLower(SHA256.HashData(b));
+
+    private static Observation Obs(IEnumerable<(string Key, byte[] Bytes)> tensors, params double[] outputs) => new(
+        tensors.Select(t => new TensorInfo(t.Key, [t.Bytes.Length / 4], "float32", Sha(t.Bytes))).ToList(),
+        new Outputs([outputs.Length], outputs));
+
+    private static byte[] Weights() => Enumerable.Range(0, 64).Select(i => (byte)(i * 37)).ToArray();
+
+    [Fact]
+    public void Identical_observations_pass_with_zero_difference()
+    {
+        var p = Obs([("fc.weight", Weights()), ("fc.bias", [1, 2, 3, 4])], 0.5, -1.25);
+        var v = Judge.Compare(p, p, Tol);
+        Assert.True(v.Passed, v.Summary);
+        Assert.Equal(0, v.Diff!.MaxAbs);
+    }
+
+    [Theory]
+    [InlineData(0, 0)]
+    [InlineData(17, 3)]
+    [InlineData(63, 7)]
+    public void A_single_flipped_bit_in_one_tensor_fails_and_names_the_key(int byteIndex, int bit)
+    {
+        var flipped = Weights();
+        flipped[byteIndex] ^= (byte)(1 << bit);
+        var v = Judge.Compare(Obs([("fc.weight", Weights())], 1.0), Obs([("fc.weight", flipped)], 1.0), Tol);
+        Assert.False(v.Passed);
+        Assert.StartsWith("fc.weight: bytes differ (float32 [16]", Assert.Single(v.Problems));
+    }
+
+    [Fact]
+    public void Missing_and_unexpected_keys_are_listed_sorted_in_pytorchs_wording()
+    {
+        var p = Obs([("b", [1, 0, 0, 0]), ("a", [2, 0, 0, 0]), ("c", [3, 0, 0, 0])], 1.0);
+        var c = Obs([("a", [2, 0, 0, 0]), ("z", [3, 0, 0, 0])], 1.0);
+        var v = Judge.Compare(p, c, Tol);
+        Assert.Contains("Missing key(s) in state_dict: \"b\", \"c\"", v.Problems);
+        Assert.Contains("Unexpected key(s) in state_dict: \"z\"", v.Problems);
+    }
+
+    [Fact]
+    public void The_same_keys_in_another_order_fail()
+    {
+        var v = Judge.Compare(Obs([("a", [1, 0, 0, 0]), ("b", [2, 0, 0, 0])], 1.0), Obs([("b", [2, 0, 0, 0]), ("a", [1, 0, 0, 0])], 1.0), Tol);
+        Assert.Equal("key order differs at position 0: producer has \"a\", consumer has \"b\"", Assert.Single(v.Problems));
+    }
+
+    [Fact]
+    public void A_shape_or_dtype_change_names_both_sides()
+    {
+        var p = new Observation([new TensorInfo("w", [2, 3], "float32", "00")], null);
+        Assert.Contains("w: shape [2, 3] became [3, 2]", Judge.Compare(p, p with { Tensors = [new TensorInfo("w", [3, 2], "float32", "00")] }, Tol).Problems);
+        Assert.Contains("w: dtype float32 became float64", Judge.Compare(p, p with { Tensors = [new TensorInfo("w", [2, 3], "float64", "00")] }, Tol).Problems);
+    }
+
+    [Theory]
+    [InlineData(1.0, 1.0 + 5e-6, true)]    // within atol
+    [InlineData(100.0, 100.009, true)]     // within rtol·|p|
+    [InlineData(1.0, 1.001, false)]
+    [InlineData(double.NaN, double.NaN, true)]
+    [InlineData(1.0, double.NaN, false)]
+    public void Outputs_are_judged_against_the_cases_tolerance_and_the_largest_differences_recorded(double produced, double consumed, bool passes)
+    {
+        var v = Judge.Compare(Obs([], 0.0, produced), Obs([], 0.0, consumed), Tol);
+        Assert.Equal(passes, v.Passed);
+        if (!passes) Assert.Contains("exceeds atol=1e-05, rtol=0.0001", v.Summary);
+        if (!double.IsNaN(produced) && !double.IsNaN(consumed)) Assert.Equal(Math.Abs(consumed - produced), v.Diff!.MaxAbs, 12);
+    }
+}

@@ -1,0 +1,48 @@
+using Conformance.Orchestrator;
+using Conformance.Orchestrator.Matrix;
+using Conformance.Orchestrator.Runtimes;
+
+namespace Conformance.Tests;
+
+/// <summary>
+/// Runs the whole matrix once per test run, with real runtimes; each cell's test then reads its
+/// verdict. Discovery is shared with the theory data so the test names and the run agree.
+/// </summary>
+public sealed class MatrixFixture
+{
+    private static readonly Lazy<Suite> SharedSuite = new(() => new Suite(RepoLayout.Find()));
+    private readonly Lazy<RunResult> _run;
+
+    public MatrixFixture()
+    {
+        _run = new Lazy<RunResult>(() =>
+        {
+            var dir = Path.Combine(Suite.Repo.ArtifactsDir, "tests", "matrix");
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+            return Suite.Run(dir);
+        });
+    }
+
+    public static Suite Suite => SharedSuite.Value;
+
+    public RunResult Run => _run.Value;
+
+    public CellResult Result(string cell) =>
+        Run.Results.SingleOrDefault(r => r.Cell.Name == cell) ?? throw new KeyNotFoundException($"cell {cell} did not run");
+
+    public static IEnumerable<object[]> CellNames() => Suite.Cells.Select(c => new object[] { c.Name });
+
+    /// <summary>Skips when <paramref name="why"/> names a missing runtime, or fails under CONFORMANCE_REQUIRE_ALL=1.</summary>
+    public static void SkipOrFailWhenMissing(string? why)
+    {
+        if (why is null) return;
+        if (Suite.RequireAll) Assert.Fail($"CONFORMANCE_REQUIRE_ALL=1 and a runtime is missing: {why}");
+        Skip.If(true, why);
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class MatrixCollection : ICollectionFixture<MatrixFixture>
+{
+    public const string Name = "matrix";
+}
