@@ -13,5 +13,8 @@ if [ ${#missing[@]} -eq 0 ]; then
 fi
 echo "host: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}"
+log=$(mktemp)
+if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+  tail -n 30 "$log" >&2; echo "host: apt-get failed (log above)" >&2; exit 1
+fi
+rm -f "$log"

@@ -18,6 +18,13 @@ DOTNET_ROOT_DIR=$(dirname "$(readlink -f "$(command -v dotnet)")")
 
 log() { echo "rootfs: $*" >&2; }
 
+# Runs a noisy command with its output in a log; shows the log's tail only when it fails.
+quiet() {
+  local out; out=$(mktemp)
+  if ! "$@" >"$out" 2>&1; then tail -n 40 "$out" >&2; rm -f "$out"; log "failed: $*"; exit 1; fi
+  rm -f "$out"
+}
+
 umount_all() {
   [ -d "$ROOTFS" ] || return 0
   # Deepest first, so rbind sub-mounts go before their parents.
@@ -57,12 +64,12 @@ provision() {
   if [ ! -x "$ROOTFS/usr/bin/apt-get" ]; then
     log "debootstrap trixie into $ROOTFS"
     mkdir -p "$(dirname "$ROOTFS")"
-    debootstrap --variant=minbase trixie "$ROOTFS" "$MIRROR" >&2
+    quiet debootstrap --variant=minbase trixie "$ROOTFS" "$MIRROR"
   fi
   mount_base
   log "apt-get install $PKGS"
-  chroot "$ROOTFS" /usr/bin/env DEBIAN_FRONTEND=noninteractive bash -c \
-    "apt-get update -qq && apt-get install -y -qq --no-install-recommends $PKGS && apt-get clean" >&2
+  quiet chroot "$ROOTFS" /usr/bin/env DEBIAN_FRONTEND=noninteractive bash -c \
+    "apt-get update -qq && apt-get install -y -qq --no-install-recommends $PKGS && apt-get clean"
   echo "$PKGS" > "$STAMP"
   log "ready at $ROOTFS ($(du -sh --one-file-system "$ROOTFS" | cut -f1))"
 }
