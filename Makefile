@@ -13,7 +13,7 @@ export DOTNET_NOLOGO := 1
 TIMED := scripts/timed.sh
 CLI := harness/Conformance.Cli/bin/$(CONFIG)/net10.0/Conformance.Cli.dll
 
-.PHONY: setup host rootfs restore build mount test report runtimes clean umount
+.PHONY: setup host rootfs restore build mount test report runtimes fixtures clean umount
 
 setup: host rootfs build mount
 
@@ -40,6 +40,10 @@ report: setup
 
 runtimes: setup
 	@dotnet $(CLI) runtimes
+
+# Regenerates fixtures/<runtime-id>/ for every runtime present; other versions' folders are kept.
+fixtures: setup
+	@dotnet $(CLI) fixtures
 
 # Leaves the rootfs and NuGet cache in place (they are shared with CI's clones); drops build output.
 clean:

@@ -8,6 +8,8 @@ using Conformance.Orchestrator.Runtimes;
 //   Exit code 0 when every cell passed, failed as declared or is not applicable; 1 otherwise.
 // conformance runtimes
 //   Prints what discovery found, and why a runtime is missing.
+// conformance fixtures
+//   Regenerates the golden fixtures of every available runtime.
 var command = args.Length > 0 ? args[0] : "report";
 var repo = RepoLayout.Find(Directory.GetCurrentDirectory());
 var suite = new Suite(repo);
@@ -18,6 +20,14 @@ if (command == "runtimes")
         Console.WriteLine($"{r.Id,-20} {(r.Available ? "available" : "MISSING"),-10} {r.Where}  {r.MissingReason}{(r.Launch is null ? "" : "\n    " + r.Launch.Display())}");
     foreach (var n in suite.DiscoveryNotes) Console.WriteLine("  note: " + n);
     return suite.Runtimes.All(r => r.Available) ? 0 : 1;
+}
+if (command == "fixtures")
+{
+    // Regenerates fixtures/<runtime>/<case>.<route>.* for every available runtime; older producer
+    // versions' folders are kept, which is the point of golden fixtures.
+    foreach (var f in GoldenFixtures.Write(suite.Runtimes, repo.FixturesDir, RunnerOptions.Default(repo.ArtifactsDir)))
+        Console.WriteLine($"wrote {Path.GetRelativePath(repo.Root, f)} (+ .json)");
+    return 0;
 }
 if (command != "report")
 {

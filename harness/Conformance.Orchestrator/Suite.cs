@@ -13,6 +13,7 @@ public sealed class Suite
     public IReadOnlyList<string> DiscoveryNotes { get; }
     public KnownFailureList KnownFailures { get; }
     public IReadOnlyList<Cell> Cells { get; }
+    public IReadOnlyList<GoldenFixture> Goldens { get; }
 
     public Suite(RepoLayout repo, IReadOnlyList<Runtime>? runtimes = null)
     {
@@ -21,7 +22,8 @@ public sealed class Suite
         Runtimes = runtimes ?? discovery.Discover();
         DiscoveryNotes = discovery.Notes;
         KnownFailures = KnownFailureList.Load(repo.KnownFailuresFile);
-        Cells = Planner.Plan(Runtimes);
+        Goldens = GoldenFixtures.Find(repo.FixturesDir);
+        Cells = Planner.Plan(Runtimes, goldens: Goldens);
     }
 
     /// <summary>Whether a missing runtime fails the run instead of skipping its cells.</summary>
@@ -33,6 +35,6 @@ public sealed class Suite
         var options = RunnerOptions.Default(artifactsDir);
         using var pool = new WorkerPool(options.StartTimeout);
         configure?.Invoke(pool);
-        return new MatrixRunner(Runtimes, KnownFailures, options, pool).Run(cells ?? Cells, progress);
+        return new MatrixRunner(Runtimes, KnownFailures, options, pool, Goldens).Run(cells ?? Cells, progress);
     }
 }

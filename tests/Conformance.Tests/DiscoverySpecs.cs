@@ -66,3 +66,30 @@ public sealed class DiscoverySpecs
         Assert.Throws<InvalidOperationException>(() => Planner.Plan([R("pytorch-2.6"), R("pytorch-2.6")]));
     }
 }
+
+public sealed class GoldenFixtureSpecs
+{
+    [Fact]
+    public void Each_golden_fixture_is_one_more_producer_met_by_every_consumer()
+    {
+        Runtime R(string id) => Runtime.Missing(id, "test");
+        var golden = new GoldenFixture("pytorch-1.13", "lenet", "pickle", "/x/fixtures/pytorch-1.13/lenet.pickle.pt");
+        var cells = Planner.Plan([R("pytorch-2.6"), R("torchsharp-0.107")], goldens: [golden]);
+        var fromGolden = cells.Where(c => c.Producer == "pytorch-1.13@golden").Select(c => c.Name).ToList();
+        Assert.Equal(
+            ["lenet/pickle/pytorch-1.13@golden->pytorch-2.6/default", "lenet/pickle/pytorch-1.13@golden->pytorch-2.6/weights_only",
+             "lenet/pickle/pytorch-1.13@golden->pytorch-2.6/mmap", "lenet/pickle/pytorch-1.13@golden->pytorch-2.6/map_location_cpu",
+             "lenet/pickle/pytorch-1.13@golden->torchsharp-0.107/default"], fromGolden);
+        Assert.Equal("/x/fixtures/pytorch-1.13/lenet.pickle.json", golden.ObservationPath);
+    }
+
+    [Fact]
+    public void The_repository_keeps_golden_fixtures_of_every_expected_producer()
+    {
+        var repo = RepoLayout.Find();
+        var goldens = GoldenFixtures.Find(repo.FixturesDir);
+        foreach (var id in RuntimesConfig.Load(repo.RuntimesFile).Expected)
+            Assert.Contains(goldens, g => g.Producer == id && g.Case == "lenet" && g.Route == "pickle");
+        Assert.All(goldens, g => Assert.NotEmpty(g.Expected().Tensors));
+    }
+}

@@ -31,7 +31,8 @@ public static class Planner
     /// product(producers, consumers) for every case and route, so each runtime also meets itself;
     /// every load mode the consumer's kind offers is its own cell. A duplicate name is fatal.
     /// </summary>
-    public static IReadOnlyList<Cell> Plan(IReadOnlyList<Runtime> runtimes, IEnumerable<CaseSpec>? cases = null)
+    /// <remarks>Each golden fixture is one more producer, <c>pytorch-1.13@golden</c>, met by every consumer.</remarks>
+    public static IReadOnlyList<Cell> Plan(IReadOnlyList<Runtime> runtimes, IEnumerable<CaseSpec>? cases = null, IReadOnlyList<GoldenFixture>? goldens = null)
     {
         var matrix = runtimes.Where(r => r.Kind is RuntimeKinds.PyTorch or RuntimeKinds.TorchSharp).ToList();
         var cells = new List<Cell>();
@@ -45,6 +46,18 @@ public static class Planner
             var cell = new Cell(c.Name, route, producer.Id, consumer.Id, mode);
             if (!seen.Add(cell.Name)) throw new InvalidOperationException($"duplicate cell name {cell.Name}: two runtimes share an id");
             cells.Add(cell);
+        }
+        var caseNames = (cases ?? Catalogue.Cases).ToDictionary(c => c.Name);
+        foreach (var g in goldens ?? [])
+        {
+            if (!caseNames.TryGetValue(g.Case, out var spec) || !spec.Routes.Contains(g.Route)) continue;
+            foreach (var consumer in matrix)
+            foreach (var mode in Catalogue.LoadModes(consumer.Kind, g.Route))
+            {
+                var cell = new Cell(g.Case, g.Route, g.ProducerId, consumer.Id, mode);
+                if (!seen.Add(cell.Name)) throw new InvalidOperationException($"duplicate cell name {cell.Name}");
+                cells.Add(cell);
+            }
         }
         return cells;
     }

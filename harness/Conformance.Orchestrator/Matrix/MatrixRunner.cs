@@ -42,9 +42,11 @@ public sealed record RunResult(
 /// loads it in each of its modes, and <see cref="Judge"/> decides. A producer's or consumer's crash,
 /// hang or error fails only the cells it touches; the rest of the matrix goes on.
 /// </summary>
-public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, KnownFailureList knownFailures, RunnerOptions options, WorkerPool pool)
+public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, KnownFailureList knownFailures, RunnerOptions options, WorkerPool pool,
+    IReadOnlyList<GoldenFixture>? goldens = null)
 {
     private readonly Dictionary<string, Runtime> _byId = runtimes.ToDictionary(r => r.Id);
+    private readonly IReadOnlyList<GoldenFixture> _goldens = goldens ?? [];
 
     public RunResult Run(IReadOnlyList<Cell> cells, Action<CellResult, int, int>? progress = null)
     {
@@ -87,6 +89,11 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, KnownFailureLi
     private IEnumerable<CellResult> RunArtifact(IReadOnlyList<Cell> cells)
     {
         var first = cells[0];
+        if (GoldenFixture.IsGolden(first.Producer))
+        {
+            foreach (var r in RunGolden(cells)) yield return r;
+            yield break;
+        }
         var producer = _byId[first.Producer];
         if (!producer.Available)
         {
@@ -112,6 +119,27 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, KnownFailureLi
         var produceSeconds = clock.Elapsed.TotalSeconds;
         foreach (var cell in cells)
             yield return Consume(cell, path, expected, tolerance, produceSeconds);
+    }
+
+    /// <summary>Consumers load a kept fixture (a copy, so the original stays intact) and are judged against its manifest.</summary>
+    private IEnumerable<CellResult> RunGolden(IReadOnlyList<Cell> cells)
+    {
+        var first = cells[0];
+        var golden = _goldens.Single(g => g.ProducerId == first.Producer && g.Case == first.Case && g.Route == first.Route);
+        var path = ArtifactPath(first);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.Copy(golden.ArtifactPath, path, overwrite: true);
+        Observation expected;
+        try
+        {
+            expected = golden.Expected();
+        }
+        catch (Exception e) when (e is IOException or System.Text.Json.JsonException or InvalidDataException or NullReferenceException)
+        {
+            return cells.Select(c => new CellResult(c, Outcome.Fail, $"fixture_error: {golden.ObservationPath}: {e.Message}", Artifact: path)).ToList();
+        }
+        var tolerance = Catalogue.Case(first.Case).Tolerance;
+        return cells.Select(c => Consume(c, path, expected, tolerance, 0)).ToList();
     }
 
     private CellResult Consume(Cell cell, string path, Observation expected, Tolerance tolerance, double produceSeconds)
@@ -145,7 +173,7 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, KnownFailureLi
     public string ArtifactPath(Cell cell) =>
         Path.Combine(options.ArtifactsDir, cell.Case, cell.Route, cell.Producer + Extension(cell.Route));
 
-    private static string Extension(string route) => route switch
+    public static string Extension(string route) => route switch
     {
         Catalogue.Pickle => ".pt",
         _ => ".bin",

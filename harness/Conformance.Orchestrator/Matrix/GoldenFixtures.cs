@@ -1,0 +1,85 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Conformance.Orchestrator.Judgement;
+using Conformance.Orchestrator.Runtimes;
+using Conformance.Orchestrator.Workers;
+using Conformance.Protocol;
+
+namespace Conformance.Orchestrator.Matrix;
+
+/// <summary>
+/// A golden artifact kept in the repository, one folder per producer version:
+/// <c>fixtures/pytorch-1.13/lenet.pickle.pt</c> with its producer's observation beside it
+/// (<c>lenet.pickle.json</c>). Consumers are judged against it exactly as against a live producer,
+/// so a consumer upgrade is tested against what older producers really wrote, even where that
+/// producer version is no longer installed. Its producer id in cell names is <c>pytorch-1.13@golden</c>.
+/// </summary>
+public sealed record GoldenFixture(string Producer, string Case, string Route, string ArtifactPath)
+{
+    public const string Suffix = "@golden";
+
+    public string ProducerId => Producer + Suffix;
+
+    public string ObservationPath => Path.ChangeExtension(ArtifactPath, ".json");
+
+    public Observation Expected()
+    {
+        var node = JsonNode.Parse(File.ReadAllText(ObservationPath))
+                   ?? throw new InvalidDataException($"{ObservationPath}: empty observation");
+        return Observation.FromJson(node["observation"] ?? throw new InvalidDataException($"{ObservationPath}: no \"observation\""));
+    }
+
+    public static bool IsGolden(string producer) => producer.EndsWith(Suffix, StringComparison.Ordinal);
+}
+
+public static class GoldenFixtures
+{
+    /// <summary>Every <c>fixtures/&lt;producer&gt;/&lt;case&gt;.&lt;route&gt;.&lt;ext&gt;</c> that has its observation beside it.</summary>
+    public static IReadOnlyList<GoldenFixture> Find(string fixturesDir)
+    {
+        if (!Directory.Exists(fixturesDir)) return [];
+        var list = new List<GoldenFixture>();
+        foreach (var dir in Directory.GetDirectories(fixturesDir).Order(StringComparer.Ordinal))
+        foreach (var file in Directory.GetFiles(dir).Where(f => !f.EndsWith(".json", StringComparison.Ordinal)).Order(StringComparer.Ordinal))
+        {
+            var parts = Path.GetFileName(file).Split('.');
+            if (parts.Length != 3 || !File.Exists(Path.ChangeExtension(file, ".json"))) continue;
+            list.Add(new GoldenFixture(Path.GetFileName(dir), parts[0], parts[1], file));
+        }
+        return list;
+    }
+
+    /// <summary>
+    /// Regenerates the fixtures of every available runtime (<c>make fixtures</c>): each producer
+    /// trains and saves as in the matrix, and its observation is written beside the artifact.
+    /// </summary>
+    public static IReadOnlyList<string> Write(IReadOnlyList<Runtime> runtimes, string fixturesDir, RunnerOptions options)
+    {
+        var written = new List<string>();
+        using var pool = new WorkerPool(options.StartTimeout);
+        foreach (var rt in runtimes.Where(r => r.Available))
+        foreach (var c in Catalogue.Cases)
+        foreach (var route in c.Routes)
+        {
+            var dir = Path.Combine(fixturesDir, rt.Id);
+            Directory.CreateDirectory(dir);
+            var path = Path.Combine(dir, $"{c.Name}.{route}{MatrixRunner.Extension(route)}");
+            var reply = pool.Send(rt, Ops.Produce,
+                new JsonObject { ["case"] = c.Name, ["route"] = route, ["path"] = path, ["seed"] = options.Seed }, options.RequestTimeout);
+            if (reply.Result is not { } obs)
+                throw new InvalidOperationException($"{rt.Id} could not produce {path}: {MatrixRunner.Describe(reply, path)}");
+            var manifest = new JsonObject
+            {
+                ["producer"] = rt.Id,
+                ["producer_version"] = pool.Hellos.GetValueOrDefault(rt.Id)?["version"]?.DeepClone(),
+                ["case"] = c.Name,
+                ["route"] = route,
+                ["seed"] = options.Seed,
+                ["observation"] = obs.DeepClone(),
+            };
+            File.WriteAllText(Path.ChangeExtension(path, ".json"), manifest.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+            written.Add(path);
+        }
+        return written;
+    }
+}
