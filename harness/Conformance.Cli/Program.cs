@@ -25,9 +25,11 @@ if (command == "fixtures")
 {
     // Regenerates fixtures/<runtime>/<case>.<route>.* for every available runtime; older producer
     // versions' folders are kept, which is the point of golden fixtures.
-    foreach (var f in GoldenFixtures.Write(suite.Runtimes, repo.FixturesDir, RunnerOptions.Default(repo.ArtifactsDir)))
+    int errors = 0;
+    foreach (var f in GoldenFixtures.Write(suite.Runtimes, repo.FixturesDir, RunnerOptions.Default(repo.ArtifactsDir),
+                 e => { errors++; Console.Error.WriteLine("error: " + e); }))
         Console.WriteLine($"wrote {Path.GetRelativePath(repo.Root, f)} (+ .json)");
-    return 0;
+    return errors == 0 ? 0 : 1;
 }
 if (command != "report")
 {

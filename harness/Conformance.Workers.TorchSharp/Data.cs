@@ -18,6 +18,15 @@ public static class Data
         return tensor(values, shape, ScalarType.Float32);
     }
 
+    /// <summary>int64 token ids (i * 7919 + salt * 104729) % vocab.</summary>
+    public static Tensor Tokens(long[] shape, long vocab, long salt)
+    {
+        long n = shape.Aggregate(1L, (a, b) => a * b);
+        var values = new long[n];
+        for (long i = 0; i < n; i++) values[i] = (i * 7919 + salt * 104729) % vocab;
+        return tensor(values, shape, ScalarType.Int64);
+    }
+
     public static Tensor Labels(long n, long classes, long salt)
     {
         var values = new long[n];

@@ -91,7 +91,7 @@ static JsonNode Listing(JsonObject args)
 static JsonNode Produce(JsonObject args)
 {
     var c = Cases.Get(Str(args, "case"));
-    var (model, _) = Cases.Train(c, args["seed"]?.GetValue<long>() ?? 0);
+    var model = Cases.Train(c, args["seed"]?.GetValue<long>() ?? 0);
     model.eval();
     using var noGrad = no_grad();
     var outputs = model.call(c.EvalInput());
@@ -102,7 +102,7 @@ static JsonNode Produce(JsonObject args)
     }
     catch (Exception e) when (e is not NotApplicableException)
     {
-        throw new ArtifactException(ErrorKinds.SaveError, $"{path}: {e.GetType().Name}: {e.Message}", e);
+        throw new ArtifactException(ErrorKinds.SaveError, $"{path}: {e.GetType().Name}: {OneLine(e.Message)}", e);
     }
     return new JsonObject
     {
@@ -115,26 +115,42 @@ static JsonNode Consume(JsonObject args)
 {
     var c = Cases.Get(Str(args, "case"));
     var path = Str(args, "path");
-    var model = c.Build();
+    var mode = args["mode"]?.GetValue<string>() ?? "default";
+    var model = (c.Variants?.GetValueOrDefault(mode) ?? c.Build)();
+    var loaded = new Dictionary<string, bool>();
     try
     {
-        Routes.Load(Str(args, "route"), args["mode"]?.GetValue<string>() ?? "default", model, path);
+        Routes.Load(Str(args, "route"), mode, model, path, loaded);
     }
     catch (Exception e) when (e is not NotApplicableException)
     {
-        throw new ArtifactException(ErrorKinds.LoadError, $"{path}: {e.GetType().Name}: {FirstLine(e.Message)}", e);
+        throw new ArtifactException(ErrorKinds.LoadError, $"{path}: {e.GetType().Name}: {OneLine(e.Message)}", e);
     }
+    var tensors = Observe.DescribeStateDict(model.state_dict());
     model.eval();
     using var noGrad = no_grad();
     var outputs = model.call(c.EvalInput());
-    return new JsonObject
+    // train() after observing: a train-mode forward moves BatchNorm statistics. Its outputs show
+    // that the mode switch takes effect (dropout, batch statistics).
+    model.train();
+    var trainOutputs = model.call(c.EvalInput());
+    var reply = new JsonObject
     {
-        ["tensors"] = Observe.DescribeStateDict(model.state_dict()),
+        ["tensors"] = tensors,
         ["outputs"] = Observe.DescribeOutputs(outputs),
+        ["train_outputs"] = Observe.DescribeOutputs(trainOutputs),
     };
+    if (mode == "strict_false")
+    {
+        var modelKeys = model.state_dict().Keys.ToList();
+        reply["missing_keys"] = new JsonArray(modelKeys.Where(k => !loaded.GetValueOrDefault(k)).Order(StringComparer.Ordinal).Select(k => (JsonNode)k).ToArray());
+        reply["unexpected_keys"] = new JsonArray(loaded.Where(kv => !kv.Value).Select(kv => kv.Key).Order(StringComparer.Ordinal).Select(k => (JsonNode)k).ToArray());
+    }
+    return reply;
 }
 
-static string FirstLine(string s) => s.Split('\n', 2)[0].Trim();
+/// <summary>The whole message on one line, as the Python side reports it.</summary>
+static string OneLine(string s) => string.Join(" ", s.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)) is var t && t.Length > 600 ? t[..600] : t;
 
 sealed class BadRequestException(string message) : Exception(message);
 

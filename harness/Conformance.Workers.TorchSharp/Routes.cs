@@ -3,35 +3,40 @@ using static TorchSharp.torch;
 
 namespace Conformance.Workers.TorchSharp;
 
-/// <summary>The routes the TorchSharp runtime can send and receive state dicts on.</summary>
+/// <summary>The routes the TorchSharp runtime sends and receives state dicts on.</summary>
 public static class Routes
 {
-    /// <summary>Load modes of the TorchSharp consumer; PyBridge has one way to load.</summary>
-    public static readonly string[] LoadModes = ["default"];
+    /// <summary>TorchSharp has one way to load each route; the variant modes load into another model.</summary>
+    public static readonly string[] LoadModes = ["default", "strict_false", "shape_mismatch"];
 
     public static void Save(string route, nn.Module model, string path)
     {
         switch (route)
         {
-            case "pickle":
-                model.save_py(path);
-                break;
-            default:
-                throw new NotApplicableException($"route '{route}' is not implemented by the TorchSharp runtime");
+            case "pickle": model.save_py(path); break;
+            case "safetensors": model.save_safetensors(path); break;
+            case "torchsharp_native": model.save(path); break;
+            case "pickle_legacy":
+                throw new NotApplicableException("TorchSharp.PyBridge writes only the zip format; the legacy (pre-1.6) pickle format has no writer");
+            default: throw new NotApplicableException($"route '{route}' is not implemented by the TorchSharp runtime");
         }
     }
 
-    public static void Load(string route, string mode, nn.Module model, string path)
+    /// <summary>Loads into <paramref name="model"/>; with strict false, fills <paramref name="loaded"/> (key -> matched).</summary>
+    public static void Load(string route, string mode, nn.Module model, string path, Dictionary<string, bool> loaded)
     {
         if (!LoadModes.Contains(mode))
             throw new NotApplicableException($"TorchSharp has no load mode '{mode}' (it has: {string.Join(", ", LoadModes)})");
+        bool strict = mode != "strict_false";
         switch (route)
         {
             case "pickle":
-                model.load_py(path, strict: true);
+            case "pickle_legacy":
+                model.load_py(path, strict: strict, loadedParameters: loaded);
                 break;
-            default:
-                throw new NotApplicableException($"route '{route}' is not implemented by the TorchSharp runtime");
+            case "safetensors": model.load_safetensors(path, strict: strict, loadedParameters: loaded); break;
+            case "torchsharp_native": model.load(path, strict: strict, loadedParameters: loaded); break;
+            default: throw new NotApplicableException($"route '{route}' is not implemented by the TorchSharp runtime");
         }
     }
 }

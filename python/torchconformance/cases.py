@@ -1,47 +1,76 @@
-"""The suite's cases, PyTorch side: how to build, train and feed each model.
+"""The suite's cases, PyTorch side: how to build, train, perturb and feed each model.
 
 The C# twin is Cases.cs. A case's tolerance lives with the orchestrator, which owns verdicts.
 """
 
-from dataclasses import dataclass
-from typing import Callable, Dict, List, Tuple
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Optional, Tuple
 
 import torch
 import torch.nn as nn
 
-from . import data
-from .models import TheModelClass
+from . import data, models
 
 
 @dataclass(frozen=True)
 class Case:
     name: str
     build: Callable[[], nn.Module]
-    optimizer: Callable[[List[nn.Parameter]], torch.optim.Optimizer]
-    input_shape: Tuple[int, ...]
-    classes: int
-    train_steps: int
+    inputs: Callable[[int], torch.Tensor]
+    """salt -> an input batch; salt 0 is the eval batch, 1.. the training batches."""
+    loss: str = "mean_square"
+    classes: int = 0
+    lr: float = 0.01
+    momentum: float = 0.9
+    train_steps: int = 2
+    variants: Dict[str, Callable[[], nn.Module]] = field(default_factory=dict)
+    """Consumer-side variants by load mode: strict_false (warm start), shape_mismatch."""
 
     def eval_input(self) -> torch.Tensor:
-        return data.pattern(self.input_shape, salt=0)
+        return self.inputs(0)
 
-    def train_batch(self, step: int) -> Tuple[torch.Tensor, torch.Tensor]:
-        x = data.pattern(self.input_shape, salt=step + 1)
-        y = data.labels(self.input_shape[0], self.classes, salt=step)
-        return x, y
+    def optimizer(self, params) -> torch.optim.Optimizer:
+        return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum)
+
+    def train_loss(self, model: nn.Module, step: int) -> torch.Tensor:
+        x = self.inputs(step + 1)
+        out = model(x)
+        if self.loss == "cross_entropy":
+            return nn.functional.cross_entropy(out, data.labels(out.shape[0], self.classes, salt=step))
+        return out.float().pow(2).mean()
 
 
-CASES: Dict[str, Case] = {
-    "lenet": Case(
-        name="lenet",
-        build=TheModelClass,
-        # The seed's optimizer, hyperparameters stated explicitly.
-        optimizer=lambda params: torch.optim.SGD(params, lr=0.001, momentum=0.9),
-        input_shape=(4, 3, 32, 32),
-        classes=10,
-        train_steps=3,
-    ),
-}
+def floats(*shape: int) -> Callable[[int], torch.Tensor]:
+    return lambda salt: data.pattern(shape, salt)
+
+
+def tokens(vocab: int, *shape: int) -> Callable[[int], torch.Tensor]:
+    return lambda salt: data.tokens(shape, vocab, salt)
+
+
+def _resnet18() -> nn.Module:
+    import torchvision  # Debian's python3-torchvision; absent runtimes answer not_applicable
+
+    return torchvision.models.resnet18(num_classes=10)
+
+
+CASES: Dict[str, Case] = {c.name: c for c in [
+    # The seed's LeNet and optimizer (SGD lr=0.001, momentum=0.9), trained with cross entropy.
+    Case("lenet", models.TheModelClass, floats(4, 3, 32, 32), loss="cross_entropy", classes=10, lr=0.001, train_steps=3,
+         variants={"strict_false": models.LeNetWarmStart, "shape_mismatch": models.LeNetWrongShape}),
+    Case("mlp_dropout", models.MlpDropout, floats(8, 20)),
+    Case("cnn_batchnorm", models.CnnBatchNorm, floats(4, 3, 16, 16)),
+    Case("norm_gelu", models.NormGelu, floats(8, 16)),
+    Case("embedding_bilstm", models.EmbeddingBiLstm, tokens(50, 4, 7)),
+    Case("gru", models.GruNet, floats(4, 6, 10)),
+    Case("transformer_encoder", models.TransformerEncoder, floats(5, 2, 16)),
+    Case("nested", models.Nested, floats(4, 8)),
+    Case("tied_weights", models.TiedWeights, tokens(30, 4, 6)),
+    Case("nonpersistent_buffer", models.NonPersistentBuffer, floats(4, 6)),
+    Case("all_dtypes", models.AllDtypes, floats(2, 4)),
+    Case("layouts", models.Layouts, floats(2, 4)),
+    Case("resnet18", _resnet18, floats(2, 3, 32, 32), train_steps=1),
+]}
 
 
 def get(name: str) -> Case:
@@ -51,17 +80,36 @@ def get(name: str) -> Case:
         raise KeyError(f"unknown case '{name}' (this runtime has: {', '.join(sorted(CASES))})") from None
 
 
+def perturb(model: nn.Module) -> None:
+    """Moves every buffer off its initial value, so a consumer that fails to load one is caught.
+
+    Training already moves parameters and BatchNorm statistics; other buffers never train.
+    Non-persistent buffers are left alone: they are not saved, so they must stay as built.
+    """
+    persistent = set(model.state_dict())
+    with torch.no_grad():
+        for name, b in model.named_buffers():
+            if name not in persistent or name.rsplit(".", 1)[-1] in ("running_mean", "running_var", "num_batches_tracked"):
+                continue
+            if b.dtype == torch.bool:
+                b.logical_not_()
+            else:
+                b.add_(1)
+
+
 def train(case: Case, seed: int) -> Tuple[nn.Module, torch.optim.Optimizer]:
-    """Builds the model from ``seed`` and trains ``case.train_steps`` steps on fixed data."""
+    """Builds the model from ``seed``, trains ``case.train_steps`` steps on fixed data, perturbs buffers."""
     torch.manual_seed(seed)
     model = case.build()
     optimizer = case.optimizer(list(model.parameters()))
-    loss_fn = nn.CrossEntropyLoss()
     model.train()
     for step in range(case.train_steps):
-        x, y = case.train_batch(step)
         optimizer.zero_grad()
-        loss = loss_fn(model(x), y)
-        loss.backward()
+        case.train_loss(model, step).backward()
         optimizer.step()
+    perturb(model)
     return model, optimizer
+
+
+def variant(case: Case, mode: str) -> Optional[Callable[[], nn.Module]]:
+    return case.variants.get(mode)

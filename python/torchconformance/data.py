@@ -30,3 +30,12 @@ def labels(n: int, classes: int, salt: int) -> torch.Tensor:
     """int64 class labels (i * 7 + salt) % classes."""
     i = torch.arange(n, dtype=torch.int64)
     return (i * 7 + salt) % classes
+
+
+def tokens(shape: Sequence[int], vocab: int, salt: int) -> torch.Tensor:
+    """int64 token ids (i * 7919 + salt * 104729) % vocab."""
+    n = 1
+    for d in shape:
+        n *= d
+    i = torch.arange(n, dtype=torch.int64)
+    return ((i * 7919 + salt * 104729) % vocab).reshape(list(shape))

@@ -29,3 +29,192 @@ class TheModelClass(nn.Module):
         x = F.relu(self.fc2(x))
         x = self.fc3(x)
         return x
+
+
+class LeNetWarmStart(nn.Module):
+    """The seed's LeNet with fc3 swapped for a new head fc4: a strict=False warm start loads the rest."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 6, 5)
+        self.pool = nn.MaxPool2d(2, 2)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1 = nn.Linear(16 * 5 * 5, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc4 = nn.Linear(84, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(F.relu(self.conv1(x)))
+        x = self.pool(F.relu(self.conv2(x)))
+        x = x.view(-1, 16 * 5 * 5)
+        return self.fc4(F.relu(self.fc2(F.relu(self.fc1(x)))))
+
+
+class LeNetWrongShape(TheModelClass):
+    """The seed's LeNet with 11 classes: loading a 10-class file must fail naming fc3 and both shapes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc3 = nn.Linear(84, 11)
+
+
+class MlpDropout(nn.Module):
+    """An MLP with Dropout: eval() must switch the dropout off."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(20, 32)
+        self.drop = nn.Dropout(0.5)
+        self.fc2 = nn.Linear(32, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.drop(F.relu(self.fc1(x))))
+
+
+class CnnBatchNorm(nn.Module):
+    """A CNN with BatchNorm2d: training moves running_mean, running_var and num_batches_tracked."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.bn = nn.BatchNorm2d(8)
+        self.fc = nn.Linear(8 * 8 * 8, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.max_pool2d(F.relu(self.bn(self.conv(x))), 2)
+        return self.fc(torch.flatten(x, 1))
+
+
+class NormGelu(nn.Module):
+    """BatchNorm1d and LayerNorm with GELU."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(16, 32)
+        self.bn = nn.BatchNorm1d(32)
+        self.ln = nn.LayerNorm(32)
+        self.fc2 = nn.Linear(32, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(F.gelu(self.ln(self.bn(self.fc1(x)))))
+
+
+class EmbeddingBiLstm(nn.Module):
+    """Embedding, then a 2-layer bidirectional LSTM, then Linear on the last step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(50, 16)
+        self.lstm = nn.LSTM(16, 24, num_layers=2, bidirectional=True, batch_first=True)
+        self.fc = nn.Linear(48, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.lstm(self.emb(x))
+        return self.fc(out[:, -1, :])
+
+
+class GruNet(nn.Module):
+    """A GRU, then Linear on the last step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gru = nn.GRU(10, 20, batch_first=True)
+        self.fc = nn.Linear(20, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.gru(x)
+        return self.fc(out[:, -1, :])
+
+
+class TransformerEncoder(nn.Module):
+    """One TransformerEncoderLayer: its attention keeps q, k, v packed in self_attn.in_proj_weight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = nn.TransformerEncoderLayer(d_model=16, nhead=4, dim_feedforward=32, dropout=0.1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer(x)
+
+
+class Nested(nn.Module):
+    """Nesting through Sequential, ModuleList and ModuleDict: keys like seq.2.weight, blocks.1.bias, heads.b.weight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seq = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 16))
+        self.blocks = nn.ModuleList([nn.Linear(16, 16), nn.Linear(16, 16)])
+        self.heads = nn.ModuleDict({"a": nn.Linear(16, 2), "b": nn.Linear(16, 3)})
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.seq(x)
+        for block in self.blocks:
+            x = F.relu(block(x))
+        return torch.cat([self.heads["a"](x), self.heads["b"](x)], dim=1)
+
+
+class TiedWeights(nn.Module):
+    """An embedding and an output projection sharing one Parameter, as language models do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(30, 12)
+        self.proj = nn.Linear(12, 30, bias=False)
+        self.proj.weight = self.emb.weight
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.emb(x)).mean(dim=1)
+
+
+class NonPersistentBuffer(nn.Module):
+    """A non-persistent buffer, which must not appear in the state dict, beside a persistent one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(6, 4)
+        self.register_buffer("offset", torch.full((4,), 0.5))
+        self.register_buffer("scale", torch.full((4,), 2.0), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x) * self.scale + self.offset
+
+
+# Every dtype both sides have, by wire name.
+ALL_DTYPES = [
+    ("float32", torch.float32), ("float64", torch.float64), ("float16", torch.float16),
+    ("bfloat16", torch.bfloat16), ("int64", torch.int64), ("int32", torch.int32),
+    ("int16", torch.int16), ("int8", torch.int8), ("uint8", torch.uint8),
+    ("bool", torch.bool), ("complex64", torch.complex64),
+]
+
+
+class AllDtypes(nn.Module):
+    """A buffer of each dtype, plus a 0-dim and a 0-size tensor."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+        for name, dtype in ALL_DTYPES:
+            values = torch.arange(6).reshape(2, 3)
+            self.register_buffer(f"b_{name}", (values % 2).to(dtype) if dtype == torch.bool else values.to(dtype))
+        self.register_buffer("scalar", torch.tensor(3.5))
+        self.register_buffer("empty", torch.zeros(0, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x)
+
+
+class Layouts(nn.Module):
+    """The layouts that trip writers and readers: a transposed (non-contiguous) parameter, and two
+    slices of one storage, the second at an offset."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+        self.wt = nn.Parameter((torch.arange(12, dtype=torch.float32) / 10).reshape(3, 4).t())
+        base = torch.arange(10, dtype=torch.float32)
+        self.register_buffer("head", base[:4])
+        self.register_buffer("tail", base[4:])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x) + x @ self.wt + self.head.sum() + self.tail.sum()

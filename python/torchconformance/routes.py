@@ -1,7 +1,7 @@
 """How an artifact crosses between runtimes (the "route"), and the ways PyTorch users load it.
 
-Each load mode is its own cell in the matrix. A mode this torch version lacks raises
-NotApplicable naming the missing capability; it is never silently replaced by another mode.
+Each load mode is its own cell in the matrix. A mode or route this runtime lacks raises
+NotApplicable naming the missing capability; it is never silently replaced by another.
 """
 
 import inspect
@@ -9,17 +9,15 @@ from typing import Any, Callable, Dict, Mapping
 
 import torch
 
+from . import tsnative
+
 
 class NotApplicable(Exception):
     """The runtime lacks a capability that the cell needs."""
 
 
-def _load_parameters() -> Mapping[str, inspect.Parameter]:
-    return inspect.signature(torch.load).parameters
-
-
 def _require_load_kwarg(name: str, added_in: str) -> None:
-    if name not in _load_parameters():
+    if name not in inspect.signature(torch.load).parameters:
         raise NotApplicable(f"torch {torch.__version__} has no torch.load({name}=...) (added in {added_in})")
 
 
@@ -41,7 +39,7 @@ def _load_map_location_cpu(path: str) -> Any:
     return torch.load(path, map_location="cpu")
 
 
-# One table from load-mode names (the matrix's "mode" column) to loaders.
+# One table from load-mode names (the matrix's "mode" column) to torch.load calls.
 PICKLE_LOAD_MODES: Dict[str, Callable[[str], Any]] = {
     "default": _load_default,
     "weights_only": _load_weights_only,
@@ -49,22 +47,61 @@ PICKLE_LOAD_MODES: Dict[str, Callable[[str], Any]] = {
     "map_location_cpu": _load_map_location_cpu,
 }
 
+# Modes that load a file into a different model (the case's variants): they read as "default".
+VARIANT_MODES = ("strict_false", "shape_mismatch")
+
+
+def _safetensors():
+    try:
+        import safetensors.torch  # Debian 13's python3-safetensors; Debian 12 has none
+
+        return safetensors.torch
+    except ImportError:
+        raise NotApplicable(f"the safetensors package is not installed for this Python (torch {torch.__version__})") from None
+
 
 def save_state_dict(route: str, state_dict: Mapping[str, torch.Tensor], path: str) -> None:
     if route == "pickle":
         torch.save(state_dict, path)
-        return
-    raise NotApplicable(f"route '{route}' is not implemented by the PyTorch runtime")
+    elif route == "pickle_legacy":
+        torch.save(state_dict, path, _use_new_zipfile_serialization=False)
+    elif route == "safetensors":
+        st = _safetensors()
+        try:
+            # What users do: safetensors wants contiguous tensors.
+            st.save_file({k: v.contiguous() for k, v in state_dict.items()}, path)
+        except KeyError as e:
+            if isinstance(e.args[0], torch.dtype):  # safetensors' own table of dtypes lacks it
+                raise NotApplicable(f"safetensors has no dtype for {e.args[0]}") from None
+            raise
+        except RuntimeError as e:
+            if "share memory" in str(e):
+                first = next((line.strip() for line in str(e).splitlines() if line.strip()), "")
+                raise NotApplicable(f"safetensors cannot store tensors that share memory (tied weights): {first}") from None
+            raise
+    elif route == "torchsharp_native":
+        tsnative.save(state_dict, path)
+    else:
+        raise NotApplicable(f"route '{route}' is not implemented by the PyTorch runtime")
 
 
 def load_state_dict(route: str, mode: str, path: str) -> Mapping[str, torch.Tensor]:
-    if route != "pickle":
+    if mode in VARIANT_MODES:
+        mode = "default"
+    if route in ("pickle", "pickle_legacy"):
+        try:
+            loader = PICKLE_LOAD_MODES[mode]
+        except KeyError:
+            raise NotApplicable(f"load mode '{mode}' is unknown (known: {', '.join(PICKLE_LOAD_MODES)})") from None
+        obj = loader(path)
+    elif mode != "default":
+        raise NotApplicable(f"route '{route}' has no load mode '{mode}'")
+    elif route == "safetensors":
+        obj = _safetensors().load_file(path)
+    elif route == "torchsharp_native":
+        obj = tsnative.load(path)
+    else:
         raise NotApplicable(f"route '{route}' is not implemented by the PyTorch runtime")
-    try:
-        loader = PICKLE_LOAD_MODES[mode]
-    except KeyError:
-        raise NotApplicable(f"load mode '{mode}' is unknown (known: {', '.join(PICKLE_LOAD_MODES)})") from None
-    obj = loader(path)
     if not isinstance(obj, Mapping):
-        raise TypeError(f"{path}: expected a state dict (a mapping), found {type(obj).__module__}.{type(obj).__qualname__}")
+        raise TypeError(f"expected a state dict (a mapping), found {type(obj).__module__}.{type(obj).__qualname__}")
     return obj

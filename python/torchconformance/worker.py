@@ -30,11 +30,10 @@ def _hello(_: Dict[str, Any]) -> Dict[str, Any]:
         "kind": "pytorch",
         "version": torch.__version__,
         "python": platform.python_version(),
-        "executable": sys.executable,
         "numpy": _numpy_version(),
         "devices": ["cpu"] + (["cuda"] if torch.cuda.is_available() else []),
         "pid": os.getpid(),
-        "load_modes": list(routes.PICKLE_LOAD_MODES),
+        "load_modes": list(routes.PICKLE_LOAD_MODES) + list(routes.VARIANT_MODES),
     }
 
 
@@ -87,22 +86,41 @@ def _produce(args: Dict[str, Any]) -> Dict[str, Any]:
     return {"tensors": observe.describe_state_dict(sd), "outputs": observe.describe_outputs(outputs)}
 
 
+def _one_line(e: BaseException) -> str:
+    """The whole message on one line: PyTorch puts the key and both shapes on its second line."""
+    return " ".join(str(e).split())[:600]
+
+
 def _consume(args: Dict[str, Any]) -> Dict[str, Any]:
+    """Loads an artifact into this runtime's twin (or the case's variant for the mode) and observes."""
     case = cases.get(args["case"])
-    path = args["path"]
+    path, mode = args["path"], args.get("mode", "default")
+    build = cases.variant(case, mode) or case.build
     try:
-        loaded = routes.load_state_dict(args["route"], args.get("mode", "default"), path)
-        model = case.build()
-        model.load_state_dict(loaded)
+        loaded = routes.load_state_dict(args["route"], mode, path)
+        model = build()
+        result = model.load_state_dict(loaded, strict=(mode != "strict_false"))
     except routes.NotApplicable:
         raise
     except Exception as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise _Failure("load_error", f"{path}: {type(e).__name__}: {first}", traceback.format_exc()) from e
+        raise _Failure("load_error", f"{path}: {type(e).__name__}: {_one_line(e)}", traceback.format_exc()) from e
+    tensors = observe.describe_state_dict(model.state_dict())
     model.eval()
     with torch.no_grad():
         outputs = model(case.eval_input())
-    return {"tensors": observe.describe_state_dict(model.state_dict()), "outputs": observe.describe_outputs(outputs)}
+        # train() after observing: a train-mode forward moves BatchNorm statistics. Its outputs
+        # show that the mode switch takes effect (dropout, batch statistics).
+        model.train()
+        train_outputs = model(case.eval_input())
+    reply = {
+        "tensors": tensors,
+        "outputs": observe.describe_outputs(outputs),
+        "train_outputs": observe.describe_outputs(train_outputs),
+    }
+    if mode == "strict_false":
+        reply["missing_keys"] = sorted(result.missing_keys)
+        reply["unexpected_keys"] = sorted(result.unexpected_keys)
+    return reply
 
 
 OPS: Dict[str, Callable[[Dict[str, Any]], Dict[str, Any]]] = {

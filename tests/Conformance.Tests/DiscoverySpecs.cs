@@ -59,8 +59,10 @@ public sealed class DiscoverySpecs
     {
         Runtime R(string id) => Runtime.Missing(id, "test");
         var cells = Planner.Plan([R("pytorch-1.13"), R("pytorch-2.6"), R("torchsharp-0.107")]);
-        // 3 producers x (4 + 4 + 1) consumer modes.
-        Assert.Equal(27, cells.Count(c => c.Case == "lenet"));
+        // lenet via pickle: 3 producers x (6 + 6 + 3) consumer modes (4 load modes or 1, plus strict_false and shape_mismatch).
+        Assert.Equal(45, cells.Count(c => c.Case == "lenet" && c.Route == "pickle"));
+        // gru via safetensors: 3 producers x 3 consumers, one mode each.
+        Assert.Equal(9, cells.Count(c => c.Case == "gru" && c.Route == "safetensors"));
         Assert.Contains(cells, c => c.Name == "lenet/pickle/torchsharp-0.107->torchsharp-0.107/default");
         Assert.Equal(cells.Count, cells.Select(c => c.Name).Distinct().Count());
         Assert.Throws<InvalidOperationException>(() => Planner.Plan([R("pytorch-2.6"), R("pytorch-2.6")]));
@@ -79,7 +81,9 @@ public sealed class GoldenFixtureSpecs
         Assert.Equal(
             ["lenet/pickle/pytorch-1.13@golden->pytorch-2.6/default", "lenet/pickle/pytorch-1.13@golden->pytorch-2.6/weights_only",
              "lenet/pickle/pytorch-1.13@golden->pytorch-2.6/mmap", "lenet/pickle/pytorch-1.13@golden->pytorch-2.6/map_location_cpu",
-             "lenet/pickle/pytorch-1.13@golden->torchsharp-0.107/default"], fromGolden);
+             "lenet/pickle/pytorch-1.13@golden->pytorch-2.6/strict_false", "lenet/pickle/pytorch-1.13@golden->pytorch-2.6/shape_mismatch",
+             "lenet/pickle/pytorch-1.13@golden->torchsharp-0.107/default", "lenet/pickle/pytorch-1.13@golden->torchsharp-0.107/strict_false",
+             "lenet/pickle/pytorch-1.13@golden->torchsharp-0.107/shape_mismatch"], fromGolden);
         Assert.Equal("/x/fixtures/pytorch-1.13/lenet.pickle.json", golden.ObservationPath);
     }
 

@@ -29,6 +29,23 @@ public sealed class KnownFailureSpecs
     }
 
     [Fact]
+    public void A_declared_cell_that_is_not_applicable_stays_not_applicable()
+    {
+        var r = List("*/mmap").Apply(new CellResult(Mmap, Outcome.NotApplicable, "not_applicable: no mmap"));
+        Assert.Equal(Outcome.NotApplicable, r.Outcome);
+    }
+
+    [Fact]
+    public void Patterns_accept_alternatives_in_braces()
+    {
+        var list = List("{lenet,gru}/pickle/{pytorch-*->torchsharp-*,torchsharp-*->pytorch-*}/mmap", "{load_error,*: bytes differ}*");
+        Assert.Equal(Outcome.KnownFailure, list.Apply(new CellResult(Mmap, Outcome.Fail, "conv1.weight: bytes differ")).Outcome);
+        Assert.Equal(Outcome.KnownFailure, list.Apply(new CellResult(Mmap, Outcome.Fail, "load_error: x")).Outcome);
+        Assert.Null(list.For(Cell.Parse("nested/pickle/torchsharp-0.107->pytorch-2.6/mmap")));
+        Assert.Null(list.For(Cell.Parse("lenet/pickle/pytorch-2.6->pytorch-2.6/mmap")));
+    }
+
+    [Fact]
     public void A_declared_cell_that_fails_with_another_message_stays_an_unexpected_failure()
     {
         var r = List("*/mmap").Apply(new CellResult(Mmap, Outcome.Fail, "worker_crash: died"));

@@ -22,7 +22,7 @@ public static class Judge
     public static Verdict Compare(Observation producer, Observation consumer, Tolerance tolerance)
     {
         var problems = new List<string>();
-        CompareKeys(producer, consumer, problems);
+        CompareKeySets(producer, consumer, problems);
 
         var theirs = consumer.Tensors.GroupBy(t => t.Key).ToDictionary(g => g.Key, g => g.First());
         foreach (var p in producer.Tensors)
@@ -33,6 +33,9 @@ public static class Judge
             else if (!string.Equals(p.Sha256, c.Sha256, StringComparison.OrdinalIgnoreCase))
                 problems.Add($"{p.Key}: bytes differ ({p.Dtype} {p.ShapeText}; sha256 {p.Sha256[..12]}… became {c.Sha256[..Math.Min(12, c.Sha256.Length)]}…)");
         }
+
+        // Order last: a reordering alone is a lesser finding than any changed value.
+        CompareKeyOrder(producer, consumer, problems);
 
         OutputDiff? diff = null;
         if (producer.Outputs is null || consumer.Outputs is null)
@@ -48,24 +51,65 @@ public static class Judge
         return new Verdict(problems.Count == 0, problems, diff);
     }
 
-    private static void CompareKeys(Observation producer, Observation consumer, List<string> problems)
+    private static void CompareKeySets(Observation producer, Observation consumer, List<string> problems)
     {
         var p = producer.Tensors.Select(t => t.Key).ToList();
         var c = consumer.Tensors.Select(t => t.Key).ToList();
         var missing = p.Except(c).Order(StringComparer.Ordinal).ToList();
         var unexpected = c.Except(p).Order(StringComparer.Ordinal).ToList();
         // PyTorch's own wording for load_state_dict, keys listed and sorted.
-        if (missing.Count > 0) problems.Add($"Missing key(s) in state_dict: {string.Join(", ", missing.Select(k => $"\"{k}\""))}");
-        if (unexpected.Count > 0) problems.Add($"Unexpected key(s) in state_dict: {string.Join(", ", unexpected.Select(k => $"\"{k}\""))}");
-        if (missing.Count == 0 && unexpected.Count == 0)
+        if (missing.Count > 0) problems.Add($"Missing key(s) in state_dict: {Quoted(missing)}");
+        if (unexpected.Count > 0) problems.Add($"Unexpected key(s) in state_dict: {Quoted(unexpected)}");
+    }
+
+    private static void CompareKeyOrder(Observation producer, Observation consumer, List<string> problems)
+    {
+        var p = producer.Tensors.Select(t => t.Key).ToList();
+        var c = consumer.Tensors.Select(t => t.Key).ToList();
+        if (p.Count != c.Count || !p.Order().SequenceEqual(c.Order())) return; // the key sets differ: said above
+        for (int i = 0; i < p.Count; i++)
         {
-            for (int i = 0; i < p.Count; i++)
-            {
-                if (p[i] == c[i]) continue;
-                problems.Add($"key order differs at position {i}: producer has \"{p[i]}\", consumer has \"{c[i]}\"");
-                break;
-            }
+            if (p[i] == c[i]) continue;
+            problems.Add($"key order differs at position {i}: producer has \"{p[i]}\", consumer has \"{c[i]}\"");
+            return;
         }
+    }
+
+    public static string Quoted(IEnumerable<string> keys) => string.Join(", ", keys.Select(k => $"\"{k}\""));
+
+    /// <summary>
+    /// A strict=False warm start: the consumer must report exactly the case's missing and
+    /// unexpected keys, and every key it shares with the producer must carry the producer's bytes.
+    /// </summary>
+    public static Verdict ComparePartial(Observation producer, Observation consumer, Matrix.PartialLoad expected)
+    {
+        var problems = new List<string>();
+        if (!(consumer.MissingKeys ?? []).SequenceEqual(expected.Missing))
+            problems.Add($"missing_keys reported [{Quoted(consumer.MissingKeys ?? [])}], expected [{Quoted(expected.Missing)}]");
+        if (!(consumer.UnexpectedKeys ?? []).SequenceEqual(expected.Unexpected))
+            problems.Add($"unexpected_keys reported [{Quoted(consumer.UnexpectedKeys ?? [])}], expected [{Quoted(expected.Unexpected)}]");
+        var theirs = consumer.Tensors.ToDictionary(t => t.Key);
+        int shared = 0;
+        foreach (var p in producer.Tensors.Where(t => theirs.ContainsKey(t.Key)))
+        {
+            shared++;
+            if (!string.Equals(p.Sha256, theirs[p.Key].Sha256, StringComparison.OrdinalIgnoreCase))
+                problems.Add($"{p.Key}: shared key not loaded (sha256 {p.Sha256[..12]}… became {theirs[p.Key].Sha256[..12]}…)");
+        }
+        if (shared == 0) problems.Add("no key is shared between the file and the warm-start model");
+        return new Verdict(problems.Count == 0, problems, null);
+    }
+
+    /// <summary>A load into a model of the wrong shape must fail, naming the key and both shapes.</summary>
+    public static Verdict CompareMismatchError(string? error, Matrix.ShapeMismatch expected)
+    {
+        string Dims(IReadOnlyList<long> s) => string.Join(", ", s);
+        if (error is null)
+            return new Verdict(false, [$"loaded {expected.Key} of shape [{Dims(expected.FileShape)}] into [{Dims(expected.ModelShape)}] without an error"], null);
+        var absent = new[] { expected.Key, Dims(expected.FileShape), Dims(expected.ModelShape) }.Where(s => !error.Contains(s, StringComparison.Ordinal)).ToList();
+        return absent.Count == 0
+            ? new Verdict(true, [], null)
+            : new Verdict(false, [$"the error does not name {string.Join(" or ", absent.Select(a => $"\"{a}\""))}: {error}"], null);
     }
 
     /// <summary>numpy.allclose semantics with the producer as reference; NaN equals NaN.</summary>

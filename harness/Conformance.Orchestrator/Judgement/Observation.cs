@@ -12,6 +12,14 @@ public sealed record Outputs(IReadOnlyList<long> Shape, IReadOnlyList<double> Va
 /// <summary>What a runtime reported about a state dict it saved or loaded, and its eval outputs.</summary>
 public sealed record Observation(IReadOnlyList<TensorInfo> Tensors, Outputs? Outputs)
 {
+    /// <summary>Consumer only: outputs of a train-mode forward pass on the same input.</summary>
+    public Outputs? TrainOutputs { get; init; }
+
+    /// <summary>Consumer only, strict=False loads: what the load reported, sorted.</summary>
+    public IReadOnlyList<string>? MissingKeys { get; init; }
+
+    public IReadOnlyList<string>? UnexpectedKeys { get; init; }
+
     public static Observation FromJson(JsonNode node)
     {
         var tensors = (node["tensors"]?.AsArray() ?? []).Select(t => new TensorInfo(
@@ -19,12 +27,17 @@ public sealed record Observation(IReadOnlyList<TensorInfo> Tensors, Outputs? Out
             t["shape"]!.AsArray().Select(d => d!.GetValue<long>()).ToList(),
             t["dtype"]!.GetValue<string>(),
             t["sha256"]!.GetValue<string>())).ToList();
-        Outputs? outputs = node["outputs"] is JsonObject o
-            ? new Outputs(o["shape"]!.AsArray().Select(d => d!.GetValue<long>()).ToList(),
-                o["values"]!.AsArray().Select(ToDouble).ToList())
-            : null;
-        return new Observation(tensors, outputs);
+        return new Observation(tensors, ReadOutputs(node["outputs"]))
+        {
+            TrainOutputs = ReadOutputs(node["train_outputs"]),
+            MissingKeys = node["missing_keys"]?.AsArray().Select(k => k!.GetValue<string>()).ToList(),
+            UnexpectedKeys = node["unexpected_keys"]?.AsArray().Select(k => k!.GetValue<string>()).ToList(),
+        };
     }
+
+    private static Outputs? ReadOutputs(JsonNode? node) => node is JsonObject o
+        ? new Outputs(o["shape"]!.AsArray().Select(d => d!.GetValue<long>()).ToList(), o["values"]!.AsArray().Select(ToDouble).ToList())
+        : null;
 
     // Python's json writes NaN and Infinity bare; System.Text.Json reads them as strings only when asked.
     private static double ToDouble(JsonNode? v) => v switch

@@ -5,7 +5,8 @@ using Conformance.Orchestrator.Matrix;
 namespace Conformance.Orchestrator.KnownFailures;
 
 /// <summary>
-/// One declared failure: a cell pattern (<c>*</c> matches anything, <c>?</c> one character), the
+/// One declared failure: a cell pattern (<c>*</c> matches anything, <c>?</c> one character,
+/// <c>{a,b}</c> either word), the
 /// expected message prefix (<c>*</c> allowed there too), the reason and a link. A declared cell still runs.
 /// </summary>
 public sealed record KnownFailure(string Pattern, string MessagePrefix, string Reason, string Link)
@@ -17,8 +18,13 @@ public sealed record KnownFailure(string Pattern, string MessagePrefix, string R
 
     public bool MatchesMessage(string message) => MessageRegex.IsMatch(message);
 
-    private static Regex Glob(string glob, bool anchorEnd) =>
-        new("^" + Regex.Escape(glob).Replace("\\*", ".*").Replace("\\?", ".") + (anchorEnd ? "$" : ""), RegexOptions.Singleline);
+    private static Regex Glob(string glob, bool anchorEnd)
+    {
+        // Regex.Escape turns "{" into "\{" and leaves "}" alone: "\{a,b}" becomes "(?:a|b)".
+        var body = Regex.Escape(glob).Replace("\\*", ".*").Replace("\\?", ".");
+        body = Regex.Replace(body, @"\\\{([^{}]*)\}", m => "(?:" + m.Groups[1].Value.Replace(",", "|") + ")");
+        return new Regex("^" + body + (anchorEnd ? "$" : ""), RegexOptions.Singleline);
+    }
 }
 
 /// <summary>
@@ -69,13 +75,15 @@ public sealed class KnownFailureList(IReadOnlyList<KnownFailure> entries)
                 Declared = entry,
                 Message = $"declared known failure expected a message starting \"{entry.MessagePrefix}\" but got: {raw.Message}",
             },
-            Outcome.Pass or Outcome.NotApplicable => raw with
+            Outcome.Pass => raw with
             {
                 Outcome = Outcome.Fail,
                 Declared = entry,
-                Message = $"stale known failure: {raw.Cell.Name} {(raw.Outcome == Outcome.Pass ? "now passes" : "is not applicable")}, but known-failures.json declares it failing (pattern \"{entry.Pattern}\"); "
+                Message = $"stale known failure: {raw.Cell.Name} now passes, but known-failures.json declares it failing (pattern \"{entry.Pattern}\"); "
                           + "remove or narrow that entry",
             },
+            // A cell this runtime cannot run says nothing about the entry either way.
+            Outcome.NotApplicable => raw,
             _ => raw with { Declared = entry },
         };
     }

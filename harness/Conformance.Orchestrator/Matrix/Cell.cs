@@ -38,10 +38,10 @@ public static class Planner
         var cells = new List<Cell>();
         var seen = new HashSet<string>();
         foreach (var c in cases ?? Catalogue.Cases)
-        foreach (var route in c.Routes)
+        foreach (var route in Catalogue.Routes)
         foreach (var producer in matrix)
         foreach (var consumer in matrix)
-        foreach (var mode in Catalogue.LoadModes(consumer.Kind, route))
+        foreach (var mode in Catalogue.LoadModes(c, consumer.Kind, route))
         {
             var cell = new Cell(c.Name, route, producer.Id, consumer.Id, mode);
             if (!seen.Add(cell.Name)) throw new InvalidOperationException($"duplicate cell name {cell.Name}: two runtimes share an id");
@@ -50,9 +50,9 @@ public static class Planner
         var caseNames = (cases ?? Catalogue.Cases).ToDictionary(c => c.Name);
         foreach (var g in goldens ?? [])
         {
-            if (!caseNames.TryGetValue(g.Case, out var spec) || !spec.Routes.Contains(g.Route)) continue;
+            if (!caseNames.TryGetValue(g.Case, out var spec) || !Catalogue.Routes.Contains(g.Route)) continue;
             foreach (var consumer in matrix)
-            foreach (var mode in Catalogue.LoadModes(consumer.Kind, g.Route))
+            foreach (var mode in Catalogue.LoadModes(spec, consumer.Kind, g.Route))
             {
                 var cell = new Cell(g.Case, g.Route, g.ProducerId, consumer.Id, mode);
                 if (!seen.Add(cell.Name)) throw new InvalidOperationException($"duplicate cell name {cell.Name}");

@@ -31,6 +31,9 @@ public sealed record CellResult(
     string? Artifact = null,
     double Seconds = 0)
 {
+    /// <summary>The consumer's largest |train-mode − eval-mode| output difference, where measured.</summary>
+    public double? TrainEvalDiff { get; init; }
+
     /// <summary>Whether the cell's test passes: a pass, a failure as declared, or an honest not_applicable.</summary>
     public bool Acceptable => Outcome is Outcome.Pass or Outcome.KnownFailure or Outcome.NotApplicable;
 }

@@ -53,13 +53,13 @@ public static class GoldenFixtures
     /// Regenerates the fixtures of every available runtime (<c>make fixtures</c>): each producer
     /// trains and saves as in the matrix, and its observation is written beside the artifact.
     /// </summary>
-    public static IReadOnlyList<string> Write(IReadOnlyList<Runtime> runtimes, string fixturesDir, RunnerOptions options)
+    public static IReadOnlyList<string> Write(IReadOnlyList<Runtime> runtimes, string fixturesDir, RunnerOptions options, Action<string>? onError = null)
     {
         var written = new List<string>();
         using var pool = new WorkerPool(options.StartTimeout);
         foreach (var rt in runtimes.Where(r => r.Available))
-        foreach (var c in Catalogue.Cases)
-        foreach (var route in c.Routes)
+        foreach (var c in Catalogue.Cases.Where(c => c.Golden))
+        foreach (var route in Catalogue.Routes)
         {
             var dir = Path.Combine(fixturesDir, rt.Id);
             Directory.CreateDirectory(dir);
@@ -67,7 +67,12 @@ public static class GoldenFixtures
             var reply = pool.Send(rt, Ops.Produce,
                 new JsonObject { ["case"] = c.Name, ["route"] = route, ["path"] = path, ["seed"] = options.Seed }, options.RequestTimeout);
             if (reply.Result is not { } obs)
-                throw new InvalidOperationException($"{rt.Id} could not produce {path}: {MatrixRunner.Describe(reply, path)}");
+            {
+                // A route this producer cannot write (not_applicable) has no fixture; anything else is an error.
+                if (reply is WorkerReply.Answered { Response.Error.Kind: ErrorKinds.NotApplicable }) { File.Delete(path); continue; }
+                onError?.Invoke($"{rt.Id} could not produce {path}: {MatrixRunner.Describe(reply, path)}");
+                continue;
+            }
             var manifest = new JsonObject
             {
                 ["producer"] = rt.Id,

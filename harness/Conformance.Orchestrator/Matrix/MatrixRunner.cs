@@ -147,26 +147,47 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, KnownFailureLi
         var consumer = _byId[cell.Consumer];
         if (!consumer.Available)
             return new CellResult(cell, Outcome.Skipped, $"consumer {consumer.Id} is missing: {consumer.MissingReason}", Artifact: path);
+        var spec = Catalogue.Case(cell.Case);
         var clock = Stopwatch.StartNew();
         var reply = pool.Send(consumer, Ops.Consume,
             new JsonObject { ["case"] = cell.Case, ["route"] = cell.Route, ["mode"] = cell.Mode, ["path"] = path },
             options.RequestTimeout);
         var seconds = produceSeconds + clock.Elapsed.TotalSeconds;
-        if (reply.Result is not { } obs)
+        var notApplicable = reply is WorkerReply.Answered { Response.Error.Kind: ErrorKinds.NotApplicable };
+
+        if (cell.Mode == Catalogue.ShapeMismatchMode && spec.Mismatch is { } mismatch && !notApplicable)
         {
-            var outcome = reply is WorkerReply.Answered { Response.Error.Kind: ErrorKinds.NotApplicable } ? Outcome.NotApplicable : Outcome.Fail;
-            return new CellResult(cell, outcome, Describe(reply, path), Artifact: path, Seconds: seconds);
+            // The load is meant to fail: the verdict is on the error's evidence.
+            var loadError = reply is WorkerReply.Answered { Response.Error: { Kind: ErrorKinds.LoadError } e } ? StripPath(e.Message, path) : null;
+            if (reply is WorkerReply.Failed f) return new CellResult(cell, Outcome.Fail, Describe(f, path), Artifact: path, Seconds: seconds);
+            var v = Judge.CompareMismatchError(loadError, mismatch);
+            return new CellResult(cell, v.Passed ? Outcome.Pass : Outcome.Fail, v.Passed ? $"refused as expected: {loadError}" : v.Summary,
+                Problems: v.Problems, Artifact: path, Seconds: seconds);
         }
-        Verdict verdict;
+        if (reply.Result is not { } obs)
+            return new CellResult(cell, notApplicable ? Outcome.NotApplicable : Outcome.Fail, Describe(reply, path), Artifact: path, Seconds: seconds);
+
+        Observation actual;
         try
         {
-            verdict = Judge.Compare(expected, Observation.FromJson(obs), tolerance);
+            actual = Observation.FromJson(obs);
         }
         catch (Exception e) when (e is InvalidOperationException or NullReferenceException or FormatException)
         {
             return new CellResult(cell, Outcome.Fail, $"protocol_error: consumer {consumer.Id} sent a malformed observation: {e.Message}", Artifact: path, Seconds: seconds);
         }
-        return new CellResult(cell, verdict.Passed ? Outcome.Pass : Outcome.Fail, verdict.Summary, verdict.Diff, verdict.Problems, Artifact: path, Seconds: seconds);
+        var verdict = cell.Mode == Catalogue.StrictFalse && spec.Partial is { } partial
+            ? Judge.ComparePartial(expected, actual, partial)
+            : Judge.Compare(expected, actual, tolerance);
+        var problems = verdict.Problems.ToList();
+        double? trainEval = actual.TrainOutputs is { } t && actual.Outputs is { } o && t.Values.Count == o.Values.Count
+            ? Judge.CompareOutputs(o.Values, t.Values, new Tolerance(0, 0)).MaxAbs
+            : null;
+        if (spec.TrainModeMatters && cell.Mode != Catalogue.StrictFalse && trainEval is 0)
+            problems.Add("train-mode outputs equal eval-mode outputs: the mode switch took no effect");
+        var passed = problems.Count == 0;
+        return new CellResult(cell, passed ? Outcome.Pass : Outcome.Fail, passed ? "" : new Verdict(false, problems, null).Summary,
+            verdict.Diff, problems, Artifact: path, Seconds: seconds) { TrainEvalDiff = trainEval };
     }
 
     /// <summary>artifacts/&lt;case&gt;/&lt;route&gt;/&lt;producer&gt;.&lt;ext&gt;</summary>
@@ -175,7 +196,8 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, KnownFailureLi
 
     public static string Extension(string route) => route switch
     {
-        Catalogue.Pickle => ".pt",
+        Catalogue.Pickle or Catalogue.PickleLegacy => ".pt",
+        Catalogue.Safetensors => ".safetensors",
         _ => ".bin",
     };
 

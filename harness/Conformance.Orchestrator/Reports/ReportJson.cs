@@ -45,6 +45,7 @@ public static class ReportJson
                 ["problems"] = x.Problems is null ? null : new JsonArray(x.Problems.Select(p => (JsonNode)p).ToArray()),
                 ["max_abs_diff"] = Finite(x.Diff?.MaxAbs),
                 ["max_rel_diff"] = Finite(x.Diff?.MaxRel),
+                ["train_eval_max_abs_diff"] = Finite(x.TrainEvalDiff),
                 ["tolerance"] = tol is null ? null : new JsonObject { ["atol"] = tol.Atol, ["rtol"] = tol.Rtol },
                 ["known_failure"] = x.Declared is null ? null : new JsonObject
                 {

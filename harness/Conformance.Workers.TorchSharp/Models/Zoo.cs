@@ -1,0 +1,230 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace Conformance.Workers.TorchSharp.Models;
+
+// C# twins of python/torchconformance/models.py, in the same order, with the same field names
+// (the field names are the state_dict keys) and the same comments.
+
+/// <summary>The seed's LeNet with fc3 swapped for a new head fc4: a strict=False warm start loads the rest.</summary>
+public sealed class LeNetWarmStart : Module<Tensor, Tensor>
+{
+    private readonly Conv2d conv1 = Conv2d(3, 6, 5);
+    private readonly MaxPool2d pool = MaxPool2d(2, 2);
+    private readonly Conv2d conv2 = Conv2d(6, 16, 5);
+    private readonly Linear fc1 = Linear(16 * 5 * 5, 120);
+    private readonly Linear fc2 = Linear(120, 84);
+    private readonly Linear fc4 = Linear(84, 10);
+
+    public LeNetWarmStart() : base(nameof(LeNetWarmStart)) => RegisterComponents();
+
+    public override Tensor forward(Tensor x)
+    {
+        x = pool.call(functional.relu(conv1.call(x)));
+        x = pool.call(functional.relu(conv2.call(x)));
+        x = x.view(-1, 16 * 5 * 5);
+        return fc4.call(functional.relu(fc2.call(functional.relu(fc1.call(x)))));
+    }
+}
+
+/// <summary>The seed's LeNet with 11 classes: loading a 10-class file must fail naming fc3 and both shapes.</summary>
+public sealed class LeNetWrongShape : Module<Tensor, Tensor>
+{
+    private readonly Conv2d conv1 = Conv2d(3, 6, 5);
+    private readonly MaxPool2d pool = MaxPool2d(2, 2);
+    private readonly Conv2d conv2 = Conv2d(6, 16, 5);
+    private readonly Linear fc1 = Linear(16 * 5 * 5, 120);
+    private readonly Linear fc2 = Linear(120, 84);
+    private readonly Linear fc3 = Linear(84, 11);
+
+    public LeNetWrongShape() : base(nameof(LeNetWrongShape)) => RegisterComponents();
+
+    public override Tensor forward(Tensor x)
+    {
+        x = pool.call(functional.relu(conv1.call(x)));
+        x = pool.call(functional.relu(conv2.call(x)));
+        x = x.view(-1, 16 * 5 * 5);
+        return fc3.call(functional.relu(fc2.call(functional.relu(fc1.call(x)))));
+    }
+}
+
+/// <summary>An MLP with Dropout: eval() must switch the dropout off.</summary>
+public sealed class MlpDropout : Module<Tensor, Tensor>
+{
+    private readonly Linear fc1 = Linear(20, 32);
+    private readonly Dropout drop = Dropout(0.5);
+    private readonly Linear fc2 = Linear(32, 10);
+
+    public MlpDropout() : base(nameof(MlpDropout)) => RegisterComponents();
+
+    public override Tensor forward(Tensor x) => fc2.call(drop.call(functional.relu(fc1.call(x))));
+}
+
+/// <summary>A CNN with BatchNorm2d: training moves running_mean, running_var and num_batches_tracked.</summary>
+public sealed class CnnBatchNorm : Module<Tensor, Tensor>
+{
+    private readonly Conv2d conv = Conv2d(3, 8, 3, padding: 1);
+    private readonly BatchNorm2d bn = BatchNorm2d(8);
+    private readonly Linear fc = Linear(8 * 8 * 8, 10);
+
+    public CnnBatchNorm() : base(nameof(CnnBatchNorm)) => RegisterComponents();
+
+    public override Tensor forward(Tensor x)
+    {
+        x = functional.max_pool2d(functional.relu(bn.call(conv.call(x))), 2);
+        return fc.call(torch.flatten(x, 1));
+    }
+}
+
+/// <summary>BatchNorm1d and LayerNorm with GELU.</summary>
+public sealed class NormGelu : Module<Tensor, Tensor>
+{
+    private readonly Linear fc1 = Linear(16, 32);
+    private readonly BatchNorm1d bn = BatchNorm1d(32);
+    private readonly LayerNorm ln = LayerNorm(32);
+    private readonly Linear fc2 = Linear(32, 4);
+
+    public NormGelu() : base(nameof(NormGelu)) => RegisterComponents();
+
+    public override Tensor forward(Tensor x) => fc2.call(functional.gelu(ln.call(bn.call(fc1.call(x)))));
+}
+
+/// <summary>Embedding, then a 2-layer bidirectional LSTM, then Linear on the last step.</summary>
+public sealed class EmbeddingBiLstm : Module<Tensor, Tensor>
+{
+    private readonly Embedding emb = Embedding(50, 16);
+    private readonly LSTM lstm = LSTM(16, 24, numLayers: 2, batchFirst: true, bidirectional: true);
+    private readonly Linear fc = Linear(48, 5);
+
+    public EmbeddingBiLstm() : base(nameof(EmbeddingBiLstm)) => RegisterComponents();
+
+    public override Tensor forward(Tensor x)
+    {
+        var (output, _, _) = lstm.call(emb.call(x));
+        return fc.call(output.select(1, -1));
+    }
+}
+
+/// <summary>A GRU, then Linear on the last step.</summary>
+public sealed class GruNet : Module<Tensor, Tensor>
+{
+    private readonly GRU gru = GRU(10, 20, batchFirst: true);
+    private readonly Linear fc = Linear(20, 3);
+
+    public GruNet() : base(nameof(GruNet)) => RegisterComponents();
+
+    public override Tensor forward(Tensor x)
+    {
+        var (output, _) = gru.call(x);
+        return fc.call(output.select(1, -1));
+    }
+}
+
+/// <summary>One TransformerEncoderLayer: its attention keeps q, k, v packed in self_attn.in_proj_weight.</summary>
+public sealed class TransformerEncoder : Module<Tensor, Tensor>
+{
+    private readonly TransformerEncoderLayer layer = TransformerEncoderLayer(d_model: 16, nhead: 4, dim_feedforward: 32, dropout: 0.1);
+
+    public TransformerEncoder() : base(nameof(TransformerEncoder)) => RegisterComponents();
+
+    public override Tensor forward(Tensor x) => layer.call(x);
+}
+
+/// <summary>Nesting through Sequential, ModuleList and ModuleDict: keys like seq.2.weight, blocks.1.bias, heads.b.weight.</summary>
+public sealed class Nested : Module<Tensor, Tensor>
+{
+    private readonly Sequential seq = Sequential(Linear(8, 16), ReLU(), Linear(16, 16));
+    private readonly ModuleList<Linear> blocks = ModuleList(Linear(16, 16), Linear(16, 16));
+    private readonly ModuleDict<Linear> heads = ModuleDict(("a", Linear(16, 2)), ("b", Linear(16, 3)));
+
+    public Nested() : base(nameof(Nested)) => RegisterComponents();
+
+    public override Tensor forward(Tensor x)
+    {
+        x = seq.call(x);
+        foreach (var block in blocks) x = functional.relu(block.call(x));
+        return torch.cat([heads["a"].call(x), heads["b"].call(x)], dim: 1);
+    }
+}
+
+/// <summary>An embedding and an output projection sharing one Parameter, as language models do.</summary>
+public sealed class TiedWeights : Module<Tensor, Tensor>
+{
+    private readonly Embedding emb = Embedding(30, 12);
+    private readonly Linear proj = Linear(12, 30, hasBias: false);
+
+    public TiedWeights() : base(nameof(TiedWeights))
+    {
+        proj.weight = emb.weight!;
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x) => proj.call(emb.call(x)).mean([1]);
+}
+
+/// <summary>A non-persistent buffer, which must not appear in the state dict, beside a persistent one.</summary>
+public sealed class NonPersistentBuffer : Module<Tensor, Tensor>
+{
+    private readonly Linear fc = Linear(6, 4);
+
+    public NonPersistentBuffer() : base(nameof(NonPersistentBuffer))
+    {
+        RegisterComponents();
+        register_buffer("offset", torch.full(4, 0.5f));
+        register_buffer("scale", torch.full(4, 2.0f), persistent: false);
+    }
+
+    public override Tensor forward(Tensor x) => fc.call(x) * get_buffer("scale")! + get_buffer("offset")!;
+}
+
+/// <summary>A buffer of each dtype, plus a 0-dim and a 0-size tensor.</summary>
+public sealed class AllDtypes : Module<Tensor, Tensor>
+{
+    /// <summary>Every dtype both sides have, by wire name (python: models.ALL_DTYPES).</summary>
+    public static readonly (string Name, ScalarType Type)[] Dtypes =
+    [
+        ("float32", ScalarType.Float32), ("float64", ScalarType.Float64), ("float16", ScalarType.Float16),
+        ("bfloat16", ScalarType.BFloat16), ("int64", ScalarType.Int64), ("int32", ScalarType.Int32),
+        ("int16", ScalarType.Int16), ("int8", ScalarType.Int8), ("uint8", ScalarType.Byte),
+        ("bool", ScalarType.Bool), ("complex64", ScalarType.ComplexFloat32),
+    ];
+
+    private readonly Linear fc = Linear(4, 3);
+
+    public AllDtypes() : base(nameof(AllDtypes))
+    {
+        RegisterComponents();
+        foreach (var (name, type) in Dtypes)
+        {
+            var values = torch.arange(6).reshape(2, 3);
+            register_buffer($"b_{name}", type == ScalarType.Bool ? (values % 2).to(type) : values.to(type));
+        }
+        register_buffer("scalar", torch.tensor(3.5f));
+        register_buffer("empty", torch.zeros(0, 3));
+    }
+
+    public override Tensor forward(Tensor x) => fc.call(x);
+}
+
+/// <summary>
+/// The layouts that trip writers and readers: a transposed (non-contiguous) parameter, and two
+/// slices of one storage, the second at an offset.
+/// </summary>
+public sealed class Layouts : Module<Tensor, Tensor>
+{
+    private readonly Linear fc = Linear(4, 3);
+
+    public Layouts() : base(nameof(Layouts))
+    {
+        RegisterComponents();
+        register_parameter("wt", new Parameter((torch.arange(12, dtype: ScalarType.Float32) / 10).reshape(3, 4).t()));
+        var @base = torch.arange(10, dtype: ScalarType.Float32);
+        register_buffer("head", @base[..4]);
+        register_buffer("tail", @base[4..]);
+    }
+
+    public override Tensor forward(Tensor x) =>
+        fc.call(x) + x.matmul(get_parameter("wt")!) + get_buffer("head")!.sum() + get_buffer("tail")!.sum();
+}
