@@ -13,7 +13,7 @@ ROOTFS=${CONFORMANCE_ROOTFS:-/var/cache/torch-conformance/rootfs-trixie}
 MIRROR=${CONFORMANCE_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 STAMP="$ROOTFS/.conformance-provisioned"
 # Bump when the package list changes, so an older rootfs is topped up rather than rebuilt.
-PKGS="python3-torch python3-numpy libpython3.13 libicu76 ca-certificates python3-safetensors"
+PKGS="python3-torch python3-numpy libpython3.13 libicu76 ca-certificates python3-safetensors python3-torchvision"
 DOTNET_ROOT_DIR=$(dirname "$(readlink -f "$(command -v dotnet)")")
 
 log() { echo "rootfs: $*" >&2; }

@@ -56,6 +56,8 @@ public static class Cases
         new("nonpersistent_buffer", () => new NonPersistentBuffer(), Floats(4, 6)),
         new("all_dtypes", () => new AllDtypes(), Floats(2, 4)),
         new("layouts", () => new Layouts(), Floats(2, 4)),
+        // torchvision's resnet18 against TorchSharp's TorchVision resnet18, built from the seed, no download.
+        new("resnet18", () => torchvision.models.resnet18(num_classes: 10), Floats(2, 3, 32, 32), TrainSteps: 1),
     }.ToDictionary(c => c.Name);
 
     public static Case Get(string name) =>

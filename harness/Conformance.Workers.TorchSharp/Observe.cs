@@ -37,6 +37,25 @@ public static class Observe
         };
     }
 
+    /// <summary>Pairs of keys whose tensors start at the same memory (tied weights), in key order.</summary>
+    public static JsonArray Aliases(IEnumerable<KeyValuePair<string, Tensor>> stateDict)
+    {
+        var first = new Dictionary<nint, string>();
+        var pairs = new JsonArray();
+        foreach (var (key, t) in stateDict)
+        {
+            if (t.numel() == 0 || !t.is_contiguous()) continue;
+            nint ptr;
+            unsafe
+            {
+                fixed (byte* p = t.bytes) ptr = (nint)p;
+            }
+            if (first.TryGetValue(ptr, out var earlier)) pairs.Add(new JsonArray(earlier, key));
+            else first[ptr] = key;
+        }
+        return pairs;
+    }
+
     public static JsonArray DescribeStateDict(IEnumerable<KeyValuePair<string, Tensor>> stateDict) =>
         new(stateDict.Select(kv => (JsonNode)DescribeTensor(kv.Key, kv.Value)).ToArray());
 

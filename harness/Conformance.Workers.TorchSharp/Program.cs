@@ -108,6 +108,7 @@ static JsonNode Produce(JsonObject args)
     {
         ["tensors"] = Observe.DescribeStateDict(model.state_dict()),
         ["outputs"] = Observe.DescribeOutputs(outputs),
+        ["aliases"] = Observe.Aliases(model.state_dict()),
     };
 }
 
@@ -127,6 +128,7 @@ static JsonNode Consume(JsonObject args)
         throw new ArtifactException(ErrorKinds.LoadError, $"{path}: {e.GetType().Name}: {OneLine(e.Message)}", e);
     }
     var tensors = Observe.DescribeStateDict(model.state_dict());
+    var aliases = Observe.Aliases(model.state_dict());
     model.eval();
     using var noGrad = no_grad();
     var outputs = model.call(c.EvalInput());
@@ -139,6 +141,7 @@ static JsonNode Consume(JsonObject args)
         ["tensors"] = tensors,
         ["outputs"] = Observe.DescribeOutputs(outputs),
         ["train_outputs"] = Observe.DescribeOutputs(trainOutputs),
+        ["aliases"] = aliases,
     };
     if (mode == "strict_false")
     {

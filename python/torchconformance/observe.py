@@ -58,3 +58,18 @@ def _wire_float(v: float) -> Any:
 def describe_outputs(y: torch.Tensor) -> Dict[str, Any]:
     y = y.detach().cpu().to(torch.float64).contiguous()
     return {"shape": list(y.shape), "values": [_wire_float(v) for v in y.reshape(-1).tolist()]}
+
+
+def aliases(sd: Mapping[str, torch.Tensor]) -> List[List[str]]:
+    """Pairs of keys whose tensors start at the same memory (tied weights), in key order."""
+    first: Dict[int, str] = {}
+    pairs: List[List[str]] = []
+    for key, t in sd.items():
+        if t.numel() == 0:
+            continue
+        ptr = t.data_ptr()
+        if ptr in first:
+            pairs.append([first[ptr], key])
+        else:
+            first[ptr] = key
+    return pairs

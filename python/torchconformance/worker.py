@@ -76,14 +76,14 @@ def _produce(args: Dict[str, Any]) -> Dict[str, Any]:
     model.eval()
     with torch.no_grad():
         outputs = model(case.eval_input())
-    sd = model.state_dict()
+    sd = model.state_dict(keep_vars=True)
     try:
-        routes.save_state_dict(args["route"], sd, args["path"])
+        routes.save_state_dict(args["route"], model.state_dict(), args["path"])
     except routes.NotApplicable:
         raise
     except Exception as e:
         raise _Failure("save_error", f"{args['path']}: {type(e).__name__}: {e}", traceback.format_exc()) from e
-    return {"tensors": observe.describe_state_dict(sd), "outputs": observe.describe_outputs(outputs)}
+    return {"tensors": observe.describe_state_dict(sd), "outputs": observe.describe_outputs(outputs), "aliases": observe.aliases(sd)}
 
 
 def _one_line(e: BaseException) -> str:
@@ -105,6 +105,7 @@ def _consume(args: Dict[str, Any]) -> Dict[str, Any]:
     except Exception as e:
         raise _Failure("load_error", f"{path}: {type(e).__name__}: {_one_line(e)}", traceback.format_exc()) from e
     tensors = observe.describe_state_dict(model.state_dict())
+    tied = observe.aliases(model.state_dict(keep_vars=True))
     model.eval()
     with torch.no_grad():
         outputs = model(case.eval_input())
@@ -116,6 +117,7 @@ def _consume(args: Dict[str, Any]) -> Dict[str, Any]:
         "tensors": tensors,
         "outputs": observe.describe_outputs(outputs),
         "train_outputs": observe.describe_outputs(train_outputs),
+        "aliases": tied,
     }
     if mode == "strict_false":
         reply["missing_keys"] = sorted(result.missing_keys)

@@ -77,3 +77,39 @@ public sealed class JudgementSpecs
         if (!double.IsNaN(produced) && !double.IsNaN(consumed)) Assert.Equal(Math.Abs(consumed - produced), v.Diff!.MaxAbs, 12);
     }
 }
+
+public sealed class VariantJudgementSpecs
+{
+    private static Observation Obs(params (string Key, string Sha)[] t) =>
+        new(t.Select(x => new TensorInfo(x.Key, [1], "float32", x.Sha)).ToList(), new Outputs([1], [0.0]));
+
+    [Fact]
+    public void A_tie_the_producer_had_must_survive_the_load()
+    {
+        var p = Obs(("emb.weight", "aa"), ("proj.weight", "aa")) with { Aliases = [("emb.weight", "proj.weight")] };
+        Assert.True(Judge.Compare(p, p, new Tolerance(0, 0)).Passed);
+        var untied = p with { Aliases = [] };
+        Assert.Equal("tie lost: \"emb.weight\" and \"proj.weight\" share one tensor in the producer but not after loading",
+            Assert.Single(Judge.Compare(p, untied, new Tolerance(0, 0)).Problems));
+    }
+
+    [Fact]
+    public void A_warm_start_must_report_the_cases_missing_and_unexpected_keys_and_carry_the_shared_values()
+    {
+        var expected = new PartialLoad(["fc4.weight"], ["fc3.weight"]);
+        var producer = Obs(("fc1.weight", "11"), ("fc3.weight", "33"));
+        var good = Obs(("fc1.weight", "11"), ("fc4.weight", "44")) with { MissingKeys = ["fc4.weight"], UnexpectedKeys = ["fc3.weight"] };
+        Assert.True(Judge.ComparePartial(producer, good, expected).Passed);
+        var notLoaded = good with { Tensors = [new TensorInfo("fc1.weight", [1], "float32", "ffffffffffffffff"), new TensorInfo("fc4.weight", [1], "float32", "44")] };
+        Assert.StartsWith("fc1.weight: shared key not loaded", Assert.Single(Judge.ComparePartial(producer, notLoaded, expected).Problems));
+        var silent = good with { MissingKeys = [], UnexpectedKeys = [] };
+        Assert.Equal(2, Judge.ComparePartial(producer, silent, expected).Problems.Count);
+    }
+
+    [Theory]
+    [InlineData("size mismatch for fc3.weight: copying a param with shape torch.Size([10, 84]) from checkpoint, the shape in current model is torch.Size([11, 84]).", true)]
+    [InlineData("Mismatched tensor shape while loading.", false)]
+    [InlineData(null, false)]
+    public void A_shape_mismatch_must_be_refused_naming_the_key_and_both_shapes(string? error, bool passes) =>
+        Assert.Equal(passes, Judge.CompareMismatchError(error, new ShapeMismatch("fc3.weight", [10, 84], [11, 84])).Passed);
+}

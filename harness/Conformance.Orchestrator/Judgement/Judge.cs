@@ -31,11 +31,13 @@ public static class Judge
             if (!p.Shape.SequenceEqual(c.Shape)) problems.Add($"{p.Key}: shape {p.ShapeText} became {c.ShapeText}");
             else if (p.Dtype != c.Dtype) problems.Add($"{p.Key}: dtype {p.Dtype} became {c.Dtype}");
             else if (!string.Equals(p.Sha256, c.Sha256, StringComparison.OrdinalIgnoreCase))
-                problems.Add($"{p.Key}: bytes differ ({p.Dtype} {p.ShapeText}; sha256 {p.Sha256[..12]}… became {c.Sha256[..Math.Min(12, c.Sha256.Length)]}…)");
+                problems.Add($"{p.Key}: bytes differ ({p.Dtype} {p.ShapeText}; sha256 {Short(p.Sha256)}… became {Short(c.Sha256)}…)");
         }
 
-        // Order last: a reordering alone is a lesser finding than any changed value.
-        CompareKeyOrder(producer, consumer, problems);
+        // Tied weights must stay tied: what the producer shared, the consumer's model shares too.
+        foreach (var (a, b) in producer.Aliases ?? [])
+            if (consumer.Aliases is { } theirAliases && !theirAliases.Contains((a, b)))
+                problems.Add($"tie lost: \"{a}\" and \"{b}\" share one tensor in the producer but not after loading");
 
         OutputDiff? diff = null;
         if (producer.Outputs is null || consumer.Outputs is null)
@@ -48,6 +50,9 @@ public static class Judge
             if (!diff.WithinTolerance)
                 problems.Add($"outputs: max abs diff {diff.MaxAbs:g4} (max rel {diff.MaxRel:g4}) at index {diff.WorstIndex} exceeds {tolerance}");
         }
+        // Order last: a reordering alone is a lesser finding than any changed value or output, and a
+        // known failure declared for the order must not hide those.
+        CompareKeyOrder(producer, consumer, problems);
         return new Verdict(problems.Count == 0, problems, diff);
     }
 
@@ -75,6 +80,8 @@ public static class Judge
         }
     }
 
+    private static string Short(string sha) => sha.Length > 12 ? sha[..12] : sha;
+
     public static string Quoted(IEnumerable<string> keys) => string.Join(", ", keys.Select(k => $"\"{k}\""));
 
     /// <summary>
@@ -94,7 +101,7 @@ public static class Judge
         {
             shared++;
             if (!string.Equals(p.Sha256, theirs[p.Key].Sha256, StringComparison.OrdinalIgnoreCase))
-                problems.Add($"{p.Key}: shared key not loaded (sha256 {p.Sha256[..12]}… became {theirs[p.Key].Sha256[..12]}…)");
+                problems.Add($"{p.Key}: shared key not loaded (sha256 {Short(p.Sha256)}… became {Short(theirs[p.Key].Sha256)}…)");
         }
         if (shared == 0) problems.Add("no key is shared between the file and the warm-start model");
         return new Verdict(problems.Count == 0, problems, null);

@@ -20,6 +20,9 @@ public sealed record Observation(IReadOnlyList<TensorInfo> Tensors, Outputs? Out
 
     public IReadOnlyList<string>? UnexpectedKeys { get; init; }
 
+    /// <summary>Pairs of keys whose tensors share memory (tied weights); null when not reported.</summary>
+    public IReadOnlyList<(string A, string B)>? Aliases { get; init; }
+
     public static Observation FromJson(JsonNode node)
     {
         var tensors = (node["tensors"]?.AsArray() ?? []).Select(t => new TensorInfo(
@@ -32,6 +35,7 @@ public sealed record Observation(IReadOnlyList<TensorInfo> Tensors, Outputs? Out
             TrainOutputs = ReadOutputs(node["train_outputs"]),
             MissingKeys = node["missing_keys"]?.AsArray().Select(k => k!.GetValue<string>()).ToList(),
             UnexpectedKeys = node["unexpected_keys"]?.AsArray().Select(k => k!.GetValue<string>()).ToList(),
+            Aliases = node["aliases"]?.AsArray().Select(p => (p![0]!.GetValue<string>(), p[1]!.GetValue<string>())).ToList(),
         };
     }
 

@@ -60,6 +60,18 @@ public static class ReportText
                 sb.AppendLine($"| {row.Producer} → {row.Consumer} | " + string.Join(" | ", row.Cells.Select(c => Symbol(c) + " " + Grid.Word(c))) + " |");
             sb.AppendLine();
         }
+        var trainMode = Catalogue.Cases.Where(c => c.TrainModeMatters)
+            .Select(c => (Case: c.Name, Diffs: run.Results.Where(r => r.Cell.Case == c.Name && r.TrainEvalDiff is not null).Select(r => r.TrainEvalDiff!.Value).ToList()))
+            .Where(x => x.Diffs.Count > 0).ToList();
+        if (trainMode.Count > 0)
+        {
+            sb.AppendLine("## eval() took effect").AppendLine();
+            sb.AppendLine("Models with dropout or batch statistics: each consumer also ran a train-mode forward pass on the eval input. "
+                          + "A difference from its eval-mode outputs shows the mode switch took effect (a zero fails the cell).").AppendLine();
+            sb.AppendLine("| case | consumer cells | smallest max \\|train − eval\\| | largest |").AppendLine("|---|---|---|---|");
+            foreach (var (c, diffs) in trainMode) sb.AppendLine($"| {c} | {diffs.Count} | {diffs.Min():g3} | {diffs.Max():g3} |");
+            sb.AppendLine();
+        }
         var notable = run.Results.Where(r => r.Outcome != Outcome.Pass).ToList();
         if (notable.Count > 0)
         {
