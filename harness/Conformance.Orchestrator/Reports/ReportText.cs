@@ -7,29 +7,52 @@ namespace Conformance.Orchestrator.Reports;
 public static class ReportText
 {
     /// <summary>Plain text tables for the terminal.</summary>
-    public static string Console(RunResult run)
+    public static string Console(RunResult run, bool details = true)
     {
         var sb = new StringBuilder();
-        foreach (var g in Grid.From(run.Results))
-        {
-            sb.AppendLine($"{g.Case} via {g.Route}");
-            var header = new[] { "producer -> consumer" }.Concat(g.Modes).ToArray();
-            var rows = g.Rows.Select(r => new[] { r.Direction }.Concat(r.Cells.Select(Grid.Word)).ToArray()).ToList();
-            var widths = header.Select((h, i) => Math.Max(h.Length, rows.Max(r => r[i].Length))).ToArray();
-            string Line(string[] cells) => "  " + string.Join(" | ", cells.Select((c, i) => c.PadRight(widths[i])));
-            sb.AppendLine(Line(header));
-            sb.AppendLine("  " + string.Join("-+-", widths.Select(w => new string('-', w))));
-            foreach (var r in rows) sb.AppendLine(Line(r));
-            sb.AppendLine();
-        }
-        var notable = run.Results.Where(r => r.Outcome is Outcome.Fail or Outcome.KnownFailure).ToList();
+        if (details)
+            foreach (var g in Grid.From(run.Results)) AppendGrid(sb, g);
+        AppendOverview(sb, run);
+        var notable = run.Results.Where(r => r.Outcome is Outcome.Fail).ToList();
         foreach (var r in notable)
-            sb.AppendLine($"{(r.Outcome == Outcome.Fail ? "FAIL " : "known")} {r.Cell.Name}: {FirstLine(r.Message)}");
+            sb.AppendLine($"FAIL  {r.Cell.Name}: {FirstLine(r.Message)}");
         foreach (var k in run.UnmatchedKnownFailures)
             sb.AppendLine($"ERROR known-failures.json entry \"{k.Pattern}\" matches no cell: remove it");
         if (notable.Count > 0 || run.UnmatchedKnownFailures.Count > 0) sb.AppendLine();
         sb.AppendLine(run.SummaryLine());
         return sb.ToString();
+    }
+
+    private static void AppendOverview(StringBuilder sb, RunResult run)
+    {
+        var o = Overview.From(run.Results);
+        var header = new[] { "case" }.Concat(o.Routes).ToArray();
+        var rows = o.Rows.Select(r => new[] { r.Case }.Concat(r.Cells).ToArray()).ToList();
+        sb.AppendLine("Overview: outcomes of every direction and mode, per case and route");
+        AppendTable(sb, header, rows);
+        var declared = run.Results.Where(r => r.Declared is not null && r.Outcome == Outcome.KnownFailure)
+            .GroupBy(r => r.Declared!).Select(g => $"  known ({g.Count()} cell{(g.Count() == 1 ? "" : "s")}): {Shorten(g.Key.Reason, 150)}\n    {g.Key.Link}");
+        foreach (var d in declared) sb.AppendLine(d);
+        sb.AppendLine();
+    }
+
+    private static string Shorten(string s, int max) => s.Length <= max ? s : s[..max] + "…";
+
+    private static void AppendTable(StringBuilder sb, string[] header, List<string[]> rows)
+    {
+        var widths = header.Select((h, i) => Math.Max(h.Length, rows.Count == 0 ? 0 : rows.Max(r => r[i].Length))).ToArray();
+        string Line(string[] cells) => "  " + string.Join(" | ", cells.Select((c, i) => c.PadRight(widths[i])));
+        sb.AppendLine(Line(header));
+        sb.AppendLine("  " + string.Join("-+-", widths.Select(w => new string('-', w))));
+        foreach (var r in rows) sb.AppendLine(Line(r));
+    }
+
+    private static void AppendGrid(StringBuilder sb, Grid g)
+    {
+        sb.AppendLine($"{g.Case} via {g.Route}");
+        var header = new[] { "producer -> consumer" }.Concat(g.Modes).ToArray();
+        AppendTable(sb, header, g.Rows.Select(r => new[] { r.Direction }.Concat(r.Cells.Select(Grid.Word)).ToArray()).ToList());
+        sb.AppendLine();
     }
 
     public static string Markdown(RunResult run)
@@ -40,6 +63,13 @@ public static class ReportText
         sb.AppendLine($"**{run.SummaryLine()}**").AppendLine();
         sb.AppendLine("Legend: `pass =` bit-identical weights and identical outputs; `pass Δx` bit-identical weights, outputs within the case's tolerance, largest absolute difference x; "
                       + "`FAIL` unexpected failure; `known` declared in known-failures.json (reason and link below); `n/a` the runtime lacks the capability; `skip` the runtime is missing.").AppendLine();
+        var overview = Overview.From(run.Results);
+        sb.AppendLine("## Overview").AppendLine();
+        sb.AppendLine("Outcomes of every direction and load mode, per case and route.").AppendLine();
+        sb.AppendLine("| case | " + string.Join(" | ", overview.Routes) + " |");
+        sb.AppendLine("|---|" + string.Concat(overview.Routes.Select(_ => "---|")));
+        foreach (var (c, cells) in overview.Rows) sb.AppendLine($"| {c} | " + string.Join(" | ", cells) + " |");
+        sb.AppendLine();
         sb.AppendLine("## Runtimes").AppendLine();
         sb.AppendLine("| id | kind | version | device | where | status |").AppendLine("|---|---|---|---|---|---|");
         foreach (var r in run.Runtimes)
@@ -72,13 +102,29 @@ public static class ReportText
             foreach (var (c, diffs) in trainMode) sb.AppendLine($"| {c} | {diffs.Count} | {diffs.Min():g3} | {diffs.Max():g3} |");
             sb.AppendLine();
         }
-        var notable = run.Results.Where(r => r.Outcome != Outcome.Pass).ToList();
-        if (notable.Count > 0)
+        var failures = run.Results.Where(r => r.Outcome == Outcome.Fail).ToList();
+        if (failures.Count > 0)
         {
-            sb.AppendLine("## Cells that did not pass").AppendLine();
-            sb.AppendLine("| cell | outcome | message | reason / link |").AppendLine("|---|---|---|---|");
-            foreach (var r in notable)
-                sb.AppendLine($"| `{r.Cell.Name}` | {r.Outcome.Wire()} | {Cell(FirstLine(r.Message))} | {(r.Declared is null ? "" : $"{Cell(r.Declared.Reason)} [link]({r.Declared.Link})")} |");
+            sb.AppendLine("## Unexpected failures").AppendLine();
+            sb.AppendLine("| cell | message |").AppendLine("|---|---|");
+            foreach (var r in failures) sb.AppendLine($"| `{r.Cell.Name}` | {Cell(r.Message)} |");
+            sb.AppendLine();
+        }
+        var known = run.Results.Where(r => r.Outcome == Outcome.KnownFailure).GroupBy(r => r.Declared!).ToList();
+        if (known.Count > 0)
+        {
+            sb.AppendLine("## Known incompatibilities (known-failures.json)").AppendLine();
+            sb.AppendLine("| cells | pattern | reason | example message |").AppendLine("|---|---|---|---|");
+            foreach (var g in known)
+                sb.AppendLine($"| {g.Count()} | `{g.Key.Pattern}` | {Cell(g.Key.Reason)} [link]({g.Key.Link}) | `{g.First().Cell.Name}`: {Cell(g.First().Message)} |");
+            sb.AppendLine();
+        }
+        var other = run.Results.Where(r => r.Outcome is Outcome.NotApplicable or Outcome.Skipped).GroupBy(r => (r.Outcome, Message: Scrub(r.Message))).ToList();
+        if (other.Count > 0)
+        {
+            sb.AppendLine("## Not applicable and skipped").AppendLine();
+            sb.AppendLine("| cells | outcome | reason | example |").AppendLine("|---|---|---|---|");
+            foreach (var g in other) sb.AppendLine($"| {g.Count()} | {g.Key.Outcome.Wire()} | {Cell(g.Key.Message)} | `{g.First().Cell.Name}` |");
             sb.AppendLine();
         }
         if (run.UnmatchedKnownFailures.Count > 0)
@@ -108,6 +154,9 @@ public static class ReportText
     };
 
     internal static string FirstLine(string s) => s.Split('\n', 2)[0];
+
+    // Groups messages that differ only in an artifact path.
+    private static string Scrub(string s) => System.Text.RegularExpressions.Regex.Replace(FirstLine(s), @"/\S+/artifacts/\S+", "<artifact>");
 
     private static string Cell(string s) => FirstLine(s).Replace("|", "\\|");
 }
