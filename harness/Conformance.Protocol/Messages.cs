@@ -61,6 +61,8 @@ public static class Ops
     public const string Listing = "listing";
     public const string Produce = "produce";
     public const string Consume = "consume";
+    public const string ProduceCheckpoint = "produce_checkpoint";
+    public const string ConsumeCheckpoint = "consume_checkpoint";
     public const string Shutdown = "shutdown";
 }
 

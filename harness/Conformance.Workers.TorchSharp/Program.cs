@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Conformance.Protocol;
 using Conformance.Workers.TorchSharp;
+using Conformance.Workers.TorchSharp.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -23,6 +24,8 @@ static Response Handle(Request request)
             Ops.Listing => Listing(args),
             Ops.Produce => Produce(args),
             Ops.Consume => Consume(args),
+            Ops.ProduceCheckpoint => ProduceCheckpoint(args),
+            Ops.ConsumeCheckpoint => ConsumeCheckpoint(args),
             Ops.Shutdown => new JsonObject(),
             _ => throw new BadRequestException($"unknown op '{request.Op}'"),
         };
@@ -91,25 +94,51 @@ static JsonNode Listing(JsonObject args)
 static JsonNode Produce(JsonObject args)
 {
     var c = Cases.Get(Str(args, "case"));
-    var model = Cases.Train(c, args["seed"]?.GetValue<long>() ?? 0);
-    model.eval();
-    using var noGrad = no_grad();
-    var outputs = model.call(c.EvalInput());
+    var route = Str(args, "route");
     var path = Str(args, "path");
+    nn.Module model;
+    Func<Tensor, Tensor> forward;
     try
     {
-        Routes.Save(Str(args, "route"), model, path);
+        if (TorchScripts.IsTorchScript(route))
+        {
+            var script = TorchScripts.Retrain(Str(args, "source"), c);
+            script.eval();
+            TorchScripts.Save(script, path);
+            (model, forward) = (script, script.call);
+        }
+        else
+        {
+            var trained = Cases.Train(c, args["seed"]?.GetValue<long>() ?? 0);
+            trained.eval();
+            Routes.Save(route, trained, path);
+            (model, forward) = (trained, trained.call);
+        }
     }
-    catch (Exception e) when (e is not NotApplicableException)
+    catch (Exception e) when (e is not NotApplicableException and not BadRequestException)
     {
         throw new ArtifactException(ErrorKinds.SaveError, $"{path}: {e.GetType().Name}: {OneLine(e.Message)}", e);
     }
-    return new JsonObject
+    using var noGrad = no_grad();
+    var outputs = forward(c.EvalInput());
+    var reply = new JsonObject
     {
         ["tensors"] = Observe.DescribeStateDict(model.state_dict()),
         ["outputs"] = Observe.DescribeOutputs(outputs),
         ["aliases"] = Observe.Aliases(model.state_dict()),
     };
+    if (TorchScripts.IsTorchScript(route)) reply["archive_version"] = ArchiveVersion(path);
+    return reply;
+}
+
+/// <summary>The 'version' record of a zip archive (TorchScript's file-format version).</summary>
+static string ArchiveVersion(string path)
+{
+    using var zip = System.IO.Compression.ZipFile.OpenRead(path);
+    var entry = zip.Entries.FirstOrDefault(e => e.FullName.EndsWith("/version", StringComparison.Ordinal) || e.FullName.EndsWith("/.data/version", StringComparison.Ordinal));
+    if (entry is null) return "none";
+    using var reader = new StreamReader(entry.Open());
+    return reader.ReadToEnd().Trim();
 }
 
 static JsonNode Consume(JsonObject args)
@@ -117,11 +146,24 @@ static JsonNode Consume(JsonObject args)
     var c = Cases.Get(Str(args, "case"));
     var path = Str(args, "path");
     var mode = args["mode"]?.GetValue<string>() ?? "default";
-    var model = (c.Variants?.GetValueOrDefault(mode) ?? c.Build)();
+    var route = Str(args, "route");
     var loaded = new Dictionary<string, bool>();
+    nn.Module model;
+    Func<Tensor, Tensor> forward;
     try
     {
-        Routes.Load(Str(args, "route"), mode, model, path, loaded);
+        if (TorchScripts.IsTorchScript(route))
+        {
+            if (mode != "default") throw new NotApplicableException($"TorchScript modules load one way (torch.jit.load); no mode '{mode}'");
+            var script = TorchScripts.Load(path);
+            (model, forward) = (script, script.call);
+        }
+        else
+        {
+            var twin = (c.Variants?.GetValueOrDefault(mode) ?? c.Build)();
+            Routes.Load(route, mode, twin, path, loaded);
+            (model, forward) = (twin, twin.call);
+        }
     }
     catch (Exception e) when (e is not NotApplicableException)
     {
@@ -131,11 +173,11 @@ static JsonNode Consume(JsonObject args)
     var aliases = Observe.Aliases(model.state_dict());
     model.eval();
     using var noGrad = no_grad();
-    var outputs = model.call(c.EvalInput());
+    var outputs = forward(c.EvalInput());
     // train() after observing: a train-mode forward moves BatchNorm statistics. Its outputs show
     // that the mode switch takes effect (dropout, batch statistics).
     model.train();
-    var trainOutputs = model.call(c.EvalInput());
+    var trainOutputs = forward(c.EvalInput());
     var reply = new JsonObject
     {
         ["tensors"] = tensors,
@@ -150,6 +192,34 @@ static JsonNode Consume(JsonObject args)
         reply["unexpected_keys"] = new JsonArray(loaded.Where(kv => !kv.Value).Select(kv => kv.Key).Order(StringComparer.Ordinal).Select(k => (JsonNode)k).ToArray());
     }
     return reply;
+}
+
+static JsonNode ProduceCheckpoint(JsonObject args)
+{
+    var path = Str(args, "path");
+    try
+    {
+        return CheckpointCases.Produce(Str(args, "optimizer"), path, args["seed"]?.GetValue<long>() ?? 0);
+    }
+    catch (Exception e) when (e is not KeyNotFoundException)
+    {
+        throw new ArtifactException(ErrorKinds.SaveError, $"{path}: {e.GetType().Name}: {OneLine(e.Message)}", e);
+    }
+}
+
+static JsonNode ConsumeCheckpoint(JsonObject args)
+{
+    var path = Str(args, "path");
+    var mode = args["mode"]?.GetValue<string>() ?? "default";
+    if (mode != "default") throw new NotApplicableException($"TorchSharp has no checkpoint load mode '{mode}'");
+    try
+    {
+        return CheckpointCases.Consume(Str(args, "optimizer"), path);
+    }
+    catch (Exception e) when (e is not KeyNotFoundException)
+    {
+        throw new ArtifactException(ErrorKinds.LoadError, $"{path}: {e.GetType().Name}: {OneLine(e.Message)}", e);
+    }
 }
 
 /// <summary>The whole message on one line, as the Python side reports it.</summary>

@@ -18,6 +18,8 @@ public static class Routes
             case "torchsharp_native": model.save(path); break;
             case "pickle_legacy":
                 throw new NotApplicableException("TorchSharp.PyBridge writes only the zip format; the legacy (pre-1.6) pickle format has no writer");
+            case "pickled_model":
+                throw new NotApplicableException("TorchSharp has no Python class to pickle a whole model with; it saves state dicts (or TorchScript)");
             default: throw new NotApplicableException($"route '{route}' is not implemented by the TorchSharp runtime");
         }
     }
@@ -35,6 +37,7 @@ public static class Routes
                 model.load_py(path, strict: strict, loadedParameters: loaded);
                 break;
             case "safetensors": model.load_safetensors(path, strict: strict, loadedParameters: loaded); break;
+            case "pickled_model": throw new NotApplicableException(PickledModels.Diagnose(path));
             case "torchsharp_native": model.load(path, strict: strict, loadedParameters: loaded); break;
             default: throw new NotApplicableException($"route '{route}' is not implemented by the TorchSharp runtime");
         }

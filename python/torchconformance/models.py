@@ -218,3 +218,15 @@ class Layouts(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(x) + x @ self.wt + self.head.sum() + self.tail.sum()
+
+
+class CheckpointNet(nn.Module):
+    """The small model every training-checkpoint case trains: two Linear layers around tanh."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(8, 16)
+        self.fc2 = nn.Linear(16, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(torch.tanh(self.fc1(x)))

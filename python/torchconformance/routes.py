@@ -60,6 +60,36 @@ def _safetensors():
         raise NotApplicable(f"the safetensors package is not installed for this Python (torch {torch.__version__})") from None
 
 
+TORCHSCRIPT_ROUTES = ("torchscript_script", "torchscript_trace")
+
+
+def save_model(route: str, model: torch.nn.Module, path: str, example: torch.Tensor) -> None:
+    """Saves what the route carries: a pickled module, a TorchScript module, else the state dict."""
+    if route == "pickled_model":
+        torch.save(model, path)  # what the seed's tutorial calls "save/load entire model"
+    elif route == "torchscript_script":
+        torch.jit.save(torch.jit.script(model), path)
+    elif route == "torchscript_trace":
+        torch.jit.save(torch.jit.trace(model, example), path)
+    else:
+        save_state_dict(route, model.state_dict(), path)
+
+
+def load_torchscript(path: str) -> torch.nn.Module:
+    return torch.jit.load(path, map_location="cpu")
+
+
+def archive_version(path: str) -> str:
+    """The 'version' record of a zip archive (TorchScript's file-format version), or 'none'."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        for name in z.namelist():
+            if name.endswith("/version") or name.endswith("/.data/version"):
+                return z.read(name).decode().strip()
+    return "none"
+
+
 def save_state_dict(route: str, state_dict: Mapping[str, torch.Tensor], path: str) -> None:
     if route == "pickle":
         torch.save(state_dict, path)
@@ -88,12 +118,16 @@ def save_state_dict(route: str, state_dict: Mapping[str, torch.Tensor], path: st
 def load_state_dict(route: str, mode: str, path: str) -> Mapping[str, torch.Tensor]:
     if mode in VARIANT_MODES:
         mode = "default"
-    if route in ("pickle", "pickle_legacy"):
+    if route in ("pickle", "pickle_legacy", "pickled_model"):
         try:
             loader = PICKLE_LOAD_MODES[mode]
         except KeyError:
             raise NotApplicable(f"load mode '{mode}' is unknown (known: {', '.join(PICKLE_LOAD_MODES)})") from None
         obj = loader(path)
+        if route == "pickled_model":
+            if not isinstance(obj, torch.nn.Module):
+                raise TypeError(f"expected a pickled nn.Module, found {type(obj).__module__}.{type(obj).__qualname__}")
+            obj = obj.state_dict()
     elif mode != "default":
         raise NotApplicable(f"route '{route}' has no load mode '{mode}'")
     elif route == "safetensors":

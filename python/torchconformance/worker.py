@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict
 
 import torch
 
-from . import cases, observe, routes
+from . import cases, checkpoints, observe, routes
 
 
 class _Failure(Exception):
@@ -78,12 +78,15 @@ def _produce(args: Dict[str, Any]) -> Dict[str, Any]:
         outputs = model(case.eval_input())
     sd = model.state_dict(keep_vars=True)
     try:
-        routes.save_state_dict(args["route"], model.state_dict(), args["path"])
+        routes.save_model(args["route"], model, args["path"], case.eval_input())
     except routes.NotApplicable:
         raise
     except Exception as e:
         raise _Failure("save_error", f"{args['path']}: {type(e).__name__}: {e}", traceback.format_exc()) from e
-    return {"tensors": observe.describe_state_dict(sd), "outputs": observe.describe_outputs(outputs), "aliases": observe.aliases(sd)}
+    reply = {"tensors": observe.describe_state_dict(sd), "outputs": observe.describe_outputs(outputs), "aliases": observe.aliases(sd)}
+    if args["route"] in routes.TORCHSCRIPT_ROUTES:
+        reply["archive_version"] = routes.archive_version(args["path"])
+    return reply
 
 
 def _one_line(e: BaseException) -> str:
@@ -97,9 +100,15 @@ def _consume(args: Dict[str, Any]) -> Dict[str, Any]:
     path, mode = args["path"], args.get("mode", "default")
     build = cases.variant(case, mode) or case.build
     try:
-        loaded = routes.load_state_dict(args["route"], mode, path)
-        model = build()
-        result = model.load_state_dict(loaded, strict=(mode != "strict_false"))
+        if args["route"] in routes.TORCHSCRIPT_ROUTES:
+            if mode != "default":
+                raise routes.NotApplicable(f"TorchScript modules load one way (torch.jit.load); no mode '{mode}'")
+            model = routes.load_torchscript(path)
+            result = None
+        else:
+            loaded = routes.load_state_dict(args["route"], mode, path)
+            model = build()
+            result = model.load_state_dict(loaded, strict=(mode != "strict_false"))
     except routes.NotApplicable:
         raise
     except Exception as e:
@@ -125,7 +134,29 @@ def _consume(args: Dict[str, Any]) -> Dict[str, Any]:
     return reply
 
 
+def _produce_checkpoint(args: Dict[str, Any]) -> Dict[str, Any]:
+    path = args["path"]
+    try:
+        return checkpoints.produce(args["optimizer"], path, int(args.get("seed", 0)))
+    except KeyError:
+        raise
+    except Exception as e:
+        raise _Failure("save_error", f"{path}: {type(e).__name__}: {_one_line(e)}", traceback.format_exc()) from e
+
+
+def _consume_checkpoint(args: Dict[str, Any]) -> Dict[str, Any]:
+    path = args["path"]
+    try:
+        return checkpoints.consume(args["optimizer"], path, args.get("mode", "default"))
+    except routes.NotApplicable:
+        raise
+    except Exception as e:
+        raise _Failure("load_error", f"{path}: {type(e).__name__}: {_one_line(e)}", traceback.format_exc()) from e
+
+
 OPS: Dict[str, Callable[[Dict[str, Any]], Dict[str, Any]]] = {
+    "produce_checkpoint": _produce_checkpoint,
+    "consume_checkpoint": _consume_checkpoint,
     "hello": _hello,
     "listing": _listing,
     "produce": _produce,

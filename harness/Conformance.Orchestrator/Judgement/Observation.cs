@@ -30,7 +30,8 @@ public sealed record Observation(IReadOnlyList<TensorInfo> Tensors, Outputs? Out
             t["shape"]!.AsArray().Select(d => d!.GetValue<long>()).ToList(),
             t["dtype"]!.GetValue<string>(),
             t["sha256"]!.GetValue<string>())).ToList();
-        return new Observation(tensors, ReadOutputs(node["outputs"]))
+        // A training checkpoint's "outputs" are its parameters after resuming ("resumed").
+        return new Observation(tensors, ReadOutputs(node["outputs"] ?? node["resumed"]))
         {
             TrainOutputs = ReadOutputs(node["train_outputs"]),
             MissingKeys = node["missing_keys"]?.AsArray().Select(k => k!.GetValue<string>()).ToList(),

@@ -27,7 +27,12 @@ public sealed record CaseSpec(
     bool TrainModeMatters = false,
     PartialLoad? Partial = null,
     ShapeMismatch? Mismatch = null,
-    bool Golden = true);
+    bool Golden = true,
+    string? Optimizer = null)
+{
+    /// <summary>A training-checkpoint case: the artifact is the seed's checkpoint dict for this optimizer.</summary>
+    public bool IsCheckpoint => Optimizer is not null;
+}
 
 /// <summary>The declarative list of cases, routes and load modes the matrix is built from.</summary>
 public static class Catalogue
@@ -36,12 +41,38 @@ public static class Catalogue
     public const string PickleLegacy = "pickle_legacy";
     public const string Safetensors = "safetensors";
     public const string TorchSharpNative = "torchsharp_native";
+    /// <summary>The seed's training checkpoint, torch.save zip+pickle; read and written on the TorchSharp side by this project's codec.</summary>
+    public const string Checkpoint = "checkpoint";
 
     public const string StrictFalse = "strict_false";
     public const string ShapeMismatchMode = "shape_mismatch";
 
-    /// <summary>Each route is a column family of the matrix.</summary>
-    public static readonly IReadOnlyList<string> Routes = [Pickle, PickleLegacy, Safetensors, TorchSharpNative];
+    /// <summary>Full models as TorchScript: torch.jit.script or torch.jit.trace, then torch.jit.save / load.</summary>
+    public const string TorchScriptScript = "torchscript_script";
+    public const string TorchScriptTrace = "torchscript_trace";
+
+    public static bool IsTorchScript(string route) => route is TorchScriptScript or TorchScriptTrace;
+
+    /// <summary>Each route is a column family of the matrix (checkpoints have their own).</summary>
+    public static readonly IReadOnlyList<string> Routes = [Pickle, PickleLegacy, Safetensors, TorchSharpNative, TorchScriptScript, TorchScriptTrace];
+
+    /// <summary>torch.save(model): the whole module pickled with its Python class (the seed's "entire model").</summary>
+    public const string PickledModel = "pickled_model";
+
+    /// <summary>The routes a case's artifact crosses by.</summary>
+    public static IReadOnlyList<string> RoutesOf(CaseSpec c) =>
+        c.IsCheckpoint ? [Checkpoint] : c.Partial is not null ? [.. Routes, PickledModel] : Routes;
+
+    // Resumed training runs 3 more optimizer steps on both sides: parameters may drift by a few
+    // float32 ulps between libtorch builds, never by a changed update rule.
+    private static readonly Tolerance Resume = new(Atol: 1e-5, Rtol: 1e-4);
+
+    /// <summary>Optimizer names shared with python/torchconformance/checkpoints.py and the C# twin.</summary>
+    public static readonly IReadOnlyList<string> Optimizers =
+        ["sgd", "sgd_nesterov", "adam", "adam_amsgrad", "adamw", "rmsprop", "adagrad", "adamax", "nadam", "radam"];
+
+    /// <summary>param_groups flags PyTorch keeps for its own kernels, which TorchSharp does not represent.</summary>
+    public static readonly IReadOnlySet<string> ImplementationFlags = new HashSet<string> { "foreach", "capturable", "differentiable", "fused" };
 
     // Outputs come from two libtorch builds (different kernels): weights must be bit-identical,
     // outputs only close. float32 models get atol 1e-5 / rtol 1e-4.
@@ -72,8 +103,9 @@ public static class Catalogue
     /// <summary>The load modes a consumer of this kind offers on a route for a case; each is its own cell.</summary>
     public static IReadOnlyList<string> LoadModes(CaseSpec c, string consumerKind, string route)
     {
+        if (IsTorchScript(route)) return ["default"];
         var modes = new List<string>();
-        if (consumerKind == RuntimeKinds.PyTorch && route is Pickle or PickleLegacy)
+        if (consumerKind == RuntimeKinds.PyTorch && route is Pickle or PickleLegacy or Checkpoint or PickledModel)
             modes.AddRange(["default", "weights_only", "mmap", "map_location_cpu"]);
         else
             modes.Add("default");
@@ -82,6 +114,10 @@ public static class Catalogue
         return modes;
     }
 
+    /// <summary>Every case: the state-dict zoo, then one training checkpoint per optimizer.</summary>
+    public static IReadOnlyList<CaseSpec> All { get; } = Cases.Concat(Optimizers.Select(o =>
+        new CaseSpec($"ckpt_{o}", $"The seed's checkpoint dict with {o}: 3 steps, save, resume 3 more", Resume, Optimizer: o))).ToList();
+
     public static CaseSpec Case(string name) =>
-        Cases.FirstOrDefault(c => c.Name == name) ?? throw new KeyNotFoundException($"unknown case '{name}'");
+        All.FirstOrDefault(c => c.Name == name) ?? throw new KeyNotFoundException($"unknown case '{name}'");
 }

@@ -37,8 +37,8 @@ public static class Planner
         var matrix = runtimes.Where(r => r.Kind is RuntimeKinds.PyTorch or RuntimeKinds.TorchSharp).ToList();
         var cells = new List<Cell>();
         var seen = new HashSet<string>();
-        foreach (var c in cases ?? Catalogue.Cases)
-        foreach (var route in Catalogue.Routes)
+        foreach (var c in cases ?? Catalogue.All)
+        foreach (var route in Catalogue.RoutesOf(c))
         foreach (var producer in matrix)
         foreach (var consumer in matrix)
         foreach (var mode in Catalogue.LoadModes(c, consumer.Kind, route))
@@ -47,10 +47,10 @@ public static class Planner
             if (!seen.Add(cell.Name)) throw new InvalidOperationException($"duplicate cell name {cell.Name}: two runtimes share an id");
             cells.Add(cell);
         }
-        var caseNames = (cases ?? Catalogue.Cases).ToDictionary(c => c.Name);
+        var caseNames = (cases ?? Catalogue.All).ToDictionary(c => c.Name);
         foreach (var g in goldens ?? [])
         {
-            if (!caseNames.TryGetValue(g.Case, out var spec) || !Catalogue.Routes.Contains(g.Route)) continue;
+            if (!caseNames.TryGetValue(g.Case, out var spec) || !Catalogue.RoutesOf(spec).Contains(g.Route)) continue;
             foreach (var consumer in matrix)
             foreach (var mode in Catalogue.LoadModes(spec, consumer.Kind, g.Route))
             {

@@ -22,12 +22,14 @@ public sealed record GoldenFixture(string Producer, string Case, string Route, s
 
     public string ObservationPath => Path.ChangeExtension(ArtifactPath, ".json");
 
-    public Observation Expected()
+    public JsonNode ExpectedNode()
     {
         var node = JsonNode.Parse(File.ReadAllText(ObservationPath))
                    ?? throw new InvalidDataException($"{ObservationPath}: empty observation");
-        return Observation.FromJson(node["observation"] ?? throw new InvalidDataException($"{ObservationPath}: no \"observation\""));
+        return node["observation"] ?? throw new InvalidDataException($"{ObservationPath}: no \"observation\"");
     }
+
+    public Observation Expected() => Observation.FromJson(ExpectedNode());
 
     public static bool IsGolden(string producer) => producer.EndsWith(Suffix, StringComparison.Ordinal);
 }
@@ -58,14 +60,15 @@ public static class GoldenFixtures
         var written = new List<string>();
         using var pool = new WorkerPool(options.StartTimeout);
         foreach (var rt in runtimes.Where(r => r.Available))
-        foreach (var c in Catalogue.Cases.Where(c => c.Golden))
-        foreach (var route in Catalogue.Routes)
+        foreach (var c in Catalogue.All.Where(c => c.Golden))
+        foreach (var route in Catalogue.RoutesOf(c))
         {
             var dir = Path.Combine(fixturesDir, rt.Id);
             Directory.CreateDirectory(dir);
             var path = Path.Combine(dir, $"{c.Name}.{route}{MatrixRunner.Extension(route)}");
-            var reply = pool.Send(rt, Ops.Produce,
-                new JsonObject { ["case"] = c.Name, ["route"] = route, ["path"] = path, ["seed"] = options.Seed }, options.RequestTimeout);
+            var reply = MatrixRunner.ProduceArtifact(pool, runtimes, c, route, rt, path, options);
+            var source = Path.ChangeExtension(path, ".source.pt");
+            if (File.Exists(source)) File.Delete(source);
             if (reply.Result is not { } obs)
             {
                 // A route this producer cannot write (not_applicable) has no fixture; anything else is an error.

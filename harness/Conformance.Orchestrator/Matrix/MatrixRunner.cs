@@ -53,7 +53,8 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, KnownFailureLi
         var started = DateTimeOffset.Now;
         var clock = Stopwatch.StartNew();
         Directory.CreateDirectory(options.ArtifactsDir);
-        var reports = ListRuntimes(cells.Select(c => c.Case).Distinct().ToList());
+        // The seed's listing (state_dict keys and sizes, optimizer state_dict) of each runtime.
+        var reports = ListRuntimes(cells.Any(c => c.Case == "lenet") ? ["lenet"] : []);
         var results = new List<CellResult>();
         foreach (var group in cells.GroupBy(c => c.ArtifactKey))
         {
@@ -104,9 +105,8 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, KnownFailureLi
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         if (File.Exists(path)) File.Delete(path);
         var clock = Stopwatch.StartNew();
-        var produced = pool.Send(producer, Ops.Produce,
-            new JsonObject { ["case"] = first.Case, ["route"] = first.Route, ["path"] = path, ["seed"] = options.Seed },
-            options.RequestTimeout);
+        var spec = Catalogue.Case(first.Case);
+        var produced = ProduceArtifact(pool, runtimes, spec, first.Route, producer, path, options);
         if (produced.Result is not { } producedObs)
         {
             var notApplicable = produced is WorkerReply.Answered { Response.Error.Kind: ErrorKinds.NotApplicable };
@@ -114,11 +114,10 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, KnownFailureLi
             foreach (var c in cells) yield return new CellResult(c, notApplicable ? Outcome.NotApplicable : Outcome.Fail, why, Artifact: path);
             yield break;
         }
-        var expected = Observation.FromJson(producedObs);
-        var tolerance = Catalogue.Case(first.Case).Tolerance;
+        var tolerance = spec.Tolerance;
         var produceSeconds = clock.Elapsed.TotalSeconds;
         foreach (var cell in cells)
-            yield return Consume(cell, path, expected, tolerance, produceSeconds);
+            yield return Consume(cell, path, producedObs, tolerance, produceSeconds);
     }
 
     /// <summary>Consumers load a kept fixture (a copy, so the original stays intact) and are judged against its manifest.</summary>
@@ -129,10 +128,10 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, KnownFailureLi
         var path = ArtifactPath(first);
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         File.Copy(golden.ArtifactPath, path, overwrite: true);
-        Observation expected;
+        JsonNode expected;
         try
         {
-            expected = golden.Expected();
+            expected = golden.ExpectedNode();
         }
         catch (Exception e) when (e is IOException or System.Text.Json.JsonException or InvalidDataException or NullReferenceException)
         {
@@ -142,16 +141,18 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, KnownFailureLi
         return cells.Select(c => Consume(c, path, expected, tolerance, 0)).ToList();
     }
 
-    private CellResult Consume(Cell cell, string path, Observation expected, Tolerance tolerance, double produceSeconds)
+    private CellResult Consume(Cell cell, string path, JsonNode expectedNode, Tolerance tolerance, double produceSeconds)
     {
         var consumer = _byId[cell.Consumer];
         if (!consumer.Available)
             return new CellResult(cell, Outcome.Skipped, $"consumer {consumer.Id} is missing: {consumer.MissingReason}", Artifact: path);
         var spec = Catalogue.Case(cell.Case);
         var clock = Stopwatch.StartNew();
-        var reply = pool.Send(consumer, Ops.Consume,
-            new JsonObject { ["case"] = cell.Case, ["route"] = cell.Route, ["mode"] = cell.Mode, ["path"] = path },
-            options.RequestTimeout);
+        var reply = spec.IsCheckpoint
+            ? pool.Send(consumer, Ops.ConsumeCheckpoint,
+                new JsonObject { ["case"] = cell.Case, ["optimizer"] = spec.Optimizer, ["mode"] = cell.Mode, ["path"] = path }, options.RequestTimeout)
+            : pool.Send(consumer, Ops.Consume,
+                new JsonObject { ["case"] = cell.Case, ["route"] = cell.Route, ["mode"] = cell.Mode, ["path"] = path }, options.RequestTimeout);
         var seconds = produceSeconds + clock.Elapsed.TotalSeconds;
         var notApplicable = reply is WorkerReply.Answered { Response.Error.Kind: ErrorKinds.NotApplicable };
 
@@ -167,10 +168,13 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, KnownFailureLi
         if (reply.Result is not { } obs)
             return new CellResult(cell, notApplicable ? Outcome.NotApplicable : Outcome.Fail, Describe(reply, path), Artifact: path, Seconds: seconds);
 
-        Observation actual;
+        Observation actual, expected;
+        CheckpointVerdict? checkpoint = null;
         try
         {
             actual = Observation.FromJson(obs);
+            expected = Observation.FromJson(expectedNode);
+            if (spec.IsCheckpoint) checkpoint = CheckpointJudge.Compare(expectedNode, obs);
         }
         catch (Exception e) when (e is InvalidOperationException or NullReferenceException or FormatException)
         {
@@ -180,15 +184,54 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, KnownFailureLi
             ? Judge.ComparePartial(expected, actual, partial)
             : Judge.Compare(expected, actual, tolerance);
         var problems = verdict.Problems.ToList();
+        if (checkpoint is not null)
+        {
+            // For a checkpoint the "outputs" are the parameters after resuming K more steps.
+            problems = problems.Select(p => p.StartsWith("outputs:", StringComparison.Ordinal) ? "resumed parameters:" + p["outputs:".Length..] : p).ToList();
+            problems.InsertRange(0, checkpoint.Problems);
+        }
         double? trainEval = actual.TrainOutputs is { } t && actual.Outputs is { } o && t.Values.Count == o.Values.Count
             ? Judge.CompareOutputs(o.Values, t.Values, new Tolerance(0, 0)).MaxAbs
             : null;
         if (spec.TrainModeMatters && cell.Mode != Catalogue.StrictFalse && trainEval is 0)
-            problems.Add("train-mode outputs equal eval-mode outputs: the mode switch took no effect");
+        {
+            // Before a key-order finding, which always comes last.
+            int order = problems.FindIndex(p => p.StartsWith("key order differs", StringComparison.Ordinal));
+            problems.Insert(order < 0 ? problems.Count : order, "train-mode outputs equal eval-mode outputs: the mode switch took no effect");
+        }
         var passed = problems.Count == 0;
-        return new CellResult(cell, passed ? Outcome.Pass : Outcome.Fail, passed ? "" : new Verdict(false, problems, null).Summary,
+        var notes = checkpoint is { Notes.Count: > 0 } ? "notes: " + string.Join("; ", checkpoint.Notes) : "";
+        return new CellResult(cell, passed ? Outcome.Pass : Outcome.Fail, passed ? notes : new Verdict(false, problems, null).Summary,
             verdict.Diff, problems, Artifact: path, Seconds: seconds) { TrainEvalDiff = trainEval };
     }
+
+    /// <summary>
+    /// Asks <paramref name="producer"/> for the artifact. TorchSharp cannot script or trace a C#
+    /// module: for TorchScript routes it retrains a ScriptModule that the oldest available PyTorch
+    /// runtime made first (written beside the artifact as *.source.pt).
+    /// </summary>
+    public static WorkerReply ProduceArtifact(WorkerPool pool, IReadOnlyList<Runtime> runtimes, CaseSpec spec, string route, Runtime producer, string path, RunnerOptions options)
+    {
+        var args = ProduceArgs(spec, route, path, options.Seed);
+        if (Catalogue.IsTorchScript(route) && producer.Kind == RuntimeKinds.TorchSharp)
+        {
+            var maker = runtimes.Where(r => r.Kind == RuntimeKinds.PyTorch && r.Available).OrderBy(r => r.Id, StringComparer.Ordinal).FirstOrDefault();
+            if (maker is null)
+                return new WorkerReply.Failed(WorkerReply.StartError, "no PyTorch runtime to make the source ScriptModule that TorchSharp retrains");
+            var source = Path.ChangeExtension(path, ".source.pt");
+            var made = pool.Send(maker, Ops.Produce, ProduceArgs(spec, route, source, options.Seed), options.RequestTimeout);
+            if (made.Result is null) return made;
+            args["source"] = source;
+        }
+        return pool.Send(producer, ProduceOp(spec), args, options.RequestTimeout);
+    }
+
+    /// <summary>The op that makes a case's artifact: a trained state dict, or a training checkpoint.</summary>
+    public static string ProduceOp(CaseSpec c) => c.IsCheckpoint ? Ops.ProduceCheckpoint : Ops.Produce;
+
+    public static JsonObject ProduceArgs(CaseSpec c, string route, string path, long seed) => c.IsCheckpoint
+        ? new JsonObject { ["case"] = c.Name, ["optimizer"] = c.Optimizer, ["path"] = path, ["seed"] = seed }
+        : new JsonObject { ["case"] = c.Name, ["route"] = route, ["path"] = path, ["seed"] = seed };
 
     /// <summary>artifacts/&lt;case&gt;/&lt;route&gt;/&lt;producer&gt;.&lt;ext&gt;</summary>
     public string ArtifactPath(Cell cell) =>
@@ -196,7 +239,7 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, KnownFailureLi
 
     public static string Extension(string route) => route switch
     {
-        Catalogue.Pickle or Catalogue.PickleLegacy => ".pt",
+        Catalogue.Pickle or Catalogue.PickleLegacy or Catalogue.PickledModel or Catalogue.Checkpoint => ".pt",
         Catalogue.Safetensors => ".safetensors",
         _ => ".bin",
     };

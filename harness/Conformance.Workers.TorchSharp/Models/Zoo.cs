@@ -228,3 +228,14 @@ public sealed class Layouts : Module<Tensor, Tensor>
     public override Tensor forward(Tensor x) =>
         fc.call(x) + x.matmul(get_parameter("wt")!) + get_buffer("head")!.sum() + get_buffer("tail")!.sum();
 }
+
+/// <summary>The small model every training-checkpoint case trains: two Linear layers around tanh.</summary>
+public sealed class CheckpointNet : Module<Tensor, Tensor>
+{
+    private readonly Linear fc1 = Linear(8, 16);
+    private readonly Linear fc2 = Linear(16, 4);
+
+    public CheckpointNet() : base(nameof(CheckpointNet)) => RegisterComponents();
+
+    public override Tensor forward(Tensor x) => fc2.call(torch.tanh(fc1.call(x)));
+}

@@ -1,0 +1,98 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Conformance.Orchestrator.Matrix;
+
+namespace Conformance.Orchestrator.Judgement;
+
+/// <summary>What a checkpoint judgement found beyond the model tensors: problems fail the cell, notes document representation differences.</summary>
+public sealed record CheckpointVerdict(IReadOnlyList<string> Problems, IReadOnlyList<string> Notes);
+
+/// <summary>
+/// Judges a training checkpoint as the consumer read it against what the producer saved: epoch and
+/// loss exactly; the optimizer's param_groups field by field (PyTorch's kernel-selection flags,
+/// which TorchSharp does not represent, are noted, not failed); every per-parameter state entry
+/// (tensors by SHA-256; scalars such as step by value, a tensor step and an integer step being the
+/// same step). The model tensors and the resumed parameters are judged by <see cref="Judge"/>.
+/// </summary>
+public static class CheckpointJudge
+{
+    public static CheckpointVerdict Compare(JsonNode producer, JsonNode consumer)
+    {
+        var problems = new List<string>();
+        var notes = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var field in new[] { "epoch", "loss" })
+            if (!SameValue(producer[field], consumer[field]))
+                problems.Add($"{field}: {Show(producer[field])} became {Show(consumer[field])}");
+
+        var pGroups = producer["optimizer"]?["param_groups"]?.AsArray() ?? [];
+        var cGroups = consumer["optimizer"]?["param_groups"]?.AsArray() ?? [];
+        if (pGroups.Count != cGroups.Count) problems.Add($"param_groups: {pGroups.Count} group(s) became {cGroups.Count}");
+        for (int g = 0; g < Math.Min(pGroups.Count, cGroups.Count); g++)
+        {
+            var pg = pGroups[g]!.AsObject();
+            var cg = cGroups[g]!.AsObject();
+            foreach (var (key, value) in pg)
+            {
+                if (!cg.TryGetPropertyValue(key, out var theirs))
+                {
+                    if (Catalogue.ImplementationFlags.Contains(key)) notes.Add($"not represented by the consumer: param_groups.{key}");
+                    else problems.Add($"param_groups[{g}].{key} = {Show(value)} was dropped");
+                    continue;
+                }
+                if (!SameValue(value, theirs)) problems.Add($"param_groups[{g}].{key}: {Show(value)} became {Show(theirs)}");
+            }
+        }
+
+        var pState = (producer["optimizer"]?["state"]?.AsArray() ?? []).ToDictionary(s => s!["param"]!.GetValue<int>(), s => s!["entries"]!.AsArray());
+        var cState = (consumer["optimizer"]?["state"]?.AsArray() ?? []).ToDictionary(s => s!["param"]!.GetValue<int>(), s => s!["entries"]!.AsArray());
+        foreach (var (param, entries) in pState)
+        {
+            if (!cState.TryGetValue(param, out var theirs)) { problems.Add($"state[{param}]: missing on the consumer"); continue; }
+            var byKey = theirs.ToDictionary(e => e!["key"]!.GetValue<string>());
+            foreach (var e in entries)
+            {
+                var key = e!["key"]!.GetValue<string>();
+                if (!byKey.Remove(key, out var c)) { problems.Add($"state[{param}].{key}: missing on the consumer"); continue; }
+                if (e["sha256"] is not null)
+                {
+                    if (e["sha256"]!.GetValue<string>() != c!["sha256"]?.GetValue<string>() || !SameValue(e["shape"], c["shape"]) || !SameValue(e["dtype"], c["dtype"]))
+                        problems.Add($"state[{param}].{key}: {e["dtype"]} {e["shape"]?.ToJsonString()} sha256 {Short(e["sha256"])} became {c!["dtype"]} {c["shape"]?.ToJsonString()} sha256 {Short(c["sha256"])}");
+                }
+                else
+                {
+                    var (pr, cr) = (e["representation"]?.GetValue<string>(), c!["representation"]?.GetValue<string>());
+                    if (pr != cr) notes.Add($"{key} is {pr} on the producer, {cr} on the consumer");
+                    if (SameValue(e["value"], c["value"])) continue;
+                    // A float32 side (PyTorch keeps scalar state as float32 tensors) rounds a double.
+                    if (CloseAsFloat32(e["value"], c["value"]) && (pr ?? "").Contains("float32") | (cr ?? "").Contains("float32"))
+                        notes.Add($"{key} rounded to float32 ({Show(e["value"])} became {Show(c["value"])})");
+                    else problems.Add($"state[{param}].{key}: {Show(e["value"])} became {Show(c["value"])}");
+                }
+            }
+            foreach (var extra in byKey.Keys) problems.Add($"state[{param}].{extra}: present on the consumer only");
+        }
+        foreach (var extra in cState.Keys.Except(pState.Keys)) problems.Add($"state[{extra}]: present on the consumer only");
+        return new CheckpointVerdict(problems, notes.ToList());
+    }
+
+    private static bool CloseAsFloat32(JsonNode? a, JsonNode? b) =>
+        a is not null && b is not null && Number(a) is { } x && Number(b) is { } y && Math.Abs(x - y) <= 1e-7 * Math.Max(Math.Abs(x), Math.Abs(y));
+
+    private static string Short(JsonNode? sha) => sha?.GetValue<string>() is { Length: > 12 } s ? s[..12] + "…" : sha?.ToJsonString() ?? "none";
+
+    private static string Show(JsonNode? v) => v?.ToJsonString() ?? "None";
+
+    /// <summary>Equal as values: numbers numerically (3 == 3.0), lists element-wise, null only with null.</summary>
+    public static bool SameValue(JsonNode? a, JsonNode? b)
+    {
+        if (a is null || b is null) return a is null && b is null;
+        if (a is JsonArray xa && b is JsonArray xb) return xa.Count == xb.Count && xa.Zip(xb).All(p => SameValue(p.First, p.Second));
+        if (Number(a) is { } na && Number(b) is { } nb) return na.Equals(nb);
+        return a.ToJsonString() == b.ToJsonString();
+    }
+
+    private static double? Number(JsonNode n) =>
+        n is JsonValue v && v.TryGetValue(out double d) ? d
+        : n is JsonValue s && s.TryGetValue(out string? str) && double.TryParse(str, NumberStyles.Float, CultureInfo.InvariantCulture, out var p) ? p
+        : null;
+}

@@ -1,0 +1,541 @@
+using System.Buffers.Binary;
+using System.Text;
+using static TorchSharp.torch;
+
+namespace Conformance.Workers.TorchSharp.Checkpoints;
+
+/// <summary>
+/// A pickle virtual machine for the data.pkl of a torch.save file (protocols 2 to 5). It never
+/// imports or calls anything: each global the pickle names must be on <see cref="AllowedGlobals"/>,
+/// is checked the moment it is named (so a refused pickle has built nothing), and REDUCE on an
+/// allowed global is interpreted here (an OrderedDict, a tensor view over a loaded storage, bytes).
+/// Only the opcodes torch.save emits are accepted; anything else fails, naming opcode and offset.
+/// </summary>
+internal sealed class PickleReader
+{
+    /// <summary>Loads the 1-D tensor over a whole record <c>data/&lt;key&gt;</c>.</summary>
+    public delegate Tensor StorageLoader(string key, TorchDtypes.Info dtype);
+
+    private const string OrderedDict = "collections.OrderedDict";
+    private const string RebuildTensor = "torch._utils._rebuild_tensor_v2";
+    private const string RebuildParameter = "torch._utils._rebuild_parameter";
+    private const string RebuildParameterWithState = "torch._utils._rebuild_parameter_with_state";
+    private const string CodecsEncode = "_codecs.encode";
+
+    /// <summary>Everything a torch.save pickle of tensors, containers and scalars needs, and nothing that runs code.</summary>
+    public static readonly IReadOnlyList<string> AllowedGlobals =
+        new[] { OrderedDict, RebuildTensor, RebuildParameter, RebuildParameterWithState, CodecsEncode }
+            .Concat(TorchDtypes.StorageGlobals).ToArray();
+
+    private static readonly HashSet<string> Allowed = new(AllowedGlobals, StringComparer.Ordinal);
+    private static readonly Encoding StrictUtf8 = new UTF8Encoding(false, true);
+
+    private readonly byte[] _data;
+    private readonly string _path;
+    private readonly string _entry;
+    private readonly string _recordPrefix;
+    private readonly StorageLoader _loadStorage;
+    private readonly List<object?> _stack = new();
+    private readonly List<int> _marks = new();
+    private readonly Dictionary<long, object?> _memo = new();
+    private readonly Dictionary<string, Storage> _storages = new(StringComparer.Ordinal);
+    private readonly List<Tensor> _views = new();
+    private int _position;
+    private int _opcodeOffset;
+    private byte _opcode;
+
+    public PickleReader(byte[] data, string path, string entry, StorageLoader loadStorage)
+    {
+        _data = data;
+        _path = path;
+        _entry = entry;
+        _recordPrefix = entry[..entry.LastIndexOf('/')] + "/data/";
+        _loadStorage = loadStorage;
+    }
+
+    /// <summary>A global named by the pickle, held until REDUCE or a persistent id uses it.</summary>
+    private sealed record Global(string Module, string Name)
+    {
+        public string FullName => $"{Module}.{Name}";
+    }
+
+    /// <summary>A loaded record: the 1-D tensor over it, and what it was loaded as.</summary>
+    private sealed record Storage(string Key, TorchDtypes.Info Dtype, Tensor Data);
+
+    /// <summary>Runs the pickle to its STOP. On success the storages' own handles are released (the
+    /// tensor views keep the memory alive); on failure every tensor made so far is disposed.</summary>
+    public object? Load()
+    {
+        bool succeeded = false;
+        try
+        {
+            var result = Run();
+            succeeded = true;
+            return result;
+        }
+        finally
+        {
+            foreach (var storage in _storages.Values)
+                storage.Data.Dispose();
+            if (!succeeded)
+            {
+                foreach (var view in _views)
+                    view.Dispose();
+            }
+        }
+    }
+
+    private object? Run()
+    {
+        while (true)
+        {
+            _opcodeOffset = _position;
+            _opcode = ReadByte();
+            switch (_opcode)
+            {
+                case 0x80: // PROTO
+                    if (ReadByte() > 5)
+                        throw Fail("pickle protocol above 5");
+                    break;
+                case 0x95: // FRAME: only a read-ahead hint; the whole pickle is in memory
+                    Read(8);
+                    break;
+                case (byte)'.': // STOP
+                    var result = Pop();
+                    CheckIsValue(result);
+                    return result;
+                case (byte)'(': // MARK
+                    _marks.Add(_stack.Count);
+                    break;
+                case (byte)'}': // EMPTY_DICT
+                    Push(new PyDict(ordered: false) { SourcePath = _path });
+                    break;
+                case (byte)']': // EMPTY_LIST
+                    Push(new List<object?>());
+                    break;
+                case (byte)')': // EMPTY_TUPLE
+                    Push(new PyTuple(Array.Empty<object?>()));
+                    break;
+                case (byte)'t': // TUPLE
+                    Push(new PyTuple(PopMark()));
+                    break;
+                case 0x85: // TUPLE1
+                case 0x86: // TUPLE2
+                case 0x87: // TUPLE3
+                    Push(new PyTuple(PopItems(_opcode - 0x84)));
+                    break;
+                case (byte)'d': // DICT
+                {
+                    var dict = new PyDict(ordered: false) { SourcePath = _path };
+                    SetItems(dict, PopMark());
+                    Push(dict);
+                    break;
+                }
+                case (byte)'l': // LIST
+                    Push(new List<object?>(PopMark()));
+                    break;
+                case (byte)'s': // SETITEM
+                {
+                    var value = Pop();
+                    var key = Pop();
+                    SetItems(Peek<PyDict>("a dict"), new List<object?> { key, value });
+                    break;
+                }
+                case (byte)'u': // SETITEMS
+                {
+                    var items = PopMark();
+                    SetItems(Peek<PyDict>("a dict"), items);
+                    break;
+                }
+                case (byte)'a': // APPEND
+                {
+                    var value = Pop();
+                    Peek<List<object?>>("a list").Add(value);
+                    break;
+                }
+                case (byte)'e': // APPENDS
+                {
+                    var items = PopMark();
+                    Peek<List<object?>>("a list").AddRange(items);
+                    break;
+                }
+                case (byte)'q': // BINPUT
+                    _memo[ReadByte()] = Peek();
+                    break;
+                case (byte)'r': // LONG_BINPUT
+                    _memo[BinaryPrimitives.ReadUInt32LittleEndian(Read(4))] = Peek();
+                    break;
+                case 0x94: // MEMOIZE
+                    _memo[_memo.Count] = Peek();
+                    break;
+                case (byte)'h': // BINGET
+                    Push(Recall(ReadByte()));
+                    break;
+                case (byte)'j': // LONG_BINGET
+                    Push(Recall(BinaryPrimitives.ReadUInt32LittleEndian(Read(4))));
+                    break;
+                case (byte)'J': // BININT
+                    Push((long)BinaryPrimitives.ReadInt32LittleEndian(Read(4)));
+                    break;
+                case (byte)'K': // BININT1
+                    Push((long)ReadByte());
+                    break;
+                case (byte)'M': // BININT2
+                    Push((long)BinaryPrimitives.ReadUInt16LittleEndian(Read(2)));
+                    break;
+                case 0x8a: // LONG1
+                    Push(ReadLong1());
+                    break;
+                case (byte)'G': // BINFLOAT
+                    Push(BinaryPrimitives.ReadDoubleBigEndian(Read(8)));
+                    break;
+                case (byte)'N': // NONE
+                    Push(null);
+                    break;
+                case 0x88: // NEWTRUE
+                    Push(true);
+                    break;
+                case 0x89: // NEWFALSE
+                    Push(false);
+                    break;
+                case (byte)'X': // BINUNICODE
+                    Push(DecodeUtf8(Read(BinaryPrimitives.ReadUInt32LittleEndian(Read(4)))));
+                    break;
+                case 0x8c: // SHORT_BINUNICODE
+                    Push(DecodeUtf8(Read(ReadByte())));
+                    break;
+                case 0x8d: // BINUNICODE8
+                    Push(DecodeUtf8(Read(BinaryPrimitives.ReadUInt64LittleEndian(Read(8)))));
+                    break;
+                case (byte)'B': // BINBYTES
+                    Push(Read(BinaryPrimitives.ReadUInt32LittleEndian(Read(4))).ToArray());
+                    break;
+                case (byte)'C': // SHORT_BINBYTES
+                    Push(Read(ReadByte()).ToArray());
+                    break;
+                case (byte)'c': // GLOBAL
+                {
+                    var module = ReadLine();
+                    var name = ReadLine();
+                    Push(CheckGlobal(module, name));
+                    break;
+                }
+                case 0x93: // STACK_GLOBAL
+                {
+                    var name = Pop<string>("a global's name");
+                    var module = Pop<string>("a global's module");
+                    Push(CheckGlobal(module, name));
+                    break;
+                }
+                case (byte)'R': // REDUCE
+                {
+                    var args = Pop<PyTuple>("an argument tuple");
+                    var callable = Pop();
+                    if (callable is not Global global)
+                        throw Fail($"REDUCE calls {TypeName(callable)}, which is not a callable global");
+                    Push(Call(global, args));
+                    break;
+                }
+                case (byte)'b': // BUILD
+                {
+                    var state = Pop();
+                    var target = Peek();
+                    // A state_dict is an OrderedDict whose __dict__ carries _metadata (module versions);
+                    // the value model keeps only the items, so that state is dropped.
+                    if (target is not PyDict)
+                        throw Fail($"BUILD sets the state of {TypeName(target)} to {TypeName(state)}; only a dict's state can be set (and is ignored)");
+                    break;
+                }
+                case (byte)'Q': // BINPERSID
+                    Push(PersistentLoad(Pop<PyTuple>("a persistent id tuple")));
+                    break;
+                default:
+                    var printable = _opcode is >= 0x20 and < 0x7f ? $" '{(char)_opcode}'" : "";
+                    throw new CheckpointFormatException(_path,
+                        $"{_entry}: unsupported pickle opcode 0x{_opcode:x2}{printable} at offset {_opcodeOffset}; " +
+                        "only the opcodes torch.save emits are read");
+            }
+        }
+    }
+
+    private Global CheckGlobal(string module, string name)
+    {
+        var global = new Global(module, name);
+        if (!Allowed.Contains(global.FullName))
+            throw new ForbiddenGlobalException(_path, _entry, _opcodeOffset, module, name, AllowedGlobals);
+        return global;
+    }
+
+    private object? Call(Global global, PyTuple args)
+    {
+        switch (global.FullName)
+        {
+            case OrderedDict when args.Count <= 1: // OrderedDict() from torch.save, OrderedDict(pairs) from TorchSharp.PyBridge
+                var ordered = new PyDict(ordered: true) { SourcePath = _path };
+                if (args.Count == 1)
+                    SetItems(ordered, Pairs(args[0]));
+                return ordered;
+            case RebuildTensor when args.Count is 6 or 7: // (storage, offset, size, stride, requires_grad, hooks[, metadata])
+                return Rebuild(args);
+            case RebuildParameter when args.Count == 3: // (data, requires_grad, hooks)
+            case RebuildParameterWithState when args.Count == 4: // (data, requires_grad, hooks, state)
+                var data = Arg<Tensor>(args, 0, "a tensor");
+                if (Arg<bool>(args, 1, "requires_grad"))
+                    data.requires_grad = true;
+                return data;
+            case CodecsEncode when args.Count == 2: // how protocol 2 spells bytes: _codecs.encode(text, 'latin1')
+                var encoding = Arg<string>(args, 1, "an encoding");
+                if (encoding is not ("latin1" or "latin-1"))
+                    throw Fail($"_codecs.encode with encoding '{encoding}'; only latin1 (pickled bytes) is read");
+                return Encoding.Latin1.GetBytes(Arg<string>(args, 0, "text"));
+            default:
+                throw Fail($"REDUCE calls {global.FullName} with {args.Count} arguments, which torch.save never writes");
+        }
+    }
+
+    /// <summary>_rebuild_tensor_v2 as a view, so tensors that share a storage still share memory;
+    /// the view is bounds-checked against the record first.</summary>
+    private Tensor Rebuild(PyTuple args)
+    {
+        var storage = Arg<Storage>(args, 0, "a storage");
+        long offset = Arg<long>(args, 1, "a storage offset");
+        var size = LongTuple(args, 2, "a size tuple");
+        var stride = LongTuple(args, 3, "a stride tuple");
+        bool requiresGrad = Arg<bool>(args, 4, "requires_grad");
+        var shape = $"[{string.Join(", ", size)}]";
+        if (size.Length != stride.Length || offset < 0 || size.Any(s => s < 0) || stride.Any(s => s < 0))
+            throw Fail($"storage '{storage.Key}' is viewed with an invalid layout: shape {shape}, stride [{string.Join(", ", stride)}], offset {offset}");
+
+        long elementSize = storage.Dtype.ElementSize;
+        long present = storage.Data.NumberOfElements;
+        long needed;
+        try
+        {
+            checked
+            {
+                long extent = offset;
+                bool empty = false;
+                for (int i = 0; i < size.Length; i++)
+                {
+                    empty |= size[i] == 0;
+                    if (size[i] > 0)
+                        extent += (size[i] - 1) * stride[i];
+                }
+                needed = empty ? offset : extent + 1;
+                needed *= elementSize;
+            }
+        }
+        catch (OverflowException)
+        {
+            throw Fail($"the tensor of shape {shape} over storage '{storage.Key}' is too large to address");
+        }
+        if (needed > present * elementSize)
+            throw Fail($"storage '{storage.Key}' (record {_recordPrefix}{storage.Key}) has {present * elementSize} bytes, but a tensor of shape {shape} " +
+                $"and dtype {storage.Dtype.TorchName} (storage offset {offset}, stride [{string.Join(", ", stride)}]) needs {needed} bytes");
+
+        var view = storage.Data.as_strided(size, stride, offset);
+        _views.Add(view);
+        if (requiresGrad)
+            view.requires_grad = true;
+        return view;
+    }
+
+    /// <summary>('storage', torch.XStorage, key, location, numel): the record <c>data/key</c>, loaded
+    /// once per key onto the CPU whatever the location says.</summary>
+    private Storage PersistentLoad(PyTuple id)
+    {
+        if (id.Count != 5 || id[0] is not "storage" || id[1] is not Global { Module: "torch" } storageClass
+            || TorchDtypes.FromStorageClass(storageClass.Name) is not { } dtype || id[2] is not string key)
+            throw Fail($"persistent id {Describe(id)} is not ('storage', torch.<Type>Storage, key, location, numel)");
+        if (_storages.TryGetValue(key, out var cached))
+        {
+            if (cached.Dtype != dtype)
+                throw Fail($"storage '{key}' is used both as {cached.Dtype.TorchName} and as {dtype.TorchName}");
+            return cached;
+        }
+        var storage = new Storage(key, dtype, _loadStorage(key, dtype));
+        _storages.Add(key, storage);
+        return storage;
+    }
+
+    private void SetItems(PyDict dict, List<object?> items)
+    {
+        if (items.Count % 2 != 0)
+            throw Fail($"{items.Count} items left for a dict, which takes key-value pairs");
+        for (int i = 0; i < items.Count; i += 2)
+        {
+            if (items[i] is not (string or long))
+                throw Fail($"a dict key is {TypeName(items[i])}; only str and int keys are read");
+            dict[items[i]!] = items[i + 1];
+        }
+    }
+
+    /// <summary>The flattened key-value items of OrderedDict's argument: a dict, or a sequence of pairs.</summary>
+    private List<object?> Pairs(object? source)
+    {
+        if (source is PyDict dict)
+            return dict.SelectMany(e => new[] { e.Key, e.Value }).ToList();
+        var items = source switch
+        {
+            PyTuple tuple => tuple.Items,
+            List<object?> list => list,
+            _ => throw Fail($"OrderedDict is called with {TypeName(source)}; a dict or a sequence of pairs was expected"),
+        };
+        return items.SelectMany(item => item switch
+        {
+            PyTuple { Count: 2 } pair => pair.Items,
+            List<object?> { Count: 2 } pair => pair,
+            _ => throw Fail($"OrderedDict is called with an item that is {TypeName(item)}, not a key-value pair"),
+        }).ToList();
+    }
+
+    /// <summary>Makes sure no pickle-internal object (a global, a bare storage) is part of the result.</summary>
+    private void CheckIsValue(object? result)
+    {
+        var seen = new HashSet<object>(ReferenceEqualityComparer.Instance);
+        var pending = new Stack<object?>();
+        pending.Push(result);
+        while (pending.Count > 0)
+        {
+            var value = pending.Pop();
+            if (value is Global or Storage)
+                throw Fail($"the result contains {TypeName(value)} as a value, which the value model cannot hold");
+            if (value is null || !seen.Add(value))
+                continue;
+            IEnumerable<object?> children = value switch
+            {
+                PyDict dict => dict.Select(e => e.Value),
+                List<object?> list => list,
+                PyTuple tuple => tuple.Items,
+                _ => Array.Empty<object?>(),
+            };
+            foreach (var child in children)
+                pending.Push(child);
+        }
+    }
+
+    private T Arg<T>(PyTuple args, int index, string what) =>
+        args[index] is T value ? value : throw Fail($"argument {index} should be {what}, not {TypeName(args[index])}");
+
+    private long[] LongTuple(PyTuple args, int index, string what)
+    {
+        var tuple = Arg<PyTuple>(args, index, what);
+        return tuple.Items.Select(item => item is long n ? n : throw Fail($"argument {index} should be {what} of ints, not {Describe(tuple)}")).ToArray();
+    }
+
+    private long ReadLong1()
+    {
+        var bytes = Read(ReadByte());
+        if (bytes.Length > 8)
+            throw Fail($"an integer of {bytes.Length} bytes, which does not fit in 64 bits");
+        long value = 0;
+        for (int i = bytes.Length - 1; i >= 0; i--)
+            value = (value << 8) | bytes[i];
+        int unused = 64 - 8 * bytes.Length;
+        return unused is 0 or 64 ? value : (value << unused) >> unused; // sign-extend two's complement
+    }
+
+    private string DecodeUtf8(ReadOnlySpan<byte> bytes)
+    {
+        try
+        {
+            return StrictUtf8.GetString(bytes);
+        }
+        catch (DecoderFallbackException)
+        {
+            throw Fail("a string that is not valid UTF-8");
+        }
+    }
+
+    private string ReadLine()
+    {
+        int end = Array.IndexOf(_data, (byte)'\n', _position);
+        if (end < 0)
+            throw Fail("the pickle ends inside a GLOBAL name");
+        var line = Encoding.UTF8.GetString(_data, _position, end - _position);
+        _position = end + 1;
+        return line;
+    }
+
+    private byte ReadByte() => Read(1)[0];
+
+    private ReadOnlySpan<byte> Read(ulong count)
+    {
+        if (count > (ulong)(_data.Length - _position))
+            throw Fail($"the pickle ends early: {count} bytes are needed at offset {_position}, {_data.Length - _position} are left");
+        var span = _data.AsSpan(_position, (int)count);
+        _position += (int)count;
+        return span;
+    }
+
+    private object? Recall(long index) =>
+        _memo.TryGetValue(index, out var value) ? value : throw Fail($"memo entry {index} was never stored");
+
+    private void Push(object? value) => _stack.Add(value);
+
+    private int StackBase => _marks.Count == 0 ? 0 : _marks[^1];
+
+    private object? Pop()
+    {
+        if (_stack.Count <= StackBase)
+            throw Fail("the pickle stack is empty");
+        var value = _stack[^1];
+        _stack.RemoveAt(_stack.Count - 1);
+        return value;
+    }
+
+    private T Pop<T>(string what) => Pop() is T value ? value : throw Fail($"expected {what} on the stack");
+
+    private object? Peek()
+    {
+        if (_stack.Count <= StackBase)
+            throw Fail("the pickle stack is empty");
+        return _stack[^1];
+    }
+
+    private T Peek<T>(string what) where T : class =>
+        Peek() as T ?? throw Fail($"expected {what} on the stack, found {TypeName(Peek())}");
+
+    private List<object?> PopItems(int count)
+    {
+        if (_stack.Count - StackBase < count)
+            throw Fail("the pickle stack is empty");
+        var items = _stack.GetRange(_stack.Count - count, count);
+        _stack.RemoveRange(_stack.Count - count, count);
+        return items;
+    }
+
+    private List<object?> PopMark()
+    {
+        if (_marks.Count == 0)
+            throw Fail("no MARK to pop to");
+        int mark = _marks[^1];
+        var items = _stack.GetRange(mark, _stack.Count - mark);
+        _stack.RemoveRange(mark, _stack.Count - mark);
+        _marks.RemoveAt(_marks.Count - 1);
+        return items;
+    }
+
+    private static string TypeName(object? value) => value switch
+    {
+        null => "None",
+        bool => "a bool",
+        long => "an int",
+        double => "a float",
+        string => "a str",
+        byte[] => "bytes",
+        PyTuple => "a tuple",
+        List<object?> => "a list",
+        PyDict { Ordered: true } => "an OrderedDict",
+        PyDict => "a dict",
+        Tensor => "a tensor",
+        Storage s => $"storage '{s.Key}'",
+        Global g => $"the global {g.FullName}",
+        _ => value.GetType().Name,
+    };
+
+    private static string Describe(PyTuple tuple) => $"({string.Join(", ", tuple.Items.Select(i => i is string s ? $"'{s}'" : TypeName(i)))})";
+
+    private CheckpointFormatException Fail(string detail) =>
+        new(_path, $"{_entry}: {detail} (pickle opcode 0x{_opcode:x2} at offset {_opcodeOffset})");
+}

@@ -1,0 +1,167 @@
+using System.Text.Json.Nodes;
+using Conformance.Workers.TorchSharp.Checkpoints;
+using Conformance.Workers.TorchSharp.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Conformance.Workers.TorchSharp.Training;
+
+/// <summary>
+/// Training checkpoints, TorchSharp side; twin of python/torchconformance/checkpoints.py. The
+/// producer trains N steps, saves the seed's {'epoch', 'model_state_dict', 'optimizer_state_dict',
+/// 'loss'} with this project's codec, then goes on K more steps (P1). The consumer loads, rebuilds
+/// model and optimizer from the file, and goes on the same K steps (P2).
+/// </summary>
+public static class CheckpointCases
+{
+    public const int TrainSteps = 3;
+    public const int ResumeSteps = 3;
+    private static readonly long[] InputShape = [6, 8];
+
+    /// <summary>(TorchSharp optimizer kind, PyTorch param group) per case; twin of checkpoints.OPTIMIZERS.</summary>
+    private static (string Kind, PyDict Group) Spec(string name)
+    {
+        PyDict G(params (string Key, object? Value)[] kv)
+        {
+            var d = new PyDict();
+            foreach (var (k, v) in kv) d.Add(k, v);
+            return d;
+        }
+        PyTuple Betas(double a, double b) => new([a, b]);
+        return name switch
+        {
+            "sgd" => ("SGD", G(("lr", 0.01), ("momentum", 0.9), ("dampening", 0.1), ("weight_decay", 0.01), ("nesterov", false), ("maximize", false))),
+            "sgd_nesterov" => ("SGD", G(("lr", 0.01), ("momentum", 0.9), ("dampening", 0.0), ("weight_decay", 0.001), ("nesterov", true), ("maximize", false))),
+            "adam" => ("Adam", G(("lr", 1e-3), ("betas", Betas(0.9, 0.99)), ("eps", 1e-7), ("weight_decay", 0.01), ("amsgrad", false), ("maximize", false))),
+            "adam_amsgrad" => ("Adam", G(("lr", 1e-3), ("betas", Betas(0.8, 0.99)), ("eps", 1e-8), ("weight_decay", 0.0), ("amsgrad", true), ("maximize", false))),
+            "adamw" => ("AdamW", G(("lr", 1e-3), ("betas", Betas(0.9, 0.999)), ("eps", 1e-8), ("weight_decay", 0.05), ("amsgrad", false), ("maximize", false))),
+            "rmsprop" => ("RMSprop", G(("lr", 1e-3), ("alpha", 0.95), ("eps", 1e-7), ("weight_decay", 0.01), ("momentum", 0.5), ("centered", true), ("maximize", false))),
+            "adagrad" => ("Adagrad", G(("lr", 0.01), ("lr_decay", 0.001), ("weight_decay", 0.01), ("initial_accumulator_value", 0.1), ("eps", 1e-9))),
+            "adamax" => ("Adamax", G(("lr", 2e-3), ("betas", Betas(0.9, 0.999)), ("eps", 1e-8), ("weight_decay", 0.01))),
+            "nadam" => ("NAdam", G(("lr", 2e-3), ("betas", Betas(0.9, 0.999)), ("eps", 1e-8), ("weight_decay", 0.01), ("momentum_decay", 4e-3))),
+            "radam" => ("RAdam", G(("lr", 1e-3), ("betas", Betas(0.9, 0.999)), ("eps", 1e-8), ("weight_decay", 0.01))),
+            _ => throw new KeyNotFoundException($"unknown optimizer '{name}'"),
+        };
+    }
+
+    private static double Step(nn.Module<Tensor, Tensor> model, optim.Optimizer optimizer, int step)
+    {
+        using var scope = NewDisposeScope();
+        optimizer.zero_grad();
+        var loss = model.call(Data.Pattern(InputShape, salt: step + 1)).pow(2).mean();
+        loss.backward();
+        optimizer.step();
+        return loss.item<float>();
+    }
+
+    public static JsonObject Produce(string optimizerName, string path, long seed)
+    {
+        var (kind, group) = Spec(optimizerName);
+        manual_seed(seed);
+        var model = new CheckpointNet();
+        var optimizer = OptimizerStates.Build(kind, model.parameters(), group);
+        double loss = 0;
+        for (int step = 0; step < TrainSteps; step++) loss = Step(model, optimizer, step);
+        var modelState = new PyDict(ordered: true);
+        foreach (var (k, v) in model.state_dict()) modelState.Add(k, v);
+        var checkpoint = new PyDict();
+        checkpoint.Add("epoch", (long)TrainSteps);
+        checkpoint.Add("model_state_dict", modelState);
+        checkpoint.Add("optimizer_state_dict", OptimizerStates.StateDict(optimizer));
+        checkpoint.Add("loss", loss);
+        TorchCheckpoint.Save(path, checkpoint);
+        var saved = Describe(TrainSteps, loss, model, optimizer, kind);
+        for (int step = TrainSteps; step < TrainSteps + ResumeSteps; step++) Step(model, optimizer, step);
+        saved["resumed"] = Parameters(model);
+        return saved;
+    }
+
+    public static JsonObject Consume(string optimizerName, string path)
+    {
+        var (kind, _) = Spec(optimizerName);
+        var checkpoint = TorchCheckpoint.Load(path) as PyDict ?? throw new CheckpointFormatException($"{path}: the checkpoint is not a dict");
+        var model = new CheckpointNet();
+        var modelState = checkpoint["model_state_dict"] as PyDict ?? throw new CheckpointFormatException($"{path}: model_state_dict is not a dict");
+        var target = model.state_dict();
+        var missing = target.Keys.Where(k => !modelState.ContainsKey(k)).ToList();
+        var unexpected = modelState.Keys.Select(k => k.ToString() ?? "").Where(k => !target.ContainsKey(k)).ToList();
+        if (missing.Count > 0 || unexpected.Count > 0)
+            throw new CheckpointFormatException($"{path}: Error(s) in loading state_dict for CheckpointNet: Missing key(s): {string.Join(", ", missing)}; Unexpected key(s): {string.Join(", ", unexpected)}");
+        using (no_grad())
+        {
+            foreach (var (k, t) in target)
+            {
+                var src = modelState[k] as Tensor ?? throw new CheckpointFormatException($"{path}: model_state_dict.{k} is not a tensor");
+                if (!src.shape.SequenceEqual(t.shape))
+                    throw new CheckpointFormatException($"{path}: size mismatch for {k}: copying a param with shape [{string.Join(", ", src.shape)}] from checkpoint, the shape in current model is [{string.Join(", ", t.shape)}]");
+                t.copy_(src);
+            }
+        }
+        var osd = checkpoint["optimizer_state_dict"] as PyDict ?? throw new CheckpointFormatException($"{path}: optimizer_state_dict is not a dict");
+        var groups = osd["param_groups"] as List<object?> ?? throw new CheckpointFormatException($"{path}: optimizer_state_dict.param_groups is not a list");
+        if (groups.Count != 1 || groups[0] is not PyDict group)
+            throw new CheckpointFormatException($"{path}: expected one param group, found {groups.Count}");
+        var optimizer = OptimizerStates.Build(kind, model.parameters(), group);
+        OptimizerStates.LoadState(optimizer, osd["state"] as PyDict ?? throw new CheckpointFormatException($"{path}: optimizer_state_dict.state is not a dict"));
+        var epoch = (int)OptimizerStates.ToDouble(checkpoint["epoch"], "epoch");
+        var loss = OptimizerStates.ToDouble(checkpoint["loss"], "loss");
+        var loaded = Describe(epoch, loss, model, optimizer, kind);
+        model.train();
+        for (int step = epoch; step < epoch + ResumeSteps; step++) Step(model, optimizer, step);
+        loaded["resumed"] = Parameters(model);
+        return loaded;
+    }
+
+    private static JsonObject Describe(long epoch, double loss, nn.Module model, optim.Optimizer optimizer, string kind)
+    {
+        var sd = ((global::TorchSharp.Modules.OptimizerHelper)optimizer).state_dict();
+        var group = ToJson(OptimizerStates.Hyperparameters(optimizer))!.AsObject();
+        group["params"] = new JsonArray(Enumerable.Range(0, sd.State.Count).Select(i => (JsonNode)i).ToArray());
+        var state = new JsonArray();
+        for (int i = 0; i < sd.State.Count; i++)
+        {
+            var entries = new JsonArray();
+            foreach (var (name, value) in OptimizerStates.Entries(sd.State[i], asPyTorch: false).OrderBy(kv => (string)kv.Key, StringComparer.Ordinal))
+            {
+                entries.Add(value switch
+                {
+                    Tensor t => Observe.DescribeTensor((string)name, t),
+                    long l => new JsonObject { ["key"] = (string)name, ["value"] = l, ["representation"] = "int" },
+                    double d => new JsonObject { ["key"] = (string)name, ["value"] = d, ["representation"] = "float" },
+                    _ => throw new NotSupportedException(name.ToString()),
+                });
+            }
+            if (entries.Count > 0) state.Add(new JsonObject { ["param"] = i, ["entries"] = entries });
+        }
+        return new JsonObject
+        {
+            ["epoch"] = epoch,
+            ["loss"] = loss,
+            ["tensors"] = Observe.DescribeStateDict(model.state_dict()),
+            ["optimizer"] = new JsonObject { ["type"] = kind, ["param_groups"] = new JsonArray(group), ["state"] = state },
+        };
+    }
+
+    private static JsonNode? ToJson(object? v) => v switch
+    {
+        null => null,
+        bool b => b,
+        long l => l,
+        double d => d,
+        string s => s,
+        PyTuple t => new JsonArray(t.Items.Select(ToJson).ToArray()),
+        List<object?> l => new JsonArray(l.Select(ToJson).ToArray()),
+        PyDict d => new JsonObject(d.Select(kv => KeyValuePair.Create(kv.Key.ToString()!, ToJson(kv.Value)))),
+        _ => v.ToString(),
+    };
+
+    private static JsonObject Parameters(nn.Module model)
+    {
+        using var flat = torch.cat(model.parameters().Select(p => p.detach().reshape(-1).to(ScalarType.Float64)).ToArray());
+        return new JsonObject
+        {
+            ["shape"] = new JsonArray((JsonNode)flat.numel()),
+            ["values"] = new JsonArray(flat.data<double>().ToArray().Select(v => (JsonNode)v).ToArray()),
+        };
+    }
+}

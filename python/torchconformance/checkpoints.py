@@ -1,0 +1,123 @@
+"""Training checkpoints, PyTorch side: the seed's {'epoch', 'model_state_dict',
+'optimizer_state_dict', 'loss'} for each optimizer, and resume-equivalence.
+
+The producer trains N steps, saves, then goes on K more steps (parameters P1). The consumer loads
+the checkpoint, rebuilds model and optimizer from it, and goes on the same K steps (P2). The
+orchestrator judges P1 against P2. The C# twin is Checkpoints/CheckpointCases.cs.
+"""
+
+import math
+from typing import Any, Callable, Dict, List, Tuple
+
+import torch
+import torch.nn as nn
+
+from . import data, observe
+from .models import CheckpointNet
+
+# Every hyperparameter stated explicitly, off its default where the optimizer allows it, so a
+# consumer that drops one is caught. Twin: CheckpointCases.Optimizers.
+OPTIMIZERS: Dict[str, Callable[[List[nn.Parameter]], torch.optim.Optimizer]] = {
+    "sgd": lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9, dampening=0.1, weight_decay=0.01, nesterov=False),
+    "sgd_nesterov": lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9, dampening=0.0, weight_decay=0.001, nesterov=True),
+    "adam": lambda p: torch.optim.Adam(p, lr=1e-3, betas=(0.9, 0.99), eps=1e-7, weight_decay=0.01, amsgrad=False),
+    "adam_amsgrad": lambda p: torch.optim.Adam(p, lr=1e-3, betas=(0.8, 0.99), eps=1e-8, weight_decay=0.0, amsgrad=True),
+    "adamw": lambda p: torch.optim.AdamW(p, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.05, amsgrad=False),
+    "rmsprop": lambda p: torch.optim.RMSprop(p, lr=1e-3, alpha=0.95, eps=1e-7, weight_decay=0.01, momentum=0.5, centered=True),
+    "adagrad": lambda p: torch.optim.Adagrad(p, lr=0.01, lr_decay=0.001, weight_decay=0.01, initial_accumulator_value=0.1, eps=1e-9),
+    "adamax": lambda p: torch.optim.Adamax(p, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01),
+    "nadam": lambda p: torch.optim.NAdam(p, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01, momentum_decay=4e-3),
+    "radam": lambda p: torch.optim.RAdam(p, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01),
+}
+
+TRAIN_STEPS = 3
+RESUME_STEPS = 3
+INPUT_SHAPE = (6, 8)
+
+
+def _optimizer(name: str, params) -> torch.optim.Optimizer:
+    try:
+        return OPTIMIZERS[name](params)
+    except KeyError:
+        raise KeyError(f"unknown optimizer '{name}' (this runtime has: {', '.join(OPTIMIZERS)})") from None
+
+
+def _step(model: nn.Module, optimizer: torch.optim.Optimizer, step: int) -> float:
+    optimizer.zero_grad()
+    loss = model(data.pattern(INPUT_SHAPE, salt=step + 1)).pow(2).mean()
+    loss.backward()
+    optimizer.step()
+    return float(loss)
+
+
+def _plain(v: Any) -> Any:
+    """A JSON-able view of a hyperparameter value."""
+    if isinstance(v, torch.Tensor):
+        return v.item() if v.numel() == 1 else v.tolist()
+    if isinstance(v, (tuple, list)):
+        return [_plain(x) for x in v]
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    return v
+
+
+def describe_optimizer(optimizer: torch.optim.Optimizer) -> Dict[str, Any]:
+    """param_groups field by field, and every per-parameter state entry (tensors by SHA-256)."""
+    sd = optimizer.state_dict()
+    groups = [{k: _plain(v) for k, v in g.items()} for g in sd["param_groups"]]
+    state = []
+    for index in sorted(sd["state"]):
+        entries = []
+        for name, value in sorted(sd["state"][index].items()):
+            if isinstance(value, torch.Tensor) and value.dim() > 0:
+                entries.append(observe.describe_tensor(name, value))
+            else:
+                kind = f"tensor({observe.DTYPE_NAMES.get(value.dtype, str(value.dtype))})" if isinstance(value, torch.Tensor) else type(value).__name__
+                entries.append({"key": name, "value": _plain(value), "representation": kind})
+        state.append({"param": index, "entries": entries})
+    return {"type": type(optimizer).__name__, "param_groups": groups, "state": state}
+
+
+def _parameters(model: nn.Module) -> Dict[str, Any]:
+    flat = torch.cat([p.detach().reshape(-1).to(torch.float64) for p in model.parameters()])
+    return {"shape": [flat.numel()], "values": flat.tolist()}
+
+
+def produce(optimizer_name: str, path: str, seed: int) -> Dict[str, Any]:
+    torch.manual_seed(seed)
+    model = CheckpointNet()
+    optimizer = _optimizer(optimizer_name, model.parameters())
+    loss = 0.0
+    for step in range(TRAIN_STEPS):
+        loss = _step(model, optimizer, step)
+    torch.save({
+        "epoch": TRAIN_STEPS,
+        "model_state_dict": model.state_dict(),
+        "optimizer_state_dict": optimizer.state_dict(),
+        "loss": loss,
+    }, path)
+    saved = {"epoch": TRAIN_STEPS, "loss": loss, "tensors": observe.describe_state_dict(model.state_dict()),
+             "optimizer": describe_optimizer(optimizer)}
+    for step in range(TRAIN_STEPS, TRAIN_STEPS + RESUME_STEPS):
+        _step(model, optimizer, step)
+    saved["resumed"] = _parameters(model)
+    return saved
+
+
+def consume(optimizer_name: str, path: str, mode: str) -> Dict[str, Any]:
+    from . import routes
+
+    checkpoint = routes.PICKLE_LOAD_MODES[mode](path)
+    model = CheckpointNet()
+    model.load_state_dict(checkpoint["model_state_dict"])
+    # Built with the case's optimizer type; every hyperparameter then comes from the file.
+    optimizer = _optimizer(optimizer_name, model.parameters())
+    optimizer.load_state_dict(checkpoint["optimizer_state_dict"])
+    epoch = int(checkpoint["epoch"])
+    loaded = {"epoch": epoch, "loss": _plain(checkpoint["loss"]), "tensors": observe.describe_state_dict(model.state_dict()),
+              "optimizer": describe_optimizer(optimizer)}
+    model.train()
+    for step in range(epoch, epoch + RESUME_STEPS):
+        _step(model, optimizer, step)
+    loaded["resumed"] = _parameters(model)
+    return loaded
