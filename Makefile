@@ -13,7 +13,7 @@ export DOTNET_NOLOGO := 1
 TIMED := scripts/timed.sh
 CLI := harness/Conformance.Cli/bin/$(CONFIG)/net10.0/Conformance.Cli.dll
 
-.PHONY: setup host rootfs restore build mount test report runtimes fixtures clean umount
+.PHONY: setup host rootfs restore build mount test report bench runtimes fixtures clean umount
 
 setup: host rootfs build mount
 
@@ -37,6 +37,10 @@ test: setup
 
 report: setup
 	@$(TIMED) "report" dotnet $(CLI) report
+
+# The checkpoint codec against torch.save/torch.load, as throughput and memory ratios.
+bench: setup
+	@$(TIMED) "bench" dotnet $(CLI) bench
 
 runtimes: setup
 	@dotnet $(CLI) runtimes

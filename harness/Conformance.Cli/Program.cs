@@ -8,6 +8,8 @@ using Conformance.Orchestrator.Runtimes;
 //   Exit code 0 when every cell passed, failed as declared or is not applicable; 1 otherwise.
 // conformance runtimes
 //   Prints what discovery found, and why a runtime is missing.
+// conformance bench
+//   The checkpoint codec against torch.save / torch.load on ~419 MB, as ratios (reports/bench.md).
 // conformance fixtures
 //   Regenerates the golden fixtures of every available runtime.
 var command = args.Length > 0 ? args[0] : "report";
@@ -30,6 +32,14 @@ if (command == "fixtures")
                  e => { errors++; Console.Error.WriteLine("error: " + e); }))
         Console.WriteLine($"wrote {Path.GetRelativePath(repo.Root, f)} (+ .json)");
     return errors == 0 ? 0 : 1;
+}
+if (command == "bench")
+{
+    var bench = BenchReport.Run(suite.Runtimes, Path.Combine(repo.ArtifactsDir, "bench"), repeats: 3, Console.Error.WriteLine);
+    BenchReport.Write(bench, repo.ReportsDir);
+    Console.Write(BenchReport.Markdown(bench));
+    Console.WriteLine("wrote reports/bench.json, reports/bench.md");
+    return 0;
 }
 if (command != "report")
 {

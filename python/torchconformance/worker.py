@@ -154,7 +154,14 @@ def _consume_checkpoint(args: Dict[str, Any]) -> Dict[str, Any]:
         raise _Failure("load_error", f"{path}: {type(e).__name__}: {_one_line(e)}", traceback.format_exc()) from e
 
 
+def _bench(args: Dict[str, Any]) -> Dict[str, Any]:
+    from . import bench
+
+    return bench.run(args["dir"], int(args["tensors"]), int(args["elements"]), int(args.get("repeats", 3)))
+
+
 OPS: Dict[str, Callable[[Dict[str, Any]], Dict[str, Any]]] = {
+    "bench": _bench,
     "produce_checkpoint": _produce_checkpoint,
     "consume_checkpoint": _consume_checkpoint,
     "hello": _hello,
