@@ -200,7 +200,10 @@ static JsonNode ProduceCheckpoint(JsonObject args)
     var path = Str(args, "path");
     try
     {
-        return CheckpointCases.Produce(Str(args, "optimizer"), path, args["seed"]?.GetValue<long>() ?? 0);
+        var optimizer = Str(args, "optimizer");
+        return optimizer == "gan"
+            ? CheckpointCases.ProduceGan(path, args["seed"]?.GetValue<long>() ?? 0)
+            : CheckpointCases.Produce(optimizer, path, args["seed"]?.GetValue<long>() ?? 0);
     }
     catch (Exception e) when (e is not KeyNotFoundException)
     {
@@ -215,7 +218,8 @@ static JsonNode ConsumeCheckpoint(JsonObject args)
     if (mode != "default") throw new NotApplicableException($"TorchSharp has no checkpoint load mode '{mode}'");
     try
     {
-        return CheckpointCases.Consume(Str(args, "optimizer"), path);
+        var optimizer = Str(args, "optimizer");
+        return optimizer == "gan" ? CheckpointCases.ConsumeGan(path) : CheckpointCases.Consume(optimizer, path);
     }
     catch (Exception e) when (e is not KeyNotFoundException)
     {

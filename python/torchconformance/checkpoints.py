@@ -121,3 +121,62 @@ def consume(optimizer_name: str, path: str, mode: str) -> Dict[str, Any]:
         _step(model, optimizer, step)
     loaded["resumed"] = _parameters(model)
     return loaded
+
+
+# Several models in one file, GAN-style: {'netG', 'netD', 'optimizerG', 'optimizerD', 'epoch'}.
+GAN_OPTIMIZERS = {"G": "adam", "D": "sgd"}
+
+
+def _gan(seed: int):
+    torch.manual_seed(seed)
+    nets = {"G": CheckpointNet(), "D": CheckpointNet()}
+    optimizers = {k: _optimizer(GAN_OPTIMIZERS[k], nets[k].parameters()) for k in nets}
+    return nets, optimizers
+
+
+def _gan_step(nets, optimizers, step: int) -> None:
+    for k in ("D", "G"):
+        _step(nets[k], optimizers[k], step)
+
+
+def _describe_gan(epoch: int, nets, optimizers) -> Dict[str, Any]:
+    tensors = []
+    for k in ("G", "D"):
+        tensors += observe.describe_state_dict({f"net{k}.{n}": t for n, t in nets[k].state_dict().items()})
+    return {"epoch": epoch, "tensors": tensors,
+            "optimizers": {f"optimizer{k}": describe_optimizer(optimizers[k]) for k in ("G", "D")}}
+
+
+def _gan_parameters(nets) -> Dict[str, Any]:
+    flat = torch.cat([p.detach().reshape(-1).to(torch.float64) for k in ("G", "D") for p in nets[k].parameters()])
+    return {"shape": [flat.numel()], "values": flat.tolist()}
+
+
+def produce_gan(path: str, seed: int) -> Dict[str, Any]:
+    nets, optimizers = _gan(seed)
+    for step in range(TRAIN_STEPS):
+        _gan_step(nets, optimizers, step)
+    torch.save({"epoch": TRAIN_STEPS, "netG": nets["G"].state_dict(), "netD": nets["D"].state_dict(),
+                "optimizerG": optimizers["G"].state_dict(), "optimizerD": optimizers["D"].state_dict()}, path)
+    saved = _describe_gan(TRAIN_STEPS, nets, optimizers)
+    for step in range(TRAIN_STEPS, TRAIN_STEPS + RESUME_STEPS):
+        _gan_step(nets, optimizers, step)
+    saved["resumed"] = _gan_parameters(nets)
+    return saved
+
+
+def consume_gan(path: str, mode: str) -> Dict[str, Any]:
+    from . import routes
+
+    checkpoint = routes.PICKLE_LOAD_MODES[mode](path)
+    nets, optimizers = _gan(0)
+    for k in ("G", "D"):
+        nets[k].load_state_dict(checkpoint[f"net{k}"])
+        optimizers[k] = _optimizer(GAN_OPTIMIZERS[k], nets[k].parameters())
+        optimizers[k].load_state_dict(checkpoint[f"optimizer{k}"])
+    epoch = int(checkpoint["epoch"])
+    loaded = _describe_gan(epoch, nets, optimizers)
+    for step in range(epoch, epoch + RESUME_STEPS):
+        _gan_step(nets, optimizers, step)
+    loaded["resumed"] = _gan_parameters(nets)
+    return loaded

@@ -34,7 +34,14 @@ def _hello(_: Dict[str, Any]) -> Dict[str, Any]:
         "devices": ["cpu"] + (["cuda"] if torch.cuda.is_available() else []),
         "pid": os.getpid(),
         "load_modes": list(routes.PICKLE_LOAD_MODES) + list(routes.VARIANT_MODES),
+        # The newest TorchScript operator version this runtime reads (operator upgraders), where exposed.
+        "torchscript_max_operator_version": _max_operator_version(),
     }
+
+
+def _max_operator_version() -> Any:
+    getter = getattr(torch._C, "_get_max_operator_version", None)
+    return getter() if getter else None
 
 
 def _numpy_version() -> str:
@@ -137,6 +144,8 @@ def _consume(args: Dict[str, Any]) -> Dict[str, Any]:
 def _produce_checkpoint(args: Dict[str, Any]) -> Dict[str, Any]:
     path = args["path"]
     try:
+        if args["optimizer"] == "gan":
+            return checkpoints.produce_gan(path, int(args.get("seed", 0)))
         return checkpoints.produce(args["optimizer"], path, int(args.get("seed", 0)))
     except KeyError:
         raise
@@ -147,6 +156,8 @@ def _produce_checkpoint(args: Dict[str, Any]) -> Dict[str, Any]:
 def _consume_checkpoint(args: Dict[str, Any]) -> Dict[str, Any]:
     path = args["path"]
     try:
+        if args["optimizer"] == "gan":
+            return checkpoints.consume_gan(path, args.get("mode", "default"))
         return checkpoints.consume(args["optimizer"], path, args.get("mode", "default"))
     except routes.NotApplicable:
         raise

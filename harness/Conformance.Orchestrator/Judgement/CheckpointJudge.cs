@@ -24,9 +24,23 @@ public static class CheckpointJudge
             if (!SameValue(producer[field], consumer[field]))
                 problems.Add($"{field}: {Show(producer[field])} became {Show(consumer[field])}");
 
-        var pGroups = producer["optimizer"]?["param_groups"]?.AsArray() ?? [];
-        var cGroups = consumer["optimizer"]?["param_groups"]?.AsArray() ?? [];
-        if (pGroups.Count != cGroups.Count) problems.Add($"param_groups: {pGroups.Count} group(s) became {cGroups.Count}");
+        // One optimizer ("optimizer"), or several by name ("optimizers": GAN-style files).
+        var pairs = producer["optimizers"] is JsonObject named
+            ? named.Select(kv => (Label: kv.Key + ".", P: kv.Value, C: consumer["optimizers"]?[kv.Key]))
+            : [(Label: "", P: producer["optimizer"], C: consumer["optimizer"])];
+        foreach (var (label, p, c) in pairs)
+        {
+            if (c is null) { problems.Add($"{label}optimizer state missing on the consumer"); continue; }
+            CompareOptimizer(label, p!, c, problems, notes);
+        }
+        return new CheckpointVerdict(problems, notes.ToList());
+    }
+
+    private static void CompareOptimizer(string label, JsonNode producer, JsonNode consumer, List<string> problems, SortedSet<string> notes)
+    {
+        var pGroups = producer["param_groups"]?.AsArray() ?? [];
+        var cGroups = consumer["param_groups"]?.AsArray() ?? [];
+        if (pGroups.Count != cGroups.Count) problems.Add($"{label}param_groups: {pGroups.Count} group(s) became {cGroups.Count}");
         for (int g = 0; g < Math.Min(pGroups.Count, cGroups.Count); g++)
         {
             var pg = pGroups[g]!.AsObject();
@@ -35,28 +49,28 @@ public static class CheckpointJudge
             {
                 if (!cg.TryGetPropertyValue(key, out var theirs))
                 {
-                    if (Catalogue.ImplementationFlags.Contains(key)) notes.Add($"not represented by the consumer: param_groups.{key}");
-                    else problems.Add($"param_groups[{g}].{key} = {Show(value)} was dropped");
+                    if (Catalogue.ImplementationFlags.Contains(key)) notes.Add($"not represented by the consumer: {label}param_groups.{key}");
+                    else problems.Add($"{label}param_groups[{g}].{key} = {Show(value)} was dropped");
                     continue;
                 }
-                if (!SameValue(value, theirs)) problems.Add($"param_groups[{g}].{key}: {Show(value)} became {Show(theirs)}");
+                if (!SameValue(value, theirs)) problems.Add($"{label}param_groups[{g}].{key}: {Show(value)} became {Show(theirs)}");
             }
         }
 
-        var pState = (producer["optimizer"]?["state"]?.AsArray() ?? []).ToDictionary(s => s!["param"]!.GetValue<int>(), s => s!["entries"]!.AsArray());
-        var cState = (consumer["optimizer"]?["state"]?.AsArray() ?? []).ToDictionary(s => s!["param"]!.GetValue<int>(), s => s!["entries"]!.AsArray());
+        var pState = (producer["state"]?.AsArray() ?? []).ToDictionary(s => s!["param"]!.GetValue<int>(), s => s!["entries"]!.AsArray());
+        var cState = (consumer["state"]?.AsArray() ?? []).ToDictionary(s => s!["param"]!.GetValue<int>(), s => s!["entries"]!.AsArray());
         foreach (var (param, entries) in pState)
         {
-            if (!cState.TryGetValue(param, out var theirs)) { problems.Add($"state[{param}]: missing on the consumer"); continue; }
+            if (!cState.TryGetValue(param, out var theirs)) { problems.Add($"{label}state[{param}]: missing on the consumer"); continue; }
             var byKey = theirs.ToDictionary(e => e!["key"]!.GetValue<string>());
             foreach (var e in entries)
             {
                 var key = e!["key"]!.GetValue<string>();
-                if (!byKey.Remove(key, out var c)) { problems.Add($"state[{param}].{key}: missing on the consumer"); continue; }
+                if (!byKey.Remove(key, out var c)) { problems.Add($"{label}state[{param}].{key}: missing on the consumer"); continue; }
                 if (e["sha256"] is not null)
                 {
                     if (e["sha256"]!.GetValue<string>() != c!["sha256"]?.GetValue<string>() || !SameValue(e["shape"], c["shape"]) || !SameValue(e["dtype"], c["dtype"]))
-                        problems.Add($"state[{param}].{key}: {e["dtype"]} {e["shape"]?.ToJsonString()} sha256 {Short(e["sha256"])} became {c!["dtype"]} {c["shape"]?.ToJsonString()} sha256 {Short(c["sha256"])}");
+                        problems.Add($"{label}state[{param}].{key}: {e["dtype"]} {e["shape"]?.ToJsonString()} sha256 {Short(e["sha256"])} became {c!["dtype"]} {c["shape"]?.ToJsonString()} sha256 {Short(c["sha256"])}");
                 }
                 else
                 {
@@ -66,13 +80,12 @@ public static class CheckpointJudge
                     // A float32 side (PyTorch keeps scalar state as float32 tensors) rounds a double.
                     if (CloseAsFloat32(e["value"], c["value"]) && (pr ?? "").Contains("float32") | (cr ?? "").Contains("float32"))
                         notes.Add($"{key} rounded to float32 ({Show(e["value"])} became {Show(c["value"])})");
-                    else problems.Add($"state[{param}].{key}: {Show(e["value"])} became {Show(c["value"])}");
+                    else problems.Add($"{label}state[{param}].{key}: {Show(e["value"])} became {Show(c["value"])}");
                 }
             }
-            foreach (var extra in byKey.Keys) problems.Add($"state[{param}].{extra}: present on the consumer only");
+            foreach (var extra in byKey.Keys) problems.Add($"{label}state[{param}].{extra}: present on the consumer only");
         }
-        foreach (var extra in cState.Keys.Except(pState.Keys)) problems.Add($"state[{extra}]: present on the consumer only");
-        return new CheckpointVerdict(problems, notes.ToList());
+        foreach (var extra in cState.Keys.Except(pState.Keys)) problems.Add($"{label}state[{extra}]: present on the consumer only");
     }
 
     private static bool CloseAsFloat32(JsonNode? a, JsonNode? b) =>

@@ -116,7 +116,9 @@ public static class Catalogue
 
     /// <summary>Every case: the state-dict zoo, then one training checkpoint per optimizer.</summary>
     public static IReadOnlyList<CaseSpec> All { get; } = Cases.Concat(Optimizers.Select(o =>
-        new CaseSpec($"ckpt_{o}", $"The seed's checkpoint dict with {o}: 3 steps, save, resume 3 more", Resume, Optimizer: o))).ToList();
+        new CaseSpec($"ckpt_{o}", $"The seed's checkpoint dict with {o}: 3 steps, save, resume 3 more", Resume, Optimizer: o)))
+        .Append(new CaseSpec("ckpt_gan", "Several models in one file, GAN-style: {netG, netD, optimizerG (Adam), optimizerD (SGD), epoch}", Resume, Optimizer: "gan"))
+        .ToList();
 
     public static CaseSpec Case(string name) =>
         All.FirstOrDefault(c => c.Name == name) ?? throw new KeyNotFoundException($"unknown case '{name}'");

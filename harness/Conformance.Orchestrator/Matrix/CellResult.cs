@@ -34,6 +34,9 @@ public sealed record CellResult(
     /// <summary>The consumer's largest |train-mode − eval-mode| output difference, where measured.</summary>
     public double? TrainEvalDiff { get; init; }
 
+    /// <summary>TorchScript artifacts: the archive's 'version' record, as the producer wrote it.</summary>
+    public string? ArchiveVersion { get; init; }
+
     /// <summary>Whether the cell's test passes: a pass, a failure as declared, or an honest not_applicable.</summary>
     public bool Acceptable => Outcome is Outcome.Pass or Outcome.KnownFailure or Outcome.NotApplicable;
 }

@@ -165,8 +165,13 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, KnownFailureLi
             return new CellResult(cell, v.Passed ? Outcome.Pass : Outcome.Fail, v.Passed ? $"refused as expected: {loadError}" : v.Summary,
                 Problems: v.Problems, Artifact: path, Seconds: seconds);
         }
+        var archiveVersion = expectedNode["archive_version"]?.GetValue<string>();
         if (reply.Result is not { } obs)
-            return new CellResult(cell, notApplicable ? Outcome.NotApplicable : Outcome.Fail, Describe(reply, path), Artifact: path, Seconds: seconds);
+        {
+            // A refused TorchScript archive carries its version record as evidence.
+            var why = Describe(reply, path) + (archiveVersion is null ? "" : $" [archive version record {archiveVersion}]");
+            return new CellResult(cell, notApplicable ? Outcome.NotApplicable : Outcome.Fail, why, Artifact: path, Seconds: seconds) { ArchiveVersion = archiveVersion };
+        }
 
         Observation actual, expected;
         CheckpointVerdict? checkpoint = null;
@@ -202,7 +207,7 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, KnownFailureLi
         var passed = problems.Count == 0;
         var notes = checkpoint is { Notes.Count: > 0 } ? "notes: " + string.Join("; ", checkpoint.Notes) : "";
         return new CellResult(cell, passed ? Outcome.Pass : Outcome.Fail, passed ? notes : new Verdict(false, problems, null).Summary,
-            verdict.Diff, problems, Artifact: path, Seconds: seconds) { TrainEvalDiff = trainEval };
+            verdict.Diff, problems, Artifact: path, Seconds: seconds) { TrainEvalDiff = trainEval, ArchiveVersion = archiveVersion };
     }
 
     /// <summary>

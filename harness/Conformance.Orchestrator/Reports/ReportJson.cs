@@ -46,6 +46,7 @@ public static class ReportJson
                 ["max_abs_diff"] = Finite(x.Diff?.MaxAbs),
                 ["max_rel_diff"] = Finite(x.Diff?.MaxRel),
                 ["train_eval_max_abs_diff"] = Finite(x.TrainEvalDiff),
+                ["archive_version"] = x.ArchiveVersion,
                 ["tolerance"] = tol is null ? null : new JsonObject { ["atol"] = tol.Atol, ["rtol"] = tol.Rtol },
                 ["known_failure"] = x.Declared is null ? null : new JsonObject
                 {

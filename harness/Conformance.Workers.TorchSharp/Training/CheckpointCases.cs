@@ -44,6 +44,75 @@ public static class CheckpointCases
         };
     }
 
+    /// <summary>Several models in one file, GAN-style; twin of checkpoints.GAN_OPTIMIZERS.</summary>
+    private static readonly (string Net, string Optimizer)[] Gan = [("G", "adam"), ("D", "sgd")];
+
+    public static JsonObject ProduceGan(string path, long seed)
+    {
+        manual_seed(seed);
+        var nets = Gan.ToDictionary(g => g.Net, _ => new CheckpointNet());
+        var optimizers = Gan.ToDictionary(g => g.Net, g => { var (kind, group) = Spec(g.Optimizer); return OptimizerStates.Build(kind, nets[g.Net].parameters(), group); });
+        for (int step = 0; step < TrainSteps; step++) GanStep(nets, optimizers, step);
+        var checkpoint = new PyDict();
+        checkpoint.Add("epoch", (long)TrainSteps);
+        foreach (var (k, _) in Gan)
+        {
+            var sd = new PyDict(ordered: true);
+            foreach (var (n, t) in nets[k].state_dict()) sd.Add(n, t);
+            checkpoint.Add($"net{k}", sd);
+            checkpoint.Add($"optimizer{k}", OptimizerStates.StateDict(optimizers[k]));
+        }
+        TorchCheckpoint.Save(path, checkpoint);
+        var saved = DescribeGan(TrainSteps, nets, optimizers);
+        for (int step = TrainSteps; step < TrainSteps + ResumeSteps; step++) GanStep(nets, optimizers, step);
+        saved["resumed"] = GanParameters(nets);
+        return saved;
+    }
+
+    public static JsonObject ConsumeGan(string path)
+    {
+        var checkpoint = TorchCheckpoint.Load(path) as PyDict ?? throw new CheckpointFormatException($"{path}: the checkpoint is not a dict");
+        var nets = new Dictionary<string, CheckpointNet>();
+        var optimizers = new Dictionary<string, optim.Optimizer>();
+        foreach (var (k, name) in Gan)
+        {
+            nets[k] = new CheckpointNet();
+            LoadModel(nets[k], checkpoint[$"net{k}"] as PyDict ?? throw new CheckpointFormatException($"{path}: net{k} is not a dict"), $"{path}: net{k}");
+            optimizers[k] = LoadOptimizer(Spec(name).Kind, nets[k], checkpoint[$"optimizer{k}"], $"{path}: optimizer{k}");
+        }
+        var epoch = (int)OptimizerStates.ToDouble(checkpoint["epoch"], "epoch");
+        var loaded = DescribeGan(epoch, nets, optimizers);
+        for (int step = epoch; step < epoch + ResumeSteps; step++) GanStep(nets, optimizers, step);
+        loaded["resumed"] = GanParameters(nets);
+        return loaded;
+    }
+
+    private static void GanStep(Dictionary<string, CheckpointNet> nets, Dictionary<string, optim.Optimizer> optimizers, int step)
+    {
+        foreach (var k in new[] { "D", "G" }) Step(nets[k], optimizers[k], step);
+    }
+
+    private static JsonObject DescribeGan(long epoch, Dictionary<string, CheckpointNet> nets, Dictionary<string, optim.Optimizer> optimizers)
+    {
+        var tensors = new JsonArray();
+        foreach (var (k, _) in Gan)
+            foreach (var t in Observe.DescribeStateDict(nets[k].state_dict().Select(kv => KeyValuePair.Create($"net{k}.{kv.Key}", kv.Value))))
+                tensors.Add(t!.DeepClone());
+        var described = new JsonObject();
+        foreach (var (k, name) in Gan) described[$"optimizer{k}"] = DescribeOptimizer(optimizers[k], Spec(name).Kind);
+        return new JsonObject { ["epoch"] = epoch, ["tensors"] = tensors, ["optimizers"] = described };
+    }
+
+    private static JsonObject GanParameters(Dictionary<string, CheckpointNet> nets)
+    {
+        using var flat = torch.cat(Gan.SelectMany(g => nets[g.Net].parameters()).Select(p => p.detach().reshape(-1).to(ScalarType.Float64)).ToArray());
+        return new JsonObject
+        {
+            ["shape"] = new JsonArray((JsonNode)flat.numel()),
+            ["values"] = new JsonArray(flat.data<double>().ToArray().Select(v => (JsonNode)v).ToArray()),
+        };
+    }
+
     private static double Step(nn.Module<Tensor, Tensor> model, optim.Optimizer optimizer, int step)
     {
         using var scope = NewDisposeScope();
@@ -81,28 +150,8 @@ public static class CheckpointCases
         var (kind, _) = Spec(optimizerName);
         var checkpoint = TorchCheckpoint.Load(path) as PyDict ?? throw new CheckpointFormatException($"{path}: the checkpoint is not a dict");
         var model = new CheckpointNet();
-        var modelState = checkpoint["model_state_dict"] as PyDict ?? throw new CheckpointFormatException($"{path}: model_state_dict is not a dict");
-        var target = model.state_dict();
-        var missing = target.Keys.Where(k => !modelState.ContainsKey(k)).ToList();
-        var unexpected = modelState.Keys.Select(k => k.ToString() ?? "").Where(k => !target.ContainsKey(k)).ToList();
-        if (missing.Count > 0 || unexpected.Count > 0)
-            throw new CheckpointFormatException($"{path}: Error(s) in loading state_dict for CheckpointNet: Missing key(s): {string.Join(", ", missing)}; Unexpected key(s): {string.Join(", ", unexpected)}");
-        using (no_grad())
-        {
-            foreach (var (k, t) in target)
-            {
-                var src = modelState[k] as Tensor ?? throw new CheckpointFormatException($"{path}: model_state_dict.{k} is not a tensor");
-                if (!src.shape.SequenceEqual(t.shape))
-                    throw new CheckpointFormatException($"{path}: size mismatch for {k}: copying a param with shape [{string.Join(", ", src.shape)}] from checkpoint, the shape in current model is [{string.Join(", ", t.shape)}]");
-                t.copy_(src);
-            }
-        }
-        var osd = checkpoint["optimizer_state_dict"] as PyDict ?? throw new CheckpointFormatException($"{path}: optimizer_state_dict is not a dict");
-        var groups = osd["param_groups"] as List<object?> ?? throw new CheckpointFormatException($"{path}: optimizer_state_dict.param_groups is not a list");
-        if (groups.Count != 1 || groups[0] is not PyDict group)
-            throw new CheckpointFormatException($"{path}: expected one param group, found {groups.Count}");
-        var optimizer = OptimizerStates.Build(kind, model.parameters(), group);
-        OptimizerStates.LoadState(optimizer, osd["state"] as PyDict ?? throw new CheckpointFormatException($"{path}: optimizer_state_dict.state is not a dict"));
+        LoadModel(model, checkpoint["model_state_dict"] as PyDict ?? throw new CheckpointFormatException($"{path}: model_state_dict is not a dict"), path);
+        var optimizer = LoadOptimizer(kind, model, checkpoint["optimizer_state_dict"], $"{path}: optimizer_state_dict");
         var epoch = (int)OptimizerStates.ToDouble(checkpoint["epoch"], "epoch");
         var loss = OptimizerStates.ToDouble(checkpoint["loss"], "loss");
         var loaded = Describe(epoch, loss, model, optimizer, kind);
@@ -112,7 +161,45 @@ public static class CheckpointCases
         return loaded;
     }
 
-    private static JsonObject Describe(long epoch, double loss, nn.Module model, optim.Optimizer optimizer, string kind)
+    /// <summary>Copies a state dict into the model, refusing missing, unexpected or mis-shaped keys in PyTorch's wording.</summary>
+    private static void LoadModel(nn.Module model, PyDict modelState, string where)
+    {
+        var target = model.state_dict();
+        var missing = target.Keys.Where(k => !modelState.ContainsKey(k)).ToList();
+        var unexpected = modelState.Keys.Select(k => k.ToString() ?? "").Where(k => !target.ContainsKey(k)).ToList();
+        if (missing.Count > 0 || unexpected.Count > 0)
+            throw new CheckpointFormatException($"{where}: Error(s) in loading state_dict for {model.GetName()}: Missing key(s): {string.Join(", ", missing)}; Unexpected key(s): {string.Join(", ", unexpected)}");
+        using var noGrad = no_grad();
+        foreach (var (k, t) in target)
+        {
+            var src = modelState[k] as Tensor ?? throw new CheckpointFormatException($"{where}: {k} is not a tensor");
+            if (!src.shape.SequenceEqual(t.shape))
+                throw new CheckpointFormatException($"{where}: size mismatch for {k}: copying a param with shape [{string.Join(", ", src.shape)}] from checkpoint, the shape in current model is [{string.Join(", ", t.shape)}]");
+            t.copy_(src);
+        }
+    }
+
+    /// <summary>Builds the optimizer from the file's single param group and loads its per-parameter state.</summary>
+    private static optim.Optimizer LoadOptimizer(string kind, nn.Module model, object? stateDict, string where)
+    {
+        var osd = stateDict as PyDict ?? throw new CheckpointFormatException($"{where} is not a dict");
+        var groups = osd["param_groups"] as List<object?> ?? throw new CheckpointFormatException($"{where}.param_groups is not a list");
+        if (groups.Count != 1 || groups[0] is not PyDict group)
+            throw new CheckpointFormatException($"{where}: expected one param group, found {groups.Count}");
+        var optimizer = OptimizerStates.Build(kind, model.parameters(), group);
+        OptimizerStates.LoadState(optimizer, osd["state"] as PyDict ?? throw new CheckpointFormatException($"{where}.state is not a dict"));
+        return optimizer;
+    }
+
+    private static JsonObject Describe(long epoch, double loss, nn.Module model, optim.Optimizer optimizer, string kind) => new()
+    {
+        ["epoch"] = epoch,
+        ["loss"] = loss,
+        ["tensors"] = Observe.DescribeStateDict(model.state_dict()),
+        ["optimizer"] = DescribeOptimizer(optimizer, kind),
+    };
+
+    private static JsonObject DescribeOptimizer(optim.Optimizer optimizer, string kind)
     {
         var sd = ((global::TorchSharp.Modules.OptimizerHelper)optimizer).state_dict();
         var group = ToJson(OptimizerStates.Hyperparameters(optimizer))!.AsObject();
@@ -133,13 +220,7 @@ public static class CheckpointCases
             }
             if (entries.Count > 0) state.Add(new JsonObject { ["param"] = i, ["entries"] = entries });
         }
-        return new JsonObject
-        {
-            ["epoch"] = epoch,
-            ["loss"] = loss,
-            ["tensors"] = Observe.DescribeStateDict(model.state_dict()),
-            ["optimizer"] = new JsonObject { ["type"] = kind, ["param_groups"] = new JsonArray(group), ["state"] = state },
-        };
+        return new JsonObject { ["type"] = kind, ["param_groups"] = new JsonArray(group), ["state"] = state };
     }
 
     private static JsonNode? ToJson(object? v) => v switch
