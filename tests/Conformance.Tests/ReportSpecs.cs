@@ -48,5 +48,7 @@ public sealed class ReportSpecs
         var html = ReportHtml.Render(Synthetic());
         foreach (var o in new[] { "pass", "known_failure", "skipped", "fail", "not_applicable" }) Assert.Contains($"class=\"{o}\"", html);
         Assert.Contains("https://example.org/kf", html);
+        Assert.Contains("<h2>Overview</h2>", html);
+        Assert.Contains("<h2>Unexpected failures</h2>", html);
     }
 }

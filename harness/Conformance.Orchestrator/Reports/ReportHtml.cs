@@ -19,6 +19,31 @@ public static class ReportHtml
         sb.AppendLine("</style></head><body>");
         sb.AppendLine("<h1>TorchSharp ⇄ PyTorch compatibility</h1>");
         sb.AppendLine($"<p><b>{E(run.SummaryLine())}</b><br>Generated {E(run.Started.ToString("u"))}</p>");
+        var overview = Overview.From(run.Results);
+        sb.AppendLine("<h2>Overview</h2><p>Outcomes of every direction and load mode, per case and route. Hover a cell of the detailed tables below for its message.</p><table><tr><th>case</th>");
+        foreach (var r in overview.Routes) sb.Append($"<th>{E(r)}</th>");
+        sb.AppendLine("</tr>");
+        foreach (var (c, cells) in overview.Rows)
+        {
+            sb.Append($"<tr><td>{E(c)}</td>");
+            foreach (var (route, text) in overview.Routes.Zip(cells))
+            {
+                var group = run.Results.Where(x => x.Cell.Case == c && x.Cell.Route == route).ToList();
+                var worst = group.Count == 0 ? "" : group.Any(x => x.Outcome == Outcome.Fail) ? "fail" : group.Any(x => x.Outcome == Outcome.KnownFailure) ? "known_failure"
+                    : group.All(x => x.Outcome is Outcome.NotApplicable or Outcome.Skipped) ? "not_applicable" : "pass";
+                sb.Append($"<td class=\"{worst}\">{E(text)}</td>");
+            }
+            sb.AppendLine("</tr>");
+        }
+        sb.AppendLine("</table>");
+        var known = run.Results.Where(r => r.Outcome == Outcome.KnownFailure).GroupBy(r => r.Declared!).ToList();
+        if (known.Count > 0)
+        {
+            sb.AppendLine("<h2>Known incompatibilities</h2><table><tr><th>cells</th><th>reason</th><th>example</th></tr>");
+            foreach (var g in known)
+                sb.AppendLine($"<tr class=\"known_failure\"><td>{g.Count()}</td><td>{E(g.Key.Reason)} <a href=\"{E(g.Key.Link)}\">link</a></td><td><code>{E(g.First().Cell.Name)}</code><br>{E(ReportText.FirstLine(g.First().Message))}</td></tr>");
+            sb.AppendLine("</table>");
+        }
         sb.AppendLine("<h2>Runtimes</h2><table><tr><th>id</th><th>kind</th><th>version</th><th>where</th><th>status</th></tr>");
         foreach (var r in run.Runtimes)
             sb.AppendLine($"<tr><td>{E(r.Runtime.Id)}</td><td>{E(r.Runtime.Kind)}</td><td>{E(r.Hello?["version"]?.GetValue<string>() ?? r.Runtime.Version)}</td>"
@@ -41,13 +66,12 @@ public static class ReportHtml
             }
             sb.AppendLine("</table>");
         }
-        var notable = run.Results.Where(r => r.Outcome != Outcome.Pass).ToList();
-        if (notable.Count > 0)
+        var failures = run.Results.Where(r => r.Outcome == Outcome.Fail).ToList();
+        if (failures.Count > 0)
         {
-            sb.AppendLine("<h2>Cells that did not pass</h2><table><tr><th>cell</th><th>outcome</th><th>message</th><th>reason</th></tr>");
-            foreach (var r in notable)
-                sb.AppendLine($"<tr class=\"{r.Outcome.Wire()}\"><td><code>{E(r.Cell.Name)}</code></td><td>{r.Outcome.Wire()}</td><td><pre>{E(r.Message)}</pre></td>"
-                              + $"<td>{(r.Declared is null ? "" : $"{E(r.Declared.Reason)} <a href=\"{E(r.Declared.Link)}\">link</a>")}</td></tr>");
+            sb.AppendLine("<h2>Unexpected failures</h2><table><tr><th>cell</th><th>message</th></tr>");
+            foreach (var r in failures)
+                sb.AppendLine($"<tr class=\"fail\"><td><code>{E(r.Cell.Name)}</code></td><td><pre>{E(r.Message)}</pre></td></tr>");
             sb.AppendLine("</table>");
         }
         sb.AppendLine("</body></html>");
