@@ -50,7 +50,7 @@ if (command != "report")
 string outDir = Option("--out") ?? repo.ReportsDir;
 string? filter = Option("--cells");
 var cells = filter is null ? suite.Cells
-    : suite.Cells.Where(c => new Conformance.Orchestrator.KnownFailures.KnownFailure(filter, "-", "-", "-").Matches(c)).ToList();
+    : suite.Cells.Where(c => Conformance.Orchestrator.KnownFailures.KnownFailure.MatchesPattern(filter, c)).ToList();
 
 Console.WriteLine("Runtimes:");
 foreach (var r in suite.Runtimes)

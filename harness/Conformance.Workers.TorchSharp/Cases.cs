@@ -42,8 +42,8 @@ public static class Cases
         new("lenet", () => new TheModelClass(), Floats(4, 3, 32, 32), Loss: "cross_entropy", Classes: 10, Lr: 0.001, TrainSteps: 3,
             Variants: new Dictionary<string, Func<nn.Module<Tensor, Tensor>>>
             {
-                ["strict_false"] = () => new LeNetWarmStart(),
-                ["shape_mismatch"] = () => new LeNetWrongShape(),
+                ["strict_false"] = () => new LeNetWithHead("fc4", 10),
+                ["shape_mismatch"] = () => new LeNetWithHead("fc3", 11),
             }),
         new("mlp_dropout", () => new MlpDropout(), Floats(8, 20)),
         new("cnn_batchnorm", () => new CnnBatchNorm(), Floats(4, 3, 16, 16)),

@@ -118,7 +118,7 @@ static JsonNode Produce(JsonObject args)
     }
     catch (Exception e) when (e is not NotApplicableException and not BadRequestException)
     {
-        throw new ArtifactException(ErrorKinds.SaveError, $"{path}: {e.GetType().Name}: {OneLine(e.Message)}", e);
+        throw ArtifactException.For(ErrorKinds.SaveError, path, e);
     }
     using var noGrad = no_grad();
     var outputs = forward(c.EvalInput());
@@ -168,7 +168,7 @@ static JsonNode Consume(JsonObject args)
     }
     catch (Exception e) when (e is not NotApplicableException)
     {
-        throw new ArtifactException(ErrorKinds.LoadError, $"{path}: {e.GetType().Name}: {OneLine(e.Message)}", e);
+        throw ArtifactException.For(ErrorKinds.LoadError, path, e);
     }
     var tensors = Observe.DescribeStateDict(model.state_dict());
     var aliases = Observe.Aliases(model.state_dict());
@@ -207,7 +207,7 @@ static JsonNode ProduceCheckpoint(JsonObject args)
     }
     catch (Exception e) when (e is not KeyNotFoundException)
     {
-        throw new ArtifactException(ErrorKinds.SaveError, $"{path}: {e.GetType().Name}: {OneLine(e.Message)}", e);
+        throw ArtifactException.For(ErrorKinds.SaveError, path, e);
     }
 }
 
@@ -223,16 +223,24 @@ static JsonNode ConsumeCheckpoint(JsonObject args)
     }
     catch (Exception e) when (e is not KeyNotFoundException)
     {
-        throw new ArtifactException(ErrorKinds.LoadError, $"{path}: {e.GetType().Name}: {OneLine(e.Message)}", e);
+        throw ArtifactException.For(ErrorKinds.LoadError, path, e);
     }
 }
-
-/// <summary>The whole message on one line, as the Python side reports it.</summary>
-static string OneLine(string s) => string.Join(" ", s.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)) is var t && t.Length > 600 ? t[..600] : t;
 
 sealed class BadRequestException(string message) : Exception(message);
 
 sealed class ArtifactException(string kind, string message, Exception inner) : Exception(message, inner)
 {
     public string Kind { get; } = kind;
+
+    /// <summary>"path: ExceptionType: message" on one line; the codec's own messages already start with the path.</summary>
+    public static ArtifactException For(string kind, string path, Exception e)
+    {
+        var message = OneLine(e.Message);
+        if (message.StartsWith(path + ": ", StringComparison.Ordinal)) message = message[(path.Length + 2)..];
+        return new ArtifactException(kind, $"{path}: {e.GetType().Name}: {message}", e);
+    }
+
+    private static string OneLine(string s) =>
+        string.Join(" ", s.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)) is var t && t.Length > 600 ? t[..600] : t;
 }

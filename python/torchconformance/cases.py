@@ -57,7 +57,8 @@ def _resnet18() -> nn.Module:
 CASES: Dict[str, Case] = {c.name: c for c in [
     # The seed's LeNet and optimizer (SGD lr=0.001, momentum=0.9), trained with cross entropy.
     Case("lenet", models.TheModelClass, floats(4, 3, 32, 32), loss="cross_entropy", classes=10, lr=0.001, train_steps=3,
-         variants={"strict_false": models.LeNetWarmStart, "shape_mismatch": models.LeNetWrongShape}),
+         variants={"strict_false": lambda: models.LeNetWithHead("fc4", 10),
+                   "shape_mismatch": lambda: models.LeNetWithHead("fc3", 11)}),
     Case("mlp_dropout", models.MlpDropout, floats(8, 20)),
     Case("cnn_batchnorm", models.CnnBatchNorm, floats(4, 3, 16, 16)),
     Case("norm_gelu", models.NormGelu, floats(8, 16)),

@@ -31,31 +31,26 @@ class TheModelClass(nn.Module):
         return x
 
 
-class LeNetWarmStart(nn.Module):
-    """The seed's LeNet with fc3 swapped for a new head fc4: a strict=False warm start loads the rest."""
+class LeNetWithHead(nn.Module):
+    """The seed's LeNet with its last layer named ``head`` and ``classes`` wide, for the loads users
+    really do: ``LeNetWithHead("fc4", 10)`` is a warm start (fc3 unexpected, fc4 missing),
+    ``LeNetWithHead("fc3", 11)`` a shape mismatch that must be refused naming fc3 and both shapes."""
 
-    def __init__(self) -> None:
+    def __init__(self, head: str, classes: int) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 6, 5)
         self.pool = nn.MaxPool2d(2, 2)
         self.conv2 = nn.Conv2d(6, 16, 5)
         self.fc1 = nn.Linear(16 * 5 * 5, 120)
         self.fc2 = nn.Linear(120, 84)
-        self.fc4 = nn.Linear(84, 10)
+        self.head = head
+        self.add_module(head, nn.Linear(84, classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.pool(F.relu(self.conv1(x)))
         x = self.pool(F.relu(self.conv2(x)))
         x = x.view(-1, 16 * 5 * 5)
-        return self.fc4(F.relu(self.fc2(F.relu(self.fc1(x)))))
-
-
-class LeNetWrongShape(TheModelClass):
-    """The seed's LeNet with 11 classes: loading a 10-class file must fail naming fc3 and both shapes."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.fc3 = nn.Linear(84, 11)
+        return getattr(self, self.head)(F.relu(self.fc2(F.relu(self.fc1(x)))))
 
 
 class MlpDropout(nn.Module):

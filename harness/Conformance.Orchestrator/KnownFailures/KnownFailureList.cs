@@ -18,6 +18,9 @@ public sealed record KnownFailure(string Pattern, string MessagePrefix, string R
 
     public bool MatchesMessage(string message) => MessageRegex.IsMatch(message);
 
+    /// <summary>A whole cell name against a pattern with * ? and {a,b} (also the CLI's --cells filter).</summary>
+    public static bool MatchesPattern(string pattern, Cell cell) => Glob(pattern, anchorEnd: true).IsMatch(cell.Name);
+
     private static Regex Glob(string glob, bool anchorEnd)
     {
         // Regex.Escape turns "{" into "\{" and leaves "}" alone: "\{a,b}" becomes "(?:a|b)".

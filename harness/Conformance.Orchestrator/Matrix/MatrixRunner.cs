@@ -114,10 +114,8 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, KnownFailureLi
             foreach (var c in cells) yield return new CellResult(c, notApplicable ? Outcome.NotApplicable : Outcome.Fail, why, Artifact: path);
             yield break;
         }
-        var tolerance = spec.Tolerance;
         var produceSeconds = clock.Elapsed.TotalSeconds;
-        foreach (var cell in cells)
-            yield return Consume(cell, path, producedObs, tolerance, produceSeconds);
+        foreach (var r in ConsumeAll(cells, path, producedObs, produceSeconds)) yield return r;
     }
 
     /// <summary>Consumers load a kept fixture (a copy, so the original stays intact) and are judged against its manifest.</summary>
@@ -137,11 +135,25 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, KnownFailureLi
         {
             return cells.Select(c => new CellResult(c, Outcome.Fail, $"fixture_error: {golden.ObservationPath}: {e.Message}", Artifact: path)).ToList();
         }
-        var tolerance = Catalogue.Case(first.Case).Tolerance;
-        return cells.Select(c => Consume(c, path, expected, tolerance, 0)).ToList();
+        return ConsumeAll(cells, path, expected, 0);
     }
 
-    private CellResult Consume(Cell cell, string path, JsonNode expectedNode, Tolerance tolerance, double produceSeconds)
+    /// <summary>Every consumer cell of one artifact, judged against the producer's observation, parsed once.</summary>
+    private IReadOnlyList<CellResult> ConsumeAll(IReadOnlyList<Cell> cells, string path, JsonNode expectedNode, double produceSeconds)
+    {
+        Observation expected;
+        try
+        {
+            expected = Observation.FromJson(expectedNode);
+        }
+        catch (Exception e) when (e is InvalidOperationException or NullReferenceException or FormatException)
+        {
+            return cells.Select(c => new CellResult(c, Outcome.Fail, $"protocol_error: producer {c.Producer} sent a malformed observation: {e.Message}", Artifact: path)).ToList();
+        }
+        return cells.Select(c => Consume(c, path, expectedNode, expected, produceSeconds)).ToList();
+    }
+
+    private CellResult Consume(Cell cell, string path, JsonNode expectedNode, Observation expected, double produceSeconds)
     {
         var consumer = _byId[cell.Consumer];
         if (!consumer.Available)
@@ -173,12 +185,12 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, KnownFailureLi
             return new CellResult(cell, notApplicable ? Outcome.NotApplicable : Outcome.Fail, why, Artifact: path, Seconds: seconds) { ArchiveVersion = archiveVersion };
         }
 
-        Observation actual, expected;
+        var tolerance = spec.Tolerance;
+        Observation actual;
         CheckpointVerdict? checkpoint = null;
         try
         {
             actual = Observation.FromJson(obs);
-            expected = Observation.FromJson(expectedNode);
             if (spec.IsCheckpoint) checkpoint = CheckpointJudge.Compare(expectedNode, obs);
         }
         catch (Exception e) when (e is InvalidOperationException or NullReferenceException or FormatException)
