@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the host needs from Debian's own archive: PyTorch 1.13 (python3-torch), numpy,
-# and debootstrap for the trixie rootfs. Idempotent: does nothing when all are present.
+# debootstrap for the trixie rootfs, and chromium, the headless browser the HTML report's test
+# drives (nothing is downloaded by the test itself). Idempotent: does nothing when all are present.
 set -euo pipefail
-pkgs=(python3-torch python3-numpy python3-torchvision debootstrap)
+pkgs=(python3-torch python3-numpy python3-torchvision debootstrap chromium)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

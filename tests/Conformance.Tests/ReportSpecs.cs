@@ -50,5 +50,8 @@ public sealed class ReportSpecs
         Assert.Contains("https://example.org/kf", html);
         Assert.Contains("<h2>Overview</h2>", html);
         Assert.Contains("<h2>Unexpected failures</h2>", html);
+        // A click on a cell reveals its details panel (HtmlReportBrowserSpecs clicks it in chromium).
+        Assert.Contains("data-cell=\"lenet/pickle/torchsharp-0.107-&gt;pytorch-2.6/default\"><a href=\"#cell-3\">FAIL</a>", html);
+        Assert.Contains("<div class=\"cell-details\" id=\"cell-3\">", html);
     }
 }

@@ -4,23 +4,33 @@ using Conformance.Orchestrator.Matrix;
 
 namespace Conformance.Orchestrator.Reports;
 
-/// <summary>reports/compatibility.html: the same grids, coloured, with each cell's message on hover.</summary>
+/// <summary>
+/// reports/compatibility.html: the same grids, coloured, with each cell's message on hover; a click on a
+/// cell shows its details. Self-contained and script-free: each cell links to a hidden panel that
+/// CSS's <c>:target</c> reveals, so the file works offline and from file://.
+/// </summary>
 public static class ReportHtml
 {
+    private static string E(string? s) => WebUtility.HtmlEncode(s ?? "");
+
     public static string Render(RunResult run)
     {
-        static string E(string? s) => WebUtility.HtmlEncode(s ?? "");
+        // Panel ids by position: cell names hold '/', '>' and '@', which make awkward fragments.
+        var ids = new Dictionary<CellResult, string>(ReferenceEqualityComparer.Instance);
+        foreach (var (r, i) in run.Results.Select((r, i) => (r, i))) ids[r] = $"cell-{i}";
         var sb = new StringBuilder();
         sb.AppendLine("<!doctype html><html><head><meta charset=\"utf-8\"><title>TorchSharp ⇄ PyTorch compatibility</title><style>");
         sb.AppendLine("body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}"
                       + "td,th{border:1px solid #ccc;padding:4px 10px;text-align:left;font-size:14px}th{background:#f4f4f4}"
                       + ".pass{background:#d8f5d0}.fail{background:#f9c9c9;font-weight:bold}.known_failure{background:#fbe8b0}"
-                      + ".not_applicable{background:#eee;color:#777}.skipped{background:#dde6f5}pre{background:#f7f7f7;padding:8px}");
+                      + ".not_applicable{background:#eee;color:#777}.skipped{background:#dde6f5}pre{background:#f7f7f7;padding:8px}"
+                      + "td a{color:inherit;text-decoration:none;display:block}.cell-details{display:none;border:1px solid #999;padding:4px 12px;margin:.5em 0 1em;max-width:60em}"
+                      + ".cell-details:target{display:block}.cell-details dt{font-weight:bold;margin-top:.4em}.cell-details dd{margin-left:1.5em}.cell-details dd span{padding:0 6px}");
         sb.AppendLine("</style></head><body>");
         sb.AppendLine("<h1>TorchSharp ⇄ PyTorch compatibility</h1>");
         sb.AppendLine($"<p><b>{E(run.SummaryLine())}</b><br>Generated {E(run.Started.ToString("u"))}</p>");
         var overview = Overview.From(run.Results);
-        sb.AppendLine("<h2>Overview</h2><p>Outcomes of every direction and load mode, per case and route. Hover a cell of the detailed tables below for its message.</p><table><tr><th>case</th>");
+        sb.AppendLine("<h2>Overview</h2><p>Outcomes of every direction and load mode, per case and route. Click a cell for its table below; hover or click a cell of those tables for its message and details.</p><table><tr><th>case</th>");
         foreach (var r in overview.Routes) sb.Append($"<th>{E(r)}</th>");
         sb.AppendLine("</tr>");
         foreach (var (c, cells) in overview.Rows)
@@ -31,7 +41,7 @@ public static class ReportHtml
                 var group = run.Results.Where(x => x.Cell.Case == c && x.Cell.Route == route).ToList();
                 var worst = group.Count == 0 ? "" : group.Any(x => x.Outcome == Outcome.Fail) ? "fail" : group.Any(x => x.Outcome == Outcome.KnownFailure) ? "known_failure"
                     : group.All(x => x.Outcome is Outcome.NotApplicable or Outcome.Skipped) ? "not_applicable" : "pass";
-                sb.Append($"<td class=\"{worst}\">{E(text)}</td>");
+                sb.Append($"<td class=\"{worst}\"><a href=\"#{GridId(c, route)}\">{E(text)}</a></td>");
             }
             sb.AppendLine("</tr>");
         }
@@ -51,7 +61,7 @@ public static class ReportHtml
         sb.AppendLine("</table>");
         foreach (var g in Grid.From(run.Results))
         {
-            sb.AppendLine($"<h2>{E(g.Case)} via {E(g.Route)}</h2><table><tr><th>producer → consumer</th>");
+            sb.AppendLine($"<h2 id=\"{GridId(g.Case, g.Route)}\">{E(g.Case)} via {E(g.Route)}</h2><table><tr><th>producer → consumer</th>");
             foreach (var m in g.Modes) sb.Append($"<th>{E(m)}</th>");
             sb.AppendLine("</tr>");
             foreach (var row in g.Rows)
@@ -60,21 +70,41 @@ public static class ReportHtml
                 foreach (var c in row.Cells)
                 {
                     var title = c is null ? "" : c.Cell.Name + "\n" + c.Message + (c.Declared is null ? "" : "\n" + c.Declared.Reason + "\n" + c.Declared.Link);
-                    sb.Append($"<td class=\"{c?.Outcome.Wire()}\" title=\"{E(title)}\">{E(Grid.Word(c))}</td>");
+                    sb.Append(c is null ? "<td></td>"
+                        : $"<td class=\"{c.Outcome.Wire()}\" title=\"{E(title)}\" data-cell=\"{E(c.Cell.Name)}\"><a href=\"#{ids[c]}\">{E(Grid.Word(c))}</a></td>");
                 }
                 sb.AppendLine("</tr>");
             }
             sb.AppendLine("</table>");
+            foreach (var c in g.Rows.SelectMany(r => r.Cells).OfType<CellResult>()) CellDetails(sb, c, ids[c]);
         }
         var failures = run.Results.Where(r => r.Outcome == Outcome.Fail).ToList();
         if (failures.Count > 0)
         {
             sb.AppendLine("<h2>Unexpected failures</h2><table><tr><th>cell</th><th>message</th></tr>");
             foreach (var r in failures)
-                sb.AppendLine($"<tr class=\"fail\"><td><code>{E(r.Cell.Name)}</code></td><td><pre>{E(r.Message)}</pre></td></tr>");
+                sb.AppendLine($"<tr class=\"fail\"><td><a href=\"#{ids[r]}\"><code>{E(r.Cell.Name)}</code></a></td><td><pre>{E(r.Message)}</pre></td></tr>");
             sb.AppendLine("</table>");
         }
         sb.AppendLine("</body></html>");
         return sb.ToString();
+    }
+
+    private static string GridId(string @case, string route) => "grid-" + new string($"{@case}-{route}".Select(ch => char.IsAsciiLetterOrDigit(ch) ? ch : '-').ToArray());
+
+    /// <summary>One cell's hidden panel: everything the JSON report says about it, shown when the cell is clicked.</summary>
+    private static void CellDetails(StringBuilder sb, CellResult c, string id)
+    {
+        var tol = Catalogue.Cases.FirstOrDefault(x => x.Name == c.Cell.Case)?.Tolerance;
+        sb.Append($"<div class=\"cell-details\" id=\"{id}\"><dl><dt>cell</dt><dd><code>{E(c.Cell.Name)}</code></dd>");
+        sb.Append($"<dt>outcome</dt><dd><span class=\"{c.Outcome.Wire()}\">{E(c.Outcome.Wire())}</span></dd>");
+        if (!string.IsNullOrEmpty(c.Message)) sb.Append($"<dt>message</dt><dd><pre>{E(c.Message)}</pre></dd>");
+        if (c.Problems is { Count: > 0 } problems)
+            sb.Append("<dt>problems</dt><dd><ul>").Append(string.Concat(problems.Select(p => $"<li>{E(p?.ToString())}</li>"))).Append("</ul></dd>");
+        if (c.Diff is { } d) sb.Append($"<dt>max abs diff</dt><dd>{d.MaxAbs:0.0#e0} (max rel {d.MaxRel:0.0#e0})</dd>");
+        if (tol is not null) sb.Append($"<dt>tolerance</dt><dd>atol {tol.Atol:0.#e0}, rtol {tol.Rtol:0.#e0}</dd>");
+        if (c.Declared is { } k)
+            sb.Append($"<dt>known failure</dt><dd>{E(k.Reason)} <a href=\"{E(k.Link)}\">{E(k.Link)}</a></dd>");
+        sb.AppendLine("</dl></div>");
     }
 }

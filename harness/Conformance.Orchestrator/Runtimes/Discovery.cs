@@ -62,7 +62,7 @@ public sealed class Discovery(RepoLayout repo)
         return found.Values.OrderBy(r => r.Kind).ThenBy(r => r.Id, StringComparer.Ordinal).ToList();
     }
 
-    private static IEnumerable<string> HostPythonCandidates()
+    internal static IEnumerable<string> HostPythonCandidates()
     {
         yield return "/usr/bin/python3";
         foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries))
@@ -89,23 +89,32 @@ if spec and spec.submodule_search_locations:
 print(json.dumps(r))
 """;
 
-    private Runtime? ProbePython(string python, string? chroot)
+    /// <summary>What an interpreter says about itself; <see cref="Problem"/> is set when it could not be asked.</summary>
+    internal sealed record PythonInfo(string Where, string? Python, string? Torch, string? LibPython, string? Problem);
+
+    /// <summary>Asks one interpreter (on the host, or inside <paramref name="chroot"/>); shared with the doctor.</summary>
+    internal static PythonInfo QueryPython(string python, string? chroot)
     {
         var where = chroot is null ? $"host {python}" : $"rootfs {chroot} {python}";
         var argv = chroot is null ? new[] { python, "-c", ProbeScript } : new[] { "chroot", chroot, python, "-c", ProbeScript };
         var (code, stdout, stderr) = Run(argv, TimeSpan.FromSeconds(30));
-        if (code != 0) { _notes.Add($"{where}: probe exited {code}: {Last(stderr)}"); return null; }
+        if (code != 0) return new PythonInfo(where, null, null, null, $"probe exited {code}: {Last(stderr)}");
         JsonNode? info;
         try { info = JsonNode.Parse(stdout.Trim().Split('\n').Last()); }
-        catch (JsonException) { _notes.Add($"{where}: probe printed no JSON: {Last(stdout)}"); return null; }
-        var torch = info?["torch"]?.GetValue<string>();
-        var libpython = info?["libpython"]?.GetValue<string>();
-        if (torch is null) { _notes.Add($"{where}: python {info?["python"]} cannot import torch"); return null; }
+        catch (JsonException) { return new PythonInfo(where, null, null, null, $"probe printed no JSON: {Last(stdout)}"); }
+        return new PythonInfo(where, info?["python"]?.GetValue<string>(), info?["torch"]?.GetValue<string>(), info?["libpython"]?.GetValue<string>(), null);
+    }
+
+    private Runtime? ProbePython(string python, string? chroot)
+    {
+        var (where, pyVersion, torch, libpython, problem) = QueryPython(python, chroot);
+        if (problem is not null) { _notes.Add($"{where}: {problem}"); return null; }
+        if (torch is null) { _notes.Add($"{where}: python {pyVersion} cannot import torch"); return null; }
         if (libpython is null) { _notes.Add($"{where}: torch {torch} but no shared libpython to embed"); return null; }
         var dll = repo.WorkerDll("Conformance.Workers.PyTorch");
         var id = Runtime.MakeId(RuntimeKinds.PyTorch, torch);
         if (dll is null) return Runtime.Missing(id, "the PyTorch worker is not built: run `make build`");
-        _notes.Add($"{where}: torch {torch}, python {info?["python"]} -> {id}");
+        _notes.Add($"{where}: torch {torch}, python {pyVersion} -> {id}");
         var worker = new List<string>();
         if (chroot is not null) worker.AddRange(["chroot", chroot]);
         worker.AddRange(["dotnet", dll, "--python-dll", libpython, "--python-path", repo.PythonPackageDir]);
