@@ -140,7 +140,7 @@ print(json.dumps(r))
             if (native)
                 runtimes.Add(new Runtime(same.Key, RuntimeKinds.TorchSharp, b.PackageVersion, "cpu", new Launch("dotnet", b.Dll), Where: "host"));
             else if (rootfsProblem is not null)
-                runtimes.Add(Runtime.Missing(same.Key, $"{why}; and the rootfs is unusable: {rootfsProblem}"));
+                runtimes.Add(Runtime.Missing(same.Key, $"{why}; and the rootfs is unusable: {rootfsProblem}") with { Version = b.PackageVersion });
             else
                 runtimes.Add(new Runtime(same.Key, RuntimeKinds.TorchSharp, b.PackageVersion, "cpu", new Launch("chroot", rootfs, "dotnet", b.Dll), Where: $"rootfs {rootfs}"));
         }
