@@ -1,6 +1,8 @@
 # TorchSharp <-> PyTorch conformance suite.
 #   make report   set up everything, run the whole matrix, write reports/compatibility.{json,md,html}
 #   make test     set up everything, then `dotnet test Conformance.sln`
+#   make worker TORCHSHARP_VERSION=0.108.0 LIBTORCH_VERSION=2.11.0 [TORCHSHARP_FEED=DIR]
+#                 builds one more TorchSharp worker, into its own folder: one more runtime in the matrix
 # Set-up is idempotent and cached outside the repository: host packages (apt), the Debian 13
 # rootfs ($(ROOTFS)), and NuGet packages (~/.nuget/packages).
 
@@ -11,9 +13,24 @@ export DOTNET_CLI_TELEMETRY_OPTOUT := 1
 export DOTNET_NOLOGO := 1
 
 TIMED := scripts/timed.sh
+
+# The TorchSharp worker's packages; empty means the defaults in Directory.Build.props. Given to
+# `make report` or `make test`, they build that worker too, beside the default one.
+TORCHSHARP_VERSION ?=
+LIBTORCH_VERSION ?=
+TORCHVISION_VERSION ?=
+PYBRIDGE_VERSION ?=
+# A folder of .nupkg files for a TorchSharp that is not published (scripts/repack-torchsharp.sh).
+TORCHSHARP_FEED ?=
+TS_PROPS := $(strip $(if $(TORCHSHARP_VERSION),-p:TorchSharpVersion=$(TORCHSHARP_VERSION)) \
+  $(if $(LIBTORCH_VERSION),-p:LibTorchVersion=$(LIBTORCH_VERSION)) \
+  $(if $(TORCHVISION_VERSION),-p:TorchVisionVersion=$(TORCHVISION_VERSION)) \
+  $(if $(PYBRIDGE_VERSION),-p:PyBridgeVersion=$(PYBRIDGE_VERSION)) \
+  $(if $(TORCHSHARP_FEED),-p:TorchSharpFeed=$(abspath $(TORCHSHARP_FEED))))
+TS_WORKER := harness/Conformance.Workers.TorchSharp/Conformance.Workers.TorchSharp.csproj
 CLI := harness/Conformance.Cli/bin/$(CONFIG)/net10.0/Conformance.Cli.dll
 
-.PHONY: setup host rootfs restore build mount test report bench runtimes fixtures clean umount
+.PHONY: setup host rootfs restore build worker mount test report bench runtimes fixtures clean umount
 
 setup: host rootfs build mount
 
@@ -28,6 +45,13 @@ restore:
 
 build: restore
 	@$(TIMED) "build" dotnet build Conformance.sln -c $(CONFIG) --no-restore --nologo --verbosity quiet
+	$(if $(TS_PROPS),@$(MAKE) --no-print-directory worker)
+
+# Just the TorchSharp worker, for the versions given: harness/Conformance.Workers.TorchSharp/
+# bin/$(CONFIG)/torchsharp-<version>/, with its own obj/torchsharp-<version>/ restore.
+worker:
+	@$(TIMED) "restore worker" dotnet restore $(TS_WORKER) --verbosity quiet $(TS_PROPS)
+	@$(TIMED) "build worker" dotnet build $(TS_WORKER) -c $(CONFIG) --no-restore --nologo --verbosity quiet $(TS_PROPS)
 
 mount: rootfs
 	@$(TIMED) "mount" scripts/rootfs.sh mount $(CURDIR)

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Reflection;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -11,7 +10,8 @@ namespace Conformance.Orchestrator.Runtimes;
 /// <list type="bullet">
 /// <item>each candidate interpreter is asked whether it has torch and where its libpython is;</item>
 /// <item>the Debian 13 rootfs (scripts/rootfs.sh) contributes its PyTorch and, where the host's
-/// libstdc++ is too old for TorchSharp (GLIBCXX_3.4.32, GCC 13), the TorchSharp runtime;</item>
+/// libstdc++ is too old for TorchSharp (GLIBCXX_3.4.32, GCC 13), the TorchSharp runtimes;</item>
+/// <item>every built TorchSharp worker (one folder per TorchSharp version) is one runtime;</item>
 /// <item><c>runtimes.json</c>, the file named by CONFORMANCE_RUNTIMES, and CONFORMANCE_PYTHON
 /// (interpreters separated by ':') override discovery and add more runtimes.</item>
 /// </list>
@@ -51,8 +51,8 @@ public sealed class Discovery(RepoLayout repo)
         }
         else _notes.Add(rootfsProblem);
 
-        // 3. TorchSharp: natively where libstdc++ allows it, else in the rootfs.
-        if (TorchSharpRuntime(rootfs, rootfsProblem) is { } ts) Add(ts);
+        // 3. TorchSharp, one runtime per built version: natively where libstdc++ allows it, else in the rootfs.
+        foreach (var ts in TorchSharpRuntimes(rootfs, rootfsProblem)) Add(ts);
 
         // 4. Declared runtimes replace discovered ones with the same id.
         foreach (var r in config.Runtimes) found[r.Id] = r;
@@ -121,21 +121,56 @@ print(json.dumps(r))
         return new Runtime(id, RuntimeKinds.PyTorch, torch, "cpu", new Launch(worker.ToArray()), Where: where);
     }
 
-    private Runtime? TorchSharpRuntime(string rootfs, string? rootfsProblem)
+    /// <summary>
+    /// One runtime per built TorchSharp worker (<see cref="RepoLayout.TorchSharpWorkers"/>), its version
+    /// the package version the build restored (from its folder name). Builds whose ids collide, say
+    /// 0.107.0 and 0.107.1 (both <c>torchsharp-0.107</c>), become one missing runtime that names them.
+    /// </summary>
+    public IReadOnlyList<Runtime> TorchSharpRuntimes(string rootfs, string? rootfsProblem)
     {
-        var dll = repo.WorkerDll("Conformance.Workers.TorchSharp");
-        if (dll is null) { _notes.Add("TorchSharp worker is not built: run `make build`"); return null; }
-        var tsDll = Path.Combine(Path.GetDirectoryName(dll)!, "TorchSharp.dll");
-        var v = File.Exists(tsDll) ? AssemblyName.GetAssemblyName(tsDll).Version : null;
-        var version = v is null ? "unknown" : $"{v.Major}.{v.Minor}.{v.Build}";
-        var id = Runtime.MakeId(RuntimeKinds.TorchSharp, version);
+        var builds = repo.TorchSharpWorkers();
+        if (builds.Count == 0) { _notes.Add("TorchSharp worker is not built: run `make build`"); return []; }
         var hostLib = HostLibStdCxx();
-        if (hostLib is not null && FileContains(hostLib, TorchSharpNeeds))
-            return new Runtime(id, RuntimeKinds.TorchSharp, version, "cpu", new Launch("dotnet", dll), Where: "host");
+        var native = hostLib is not null && FileContains(hostLib, TorchSharpNeeds);
         var why = $"host libstdc++ ({hostLib ?? "not found"}) lacks {TorchSharpNeeds}, which libLibTorchSharp.so needs";
-        if (rootfsProblem is not null) return Runtime.Missing(id, $"{why}; and the rootfs is unusable: {rootfsProblem}");
-        _notes.Add($"{why}: TorchSharp runs in the rootfs");
-        return new Runtime(id, RuntimeKinds.TorchSharp, version, "cpu", new Launch("chroot", rootfs, "dotnet", dll), Where: $"rootfs {rootfs}");
+        if (!native && rootfsProblem is null) _notes.Add($"{why}: TorchSharp runs in the rootfs");
+        var runtimes = new List<Runtime>();
+        foreach (var same in builds.Where(IsNuGetVersion).GroupBy(b => Runtime.MakeId(RuntimeKinds.TorchSharp, b.PackageVersion)))
+        {
+            if (same.Count() > 1)
+            {
+                var folders = string.Join(", ", same.Select(b => Path.GetRelativePath(repo.Root, b.Folder)));
+                runtimes.Add(Runtime.Missing(same.Key, $"{same.Count()} TorchSharp worker builds share the id {same.Key}: {folders}. " +
+                                                       "Release versions are told apart by major.minor only: delete all but one of these folders"));
+                continue;
+            }
+            var b = same.Single();
+            NoteAssemblyVersion(b);
+            if (native)
+                runtimes.Add(new Runtime(same.Key, RuntimeKinds.TorchSharp, b.PackageVersion, "cpu", new Launch("dotnet", b.Dll), Where: "host"));
+            else if (rootfsProblem is not null)
+                runtimes.Add(Runtime.Missing(same.Key, $"{why}; and the rootfs is unusable: {rootfsProblem}") with { Version = b.PackageVersion });
+            else
+                runtimes.Add(new Runtime(same.Key, RuntimeKinds.TorchSharp, b.PackageVersion, "cpu", new Launch("chroot", rootfs, "dotnet", b.Dll), Where: $"rootfs {rootfs}"));
+        }
+        return runtimes;
+    }
+
+    // The version is part of the runtime id, which cell names and known-failure globs must parse.
+    private bool IsNuGetVersion(TorchSharpBuild b)
+    {
+        if (System.Text.RegularExpressions.Regex.IsMatch(b.PackageVersion, @"^\d+(\.\d+){1,3}(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")) return true;
+        _notes.Add($"{Path.GetRelativePath(repo.Root, b.Folder)}: ignored, '{b.PackageVersion}' is not a NuGet version");
+        return false;
+    }
+
+    // A re-packed or locally built package can carry a TorchSharp.dll of another version: say so.
+    private void NoteAssemblyVersion(TorchSharpBuild b)
+    {
+        var tsDll = Path.Combine(Path.GetDirectoryName(b.Dll)!, "TorchSharp.dll");
+        var inside = File.Exists(tsDll) ? FileVersionInfo.GetVersionInfo(tsDll).ProductVersion?.Split('+')[0] : null;
+        if (inside is not null && inside != b.PackageVersion)
+            _notes.Add($"{Path.GetRelativePath(repo.Root, b.Folder)}: package {b.PackageVersion}, but its TorchSharp.dll says {inside}");
     }
 
     /// <summary>Why the rootfs cannot run workers for this repository, or null when it can.</summary>

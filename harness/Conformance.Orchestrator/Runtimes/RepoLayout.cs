@@ -29,12 +29,42 @@ public sealed record RepoLayout(string Root)
     public string? WorkerDll(string project)
     {
         var bin = Path.Combine(Root, "harness", project, "bin");
-        var wanted = Environment.GetEnvironmentVariable("CONFORMANCE_CONFIGURATION");
-        var configs = wanted is not null ? new[] { wanted } : new[] { "Release", "Debug" };
-        return configs
+        return Configurations
             .Select(c => Path.Combine(bin, c, "net10.0", project + ".dll"))
             .Where(File.Exists)
             .OrderByDescending(File.GetLastWriteTimeUtc)
             .FirstOrDefault();
     }
+
+    public const string TorchSharpWorker = "Conformance.Workers.TorchSharp";
+    public const string TorchSharpBuildPrefix = "torchsharp-";
+
+    /// <summary>
+    /// Every built TorchSharp worker: one per <c>bin/&lt;configuration&gt;/torchsharp-&lt;package version&gt;/</c>
+    /// (Directory.Build.props), so two TorchSharp versions built side by side are two runtimes. Where a
+    /// version is built in both configurations, CONFORMANCE_CONFIGURATION or the newer build wins.
+    /// </summary>
+    public IReadOnlyList<TorchSharpBuild> TorchSharpWorkers()
+    {
+        var bin = Path.Combine(Root, "harness", TorchSharpWorker, "bin");
+        return Configurations
+            .Select(c => Path.Combine(bin, c))
+            .Where(Directory.Exists)
+            .SelectMany(d => Directory.GetDirectories(d, TorchSharpBuildPrefix + "*"))
+            .Select(d => new TorchSharpBuild(Path.GetFileName(d)[TorchSharpBuildPrefix.Length..], Path.Combine(d, "net10.0", TorchSharpWorker + ".dll")))
+            .Where(b => File.Exists(b.Dll))
+            .GroupBy(b => b.PackageVersion, StringComparer.Ordinal)
+            .Select(g => g.OrderByDescending(b => File.GetLastWriteTimeUtc(b.Dll)).First())
+            .OrderBy(b => b.PackageVersion, StringComparer.Ordinal)
+            .ToList();
+    }
+
+    private static string[] Configurations =>
+        Environment.GetEnvironmentVariable("CONFORMANCE_CONFIGURATION") is { } wanted ? [wanted] : ["Release", "Debug"];
+}
+
+/// <summary>A built TorchSharp worker: the TorchSharp package version it was restored with, and its assembly.</summary>
+public sealed record TorchSharpBuild(string PackageVersion, string Dll)
+{
+    public string Folder => Path.GetDirectoryName(Path.GetDirectoryName(Dll)!)!;
 }

@@ -23,7 +23,8 @@ public sealed record Launch(IReadOnlyList<string> Command, IReadOnlyDictionary<s
 
 /// <summary>
 /// A runtime: (kind, version, device, how to launch its worker). Its id begins
-/// <c>pytorch-&lt;major&gt;.&lt;minor&gt;</c> or <c>torchsharp-&lt;major&gt;.&lt;minor&gt;</c>. A runtime that
+/// <c>pytorch-&lt;major&gt;.&lt;minor&gt;</c> or <c>torchsharp-&lt;major&gt;.&lt;minor&gt;</c>, or for a TorchSharp
+/// pre-release <c>torchsharp-&lt;version&gt;</c> (<see cref="MakeId"/>). A runtime that
 /// discovery expected but could not find has no launch and says why in <see cref="MissingReason"/>.
 /// </summary>
 public sealed record Runtime(
@@ -37,8 +38,15 @@ public sealed record Runtime(
 {
     public bool Available => Launch is not null && MissingReason is null;
 
+    /// <summary>
+    /// <c>kind-major.minor</c>; a TorchSharp pre-release (NuGet SemVer, <c>0.108.0-preview.1</c>) keeps its
+    /// whole version, less build metadata, so it is a runtime apart from the release it precedes and
+    /// from the current one: <c>torchsharp-0.108.0-preview.1</c>.
+    /// </summary>
     public static string MakeId(string kind, string version)
     {
+        var core = version.Split('+')[0];
+        if (kind == RuntimeKinds.TorchSharp && core.IndexOf('-') > 0) return $"{kind}-{core}";
         var parts = version.Split('.', '+', '-', 'a', 'b', 'r');
         return parts.Length >= 2 ? $"{kind}-{parts[0]}.{parts[1]}" : $"{kind}-{version}";
     }
