@@ -28,7 +28,7 @@ TS_PROPS := $(strip $(if $(TORCHSHARP_VERSION),-p:TorchSharpVersion=$(TORCHSHARP
   $(if $(PYBRIDGE_VERSION),-p:PyBridgeVersion=$(PYBRIDGE_VERSION)) \
   $(if $(TORCHSHARP_FEED),-p:TorchSharpFeed=$(abspath $(TORCHSHARP_FEED))))
 TS_WORKER := harness/Conformance.Workers.TorchSharp/Conformance.Workers.TorchSharp.csproj
-CLI := harness/Conformance.Cli/bin/$(CONFIG)/net10.0/Conformance.Cli.dll
+CLI := harness/Conformance.Cli/bin/$(CONFIG)/net10.0/conformance.dll
 
 .PHONY: setup host rootfs restore build worker mount test report bench runtimes fixtures clean umount
 

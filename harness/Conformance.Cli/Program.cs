@@ -1,103 +1,92 @@
+using System.CommandLine;
+using Conformance.Cli;
 using Conformance.Orchestrator;
 using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Reports;
 using Conformance.Orchestrator.Runtimes;
 
-// conformance report [--out DIR] [--cells GLOB]
-//   Runs the whole matrix, prints it as tables, writes reports/compatibility.{json,md,html}.
-//   Exit code 0 when every cell passed, failed as declared or is not applicable; 1 otherwise.
-// conformance runtimes
-//   Prints what discovery found, and why a runtime is missing.
-// conformance bench
-//   The checkpoint codec against torch.save / torch.load on ~419 MB, as ratios (reports/bench.md).
-// conformance fixtures
-//   Regenerates the golden fixtures of every available runtime.
-var command = args.Length > 0 ? args[0] : "report";
-var repo = RepoLayout.Find(Directory.GetCurrentDirectory());
-var suite = new Suite(repo);
+// conformance run|report|compare|merge|ledger|fixtures|bench|runtimes|doctor: commands only; every
+// judgement lives in Conformance.Orchestrator. Exit codes: 0 passed, 1 failed (a cell, the ledger, a
+// regression), 2 bad usage.
 
-if (command == "runtimes")
+var caseOpt = new Option<string?>("--case") { Description = "Only these cases (comma-separated globs), e.g. lenet,ckpt_*" };
+var routeOpt = new Option<string?>("--route") { Description = "Only these routes (comma-separated globs), e.g. pickle,torchscript_*" };
+var runtimeOpt = new Option<string?>("--runtime") { Description = "Only cells where a runtime matching these globs produces or consumes, e.g. pytorch-2.6" };
+var modeOpt = new Option<string?>("--mode") { Description = "Only these load modes (comma-separated globs), e.g. default,mmap" };
+var cellsOpt = new Option<string?>("--cells") { Description = "Only cells whose name matches this glob: * within a segment, ** across, {a,b}" };
+var shardOpt = new Option<string?>("--shard") { Description = "Run shard i of n (i/n), split by artifact; join the shards with `merge`" };
+var outOpt = new Option<string?>("--out") { Description = "Folder for compatibility.{json,md,html} (default: reports/)" };
+var timeoutOpt = new Option<double?>("--timeout") { Description = "Seconds a worker may take for one request (default 120, or CONFORMANCE_TIMEOUT)" };
+var threadsOpt = new Option<int?>("--threads") { Description = "Intra-op threads pinned in every worker (default 2, or CONFORMANCE_THREADS)" };
+foreach (var o in new Option[] { timeoutOpt, threadsOpt })
+    o.Validators.Add(r =>
+    {
+        var text = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
+        if (!double.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, out var v) || v <= 0) r.AddError($"{r.Option.Name} must be a positive number (got \"{text}\")");
+    });
+shardOpt.Validators.Add(r =>
 {
-    foreach (var r in suite.Runtimes)
-        Console.WriteLine($"{r.Id,-20} {(r.Available ? "available" : "MISSING"),-10} {r.Where}  {r.MissingReason}{(r.Launch is null ? "" : "\n    " + r.Launch.Display())}");
-    foreach (var n in suite.DiscoveryNotes) Console.WriteLine("  note: " + n);
-    return suite.Runtimes.All(r => r.Available) ? 0 : 1;
-}
-if (command == "fixtures")
+    try { Selection.ParseShard(r.Tokens[0].Value); }
+    catch (FormatException e) { r.AddError(e.Message); }
+});
+
+var root = new RootCommand("TorchSharp ⇄ PyTorch conformance suite: what one side saves, the other loads intact.");
+root.Subcommands.Add(RunCommand("run", "Run the matrix (or a selection of it) and write compatibility.{json,md,html}.", details: false));
+root.Subcommands.Add(RunCommand("report", "`run`, also printing every runtime's seed listing and a table per case and route (make report).", details: true));
+
+var oldArg = new Argument<string>("old") { Description = "The earlier run's compatibility.json" };
+var newArg = new Argument<string>("new") { Description = "The later run's compatibility.json" };
+var mapOpt = new Option<string[]>("--map") { Description = "Rename runtime ids of OLD to NEW's, e.g. torchsharp-0.107=torchsharp-0.108 (repeatable)", AllowMultipleArgumentsPerToken = false };
+var mdOpt = new Option<string?>("--markdown") { Description = "Also write the comparison as Markdown to this file (for a PR comment)" };
+var changeOpt = new Option<bool>("--fail-on-change") { Description = "Exit 1 on any changed outcome, new or vanished cell, not only regressions (the determinism gate)" };
+var compare = new Command("compare", "Compare two runs: regressions, fixes, new and vanished cells, tolerance drift, environment changes. Exit 1 on a regression.")
+    { oldArg, newArg, mapOpt, mdOpt, changeOpt };
+compare.SetAction(r => Commands.Compare(r.GetValue(oldArg)!, r.GetValue(newArg)!, r.GetValue(mapOpt) ?? [], r.GetValue(mdOpt), r.GetValue(changeOpt)));
+root.Subcommands.Add(compare);
+
+var shardsArg = new Argument<string[]>("reports") { Description = "The shards' compatibility.json files", Arity = ArgumentArity.OneOrMore };
+var merge = new Command("merge", "Join sharded runs into one report (json, md, html).") { shardsArg, outOpt };
+merge.SetAction(r => Commands.Merge(r.GetValue(shardsArg)!, r.GetValue(outOpt)));
+root.Subcommands.Add(merge);
+
+var fixOpt = new Option<bool>("--fix") { Description = "Rewrite known-failures.json from a complete run, printing what changed" };
+var fromOpt = new Option<string?>("--from") { Description = "The run to read (default: reports/compatibility.json)" };
+var ledger = new Command("ledger", "Check the failure ledger (known-failures.json) against a run; --fix rewrites it.") { fixOpt, fromOpt };
+ledger.SetAction(r => Commands.Ledger(r.GetValue(fixOpt), r.GetValue(fromOpt)));
+root.Subcommands.Add(ledger);
+
+var fixtures = new Command("fixtures", "Regenerate fixtures/<runtime>/ for every runtime present; other versions' folders are kept.");
+fixtures.SetAction(_ => Commands.Fixtures());
+root.Subcommands.Add(fixtures);
+
+var bench = new Command("bench", "The checkpoint codec against torch.save / torch.load on ~419 MB, as ratios (reports/bench.md).");
+bench.SetAction(_ => Commands.Bench());
+root.Subcommands.Add(bench);
+
+var runtimes = new Command("runtimes", "What discovery found, and why a runtime is missing.");
+runtimes.SetAction(_ => Commands.Runtimes());
+root.Subcommands.Add(runtimes);
+
+var doctor = new Command("doctor", "Check this machine: interpreters with torch, TorchSharp's native library, libstdc++, the rootfs, mounts, disk.");
+doctor.SetAction(_ => Commands.Doctor());
+root.Subcommands.Add(doctor);
+
+var parsed = root.Parse(args.Length == 0 ? ["--help"] : args);
+if (parsed.Errors.Count > 0)
 {
-    // Regenerates fixtures/<runtime>/<case>.<route>.* for every available runtime; older producer
-    // versions' folders are kept, which is the point of golden fixtures.
-    int errors = 0;
-    foreach (var f in GoldenFixtures.Write(suite.Runtimes, repo.FixturesDir, RunnerOptions.Default(repo.ArtifactsDir),
-                 e => { errors++; Console.Error.WriteLine("error: " + e); }))
-        Console.WriteLine($"wrote {Path.GetRelativePath(repo.Root, f)} (+ .json)");
-    return errors == 0 ? 0 : 1;
-}
-if (command == "bench")
-{
-    var bench = BenchReport.Run(suite.Runtimes, Path.Combine(repo.ArtifactsDir, "bench"), repeats: 3, Console.Error.WriteLine);
-    BenchReport.Write(bench, repo.ReportsDir);
-    Console.Write(BenchReport.Markdown(bench));
-    Console.WriteLine("wrote reports/bench.json, reports/bench.md");
-    return 0;
-}
-if (command != "report")
-{
-    Console.Error.WriteLine("usage: Conformance.Cli [report [--out DIR] [--cells GLOB] | runtimes]");
+    foreach (var e in parsed.Errors) Console.Error.WriteLine($"error: {e.Message}");
+    Console.Error.WriteLine();
+    // The usage of the command that was asked for.
+    root.Parse([.. parsed.Tokens.TakeWhile(t => t.Type == System.CommandLine.Parsing.TokenType.Command).Select(t => t.Value), "--help"]).Invoke();
     return 2;
 }
+return parsed.Invoke();
 
-string outDir = Option("--out") ?? repo.ReportsDir;
-string? filter = Option("--cells");
-var cells = filter is null ? suite.Cells
-    : suite.Cells.Where(c => Conformance.Orchestrator.KnownFailures.KnownFailure.MatchesPattern(filter, c)).ToList();
-
-Console.WriteLine("Runtimes:");
-foreach (var r in suite.Runtimes)
-    Console.WriteLine($"  {r.Id,-20} {(r.Available ? r.Where : "MISSING: " + r.MissingReason)}");
-Console.WriteLine($"Running {cells.Count} cells…");
-
-var progress = new ProgressBar(Console.Error);
-var run = suite.Run(Path.Combine(repo.ArtifactsDir, "report"), (result, done, total) => progress.Update(done, total, result));
-progress.Done();
-
-foreach (var rt in run.Runtimes)
-foreach (var (c, listing) in rt.Listings)
+Command RunCommand(string name, string description, bool details)
 {
-    Console.WriteLine($"--- {rt.Runtime.Id}: {c} ---");
-    Console.WriteLine(listing?["text"]?.GetValue<string>() ?? "(no listing: " + rt.Error + ")");
-}
-Console.WriteLine();
-Console.Write(ReportText.Console(run));
-foreach (var f in ReportWriter.WriteAll(run, outDir)) Console.WriteLine($"wrote {Path.GetRelativePath(Directory.GetCurrentDirectory(), f)}");
-
-bool missingRequired = Suite.RequireAll && suite.Runtimes.Any(r => !r.Available);
-return run.Count(Outcome.Fail) == 0 && run.UnmatchedKnownFailures.Count == 0 && !missingRequired ? 0 : 1;
-
-string? Option(string name)
-{
-    int i = Array.IndexOf(args, name);
-    return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
-}
-
-/// <summary>A one-line progress bar on stderr, redrawn in place on a terminal, sparse otherwise.</summary>
-sealed class ProgressBar(TextWriter err)
-{
-    private readonly bool _tty = !Console.IsErrorRedirected;
-    private readonly DateTime _start = DateTime.Now;
-    private int _lastPrinted = -1;
-
-    public void Update(int done, int total, CellResult last)
-    {
-        const int width = 30;
-        int filled = total == 0 ? width : done * width / total;
-        var line = $"[{new string('#', filled)}{new string('.', width - filled)}] {done}/{total} {(DateTime.Now - _start).TotalSeconds,5:0}s {last.Outcome.Wire(),-14} {last.Cell.Name}";
-        if (_tty) err.Write("\r" + line.PadRight(Console.WindowWidth > 0 ? Math.Min(Console.WindowWidth - 1, 160) : 120)[..Math.Min(line.Length + 20, 159)]);
-        else if (done * 10 / Math.Max(total, 1) != _lastPrinted || done == total) { _lastPrinted = done * 10 / Math.Max(total, 1); err.WriteLine(line); }
-    }
-
-    public void Done()
-    {
-        if (_tty) err.WriteLine();
-    }
+    var command = new Command(name, description) { caseOpt, routeOpt, runtimeOpt, modeOpt, cellsOpt, shardOpt, outOpt, timeoutOpt, threadsOpt };
+    command.SetAction(r => Commands.Run(
+        new Selection(r.GetValue(cellsOpt), r.GetValue(caseOpt), r.GetValue(routeOpt), r.GetValue(runtimeOpt), r.GetValue(modeOpt), r.GetValue(shardOpt)),
+        r.GetValue(outOpt), r.GetValue(timeoutOpt), r.GetValue(threadsOpt), details));
+    return command;
 }

@@ -1,4 +1,3 @@
-using Conformance.Orchestrator.KnownFailures;
 using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Runtimes;
 using Conformance.Orchestrator.Workers;
@@ -11,7 +10,7 @@ public sealed class Suite
     public RepoLayout Repo { get; }
     public IReadOnlyList<Runtime> Runtimes { get; }
     public IReadOnlyList<string> DiscoveryNotes { get; }
-    public KnownFailureList KnownFailures { get; }
+    public Ledger.Ledger Ledger { get; }
     public IReadOnlyList<Cell> Cells { get; }
     public IReadOnlyList<GoldenFixture> Goldens { get; }
 
@@ -21,7 +20,7 @@ public sealed class Suite
         var discovery = new Discovery(repo);
         Runtimes = runtimes ?? discovery.Discover();
         DiscoveryNotes = discovery.Notes;
-        KnownFailures = KnownFailureList.Load(repo.KnownFailuresFile);
+        Ledger = Orchestrator.Ledger.Ledger.Load(repo.KnownFailuresFile);
         Goldens = GoldenFixtures.Find(repo.FixturesDir);
         Cells = Planner.Plan(Runtimes, goldens: Goldens);
     }
@@ -30,11 +29,14 @@ public sealed class Suite
     public static bool RequireAll => Environment.GetEnvironmentVariable("CONFORMANCE_REQUIRE_ALL") == "1";
 
     public RunResult Run(string artifactsDir, Action<CellResult, int, int>? progress = null, Action<WorkerPool>? configure = null,
-        IReadOnlyList<Cell>? cells = null)
+        Selection? selection = null, RunnerOptions? options = null, IReadOnlyList<Cell>? cells = null)
     {
-        var options = RunnerOptions.Default(artifactsDir);
-        using var pool = new WorkerPool(options.StartTimeout);
+        options ??= RunnerOptions.FromEnvironment(artifactsDir);
+        options = options with { ArtifactsDir = artifactsDir };
+        // An explicit list of cells (tests) is a selection too: never complete.
+        selection ??= cells is null ? Selection.All : new Selection(Cells: $"{cells.Count} cells chosen by the caller");
+        using var pool = new WorkerPool(options.StartTimeout, options.WorkerEnvironment);
         configure?.Invoke(pool);
-        return new MatrixRunner(Runtimes, KnownFailures, options, pool, Goldens).Run(cells ?? Cells, progress);
+        return new MatrixRunner(Runtimes, Ledger, options, pool, Goldens).Run(cells ?? selection.Apply(Cells), progress, selection);
     }
 }

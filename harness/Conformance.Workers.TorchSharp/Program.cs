@@ -10,6 +10,9 @@ using static TorchSharp.torch;
 
 // The TorchSharp worker: acts and observes, never judges. Claim stdout before libtorch loads.
 var channel = WorkerHost.ClaimProtocolChannel();
+// Pin libtorch's thread pools before any parallel work: results change with the thread count.
+torch.set_num_threads(EnvInt("CONFORMANCE_THREADS", 2));
+torch.set_num_interop_threads(EnvInt("CONFORMANCE_INTEROP_THREADS", 1));
 WorkerHost.Serve(channel, Handle);
 return 0;
 
@@ -61,7 +64,31 @@ static JsonNode Hello()
         ["devices"] = devices,
         ["pid"] = Environment.ProcessId,
         ["load_modes"] = new JsonArray(Routes.LoadModes.Select(m => (JsonNode)m).ToArray()),
+        ["threads"] = new JsonObject { ["intra_op"] = torch.get_num_threads(), ["inter_op"] = torch.get_num_interop_threads() },
+        // TorchSharp exposes no torch.__config__.show(): the packages it was built with are what is known.
+        ["packages"] = PackageVersions(),
+        ["build_config"] = "not exposed by TorchSharp; libtorch comes from the package listed under packages",
     };
+}
+
+static int EnvInt(string name, int fallback) =>
+    int.TryParse(Environment.GetEnvironmentVariable(name), NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) && v > 0 ? v : fallback;
+
+// The versions of TorchSharp, libtorch, TorchVision and PyBridge this worker was built against, from its deps.json.
+static JsonObject PackageVersions()
+{
+    var result = new JsonObject();
+    var deps = Path.Combine(AppContext.BaseDirectory, "Conformance.Workers.TorchSharp.deps.json");
+    if (!File.Exists(deps)) return result;
+    foreach (var (name, _) in JsonNode.Parse(File.ReadAllText(deps))?["libraries"]?.AsObject() ?? [])
+    {
+        var slash = name.IndexOf('/');
+        var id = slash > 0 ? name[..slash] : name;
+        if (id.StartsWith("TorchSharp", StringComparison.OrdinalIgnoreCase) || id.StartsWith("libtorch", StringComparison.OrdinalIgnoreCase)
+            || id.Equals("TorchVision", StringComparison.OrdinalIgnoreCase))
+            result[id] = slash > 0 ? name[(slash + 1)..] : "";
+    }
+    return result;
 }
 
 static string Str(JsonObject args, string name) =>

@@ -17,6 +17,32 @@ import torch
 from . import cases, checkpoints, observe, routes
 
 
+def _pin_threads() -> Dict[str, int]:
+    """Pins libtorch's thread pools before any parallel work: results change with the thread count.
+
+    CONFORMANCE_THREADS (intra-op, default 2) and CONFORMANCE_INTEROP_THREADS (default 1); the
+    orchestrator sets both for every worker and records them in the report.
+    """
+    intra = int(os.environ.get("CONFORMANCE_THREADS", "2"))
+    inter = int(os.environ.get("CONFORMANCE_INTEROP_THREADS", "1"))
+    torch.set_num_threads(intra)
+    try:
+        torch.set_num_interop_threads(inter)
+    except RuntimeError:  # already set (a second import in one process): keep what is there
+        pass
+    return {"intra_op": torch.get_num_threads(), "inter_op": torch.get_num_interop_threads()}
+
+
+_THREADS = _pin_threads()
+
+
+def _build_config() -> str:
+    try:
+        return torch.__config__.show()
+    except Exception as e:  # noqa: BLE001 - a report field, never a reason to fail hello
+        return "unavailable: %s" % e
+
+
 class _Failure(Exception):
     def __init__(self, kind: str, message: str, detail: str = "") -> None:
         super().__init__(message)
@@ -36,6 +62,8 @@ def _hello(_: Dict[str, Any]) -> Dict[str, Any]:
         "load_modes": list(routes.PICKLE_LOAD_MODES) + list(routes.VARIANT_MODES),
         # The newest TorchScript operator version this runtime reads (operator upgraders), where exposed.
         "torchscript_max_operator_version": _max_operator_version(),
+        "threads": dict(_THREADS),
+        "build_config": _build_config(),
     }
 
 

@@ -61,7 +61,7 @@ public sealed class BadCheckpointSpecs
         return path;
     }
 
-    private static string MatrixRunnerDescribe(WorkerReply r) => Conformance.Orchestrator.Matrix.MatrixRunner.Describe(r, null);
+    private static string MatrixRunnerDescribe(WorkerReply r) => Conformance.Orchestrator.Judgement.CellJudge.FromReply(r, null, "worker").Line;
 
     public static TheoryData<string> BadInputs => new() { "truncated", "corrupted_entry", "wrong_magic", "forbidden_global", "missing_key", "short_storage" };
 

@@ -1,6 +1,6 @@
 using Conformance.Orchestrator;
 using Conformance.Orchestrator.Judgement;
-using Conformance.Orchestrator.KnownFailures;
+using Conformance.Orchestrator.Ledger;
 using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Reports;
 using Conformance.Orchestrator.Runtimes;
@@ -23,9 +23,9 @@ public sealed class HtmlReportBrowserSpecs : IDisposable
 
     private static RunResult Run()
     {
-        var kf = new KnownFailure("*/mmap", "*: bytes differ", "PyBridge writes compressed entries, which mmap cannot map", "https://example.org/known/42");
-        CellResult R(string name, Outcome o, string msg = "", double abs = 0, KnownFailure? d = null) =>
-            new(Cell.Parse(name), o, msg, o == Outcome.Pass ? new OutputDiff(abs, abs, 0, true) : null, null, d);
+        var kf = new LedgerEntry("pybridge-deflate-mmap", "*/*/*/mmap", [new ExpectedProblem("bytes", null, "")], "PyBridge writes compressed entries, which mmap cannot map", "https://example.org/known/42", new DateOnly(2026, 1, 1), null, 1);
+        CellResult R(string name, Outcome o, string msg = "", double abs = 0, LedgerEntry? d = null) =>
+            new(Cell.Parse(name), o, msg, o == Outcome.Pass ? new OutputDiff(abs, abs, 0, true) : null, d);
         var runtimes = new[]
         {
             new RuntimeReport(new Runtime("pytorch-2.6", "pytorch", "2.6.0", "cpu", new Launch("dotnet", "w.dll"), Where: "rootfs"), null, new Dictionary<string, System.Text.Json.Nodes.JsonNode?>(), null),

@@ -35,7 +35,9 @@ public sealed class JudgementSpecs
         flipped[byteIndex] ^= (byte)(1 << bit);
         var v = Judge.Compare(Obs([("fc.weight", Weights())], 1.0), Obs([("fc.weight", flipped)], 1.0), Tol);
         Assert.False(v.Passed);
-        Assert.StartsWith("fc.weight: bytes differ (float32 [16]", Assert.Single(v.Problems));
+        var p = Assert.Single(v.Problems);
+        Assert.Equal(("bytes", "fc.weight"), (p.Code, p.Subject));
+        Assert.StartsWith("fc.weight: bytes differ (float32 [16]", p.Message);
     }
 
     [Fact]
@@ -44,23 +46,25 @@ public sealed class JudgementSpecs
         var p = Obs([("b", [1, 0, 0, 0]), ("a", [2, 0, 0, 0]), ("c", [3, 0, 0, 0])], 1.0);
         var c = Obs([("a", [2, 0, 0, 0]), ("z", [3, 0, 0, 0])], 1.0);
         var v = Judge.Compare(p, c, Tol);
-        Assert.Contains("Missing key(s) in state_dict: \"b\", \"c\"", v.Problems);
-        Assert.Contains("Unexpected key(s) in state_dict: \"z\"", v.Problems);
+        Assert.Contains(v.Problems, p => p is { Code: "missing_keys", Subject: "b,c", Message: "Missing key(s) in state_dict: \"b\", \"c\"" });
+        Assert.Contains(v.Problems, p => p is { Code: "unexpected_keys", Subject: "z", Message: "Unexpected key(s) in state_dict: \"z\"" });
     }
 
     [Fact]
     public void The_same_keys_in_another_order_fail()
     {
         var v = Judge.Compare(Obs([("a", [1, 0, 0, 0]), ("b", [2, 0, 0, 0])], 1.0), Obs([("b", [2, 0, 0, 0]), ("a", [1, 0, 0, 0])], 1.0), Tol);
-        Assert.Equal("key order differs at position 0: producer has \"a\", consumer has \"b\"", Assert.Single(v.Problems));
+        var p = Assert.Single(v.Problems);
+        Assert.Equal("key order differs at position 0: producer has \"a\", consumer has \"b\"", p.Message);
+        Assert.Equal(("key_order", "moved: b"), (p.Code, p.Subject));
     }
 
     [Fact]
     public void A_shape_or_dtype_change_names_both_sides()
     {
         var p = new Observation([new TensorInfo("w", [2, 3], "float32", "00")], null);
-        Assert.Contains("w: shape [2, 3] became [3, 2]", Judge.Compare(p, p with { Tensors = [new TensorInfo("w", [3, 2], "float32", "00")] }, Tol).Problems);
-        Assert.Contains("w: dtype float32 became float64", Judge.Compare(p, p with { Tensors = [new TensorInfo("w", [2, 3], "float64", "00")] }, Tol).Problems);
+        Assert.Contains("w: shape [2, 3] became [3, 2]", Judge.Compare(p, p with { Tensors = [new TensorInfo("w", [3, 2], "float32", "00")] }, Tol).Problems.Select(x => x.Message));
+        Assert.Contains("w: dtype float32 became float64", Judge.Compare(p, p with { Tensors = [new TensorInfo("w", [2, 3], "float64", "00")] }, Tol).Problems.Select(x => x.Message));
     }
 
     [Theory]
@@ -90,7 +94,7 @@ public sealed class VariantJudgementSpecs
         Assert.True(Judge.Compare(p, p, new Tolerance(0, 0)).Passed);
         var untied = p with { Aliases = [] };
         Assert.Equal("tie lost: \"emb.weight\" and \"proj.weight\" share one tensor in the producer but not after loading",
-            Assert.Single(Judge.Compare(p, untied, new Tolerance(0, 0)).Problems));
+            Assert.Single(Judge.Compare(p, untied, new Tolerance(0, 0)).Problems).Message);
     }
 
     [Fact]
@@ -101,9 +105,50 @@ public sealed class VariantJudgementSpecs
         var good = Obs(("fc1.weight", "11"), ("fc4.weight", "44")) with { MissingKeys = ["fc4.weight"], UnexpectedKeys = ["fc3.weight"] };
         Assert.True(Judge.ComparePartial(producer, good, expected).Passed);
         var notLoaded = good with { Tensors = [new TensorInfo("fc1.weight", [1], "float32", "ffffffffffffffff"), new TensorInfo("fc4.weight", [1], "float32", "44")] };
-        Assert.StartsWith("fc1.weight: shared key not loaded", Assert.Single(Judge.ComparePartial(producer, notLoaded, expected).Problems));
+        Assert.StartsWith("fc1.weight: shared key not loaded", Assert.Single(Judge.ComparePartial(producer, notLoaded, expected).Problems).Message);
         var silent = good with { MissingKeys = [], UnexpectedKeys = [] };
         Assert.Equal(2, Judge.ComparePartial(producer, silent, expected).Problems.Count);
+    }
+
+    [Fact]
+    public void A_consumer_that_reports_no_aliases_cannot_pass_a_tie_the_producer_had()
+    {
+        var p = Obs(("emb.weight", "aa"), ("proj.weight", "aa")) with { Aliases = [("emb.weight", "proj.weight")] };
+        var silent = p with { Aliases = null };
+        var problem = Assert.Single(Judge.Compare(p, silent, new Tolerance(0, 0)).Problems);
+        Assert.Equal("tie_lost", problem.Code);
+        Assert.StartsWith("tie unverified: the consumer reported no aliases", problem.Message);
+    }
+
+    [Fact]
+    public void A_key_the_consumer_lists_twice_fails()
+    {
+        var p = Obs(("a", "11"), ("b", "22"));
+        var twice = p with { Tensors = [.. p.Tensors, new TensorInfo("a", [1], "float32", "99")] };
+        var problem = Assert.Single(Judge.Compare(p, twice, new Tolerance(0, 0)).Problems);
+        Assert.Equal(("duplicate_key", "a"), (problem.Code, problem.Subject));
+    }
+
+    [Theory]
+    [InlineData(0.0, false)]        // identical: the mode switch did nothing
+    [InlineData(3.6e-7, false)]     // kernel noise between runs, seen on a traced transformer: still nothing
+    [InlineData(0.05, true)]        // dropout or batch statistics at work
+    public void The_mode_switch_took_effect_only_when_train_outputs_differ_by_more_than_the_tolerance(double delta, bool tookEffect)
+    {
+        var c = Obs(("w", "11")) with { Outputs = new Outputs([2], [0.5, 1.0]), TrainOutputs = new Outputs([2], [0.5 + delta, 1.0]) };
+        var (problem, measured) = Judge.CompareTrainMode(c, new Tolerance(1e-5, 1e-4));
+        Assert.Equal(tookEffect, problem is null);
+        Assert.Equal(delta, measured!.Value, 12);
+        if (!tookEffect) Assert.Equal("train_mode", problem!.Code);
+    }
+
+    [Fact]
+    public void The_keys_that_moved_are_named_not_every_key_after_the_first_difference()
+    {
+        string[] pytorch = ["conv.weight", "bn.weight", "bn.running_mean", "bn.running_var", "fc.weight", "fc.bias", "head.weight"];
+        string[] torchsharp = ["conv.weight", "bn.weight", "fc.weight", "fc.bias", "head.weight", "bn.running_mean", "bn.running_var"];
+        Assert.Equal(["bn.running_mean", "bn.running_var"], Judge.Moved(pytorch, torchsharp));
+        Assert.Empty(Judge.Moved(pytorch, pytorch));
     }
 
     [Theory]

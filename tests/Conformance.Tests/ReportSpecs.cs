@@ -1,7 +1,7 @@
 using ApprovalTests;
 using ApprovalTests.Reporters;
 using Conformance.Orchestrator.Judgement;
-using Conformance.Orchestrator.KnownFailures;
+using Conformance.Orchestrator.Ledger;
 using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Reports;
 using Conformance.Orchestrator.Runtimes;
@@ -13,9 +13,9 @@ public sealed class ReportSpecs
 {
     private static RunResult Synthetic()
     {
-        var kf = new KnownFailure("*/mmap", "*: bytes differ", "compressed entries", "https://example.org/kf");
-        CellResult R(string name, Outcome o, string msg = "", double abs = 0, KnownFailure? d = null) =>
-            new(Cell.Parse(name), o, msg, o == Outcome.Pass ? new OutputDiff(abs, abs, 0, true) : null, null, d);
+        var kf = new LedgerEntry("pybridge-deflate-mmap", "*/*/*/mmap", [new ExpectedProblem("bytes", null, "")], "compressed entries", "https://example.org/kf", new DateOnly(2026, 1, 1), null, 1);
+        CellResult R(string name, Outcome o, string msg = "", double abs = 0, LedgerEntry? d = null) =>
+            new(Cell.Parse(name), o, msg, o == Outcome.Pass ? new OutputDiff(abs, abs, 0, true) : null, d);
         var runtimes = new[]
         {
             new RuntimeReport(new Runtime("pytorch-2.6", "pytorch", "2.6.0", "cpu", new Launch("dotnet", "w.dll"), Where: "rootfs"), null, new Dictionary<string, System.Text.Json.Nodes.JsonNode?>(), null),

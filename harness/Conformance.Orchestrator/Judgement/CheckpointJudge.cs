@@ -1,11 +1,12 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Conformance.Orchestrator.Matrix;
+using P = Conformance.Orchestrator.Judgement.ProblemCodes;
 
 namespace Conformance.Orchestrator.Judgement;
 
 /// <summary>What a checkpoint judgement found beyond the model tensors: problems fail the cell, notes document representation differences.</summary>
-public sealed record CheckpointVerdict(IReadOnlyList<string> Problems, IReadOnlyList<string> Notes);
+public sealed record CheckpointVerdict(IReadOnlyList<Problem> Problems, IReadOnlyList<string> Notes);
 
 /// <summary>
 /// Judges a training checkpoint as the consumer read it against what the producer saved: epoch and
@@ -18,11 +19,11 @@ public static class CheckpointJudge
 {
     public static CheckpointVerdict Compare(JsonNode producer, JsonNode consumer)
     {
-        var problems = new List<string>();
+        var problems = new List<Problem>();
         var notes = new SortedSet<string>(StringComparer.Ordinal);
         foreach (var field in new[] { "epoch", "loss" })
             if (!SameValue(producer[field], consumer[field]))
-                problems.Add($"{field}: {Show(producer[field])} became {Show(consumer[field])}");
+                problems.Add(new Problem(field == "epoch" ? P.Epoch : P.Loss, field, $"{field}: {Show(producer[field])} became {Show(consumer[field])}"));
 
         // One optimizer ("optimizer"), or several by name ("optimizers": GAN-style files).
         var pairs = producer["optimizers"] is JsonObject named
@@ -30,17 +31,17 @@ public static class CheckpointJudge
             : [(Label: "", P: producer["optimizer"], C: consumer["optimizer"])];
         foreach (var (label, p, c) in pairs)
         {
-            if (c is null) { problems.Add($"{label}optimizer state missing on the consumer"); continue; }
+            if (c is null) { problems.Add(new Problem(P.OptimizerState, label + "optimizer", $"{label}optimizer state missing on the consumer")); continue; }
             CompareOptimizer(label, p!, c, problems, notes);
         }
         return new CheckpointVerdict(problems, notes.ToList());
     }
 
-    private static void CompareOptimizer(string label, JsonNode producer, JsonNode consumer, List<string> problems, SortedSet<string> notes)
+    private static void CompareOptimizer(string label, JsonNode producer, JsonNode consumer, List<Problem> problems, SortedSet<string> notes)
     {
         var pGroups = producer["param_groups"]?.AsArray() ?? [];
         var cGroups = consumer["param_groups"]?.AsArray() ?? [];
-        if (pGroups.Count != cGroups.Count) problems.Add($"{label}param_groups: {pGroups.Count} group(s) became {cGroups.Count}");
+        if (pGroups.Count != cGroups.Count) problems.Add(new Problem(P.ParamGroups, $"{label}param_groups", $"{label}param_groups: {pGroups.Count} group(s) became {cGroups.Count}"));
         for (int g = 0; g < Math.Min(pGroups.Count, cGroups.Count); g++)
         {
             var pg = pGroups[g]!.AsObject();
@@ -50,10 +51,10 @@ public static class CheckpointJudge
                 if (!cg.TryGetPropertyValue(key, out var theirs))
                 {
                     if (Catalogue.ImplementationFlags.Contains(key)) notes.Add($"not represented by the consumer: {label}param_groups.{key}");
-                    else problems.Add($"{label}param_groups[{g}].{key} = {Show(value)} was dropped");
+                    else problems.Add(new Problem(P.ParamGroups, $"{label}param_groups[{g}].{key}", $"{label}param_groups[{g}].{key} = {Show(value)} was dropped"));
                     continue;
                 }
-                if (!SameValue(value, theirs)) problems.Add($"{label}param_groups[{g}].{key}: {Show(value)} became {Show(theirs)}");
+                if (!SameValue(value, theirs)) problems.Add(new Problem(P.ParamGroups, $"{label}param_groups[{g}].{key}", $"{label}param_groups[{g}].{key}: {Show(value)} became {Show(theirs)}"));
             }
         }
 
@@ -61,16 +62,16 @@ public static class CheckpointJudge
         var cState = (consumer["state"]?.AsArray() ?? []).ToDictionary(s => s!["param"]!.GetValue<int>(), s => s!["entries"]!.AsArray());
         foreach (var (param, entries) in pState)
         {
-            if (!cState.TryGetValue(param, out var theirs)) { problems.Add($"{label}state[{param}]: missing on the consumer"); continue; }
+            if (!cState.TryGetValue(param, out var theirs)) { problems.Add(State($"{label}state[{param}]", "missing on the consumer")); continue; }
             var byKey = theirs.ToDictionary(e => e!["key"]!.GetValue<string>());
             foreach (var e in entries)
             {
                 var key = e!["key"]!.GetValue<string>();
-                if (!byKey.Remove(key, out var c)) { problems.Add($"{label}state[{param}].{key}: missing on the consumer"); continue; }
+                if (!byKey.Remove(key, out var c)) { problems.Add(State($"{label}state[{param}].{key}", "missing on the consumer")); continue; }
                 if (e["sha256"] is not null)
                 {
                     if (e["sha256"]!.GetValue<string>() != c!["sha256"]?.GetValue<string>() || !SameValue(e["shape"], c["shape"]) || !SameValue(e["dtype"], c["dtype"]))
-                        problems.Add($"{label}state[{param}].{key}: {e["dtype"]} {e["shape"]?.ToJsonString()} sha256 {Short(e["sha256"])} became {c!["dtype"]} {c["shape"]?.ToJsonString()} sha256 {Short(c["sha256"])}");
+                        problems.Add(State($"{label}state[{param}].{key}", $"{e["dtype"]} {e["shape"]?.ToJsonString()} sha256 {Short(e["sha256"])} became {c!["dtype"]} {c["shape"]?.ToJsonString()} sha256 {Short(c["sha256"])}"));
                 }
                 else
                 {
@@ -80,13 +81,15 @@ public static class CheckpointJudge
                     // A float32 side (PyTorch keeps scalar state as float32 tensors) rounds a double.
                     if (CloseAsFloat32(e["value"], c["value"]) && (pr ?? "").Contains("float32") | (cr ?? "").Contains("float32"))
                         notes.Add($"{key} rounded to float32 ({Show(e["value"])} became {Show(c["value"])})");
-                    else problems.Add($"{label}state[{param}].{key}: {Show(e["value"])} became {Show(c["value"])}");
+                    else problems.Add(State($"{label}state[{param}].{key}", $"{Show(e["value"])} became {Show(c["value"])}"));
                 }
             }
-            foreach (var extra in byKey.Keys) problems.Add($"{label}state[{param}].{extra}: present on the consumer only");
+            foreach (var extra in byKey.Keys) problems.Add(State($"{label}state[{param}].{extra}", "present on the consumer only"));
         }
-        foreach (var extra in cState.Keys.Except(pState.Keys)) problems.Add($"{label}state[{extra}]: present on the consumer only");
+        foreach (var extra in cState.Keys.Except(pState.Keys)) problems.Add(State($"{label}state[{extra}]", "present on the consumer only"));
     }
+
+    private static Problem State(string subject, string what) => new(P.OptimizerState, subject, $"{subject}: {what}");
 
     private static bool CloseAsFloat32(JsonNode? a, JsonNode? b) =>
         a is not null && b is not null && Number(a) is { } x && Number(b) is { } y && Math.Abs(x - y) <= 1e-7 * Math.Max(Math.Abs(x), Math.Abs(y));

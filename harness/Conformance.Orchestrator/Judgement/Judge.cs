@@ -1,4 +1,5 @@
 using Conformance.Orchestrator.Matrix;
+using P = Conformance.Orchestrator.Judgement.ProblemCodes;
 
 namespace Conformance.Orchestrator.Judgement;
 
@@ -6,78 +7,118 @@ namespace Conformance.Orchestrator.Judgement;
 public sealed record OutputDiff(double MaxAbs, double MaxRel, int WorstIndex, bool WithinTolerance);
 
 /// <summary>A judgement of one consumer observation against its producer's.</summary>
-public sealed record Verdict(bool Passed, IReadOnlyList<string> Problems, OutputDiff? Diff)
+public sealed record Verdict(IReadOnlyList<Problem> Problems, OutputDiff? Diff)
 {
-    /// <summary>The first problems, one line, for tables; the report keeps them all.</summary>
-    public string Summary => Passed ? "" : string.Join("; ", Problems.Take(3)) + (Problems.Count > 3 ? $"; and {Problems.Count - 3} more" : "");
+    public bool Passed => Problems.Count == 0;
+
+    /// <summary>Every problem, one line, for tables and messages; nothing is cut off.</summary>
+    public string Summary => string.Join("; ", Problems.Select(p => p.Line));
 }
 
 /// <summary>
 /// The one place where a crossing is judged. The consumer must report the producer's keys in the
 /// producer's order, with equal shapes and dtypes and bit-identical bytes (by SHA-256 of each
-/// tensor's raw little-endian bytes); its eval outputs must lie within the case's tolerance.
+/// tensor's raw little-endian bytes); its eval outputs must lie within the case's tolerance. No
+/// verdict comes from exact float equality: floats are judged against a tolerance, bytes by hash.
 /// </summary>
 public static class Judge
 {
     public static Verdict Compare(Observation producer, Observation consumer, Tolerance tolerance)
     {
-        var problems = new List<string>();
+        var problems = new List<Problem>();
         CompareKeySets(producer, consumer, problems);
 
-        var theirs = consumer.Tensors.GroupBy(t => t.Key).ToDictionary(g => g.Key, g => g.First());
+        var theirs = new Dictionary<string, TensorInfo>();
+        foreach (var t in consumer.Tensors)
+            if (!theirs.TryAdd(t.Key, t))
+                problems.Add(new Problem(P.DuplicateKey, t.Key, $"{t.Key}: listed twice by the consumer"));
         foreach (var p in producer.Tensors)
         {
             if (!theirs.TryGetValue(p.Key, out var c)) continue;
-            if (!p.Shape.SequenceEqual(c.Shape)) problems.Add($"{p.Key}: shape {p.ShapeText} became {c.ShapeText}");
-            else if (p.Dtype != c.Dtype) problems.Add($"{p.Key}: dtype {p.Dtype} became {c.Dtype}");
+            if (!p.Shape.SequenceEqual(c.Shape)) problems.Add(new Problem(P.Shape, p.Key, $"{p.Key}: shape {p.ShapeText} became {c.ShapeText}"));
+            else if (p.Dtype != c.Dtype) problems.Add(new Problem(P.Dtype, p.Key, $"{p.Key}: dtype {p.Dtype} became {c.Dtype}"));
             else if (!string.Equals(p.Sha256, c.Sha256, StringComparison.OrdinalIgnoreCase))
-                problems.Add($"{p.Key}: bytes differ ({p.Dtype} {p.ShapeText}; sha256 {Short(p.Sha256)}… became {Short(c.Sha256)}…)");
+                problems.Add(new Problem(P.Bytes, p.Key, $"{p.Key}: bytes differ ({p.Dtype} {p.ShapeText}; sha256 {Short(p.Sha256)}… became {Short(c.Sha256)}…)"));
         }
 
-        // Tied weights must stay tied: what the producer shared, the consumer's model shares too.
+        // Tied weights must stay tied: what the producer shared, the consumer's model shares too. A
+        // consumer that reports no aliases at all cannot show that it kept them.
         foreach (var (a, b) in producer.Aliases ?? [])
-            if (consumer.Aliases is { } theirAliases && !theirAliases.Contains((a, b)))
-                problems.Add($"tie lost: \"{a}\" and \"{b}\" share one tensor in the producer but not after loading");
-
-        OutputDiff? diff = null;
-        if (producer.Outputs is null || consumer.Outputs is null)
-            problems.Add($"outputs missing on the {(producer.Outputs is null ? "producer" : "consumer")} side");
-        else if (!producer.Outputs.Shape.SequenceEqual(consumer.Outputs.Shape))
-            problems.Add($"outputs: shape [{string.Join(", ", producer.Outputs.Shape)}] became [{string.Join(", ", consumer.Outputs.Shape)}]");
-        else
         {
-            diff = CompareOutputs(producer.Outputs.Values, consumer.Outputs.Values, tolerance);
-            if (!diff.WithinTolerance)
-                problems.Add($"outputs: max abs diff {diff.MaxAbs:g4} (max rel {diff.MaxRel:g4}) at index {diff.WorstIndex} exceeds {tolerance}");
+            if (consumer.Aliases is null)
+                problems.Add(new Problem(P.TieLost, $"{a}={b}", $"tie unverified: the consumer reported no aliases, so \"{a}\" and \"{b}\" may no longer share one tensor"));
+            else if (!consumer.Aliases.Contains((a, b)))
+                problems.Add(new Problem(P.TieLost, $"{a}={b}", $"tie lost: \"{a}\" and \"{b}\" share one tensor in the producer but not after loading"));
         }
-        // Order last: a reordering alone is a lesser finding than any changed value or output, and a
-        // known failure declared for the order must not hide those.
+
+        var diff = CompareOutputs(producer.Outputs, consumer.Outputs, tolerance, P.Outputs, "outputs", problems);
         CompareKeyOrder(producer, consumer, problems);
-        return new Verdict(problems.Count == 0, problems, diff);
+        return new Verdict(problems, diff);
     }
 
-    private static void CompareKeySets(Observation producer, Observation consumer, List<string> problems)
+    /// <summary>Outputs against the tolerance; the problem's code and label say which outputs (eval outputs, resumed parameters).</summary>
+    private static OutputDiff? CompareOutputs(Outputs? producer, Outputs? consumer, Tolerance tolerance, string code, string label, List<Problem> problems)
+    {
+        if (producer is null || consumer is null)
+        {
+            problems.Add(new Problem(code, label, $"{label} missing on the {(producer is null ? "producer" : "consumer")} side"));
+            return null;
+        }
+        if (!producer.Shape.SequenceEqual(consumer.Shape))
+        {
+            problems.Add(new Problem(code, label, $"{label}: shape [{string.Join(", ", producer.Shape)}] became [{string.Join(", ", consumer.Shape)}]"));
+            return null;
+        }
+        var diff = CompareOutputs(producer.Values, consumer.Values, tolerance);
+        if (!diff.WithinTolerance)
+            problems.Add(new Problem(code, label, $"{label}: max abs diff {diff.MaxAbs:g4} (max rel {diff.MaxRel:g4}) at index {diff.WorstIndex} exceeds {tolerance}") { Measure = diff.MaxAbs });
+        return diff;
+    }
+
+    private static void CompareKeySets(Observation producer, Observation consumer, List<Problem> problems)
     {
         var p = producer.Tensors.Select(t => t.Key).ToList();
         var c = consumer.Tensors.Select(t => t.Key).ToList();
         var missing = p.Except(c).Order(StringComparer.Ordinal).ToList();
         var unexpected = c.Except(p).Order(StringComparer.Ordinal).ToList();
-        // PyTorch's own wording for load_state_dict, keys listed and sorted.
-        if (missing.Count > 0) problems.Add($"Missing key(s) in state_dict: {Quoted(missing)}");
-        if (unexpected.Count > 0) problems.Add($"Unexpected key(s) in state_dict: {Quoted(unexpected)}");
+        // PyTorch's own wording for load_state_dict, keys listed and sorted; the subject is the exact list.
+        if (missing.Count > 0) problems.Add(new Problem(P.MissingKeys, string.Join(",", missing), $"Missing key(s) in state_dict: {Quoted(missing)}"));
+        if (unexpected.Count > 0) problems.Add(new Problem(P.UnexpectedKeys, string.Join(",", unexpected), $"Unexpected key(s) in state_dict: {Quoted(unexpected)}"));
     }
 
-    private static void CompareKeyOrder(Observation producer, Observation consumer, List<string> problems)
+    /// <summary>
+    /// Judged from each side's ordered key list. The subject names the keys that moved (those outside
+    /// a longest common subsequence of the two orders), so a ledger entry pins exactly which keys move.
+    /// </summary>
+    private static void CompareKeyOrder(Observation producer, Observation consumer, List<Problem> problems)
     {
-        var p = producer.Tensors.Select(t => t.Key).ToList();
-        var c = consumer.Tensors.Select(t => t.Key).ToList();
-        if (p.Count != c.Count || !p.Order().SequenceEqual(c.Order())) return; // the key sets differ: said above
+        var shared = producer.Tensors.Select(t => t.Key).Intersect(consumer.Tensors.Select(t => t.Key)).ToHashSet();
+        var p = producer.Tensors.Select(t => t.Key).Where(shared.Contains).Distinct().ToList();
+        var c = consumer.Tensors.Select(t => t.Key).Where(shared.Contains).Distinct().ToList();
         for (int i = 0; i < p.Count; i++)
         {
             if (p[i] == c[i]) continue;
-            problems.Add($"key order differs at position {i}: producer has \"{p[i]}\", consumer has \"{c[i]}\"");
+            problems.Add(new Problem(P.KeyOrder, "moved: " + string.Join(",", Moved(p, c)),
+                $"key order differs at position {i}: producer has \"{p[i]}\", consumer has \"{c[i]}\""));
             return;
         }
+    }
+
+    /// <summary>The producer's keys outside a longest common subsequence of both orders (ties keep the earlier key in place).</summary>
+    internal static IReadOnlyList<string> Moved(IReadOnlyList<string> p, IReadOnlyList<string> c)
+    {
+        var lcs = new int[p.Count + 1, c.Count + 1];
+        for (int i = p.Count - 1; i >= 0; i--)
+        for (int j = c.Count - 1; j >= 0; j--)
+            lcs[i, j] = p[i] == c[j] ? lcs[i + 1, j + 1] + 1 : Math.Max(lcs[i + 1, j], lcs[i, j + 1]);
+        var kept = new HashSet<string>();
+        for (int i = 0, j = 0; i < p.Count && j < c.Count;)
+        {
+            if (p[i] == c[j]) { kept.Add(p[i]); i++; j++; }
+            else if (lcs[i, j + 1] >= lcs[i + 1, j]) j++;
+            else i++;
+        }
+        return p.Where(k => !kept.Contains(k)).ToList();
     }
 
     private static string Short(string sha) => sha.Length > 12 ? sha[..12] : sha;
@@ -88,35 +129,61 @@ public static class Judge
     /// A strict=False warm start: the consumer must report exactly the case's missing and
     /// unexpected keys, and every key it shares with the producer must carry the producer's bytes.
     /// </summary>
-    public static Verdict ComparePartial(Observation producer, Observation consumer, Matrix.PartialLoad expected)
+    public static Verdict ComparePartial(Observation producer, Observation consumer, PartialLoad expected)
     {
-        var problems = new List<string>();
+        var problems = new List<Problem>();
         if (!(consumer.MissingKeys ?? []).SequenceEqual(expected.Missing))
-            problems.Add($"missing_keys reported [{Quoted(consumer.MissingKeys ?? [])}], expected [{Quoted(expected.Missing)}]");
+            problems.Add(new Problem(P.PartialLoad, "missing_keys", $"missing_keys reported [{Quoted(consumer.MissingKeys ?? [])}], expected [{Quoted(expected.Missing)}]"));
         if (!(consumer.UnexpectedKeys ?? []).SequenceEqual(expected.Unexpected))
-            problems.Add($"unexpected_keys reported [{Quoted(consumer.UnexpectedKeys ?? [])}], expected [{Quoted(expected.Unexpected)}]");
-        var theirs = consumer.Tensors.ToDictionary(t => t.Key);
+            problems.Add(new Problem(P.PartialLoad, "unexpected_keys", $"unexpected_keys reported [{Quoted(consumer.UnexpectedKeys ?? [])}], expected [{Quoted(expected.Unexpected)}]"));
+        var theirs = new Dictionary<string, TensorInfo>();
+        foreach (var t in consumer.Tensors)
+            if (!theirs.TryAdd(t.Key, t))
+                problems.Add(new Problem(P.DuplicateKey, t.Key, $"{t.Key}: listed twice by the consumer"));
         int shared = 0;
         foreach (var p in producer.Tensors.Where(t => theirs.ContainsKey(t.Key)))
         {
             shared++;
             if (!string.Equals(p.Sha256, theirs[p.Key].Sha256, StringComparison.OrdinalIgnoreCase))
-                problems.Add($"{p.Key}: shared key not loaded (sha256 {Short(p.Sha256)}… became {Short(theirs[p.Key].Sha256)}…)");
+                problems.Add(new Problem(P.Bytes, p.Key, $"{p.Key}: shared key not loaded (sha256 {Short(p.Sha256)}… became {Short(theirs[p.Key].Sha256)}…)"));
         }
-        if (shared == 0) problems.Add("no key is shared between the file and the warm-start model");
-        return new Verdict(problems.Count == 0, problems, null);
+        if (shared == 0) problems.Add(new Problem(P.PartialLoad, "", "no key is shared between the file and the warm-start model"));
+        return new Verdict(problems, null);
     }
 
     /// <summary>A load into a model of the wrong shape must fail, naming the key and both shapes.</summary>
-    public static Verdict CompareMismatchError(string? error, Matrix.ShapeMismatch expected)
+    public static Verdict CompareMismatchError(string? error, ShapeMismatch expected)
     {
         string Dims(IReadOnlyList<long> s) => string.Join(", ", s);
         if (error is null)
-            return new Verdict(false, [$"loaded {expected.Key} of shape [{Dims(expected.FileShape)}] into [{Dims(expected.ModelShape)}] without an error"], null);
+            return new Verdict([new Problem(P.ShapeMismatch, expected.Key, $"loaded {expected.Key} of shape [{Dims(expected.FileShape)}] into [{Dims(expected.ModelShape)}] without an error")], null);
         var absent = new[] { expected.Key, Dims(expected.FileShape), Dims(expected.ModelShape) }.Where(s => !error.Contains(s, StringComparison.Ordinal)).ToList();
         return absent.Count == 0
-            ? new Verdict(true, [], null)
-            : new Verdict(false, [$"the error does not name {string.Join(" or ", absent.Select(a => $"\"{a}\""))}: {error}"], null);
+            ? new Verdict([], null)
+            : new Verdict([new Problem(P.ShapeMismatch, expected.Key, $"the error does not name {string.Join(" or ", absent.Select(a => $"\"{a}\""))}: {error}")], null);
+    }
+
+    /// <summary>
+    /// Proof that eval() took effect on a model with dropout or batch statistics: its train-mode
+    /// outputs must differ from its eval-mode outputs by more than the case's tolerance. A smaller
+    /// difference is indistinguishable from the kernel noise of one libtorch run to the next.
+    /// </summary>
+    public static (Problem? Problem, double? MaxAbs) CompareTrainMode(Observation consumer, Tolerance tolerance)
+    {
+        if (consumer.TrainOutputs is not { } t || consumer.Outputs is not { } o || t.Values.Count != o.Values.Count) return (null, null);
+        var diff = CompareOutputs(o.Values, t.Values, tolerance);
+        return diff.WithinTolerance
+            ? (new Problem(P.TrainMode, "", $"train-mode outputs equal eval-mode outputs within {tolerance}: the mode switch took no effect"), diff.MaxAbs)
+            : (null, diff.MaxAbs);
+    }
+
+    /// <summary>A training checkpoint's resumed parameters (K more steps on each side) against the producer's continuation.</summary>
+    public static Verdict CompareResumed(Observation producer, Observation consumer, Tolerance tolerance)
+    {
+        var model = Compare(producer with { Outputs = null }, consumer with { Outputs = null }, tolerance);
+        var problems = model.Problems.Where(p => p.Code != P.Outputs).ToList();
+        var diff = CompareOutputs(producer.Outputs, consumer.Outputs, tolerance, P.Resume, "resumed parameters", problems);
+        return new Verdict(problems, diff);
     }
 
     /// <summary>numpy.allclose semantics with the producer as reference; NaN equals NaN.</summary>

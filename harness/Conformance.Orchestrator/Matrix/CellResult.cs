@@ -1,5 +1,5 @@
 using Conformance.Orchestrator.Judgement;
-using Conformance.Orchestrator.KnownFailures;
+using Conformance.Orchestrator.Ledger;
 
 namespace Conformance.Orchestrator.Matrix;
 
@@ -26,11 +26,13 @@ public sealed record CellResult(
     Outcome Outcome,
     string Message,
     OutputDiff? Diff = null,
-    IReadOnlyList<string>? Problems = null,
-    KnownFailure? Declared = null,
+    LedgerEntry? Declared = null,
     string? Artifact = null,
     double Seconds = 0)
 {
+    /// <summary>Every problem the judge found, structured; the ledger matches each one.</summary>
+    public IReadOnlyList<Problem> Problems { get; init; } = [];
+
     /// <summary>The consumer's largest |train-mode − eval-mode| output difference, where measured.</summary>
     public double? TrainEvalDiff { get; init; }
 

@@ -58,7 +58,7 @@ public static class GoldenFixtures
     public static IReadOnlyList<string> Write(IReadOnlyList<Runtime> runtimes, string fixturesDir, RunnerOptions options, Action<string>? onError = null)
     {
         var written = new List<string>();
-        using var pool = new WorkerPool(options.StartTimeout);
+        using var pool = new WorkerPool(options.StartTimeout, options.WorkerEnvironment);
         foreach (var rt in runtimes.Where(r => r.Available))
         foreach (var c in Catalogue.All.Where(c => c.Golden))
         foreach (var route in Catalogue.RoutesOf(c))
@@ -73,7 +73,7 @@ public static class GoldenFixtures
             {
                 // A route this producer cannot write (not_applicable) has no fixture; anything else is an error.
                 if (reply is WorkerReply.Answered { Response.Error.Kind: ErrorKinds.NotApplicable }) { File.Delete(path); continue; }
-                onError?.Invoke($"{rt.Id} could not produce {path}: {MatrixRunner.Describe(reply, path)}");
+                onError?.Invoke($"{rt.Id} could not produce {path}: {Judgement.CellJudge.FromReply(reply, path, rt.Id).Line}");
                 continue;
             }
             var manifest = new JsonObject

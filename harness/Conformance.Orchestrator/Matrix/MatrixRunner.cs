@@ -1,17 +1,40 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Conformance.Orchestrator.Judgement;
-using Conformance.Orchestrator.KnownFailures;
+using Conformance.Orchestrator.Ledger;
 using Conformance.Orchestrator.Runtimes;
 using Conformance.Orchestrator.Workers;
 using Conformance.Protocol;
 
 namespace Conformance.Orchestrator.Matrix;
 
-public sealed record RunnerOptions(string ArtifactsDir, TimeSpan RequestTimeout, TimeSpan StartTimeout, long Seed = 0)
+/// <summary>
+/// How a run behaves: where artifacts go, the timeouts, and the thread counts pinned in every worker
+/// (libtorch's results change with them). Settings, not constants: <see cref="FromEnvironment"/>
+/// reads CONFORMANCE_TIMEOUT, CONFORMANCE_START_TIMEOUT (seconds), CONFORMANCE_THREADS and
+/// CONFORMANCE_INTEROP_THREADS; the CLI's --timeout and --threads override them.
+/// </summary>
+public sealed record RunnerOptions(string ArtifactsDir, TimeSpan RequestTimeout, TimeSpan StartTimeout, long Seed = 0, int Threads = 2, int InteropThreads = 1)
 {
-    public static RunnerOptions Default(string artifactsDir) =>
-        new(artifactsDir, TimeSpan.FromSeconds(120), TimeSpan.FromSeconds(180));
+    public static RunnerOptions Default(string artifactsDir) => FromEnvironment(artifactsDir);
+
+    public static RunnerOptions FromEnvironment(string artifactsDir)
+    {
+        static double Env(string name, double fallback) =>
+            double.TryParse(Environment.GetEnvironmentVariable(name), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var v) && v > 0 ? v : fallback;
+        return new(artifactsDir, TimeSpan.FromSeconds(Env("CONFORMANCE_TIMEOUT", 120)), TimeSpan.FromSeconds(Env("CONFORMANCE_START_TIMEOUT", 180)),
+            Threads: (int)Env("CONFORMANCE_THREADS", 2), InteropThreads: (int)Env("CONFORMANCE_INTEROP_THREADS", 1));
+    }
+
+    /// <summary>What every worker gets in its environment.</summary>
+    public IReadOnlyDictionary<string, string> WorkerEnvironment => new Dictionary<string, string>
+    {
+        ["CONFORMANCE_THREADS"] = Threads.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["CONFORMANCE_INTEROP_THREADS"] = InteropThreads.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        // OpenMP and MKL read these before libtorch's own setting applies.
+        ["OMP_NUM_THREADS"] = Threads.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["MKL_NUM_THREADS"] = Threads.ToString(System.Globalization.CultureInfo.InvariantCulture),
+    };
 }
 
 /// <summary>A runtime as the run saw it: discovery's view, its hello, and its listing per case.</summary>
@@ -20,35 +43,39 @@ public sealed record RuntimeReport(Runtime Runtime, JsonNode? Hello, IReadOnlyDi
 public sealed record RunResult(
     IReadOnlyList<RuntimeReport> Runtimes,
     IReadOnlyList<CellResult> Results,
-    IReadOnlyList<KnownFailure> UnmatchedKnownFailures,
+    IReadOnlyList<LedgerError> LedgerErrors,
     DateTimeOffset Started,
     double Seconds)
 {
+    public Selection Selection { get; init; } = Selection.All;
+
+    public RunnerOptions? Options { get; init; }
+
     public int Count(Outcome o) => Results.Count(r => r.Outcome == o);
 
+    public bool Passed => Count(Outcome.Fail) == 0 && LedgerErrors.Count == 0;
+
     /// <summary>The run's one closing line, in the manner of protobuf's conformance runner.</summary>
-    public string SummaryLine()
-    {
-        bool passed = Count(Outcome.Fail) == 0 && UnmatchedKnownFailures.Count == 0;
-        return $"CONFORMANCE SUITE {(passed ? "PASSED" : "FAILED")}: {Count(Outcome.Pass)} passes, {Count(Outcome.KnownFailure)} known failures, "
-               + $"{Count(Outcome.Fail)} unexpected failures, {Count(Outcome.Skipped)} skips, {Count(Outcome.NotApplicable)} not applicable"
-               + (UnmatchedKnownFailures.Count > 0 ? $", {UnmatchedKnownFailures.Count} known-failure entries matching no cell" : "")
-               + $" ({Seconds:0.0} s)";
-    }
+    public string SummaryLine() =>
+        $"CONFORMANCE SUITE {(Passed ? "PASSED" : "FAILED")}: {Count(Outcome.Pass)} passes, {Count(Outcome.KnownFailure)} known failures, "
+        + $"{Count(Outcome.Fail)} unexpected failures, {Count(Outcome.Skipped)} skips, {Count(Outcome.NotApplicable)} not applicable"
+        + (LedgerErrors.Count > 0 ? $", {LedgerErrors.Count} ledger errors" : "")
+        + $" ({Seconds:0.0} s)";
 }
 
 /// <summary>
 /// Runs the matrix: for each (case, route, producer) one artifact is produced, then every consumer
-/// loads it in each of its modes, and <see cref="Judge"/> decides. A producer's or consumer's crash,
-/// hang or error fails only the cells it touches; the rest of the matrix goes on.
+/// loads it in each of its modes. It collects observations; <see cref="CellJudge"/> decides and the
+/// <see cref="Ledger"/> declares. A producer's or consumer's crash, hang or error fails only the
+/// cells it touches; the rest of the matrix goes on.
 /// </summary>
-public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, KnownFailureList knownFailures, RunnerOptions options, WorkerPool pool,
+public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, Ledger.Ledger ledger, RunnerOptions options, WorkerPool pool,
     IReadOnlyList<GoldenFixture>? goldens = null)
 {
     private readonly Dictionary<string, Runtime> _byId = runtimes.ToDictionary(r => r.Id);
     private readonly IReadOnlyList<GoldenFixture> _goldens = goldens ?? [];
 
-    public RunResult Run(IReadOnlyList<Cell> cells, Action<CellResult, int, int>? progress = null)
+    public RunResult Run(IReadOnlyList<Cell> cells, Action<CellResult, int, int>? progress = null, Selection? selection = null)
     {
         var started = DateTimeOffset.Now;
         var clock = Stopwatch.StartNew();
@@ -60,12 +87,14 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, KnownFailureLi
         {
             foreach (var r in RunArtifact(group.ToList()))
             {
-                var judged = knownFailures.Apply(r);
+                var judged = ledger.Apply(r);
                 results.Add(judged);
                 progress?.Invoke(judged, results.Count, cells.Count);
             }
         }
-        return new RunResult(reports, results, knownFailures.Unmatched(cells), started, clock.Elapsed.TotalSeconds);
+        selection ??= Selection.All;
+        var errors = ledger.Check(results, selection.Complete, DateOnly.FromDateTime(DateTime.UtcNow));
+        return new RunResult(reports, results, errors, started, clock.Elapsed.TotalSeconds) { Selection = selection, Options = options };
     }
 
     private List<RuntimeReport> ListRuntimes(IReadOnlyList<string> cases)
@@ -80,12 +109,15 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, KnownFailureLi
             {
                 var reply = pool.Send(rt, Ops.Listing, new JsonObject { ["case"] = c, ["seed"] = options.Seed }, options.RequestTimeout);
                 listings[c] = reply.Result;
-                error ??= reply.Result is null ? Describe(reply, null) : null;
+                error ??= reply.Result is null ? CellJudge.FromReply(reply, null, rt.Id).Line : null;
             }
             list.Add(new RuntimeReport(rt, pool.Hellos.GetValueOrDefault(rt.Id), listings, error));
         }
         return list;
     }
+
+    private static CellResult Result(Cell cell, CellVerdict v, string? artifact, double seconds = 0) =>
+        new(cell, v.Outcome, v.Message, v.Diff, Artifact: artifact, Seconds: seconds) { Problems = v.Problems, TrainEvalDiff = v.TrainEvalDiff };
 
     private IEnumerable<CellResult> RunArtifact(IReadOnlyList<Cell> cells)
     {
@@ -102,16 +134,23 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, KnownFailureLi
             yield break;
         }
         var path = ArtifactPath(first);
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        if (File.Exists(path)) File.Delete(path);
         var clock = Stopwatch.StartNew();
-        var spec = Catalogue.Case(first.Case);
-        var produced = ProduceArtifact(pool, runtimes, spec, first.Route, producer, path, options);
+        WorkerReply produced;
+        try
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            if (File.Exists(path)) File.Delete(path);
+            produced = ProduceArtifact(pool, runtimes, Catalogue.Case(first.Case), first.Route, producer, path, options);
+        }
+        catch (IOException e)
+        {
+            // A full disk or an unwritable artifacts folder fails these cells, not the run.
+            produced = new WorkerReply.Failed(ProblemCodes.RuntimeError, $"orchestrator could not prepare {path}: {e.Message}");
+        }
         if (produced.Result is not { } producedObs)
         {
-            var notApplicable = produced is WorkerReply.Answered { Response.Error.Kind: ErrorKinds.NotApplicable };
-            var why = $"producer {producer.Id} could not save: {Describe(produced, path)}";
-            foreach (var c in cells) yield return new CellResult(c, notApplicable ? Outcome.NotApplicable : Outcome.Fail, why, Artifact: path);
+            var v = CellJudge.ProducerFailed(producer.Id, produced, path);
+            foreach (var c in cells) yield return Result(c, v, path);
             yield break;
         }
         var produceSeconds = clock.Elapsed.TotalSeconds;
@@ -124,16 +163,17 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, KnownFailureLi
         var first = cells[0];
         var golden = _goldens.Single(g => g.ProducerId == first.Producer && g.Case == first.Case && g.Route == first.Route);
         var path = ArtifactPath(first);
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        File.Copy(golden.ArtifactPath, path, overwrite: true);
         JsonNode expected;
         try
         {
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            File.Copy(golden.ArtifactPath, path, overwrite: true);
             expected = golden.ExpectedNode();
         }
-        catch (Exception e) when (e is IOException or System.Text.Json.JsonException or InvalidDataException or NullReferenceException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Text.Json.JsonException or InvalidDataException or NullReferenceException)
         {
-            return cells.Select(c => new CellResult(c, Outcome.Fail, $"fixture_error: {golden.ObservationPath}: {e.Message}", Artifact: path)).ToList();
+            var v = CellJudge.Failed(new Problem(ProblemCodes.FixtureError, golden.ObservationPath, $"{golden.ObservationPath}: {e.Message}"));
+            return cells.Select(c => Result(c, v, path)).ToList();
         }
         return ConsumeAll(cells, path, expected, 0);
     }
@@ -148,7 +188,8 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, KnownFailureLi
         }
         catch (Exception e) when (e is InvalidOperationException or NullReferenceException or FormatException)
         {
-            return cells.Select(c => new CellResult(c, Outcome.Fail, $"protocol_error: producer {c.Producer} sent a malformed observation: {e.Message}", Artifact: path)).ToList();
+            return cells.Select(c => Result(c, CellJudge.Failed(new Problem(ProblemCodes.ProtocolError, c.Producer,
+                $"producer {c.Producer} sent a malformed observation: {e.Message}")), path)).ToList();
         }
         return cells.Select(c => Consume(c, path, expectedNode, expected, produceSeconds)).ToList();
     }
@@ -166,60 +207,8 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, KnownFailureLi
             : pool.Send(consumer, Ops.Consume,
                 new JsonObject { ["case"] = cell.Case, ["route"] = cell.Route, ["mode"] = cell.Mode, ["path"] = path }, options.RequestTimeout);
         var seconds = produceSeconds + clock.Elapsed.TotalSeconds;
-        var notApplicable = reply is WorkerReply.Answered { Response.Error.Kind: ErrorKinds.NotApplicable };
-
-        if (cell.Mode == Catalogue.ShapeMismatchMode && spec.Mismatch is { } mismatch && !notApplicable)
-        {
-            // The load is meant to fail: the verdict is on the error's evidence.
-            var loadError = reply is WorkerReply.Answered { Response.Error: { Kind: ErrorKinds.LoadError } e } ? StripPath(e.Message, path) : null;
-            if (reply is WorkerReply.Failed f) return new CellResult(cell, Outcome.Fail, Describe(f, path), Artifact: path, Seconds: seconds);
-            var v = Judge.CompareMismatchError(loadError, mismatch);
-            return new CellResult(cell, v.Passed ? Outcome.Pass : Outcome.Fail, v.Passed ? $"refused as expected: {loadError}" : v.Summary,
-                Problems: v.Problems, Artifact: path, Seconds: seconds);
-        }
-        var archiveVersion = expectedNode["archive_version"]?.GetValue<string>();
-        if (reply.Result is not { } obs)
-        {
-            // A refused TorchScript archive carries its version record as evidence.
-            var why = Describe(reply, path) + (archiveVersion is null ? "" : $" [archive version record {archiveVersion}]");
-            return new CellResult(cell, notApplicable ? Outcome.NotApplicable : Outcome.Fail, why, Artifact: path, Seconds: seconds) { ArchiveVersion = archiveVersion };
-        }
-
-        var tolerance = spec.Tolerance;
-        Observation actual;
-        CheckpointVerdict? checkpoint = null;
-        try
-        {
-            actual = Observation.FromJson(obs);
-            if (spec.IsCheckpoint) checkpoint = CheckpointJudge.Compare(expectedNode, obs);
-        }
-        catch (Exception e) when (e is InvalidOperationException or NullReferenceException or FormatException)
-        {
-            return new CellResult(cell, Outcome.Fail, $"protocol_error: consumer {consumer.Id} sent a malformed observation: {e.Message}", Artifact: path, Seconds: seconds);
-        }
-        var verdict = cell.Mode == Catalogue.StrictFalse && spec.Partial is { } partial
-            ? Judge.ComparePartial(expected, actual, partial)
-            : Judge.Compare(expected, actual, tolerance);
-        var problems = verdict.Problems.ToList();
-        if (checkpoint is not null)
-        {
-            // For a checkpoint the "outputs" are the parameters after resuming K more steps.
-            problems = problems.Select(p => p.StartsWith("outputs:", StringComparison.Ordinal) ? "resumed parameters:" + p["outputs:".Length..] : p).ToList();
-            problems.InsertRange(0, checkpoint.Problems);
-        }
-        double? trainEval = actual.TrainOutputs is { } t && actual.Outputs is { } o && t.Values.Count == o.Values.Count
-            ? Judge.CompareOutputs(o.Values, t.Values, new Tolerance(0, 0)).MaxAbs
-            : null;
-        if (spec.TrainModeMatters && cell.Mode != Catalogue.StrictFalse && trainEval is 0)
-        {
-            // Before a key-order finding, which always comes last.
-            int order = problems.FindIndex(p => p.StartsWith("key order differs", StringComparison.Ordinal));
-            problems.Insert(order < 0 ? problems.Count : order, "train-mode outputs equal eval-mode outputs: the mode switch took no effect");
-        }
-        var passed = problems.Count == 0;
-        var notes = checkpoint is { Notes.Count: > 0 } ? "notes: " + string.Join("; ", checkpoint.Notes) : "";
-        return new CellResult(cell, passed ? Outcome.Pass : Outcome.Fail, passed ? notes : new Verdict(false, problems, null).Summary,
-            verdict.Diff, problems, Artifact: path, Seconds: seconds) { TrainEvalDiff = trainEval, ArchiveVersion = archiveVersion };
+        var verdict = CellJudge.Judge(cell, spec, expectedNode, expected, reply, path);
+        return Result(cell, verdict, path, seconds) with { ArchiveVersion = expectedNode["archive_version"]?.GetValue<string>() };
     }
 
     /// <summary>
@@ -232,7 +221,8 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, KnownFailureLi
         var args = ProduceArgs(spec, route, path, options.Seed);
         if (Catalogue.IsTorchScript(route) && producer.Kind == RuntimeKinds.TorchSharp)
         {
-            var maker = runtimes.Where(r => r.Kind == RuntimeKinds.PyTorch && r.Available).OrderBy(r => r.Id, StringComparer.Ordinal).FirstOrDefault();
+            // The oldest by parsed version ("1.13" < "2.6", which string order gets wrong for "10.0" < "9.0").
+            var maker = runtimes.Where(r => r.Kind == RuntimeKinds.PyTorch && r.Available).OrderBy(r => Runtime.ParseVersion(r.Version)).FirstOrDefault();
             if (maker is null)
                 return new WorkerReply.Failed(WorkerReply.StartError, "no PyTorch runtime to make the source ScriptModule that TorchSharp retrains");
             var source = Path.ChangeExtension(path, ".source.pt");
@@ -260,15 +250,4 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, KnownFailureLi
         Catalogue.Safetensors => ".safetensors",
         _ => ".bin",
     };
-
-    /// <summary>"kind: message", with the artifact's path dropped from the front (it is recorded apart).</summary>
-    public static string Describe(WorkerReply reply, string? path) => reply switch
-    {
-        WorkerReply.Answered { Response.Error: { } e } => $"{e.Kind}: {StripPath(e.Message, path)}",
-        WorkerReply.Failed f => $"{f.Kind}: {f.Message}",
-        _ => "no result",
-    };
-
-    private static string StripPath(string message, string? path) =>
-        path is not null && message.StartsWith(path + ": ", StringComparison.Ordinal) ? message[(path.Length + 2)..] : message;
 }

@@ -27,7 +27,7 @@ public static class BenchReport
         {
             log($"bench: {rt.Id} ({repeats} repeats of save and load, {Tensors} x {Elements} float32)…");
             var reply = pool.Send(rt, "bench", (JsonObject)args.DeepClone(), TimeSpan.FromSeconds(600));
-            results[rt.Id] = reply.Result?.DeepClone() ?? new JsonObject { ["error"] = Conformance.Orchestrator.Matrix.MatrixRunner.Describe(reply, null) };
+            results[rt.Id] = reply.Result?.DeepClone() ?? new JsonObject { ["error"] = Conformance.Orchestrator.Judgement.CellJudge.FromReply(reply, null, rt.Id).Line };
         }
         return new JsonObject { ["tensors"] = Tensors, ["elements"] = Elements, ["repeats"] = repeats, ["results"] = results };
     }

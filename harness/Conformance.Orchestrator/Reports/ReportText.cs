@@ -16,9 +16,9 @@ public static class ReportText
         var notable = run.Results.Where(r => r.Outcome is Outcome.Fail).ToList();
         foreach (var r in notable)
             sb.AppendLine($"FAIL  {r.Cell.Name}: {FirstLine(r.Message)}");
-        foreach (var k in run.UnmatchedKnownFailures)
-            sb.AppendLine($"ERROR known-failures.json entry \"{k.Pattern}\" matches no cell: remove it");
-        if (notable.Count > 0 || run.UnmatchedKnownFailures.Count > 0) sb.AppendLine();
+        foreach (var k in run.LedgerErrors)
+            sb.AppendLine($"ERROR {k}");
+        if (notable.Count > 0 || run.LedgerErrors.Count > 0) sb.AppendLine();
         sb.AppendLine(run.SummaryLine());
         return sb.ToString();
     }
@@ -116,7 +116,7 @@ public static class ReportText
             sb.AppendLine("## Known incompatibilities (known-failures.json)").AppendLine();
             sb.AppendLine("| cells | pattern | reason | example message |").AppendLine("|---|---|---|---|");
             foreach (var g in known)
-                sb.AppendLine($"| {g.Count()} | `{g.Key.Pattern}` | {Cell(g.Key.Reason)} [link]({g.Key.Link}) | `{g.First().Cell.Name}`: {Cell(g.First().Message)} |");
+                sb.AppendLine($"| {g.Count()} | `{g.Key.Id}`: `{g.Key.Pattern}` | {Cell(g.Key.Reason)} [link]({g.Key.Link}) | `{g.First().Cell.Name}`: {Cell(g.First().Message)} |");
             sb.AppendLine();
         }
         var other = run.Results.Where(r => r.Outcome is Outcome.NotApplicable or Outcome.Skipped).GroupBy(r => (r.Outcome, Message: Scrub(r.Message))).ToList();
@@ -127,10 +127,10 @@ public static class ReportText
             foreach (var g in other) sb.AppendLine($"| {g.Count()} | {g.Key.Outcome.Wire()} | {Cell(g.Key.Message)} | `{g.First().Cell.Name}` |");
             sb.AppendLine();
         }
-        if (run.UnmatchedKnownFailures.Count > 0)
+        if (run.LedgerErrors.Count > 0)
         {
-            sb.AppendLine("## known-failures.json entries that match no cell").AppendLine();
-            foreach (var k in run.UnmatchedKnownFailures) sb.AppendLine($"- `{k.Pattern}`: remove it ({k.Link})");
+            sb.AppendLine("## Ledger errors (known-failures.json)").AppendLine();
+            foreach (var k in run.LedgerErrors) sb.AppendLine($"- `{k.EntryId}`: {k.Message}");
             sb.AppendLine();
         }
         sb.AppendLine("## Listings (the seed's state_dict and optimizer printout, per runtime)").AppendLine();

@@ -51,6 +51,14 @@ public sealed record Runtime(
         return parts.Length >= 2 ? $"{kind}-{parts[0]}.{parts[1]}" : $"{kind}-{version}";
     }
 
+    /// <summary>The leading numbers of a version ("2.6.0+debian", "1.13.0a0", "0.107.1-repack.1"), for ordering.</summary>
+    public static Version ParseVersion(string version)
+    {
+        var numbers = System.Text.RegularExpressions.Regex.Match(version, @"^\d+(\.\d+){0,3}").Value;
+        var parts = numbers.Length == 0 ? [0] : numbers.Split('.').Select(int.Parse).ToArray();
+        return new Version(parts[0], parts.Length > 1 ? parts[1] : 0, parts.Length > 2 ? parts[2] : 0, parts.Length > 3 ? parts[3] : 0);
+    }
+
     public static Runtime Missing(string id, string reason)
     {
         var dash = id.IndexOf('-');

@@ -5,8 +5,9 @@ namespace Conformance.Orchestrator.Workers;
 
 /// <summary>
 /// One long-lived worker per runtime, started on first use and restarted after a crash or hang.
+/// <paramref name="environment"/> is added to every worker's environment (the pinned thread counts).
 /// </summary>
-public sealed class WorkerPool(TimeSpan startTimeout) : IDisposable
+public sealed class WorkerPool(TimeSpan startTimeout, IReadOnlyDictionary<string, string>? environment = null) : IDisposable
 {
     private readonly Dictionary<string, WorkerProcess> _workers = [];
     private readonly Dictionary<string, JsonNode?> _hellos = [];
@@ -27,7 +28,7 @@ public sealed class WorkerPool(TimeSpan startTimeout) : IDisposable
             worker?.Dispose();
             _workers.Remove(runtime.Id);
             Starts[runtime.Id] = Starts.GetValueOrDefault(runtime.Id) + 1;
-            var (started, hello) = WorkerProcess.Start(runtime, startTimeout);
+            var (started, hello) = WorkerProcess.Start(runtime, startTimeout, environment);
             if (started is null)
                 return hello is WorkerReply.Failed f ? f with { Message = "while starting: " + f.Message } : hello;
             _hellos[runtime.Id] = started.Hello;

@@ -34,7 +34,7 @@ public sealed class WorkerProcess : IDisposable
     }
 
     /// <summary>Starts the worker and waits for its <c>hello</c> within <paramref name="startTimeout"/>.</summary>
-    public static (WorkerProcess? Worker, WorkerReply Hello) Start(Runtime runtime, TimeSpan startTimeout)
+    public static (WorkerProcess? Worker, WorkerReply Hello) Start(Runtime runtime, TimeSpan startTimeout, IReadOnlyDictionary<string, string>? environment = null)
     {
         var launch = runtime.Launch ?? throw new InvalidOperationException($"runtime {runtime.Id} has no launch: {runtime.MissingReason}");
         var psi = new ProcessStartInfo(launch.Command[0])
@@ -47,6 +47,7 @@ public sealed class WorkerProcess : IDisposable
             StandardInputEncoding = new UTF8Encoding(false),
         };
         foreach (var a in launch.Command.Skip(1)) psi.ArgumentList.Add(a);
+        foreach (var (k, v) in environment ?? new Dictionary<string, string>()) psi.Environment[k] = v;
         foreach (var (k, v) in launch.Environment) psi.Environment[k] = v;
         Process process;
         try

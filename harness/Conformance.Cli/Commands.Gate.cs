@@ -1,0 +1,59 @@
+using System.Text.Json.Nodes;
+using Conformance.Orchestrator.Diagnosis;
+using Conformance.Orchestrator.Reports;
+
+namespace Conformance.Cli;
+
+public static partial class Commands
+{
+    /// <summary>`compare OLD NEW`: the upgrade gate. Exit 1 on a regression (or, with --fail-on-change, on any change).</summary>
+    public static int Compare(string oldPath, string newPath, string[] map, string? markdownPath, bool failOnChange)
+    {
+        RunComparison c;
+        try
+        {
+            c = RunComparison.Compare(RunComparison.Load(oldPath), RunComparison.Load(newPath), RunComparison.ParseMap(map), oldPath, newPath);
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException or FormatException or ArgumentException)
+        {
+            Console.Error.WriteLine("error: " + e.Message);
+            return 2;
+        }
+        var md = c.Markdown();
+        Console.Write(md);
+        if (markdownPath is not null)
+        {
+            File.WriteAllText(markdownPath, md);
+            Console.WriteLine($"wrote {Rel(markdownPath)}");
+        }
+        return c.HasRegressions || (failOnChange && c.HasChanges) ? 1 : 0;
+    }
+
+    /// <summary>`merge SHARD.json…`: one report from sharded runs.</summary>
+    public static int Merge(string[] shards, string? outDir)
+    {
+        JsonObject merged;
+        try
+        {
+            merged = ReportMerge.Merge(shards.Select(p => (p, RunComparison.Load(p))).ToList());
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException or FormatException or InvalidOperationException)
+        {
+            Console.Error.WriteLine("error: " + e.Message);
+            return 2;
+        }
+        var run = ReportJsonReader.Read(merged);
+        foreach (var f in ReportWriter.WriteAll(run, outDir ?? Repo().ReportsDir, ReportMerge.Write(merged))) Console.WriteLine($"wrote {Rel(f)}");
+        var line = merged["summary"]?["line"]?.GetValue<string>() ?? "";
+        Console.WriteLine(line);
+        return line.StartsWith("CONFORMANCE SUITE PASSED", StringComparison.Ordinal) ? 0 : 1;
+    }
+
+    /// <summary>`doctor`: what this machine has and lacks, a one-line remedy for each problem.</summary>
+    public static int Doctor()
+    {
+        var report = Orchestrator.Diagnosis.Doctor.Examine(Repo());
+        Console.Write(report.Text());
+        return report.Healthy ? 0 : 1;
+    }
+}

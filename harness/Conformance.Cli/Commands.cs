@@ -1,0 +1,92 @@
+using Conformance.Orchestrator;
+using Conformance.Orchestrator.Matrix;
+using Conformance.Orchestrator.Reports;
+using Conformance.Orchestrator.Runtimes;
+
+namespace Conformance.Cli;
+
+/// <summary>What each command does: call the orchestrator, print, choose the exit code.</summary>
+public static partial class Commands
+{
+    private static RepoLayout Repo() => RepoLayout.Find(Directory.GetCurrentDirectory());
+
+    private static string Rel(string path) => Path.GetRelativePath(Directory.GetCurrentDirectory(), path);
+
+    public static int Run(Selection selection, string? outDir, double? timeout, int? threads, bool details)
+    {
+        var repo = Repo();
+        var suite = new Suite(repo);
+        var options = RunnerOptions.FromEnvironment(Path.Combine(repo.ArtifactsDir, "report"));
+        if (timeout is { } t) options = options with { RequestTimeout = TimeSpan.FromSeconds(t) };
+        if (threads is { } n) options = options with { Threads = n };
+        outDir ??= repo.ReportsDir;
+
+        Console.WriteLine("Runtimes:");
+        foreach (var r in suite.Runtimes)
+            Console.WriteLine($"  {r.Id,-20} {(r.Available ? r.Where : "MISSING: " + r.MissingReason)}");
+        var cells = selection.Apply(suite.Cells);
+        if (cells.Count == 0)
+        {
+            Console.Error.WriteLine($"error: the selection matches none of the {suite.Cells.Count} cells (cell names look like {suite.Cells.FirstOrDefault()?.Name})");
+            return 2;
+        }
+        Console.WriteLine($"Running {cells.Count} of {suite.Cells.Count} cells, {options.Threads} intra-op thread(s) per worker, {options.RequestTimeout.TotalSeconds:0} s per request…");
+
+        var run = RunProgress.Show("matrix", progress => suite.Run(options.ArtifactsDir, progress, selection: selection, options: options));
+
+        if (details)
+            foreach (var rt in run.Runtimes)
+            foreach (var (c, listing) in rt.Listings)
+            {
+                Console.WriteLine($"--- {rt.Runtime.Id}: {c} ---");
+                Console.WriteLine(listing?["text"]?.GetValue<string>() ?? "(no listing: " + rt.Error + ")");
+            }
+        Console.WriteLine();
+        Console.Write(ReportText.Console(run, details));
+        int code = run.Passed ? 0 : 1;
+        try
+        {
+            foreach (var f in ReportWriter.WriteAll(run, outDir)) Console.WriteLine($"wrote {Rel(f)}");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // The verdicts above stand; the run fails because its report could not be kept.
+            Console.Error.WriteLine($"error: could not write the reports to {outDir}: {e.Message}");
+            code = 1;
+        }
+        bool missingRequired = Suite.RequireAll && suite.Runtimes.Any(r => !r.Available);
+        if (missingRequired) Console.Error.WriteLine("error: CONFORMANCE_REQUIRE_ALL=1 and a runtime is missing: " + string.Join(", ", suite.Runtimes.Where(r => !r.Available).Select(r => r.Id)));
+        return missingRequired ? 1 : code;
+    }
+
+    public static int Runtimes()
+    {
+        var suite = new Suite(Repo());
+        foreach (var r in suite.Runtimes)
+            Console.WriteLine($"{r.Id,-20} {(r.Available ? "available" : "MISSING"),-10} {r.Where}  {r.MissingReason}{(r.Launch is null ? "" : "\n    " + r.Launch.Display())}");
+        foreach (var n in suite.DiscoveryNotes) Console.WriteLine("  note: " + n);
+        return suite.Runtimes.All(r => r.Available) ? 0 : 1;
+    }
+
+    public static int Fixtures()
+    {
+        var repo = Repo();
+        var suite = new Suite(repo);
+        int errors = 0;
+        foreach (var f in GoldenFixtures.Write(suite.Runtimes, repo.FixturesDir, RunnerOptions.FromEnvironment(repo.ArtifactsDir),
+                     e => { errors++; Console.Error.WriteLine("error: " + e); }))
+            Console.WriteLine($"wrote {Path.GetRelativePath(repo.Root, f)} (+ .json)");
+        return errors == 0 ? 0 : 1;
+    }
+
+    public static int Bench()
+    {
+        var repo = Repo();
+        var suite = new Suite(repo);
+        var bench = BenchReport.Run(suite.Runtimes, Path.Combine(repo.ArtifactsDir, "bench"), repeats: 3, Console.Error.WriteLine);
+        BenchReport.Write(bench, repo.ReportsDir);
+        Console.Write(BenchReport.Markdown(bench));
+        Console.WriteLine("wrote reports/bench.json, reports/bench.md");
+        return 0;
+    }
+}

@@ -1,0 +1,63 @@
+namespace Conformance.Orchestrator.Judgement;
+
+/// <summary>
+/// One thing wrong with a cell: a <see cref="Code"/> from <see cref="ProblemCodes"/>, the
+/// <see cref="Subject"/> it is about (a key, a field, a runtime; empty when the whole cell) and a
+/// message a person reads. The ledger matches on the code, the subject and the start of the message,
+/// so every problem of a cell is kept and none is cut off before matching.
+/// </summary>
+public sealed record Problem(string Code, string Subject, string Message)
+{
+    /// <summary>The measured quantity behind the problem where there is one (an output's max abs diff), so a ledger entry can bound it.</summary>
+    public double? Measure { get; init; }
+
+    /// <summary>What a report prints: the message, after the code where the message does not say what failed.</summary>
+    public string Line => ProblemCodes.IsError(Code) ? $"{Code}: {Message}" : Message;
+
+    public override string ToString() => Line;
+}
+
+/// <summary>The problem codes: one vocabulary for the judge, the ledger and the reports.</summary>
+public static class ProblemCodes
+{
+    public const string MissingKeys = "missing_keys";
+    public const string UnexpectedKeys = "unexpected_keys";
+    public const string DuplicateKey = "duplicate_key";
+    public const string KeyOrder = "key_order";
+    public const string Shape = "shape";
+    public const string Dtype = "dtype";
+    public const string Bytes = "bytes";
+    public const string TieLost = "tie_lost";
+    public const string Outputs = "outputs";
+    public const string TrainMode = "train_mode";
+    /// <summary>A strict=False warm start reported other missing/unexpected keys, or dropped a shared key's values.</summary>
+    public const string PartialLoad = "partial_load";
+    /// <summary>A load into a model of the wrong shape succeeded, or its error did not name the key and both shapes.</summary>
+    public const string ShapeMismatch = "shape_mismatch";
+    public const string Epoch = "epoch";
+    public const string Loss = "loss";
+    public const string ParamGroups = "param_groups";
+    public const string OptimizerState = "optimizer_state";
+    /// <summary>Training resumed on the consumer diverged from the producer's own continuation.</summary>
+    public const string Resume = "resume";
+
+    // Errors: the consumer or producer did not get as far as an observation.
+    public const string LoadError = "load_error";
+    public const string SaveError = "save_error";
+    public const string RuntimeError = "runtime_error";
+    public const string BadRequest = "bad_request";
+    public const string WorkerCrash = "worker_crash";
+    public const string Timeout = "worker_timeout";
+    public const string StartError = "worker_start_error";
+    public const string ProtocolError = "protocol_error";
+    public const string FixtureError = "fixture_error";
+
+    private static readonly HashSet<string> Errors =
+        [LoadError, SaveError, RuntimeError, BadRequest, WorkerCrash, Timeout, StartError, ProtocolError, FixtureError];
+
+    public static bool IsError(string code) => Errors.Contains(code);
+
+    /// <summary>Every code, for validating the ledger: an entry naming an unknown code is refused when read.</summary>
+    public static IReadOnlySet<string> All { get; } = typeof(ProblemCodes).GetFields()
+        .Where(f => f.IsLiteral && f.FieldType == typeof(string)).Select(f => (string)f.GetRawConstantValue()!).ToHashSet();
+}

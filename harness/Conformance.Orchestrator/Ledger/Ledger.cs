@@ -1,0 +1,226 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Conformance.Orchestrator.Judgement;
+using Conformance.Orchestrator.Matrix;
+
+namespace Conformance.Orchestrator.Ledger;
+
+/// <summary>
+/// One problem a ledger entry expects: its code, optionally its exact subject, the start of its
+/// message (a literal prefix, never a pattern), and optionally a bound on its measure (an output
+/// difference may be declared, but not allowed to grow without limit).
+/// </summary>
+public sealed record ExpectedProblem(string Code, string? Subject, string MessagePrefix, double? MaxMeasure = null)
+{
+    public bool Matches(Problem p) =>
+        p.Code == Code
+        && (Subject is null || p.Subject == Subject)
+        && p.Message.StartsWith(MessagePrefix, StringComparison.Ordinal)
+        && (MaxMeasure is null || p.Measure is { } m && m <= MaxMeasure);
+
+    public override string ToString() =>
+        $"{Code}{(Subject is null ? "" : $"[{Subject}]")}: \"{MessagePrefix}…\"{(MaxMeasure is null ? "" : $" (≤ {MaxMeasure:g3})")}";
+}
+
+/// <summary>
+/// A declared known failure. <see cref="Pattern"/> names cells: <c>*</c> and <c>?</c> never cross a
+/// <c>/</c>, <c>{a,b}</c> names alternatives. A cell it matches is a known failure only when every one
+/// of the cell's problems is one of <see cref="Problems"/>; anything else in that cell stays a failure.
+/// </summary>
+public sealed record LedgerEntry(
+    string Id,
+    string Pattern,
+    IReadOnlyList<ExpectedProblem> Problems,
+    string Reason,
+    string Link,
+    DateOnly Added,
+    DateOnly? Expires,
+    int MaxCells)
+{
+    private Regex CellRegex { get; } = Glob.ToRegex(Pattern);
+
+    public bool Matches(Cell cell) => CellRegex.IsMatch(cell.Name);
+
+    public bool Matches(string cellName) => CellRegex.IsMatch(cellName);
+}
+
+/// <summary>Something wrong with the ledger itself, found by a run: each fails the run.</summary>
+public sealed record LedgerError(string EntryId, string Message)
+{
+    public override string ToString() => $"ledger entry \"{EntryId}\": {Message}";
+}
+
+/// <summary>
+/// Cell patterns: <c>*</c> (any run of characters but <c>/</c>), <c>?</c> (one such), <c>{a,b}</c>.
+/// With <paramref name="crossSegments"/> (the CLI's filters, never the ledger) <c>**</c> also crosses <c>/</c>.
+/// </summary>
+public static class Glob
+{
+    public static Regex ToRegex(string glob, bool crossSegments = false)
+    {
+        if (!crossSegments && glob.Contains("**", StringComparison.Ordinal))
+            throw new FormatException($"\"**\" in cell pattern \"{glob}\": a ledger pattern names each segment (case/route/producer->consumer/mode)");
+        var sb = new StringBuilder("^");
+        int depth = 0;
+        for (int i = 0; i < glob.Length; i++)
+        {
+            var ch = glob[i];
+            switch (ch)
+            {
+                case '*' when crossSegments && i + 1 < glob.Length && glob[i + 1] == '*': sb.Append(".*"); i++; break;
+                case '*': sb.Append("[^/]*"); break;
+                case '?': sb.Append("[^/]"); break;
+                case '{': depth++; sb.Append("(?:"); break;
+                case '}' when depth > 0: depth--; sb.Append(')'); break;
+                case ',' when depth > 0: sb.Append('|'); break;
+                default: sb.Append(Regex.Escape(ch.ToString())); break;
+            }
+        }
+        if (depth != 0) throw new FormatException($"unbalanced braces in cell pattern \"{glob}\"");
+        return new Regex(sb.Append('$').ToString(), RegexOptions.Singleline | RegexOptions.CultureInvariant);
+    }
+
+}
+
+/// <summary>
+/// The failure ledger (<c>known-failures.json</c>), strict in the manner of protobuf's failure lists
+/// and PyTorch's compatibility allow list. A run fails on a stale entry (a cell it declares passes), an
+/// entry matching no cell, a cell matched by two entries, a declared cell that is not_applicable or
+/// skipped, an expired entry, an entry matching more cells than its <c>max_cells</c>, an expected
+/// problem that no cell shows, and a declared cell that shows a problem its entry does not name.
+/// </summary>
+public sealed class Ledger(IReadOnlyList<LedgerEntry> entries)
+{
+    public IReadOnlyList<LedgerEntry> Entries { get; } = entries;
+
+    public static Ledger Empty { get; } = new([]);
+
+    public static Ledger Load(string path) => File.Exists(path) ? Parse(File.ReadAllText(path), path) : Empty;
+
+    public static Ledger Parse(string json, string source)
+    {
+        JsonObject root;
+        try
+        {
+            root = JsonNode.Parse(json) as JsonObject ?? throw new FormatException($"{source}: expected a JSON object with \"entries\"");
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            throw new FormatException($"{source}: not JSON: {e.Message}", e);
+        }
+        var list = new List<LedgerEntry>();
+        var ids = new HashSet<string>();
+        int i = 0;
+        foreach (var node in root["entries"]?.AsArray() ?? [])
+        {
+            var at = $"{source}: entries[{i}]";
+            string Req(JsonNode? n, string name, string where) => n?[name] is JsonValue v && v.TryGetValue(out string? s) && s.Length > 0
+                ? s : throw new FormatException($"{where} needs a non-empty \"{name}\"");
+            var id = Req(node, "id", at);
+            at = $"{source}: entry \"{id}\"";
+            if (!ids.Add(id)) throw new FormatException($"{at}: the id is used twice");
+            var link = Req(node, "link", at);
+            if (!link.StartsWith("https://", StringComparison.Ordinal)) throw new FormatException($"{at}: \"link\" must be an https:// address");
+            var problems = new List<ExpectedProblem>();
+            foreach (var p in node!["problems"]?.AsArray() ?? [])
+            {
+                var code = Req(p, "code", $"{at}: problems[{problems.Count}]");
+                if (!ProblemCodes.All.Contains(code))
+                    throw new FormatException($"{at}: problems[{problems.Count}] has unknown code \"{code}\" (known: {string.Join(", ", ProblemCodes.All.Order())})");
+                // An empty message prefix is allowed when written out: "any message of this code", said explicitly.
+                var message = p!["message"] is JsonValue mv && mv.TryGetValue(out string? ms) ? ms
+                    : throw new FormatException($"{at}: problems[{problems.Count}] needs \"message\", the start of the problem's message");
+                problems.Add(new ExpectedProblem(code, p["subject"]?.GetValue<string>(), message,
+                    p["max_measure"]?.GetValue<double>()));
+            }
+            if (problems.Count == 0) throw new FormatException($"{at} needs at least one expected problem in \"problems\"");
+            var maxCells = node["max_cells"] is JsonValue mc && mc.TryGetValue(out int m) && m > 0
+                ? m : throw new FormatException($"{at} needs \"max_cells\", a positive count of the cells it may declare");
+            var pattern = Req(node, "cell", at);
+            try { Glob.ToRegex(pattern); }
+            catch (FormatException e) { throw new FormatException($"{at}: {e.Message}", e); }
+            list.Add(new LedgerEntry(id, pattern, problems, Req(node, "reason", at), link,
+                Date(Req(node, "added", at), at, "added"),
+                node["expires"] is null ? null : Date(Req(node, "expires", at), at, "expires"),
+                maxCells));
+            i++;
+        }
+        return new Ledger(list);
+    }
+
+    private static DateOnly Date(string s, string at, string field) =>
+        DateOnly.TryParseExact(s, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var d)
+            ? d : throw new FormatException($"{at}: \"{field}\" must be a date, yyyy-MM-dd (got \"{s}\")");
+
+    public IReadOnlyList<LedgerEntry> EntriesFor(Cell cell) => Entries.Where(e => e.Matches(cell)).ToList();
+
+    /// <summary>Turns a raw verdict into the declared one.</summary>
+    public CellResult Apply(CellResult raw)
+    {
+        var matched = EntriesFor(raw.Cell);
+        if (matched.Count == 0) return raw;
+        var entry = matched[0];
+        if (matched.Count > 1)
+            return raw with
+            {
+                Outcome = Outcome.Fail, Declared = entry,
+                Message = $"ledger: {raw.Cell.Name} is declared by {matched.Count} entries ({string.Join(", ", matched.Select(e => $"\"{e.Id}\""))}); a cell may be declared once. Was: {raw.Outcome.Wire()}: {raw.Message}",
+            };
+        switch (raw.Outcome)
+        {
+            case Outcome.Pass:
+                return raw with
+                {
+                    Outcome = Outcome.Fail, Declared = entry,
+                    Message = $"stale known failure: {raw.Cell.Name} now passes, but ledger entry \"{entry.Id}\" (pattern \"{entry.Pattern}\") declares it failing; "
+                              + "narrow or remove that entry (conformance ledger --fix)",
+                };
+            case Outcome.NotApplicable or Outcome.Skipped:
+                return raw with
+                {
+                    Outcome = Outcome.Fail, Declared = entry,
+                    Message = $"ledger entry \"{entry.Id}\" declares {raw.Cell.Name}, which came out {raw.Outcome.Wire()} ({raw.Message}): a declared cell must run and fail as declared",
+                };
+            case Outcome.Fail:
+                var unnamed = raw.Problems.Where(p => !entry.Problems.Any(x => x.Matches(p))).ToList();
+                if (raw.Problems.Count > 0 && unnamed.Count == 0) return raw with { Outcome = Outcome.KnownFailure, Declared = entry };
+                return raw with
+                {
+                    Declared = entry,
+                    Message = $"ledger entry \"{entry.Id}\" does not name {(raw.Problems.Count == 0 ? "this failure" : "these problems")}: "
+                              + (unnamed.Count > 0 ? string.Join("; ", unnamed.Select(p => $"[{p.Code}] {p.Message}")) : raw.Message)
+                              + $" (it expects {string.Join(" | ", entry.Problems)})",
+                };
+            default:
+                return raw with { Declared = entry };
+        }
+    }
+
+    /// <summary>
+    /// What is wrong with the ledger after a run over <paramref name="ran"/>. <paramref name="complete"/>:
+    /// the whole matrix ran, so counts can be checked against <c>max_cells</c>.
+    /// </summary>
+    public IReadOnlyList<LedgerError> Check(IReadOnlyList<CellResult> ran, bool complete, DateOnly today)
+    {
+        var errors = new List<LedgerError>();
+        foreach (var e in Entries)
+        {
+            if (e.Expires is { } x && x < today)
+                errors.Add(new LedgerError(e.Id, $"expired on {x:yyyy-MM-dd}: re-check the finding, then extend or remove the entry"));
+            var cells = ran.Where(r => e.Matches(r.Cell)).ToList();
+            if (cells.Count == 0)
+            {
+                if (complete) errors.Add(new LedgerError(e.Id, $"pattern \"{e.Pattern}\" matches no cell: remove the entry"));
+                continue;
+            }
+            if (complete && cells.Count > e.MaxCells)
+                errors.Add(new LedgerError(e.Id, $"matches {cells.Count} cells, more than its max_cells {e.MaxCells}: narrow the pattern, or raise max_cells after checking every cell"));
+            var problems = cells.Where(r => r.Outcome == Outcome.KnownFailure).SelectMany(r => r.Problems).ToList();
+            foreach (var x2 in e.Problems.Where(x2 => cells.Any(r => r.Outcome == Outcome.KnownFailure) && !problems.Any(x2.Matches)))
+                errors.Add(new LedgerError(e.Id, $"expects {x2}, which no cell it declares shows: remove that expected problem"));
+        }
+        return errors;
+    }
+}

@@ -1,0 +1,40 @@
+using Conformance.Orchestrator.Ledger;
+
+namespace Conformance.Orchestrator.Matrix;
+
+/// <summary>
+/// Which cells a run was asked for: a cell glob (<c>*</c> within a segment, <c>**</c> across
+/// segments), comma-separated globs for case, route, runtime (producer or consumer) and mode, and a
+/// shard <c>i/n</c>. <see cref="Complete"/> when nothing was left out: only a complete run may check
+/// the ledger's counts or rewrite it.
+/// </summary>
+public sealed record Selection(string? Cells = null, string? Case = null, string? Route = null, string? Runtime = null, string? Mode = null, string? Shard = null)
+{
+    public static Selection All { get; } = new();
+
+    public bool Complete => this == All;
+
+    public (int Index, int Count)? ParsedShard => Shard is null ? null : ParseShard(Shard);
+
+    public static (int Index, int Count) ParseShard(string shard)
+    {
+        var parts = shard.Split('/');
+        if (parts.Length == 2 && int.TryParse(parts[0], out var i) && int.TryParse(parts[1], out var n) && n >= 1 && i >= 1 && i <= n) return (i, n);
+        throw new FormatException($"--shard wants i/n with 1 <= i <= n, e.g. 1/2 (got \"{shard}\")");
+    }
+
+    /// <summary>The selected cells, in plan order. Shards split by artifact, so no artifact is produced twice.</summary>
+    public IReadOnlyList<Cell> Apply(IReadOnlyList<Cell> cells)
+    {
+        bool Any(string? globs, params string[] values) => globs is null
+            || globs.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Any(g => values.Any(v => Glob.ToRegex(g, crossSegments: true).IsMatch(v)));
+        static string Base(string id) => id.Split('@')[0];
+        var cellRegex = Cells is null ? null : Glob.ToRegex(Cells, crossSegments: true);
+        var selected = cells.Where(c => (cellRegex is null || cellRegex.IsMatch(c.Name))
+                                        && Any(Case, c.Case) && Any(Route, c.Route) && Any(Mode, c.Mode)
+                                        && Any(Runtime, c.Producer, Base(c.Producer), c.Consumer)).ToList();
+        if (ParsedShard is not { } shard) return selected;
+        var artifacts = selected.Select(c => c.ArtifactKey).Distinct().Select((key, k) => (key, k)).ToDictionary(x => x.key, x => x.k);
+        return selected.Where(c => artifacts[c.ArtifactKey] % shard.Count == shard.Index - 1).ToList();
+    }
+}

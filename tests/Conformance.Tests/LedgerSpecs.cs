@@ -1,0 +1,176 @@
+using Conformance.Orchestrator.Judgement;
+using Conformance.Orchestrator.Ledger;
+using Conformance.Orchestrator.Matrix;
+
+namespace Conformance.Tests;
+
+/// <summary>Every rule of the failure ledger, each shown failing once with a planted case.</summary>
+public sealed class LedgerSpecs
+{
+    private static readonly Cell Mmap = Cell.Parse("lenet/pickle/torchsharp-0.107->pytorch-2.6/mmap");
+    private static readonly Cell Default = Cell.Parse("lenet/pickle/torchsharp-0.107->pytorch-2.6/default");
+    private static readonly DateOnly Today = new(2026, 11, 29);
+
+    private static string Entry(string id = "e1", string cell = "lenet/pickle/torchsharp-*->pytorch-*/mmap", string problems = """[{"code":"bytes","message":"conv1.weight: bytes differ"}]""",
+        int maxCells = 1, string? expires = null) =>
+        $$"""{"id":"{{id}}","cell":"{{cell}}","problems":{{problems}},"reason":"r","link":"https://example.org/1","added":"2026-11-01"{{(expires is null ? "" : $",\"expires\":\"{expires}\"")}},"max_cells":{{maxCells}}}""";
+
+    private static Ledger List(params string[] entries) => Ledger.Parse($$"""{"entries":[{{string.Join(",", entries)}}]}""", "test.json");
+
+    private static CellResult Failed(Cell cell, params Problem[] problems) =>
+        new(cell, Outcome.Fail, string.Join("; ", problems.Select(p => p.Line))) { Problems = problems };
+
+    private static readonly Problem Bytes = new("bytes", "conv1.weight", "conv1.weight: bytes differ (float32 [6]; sha256 aa… became bb…)");
+
+    [Fact]
+    public void A_cell_whose_every_problem_the_entry_names_is_a_known_failure()
+    {
+        var r = List(Entry()).Apply(Failed(Mmap, Bytes));
+        Assert.Equal(Outcome.KnownFailure, r.Outcome);
+        Assert.Equal("e1", r.Declared!.Id);
+    }
+
+    [Fact]
+    public void A_declared_cell_that_also_shows_a_problem_the_entry_does_not_name_fails_naming_it()
+    {
+        // The regression planted next to a known failure: an output difference in a cell declared for its bytes.
+        var outputs = new Problem("outputs", "outputs", "outputs: max abs diff 0.5 (max rel 1) at index 0 exceeds atol=1e-05, rtol=0.0001") { Measure = 0.5 };
+        var r = List(Entry()).Apply(Failed(Mmap, Bytes, outputs));
+        Assert.Equal(Outcome.Fail, r.Outcome);
+        Assert.StartsWith("ledger entry \"e1\" does not name these problems: [outputs] outputs: max abs diff 0.5", r.Message);
+    }
+
+    [Fact]
+    public void A_message_prefix_matches_the_start_of_a_message_never_its_middle()
+    {
+        var list = List(Entry(problems: """[{"code":"load_error","message":"bytes differ"}]"""));
+        Assert.Equal(Outcome.Fail, list.Apply(Failed(Mmap, new Problem("load_error", "", "RuntimeError: bytes differ"))).Outcome);
+        Assert.Equal(Outcome.KnownFailure, list.Apply(Failed(Mmap, new Problem("load_error", "", "bytes differ here"))).Outcome);
+    }
+
+    [Fact]
+    public void A_message_prefix_is_literal_and_the_code_must_match()
+    {
+        var list = List(Entry(problems: """[{"code":"bytes","message":"*: bytes differ"}]"""));
+        Assert.Equal(Outcome.Fail, list.Apply(Failed(Mmap, Bytes)).Outcome);
+        var wrongCode = List(Entry(problems: """[{"code":"outputs","message":"conv1.weight"}]"""));
+        Assert.Equal(Outcome.Fail, wrongCode.Apply(Failed(Mmap, Bytes)).Outcome);
+    }
+
+    [Fact]
+    public void A_subject_when_given_must_match_exactly()
+    {
+        var list = List(Entry(problems: """[{"code":"unexpected_keys","subject":"scale","message":"Unexpected key(s)"}]"""));
+        Assert.Equal(Outcome.KnownFailure, list.Apply(Failed(Mmap, new Problem("unexpected_keys", "scale", "Unexpected key(s) in state_dict: \"scale\""))).Outcome);
+        // A second unexpected key is a new finding, although the message still starts the same way.
+        Assert.Equal(Outcome.Fail, list.Apply(Failed(Mmap, new Problem("unexpected_keys", "scale,zzz", "Unexpected key(s) in state_dict: \"scale\", \"zzz\""))).Outcome);
+    }
+
+    [Fact]
+    public void A_declared_difference_may_not_grow_past_its_bound()
+    {
+        var list = List(Entry(problems: """[{"code":"resume","message":"resumed parameters: max abs diff","max_measure":1e-4}]"""));
+        Problem Resume(double d) => new("resume", "resumed parameters", $"resumed parameters: max abs diff {d:g4} (max rel 0.01) at index 3 exceeds atol=1e-05, rtol=0.0001") { Measure = d };
+        Assert.Equal(Outcome.KnownFailure, list.Apply(Failed(Mmap, Resume(2.6e-5))).Outcome);
+        Assert.Equal(Outcome.Fail, list.Apply(Failed(Mmap, Resume(0.3))).Outcome);
+    }
+
+    [Fact]
+    public void A_declared_cell_that_now_passes_fails_as_stale_and_says_how_to_fix_the_list()
+    {
+        var r = List(Entry()).Apply(new CellResult(Mmap, Outcome.Pass, ""));
+        Assert.Equal(Outcome.Fail, r.Outcome);
+        Assert.StartsWith("stale known failure: lenet/pickle/torchsharp-0.107->pytorch-2.6/mmap now passes", r.Message);
+        Assert.Contains("conformance ledger --fix", r.Message);
+    }
+
+    [Theory]
+    [InlineData(Outcome.NotApplicable)]
+    [InlineData(Outcome.Skipped)]
+    public void A_declared_cell_that_is_not_applicable_or_skipped_fails(Outcome outcome)
+    {
+        var r = List(Entry()).Apply(new CellResult(Mmap, outcome, "not_applicable: consumer pytorch-2.6: no mmap"));
+        Assert.Equal(Outcome.Fail, r.Outcome);
+        Assert.Contains($"came out {outcome.Wire()}", r.Message);
+    }
+
+    [Fact]
+    public void A_cell_matched_by_two_entries_fails_naming_both()
+    {
+        var list = List(Entry("a"), Entry("b", cell: "lenet/pickle/*/mmap"));
+        var r = list.Apply(Failed(Mmap, Bytes));
+        Assert.Equal(Outcome.Fail, r.Outcome);
+        Assert.Contains("declared by 2 entries (\"a\", \"b\")", r.Message);
+    }
+
+    [Fact]
+    public void A_star_never_crosses_a_slash()
+    {
+        Assert.Empty(List(Entry(cell: "lenet/*/mmap")).EntriesFor(Mmap));
+        Assert.Single(List(Entry(cell: "lenet/*/*/mmap")).EntriesFor(Mmap));
+        Assert.Single(List(Entry(cell: "{lenet,gru}/pickle/{pytorch-*->torchsharp-*,torchsharp-*->pytorch-*}/mmap")).EntriesFor(Mmap));
+        var e = Assert.Throws<FormatException>(() => List(Entry(cell: "lenet/**")));
+        Assert.Contains("\"**\" in cell pattern \"lenet/**\"", e.Message);
+    }
+
+    [Fact]
+    public void An_entry_matching_no_cell_is_an_error_in_a_complete_run_only()
+    {
+        var list = List(Entry(cell: "gru/pickle/*/mmap"));
+        var ran = new[] { Failed(Mmap, Bytes) };
+        Assert.Equal("pattern \"gru/pickle/*/mmap\" matches no cell: remove the entry", Assert.Single(list.Check(ran, complete: true, Today)).Message);
+        Assert.Empty(list.Check(ran, complete: false, Today));
+    }
+
+    [Fact]
+    public void An_expired_entry_is_an_error()
+    {
+        var list = List(Entry(expires: "2026-11-28"));
+        var ran = new[] { list.Apply(Failed(Mmap, Bytes)) };
+        Assert.StartsWith("expired on 2026-11-28", Assert.Single(list.Check(ran, complete: true, Today)).Message);
+        Assert.Empty(List(Entry(expires: "2026-11-29")).Check(ran, complete: true, Today));
+    }
+
+    [Fact]
+    public void An_entry_matching_more_cells_than_its_max_cells_is_an_error()
+    {
+        var list = List(Entry(cell: "lenet/pickle/torchsharp-*->pytorch-*/*", maxCells: 1));
+        var ran = new[] { list.Apply(Failed(Mmap, Bytes)), list.Apply(Failed(Default, Bytes)) };
+        Assert.StartsWith("matches 2 cells, more than its max_cells 1", Assert.Single(list.Check(ran, complete: true, Today)).Message);
+    }
+
+    [Fact]
+    public void An_expected_problem_that_no_declared_cell_shows_is_an_error()
+    {
+        var list = List(Entry(problems: """[{"code":"bytes","message":"conv1.weight"},{"code":"outputs","message":"outputs:"}]"""));
+        var ran = new[] { list.Apply(Failed(Mmap, Bytes)) };
+        Assert.Contains("expects outputs: \"outputs:…\", which no cell it declares shows", Assert.Single(list.Check(ran, complete: true, Today)).Message);
+    }
+
+    [Theory]
+    [InlineData("""{"entries":[{"cell":"*/*/*/*","problems":[{"code":"bytes","message":""}],"reason":"r","link":"https://x","added":"2026-01-01","max_cells":1}]}""", "test.json: entries[0] needs a non-empty \"id\"")]
+    [InlineData("""{"entries":[{"id":"x","cell":"*/*/*/*","problems":[{"code":"bytes","message":""}],"reason":"r","link":"http://x","added":"2026-01-01","max_cells":1}]}""", "test.json: entry \"x\": \"link\" must be an https:// address")]
+    [InlineData("""{"entries":[{"id":"x","cell":"*/*/*/*","problems":[],"reason":"r","link":"https://x","added":"2026-01-01","max_cells":1}]}""", "test.json: entry \"x\" needs at least one expected problem in \"problems\"")]
+    [InlineData("""{"entries":[{"id":"x","cell":"*/*/*/*","problems":[{"code":"byte","message":""}],"reason":"r","link":"https://x","added":"2026-01-01","max_cells":1}]}""", "test.json: entry \"x\": problems[0] has unknown code \"byte\"")]
+    [InlineData("""{"entries":[{"id":"x","cell":"*/*/*/*","problems":[{"code":"bytes","message":""}],"reason":"r","link":"https://x","added":"2026-01-01"}]}""", "test.json: entry \"x\" needs \"max_cells\"")]
+    [InlineData("""{"entries":[{"id":"x","cell":"*/*/*/*","problems":[{"code":"bytes","message":""}],"reason":"r","link":"https://x","added":"1 Jan","max_cells":1}]}""", "test.json: entry \"x\": \"added\" must be a date")]
+    public void An_entry_without_its_evidence_is_refused_naming_the_file_and_entry(string json, string expected) =>
+        Assert.StartsWith(expected, Assert.Throws<FormatException>(() => Ledger.Parse(json, "test.json")).Message);
+
+    [Fact]
+    public void Two_entries_with_one_id_are_refused() =>
+        Assert.Contains("the id is used twice", Assert.Throws<FormatException>(() => List(Entry("a"), Entry("a", cell: "gru/*/*/*"))).Message);
+
+    [Fact]
+    public void The_repositorys_ledger_parses_and_every_entry_has_its_evidence()
+    {
+        var list = Ledger.Load(Conformance.Orchestrator.Runtimes.RepoLayout.Find().KnownFailuresFile);
+        Assert.NotEmpty(list.Entries);
+        Assert.All(list.Entries, e =>
+        {
+            Assert.StartsWith("https://", e.Link);
+            Assert.True(e.Reason.Length > 40, $"{e.Id}: the reason says too little");
+            Assert.DoesNotContain("**", e.Pattern);
+        });
+    }
+}
