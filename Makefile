@@ -30,7 +30,7 @@ TS_PROPS := $(strip $(if $(TORCHSHARP_VERSION),-p:TorchSharpVersion=$(TORCHSHARP
 TS_WORKER := harness/Conformance.Workers.TorchSharp/Conformance.Workers.TorchSharp.csproj
 CLI := harness/Conformance.Cli/bin/$(CONFIG)/net10.0/conformance.dll
 
-.PHONY: setup host rootfs restore build worker mount test report bench runtimes fixtures clean umount
+.PHONY: setup host rootfs restore build worker mount test report determinism bench runtimes fixtures clean umount
 
 setup: host rootfs build mount
 
@@ -61,6 +61,16 @@ test: setup
 
 report: setup
 	@$(TIMED) "report" dotnet $(CLI) report
+
+# The determinism gate, after `make test`: the matrix on one core with one thread, compared with the
+# tests' run; any changed outcome, new or vanished cell fails (reports/determinism.md says which).
+determinism: setup
+	@test -f artifacts/tests/matrix-report/compatibility.json || { echo "determinism: run make test first" >&2; exit 2; }
+	@mkdir -p reports
+	@$(TIMED) "one-core run" taskset -c 0 dotnet $(CLI) run --threads 1 --out reports/one-core > reports/one-core.log 2>&1 || { tail -n 30 reports/one-core.log; exit 1; }
+	@grep "^CONFORMANCE SUITE" reports/one-core.log
+	@dotnet $(CLI) compare artifacts/tests/matrix-report/compatibility.json reports/one-core/compatibility.json \
+	  --fail-on-change --markdown reports/determinism.md > reports/determinism.log; rc=$$?; sed -n '3p' reports/determinism.log; exit $$rc
 
 # The checkpoint codec against torch.save/torch.load, as throughput and memory ratios.
 bench: setup

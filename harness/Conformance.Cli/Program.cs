@@ -11,13 +11,13 @@ using Conformance.Orchestrator.Runtimes;
 
 var caseOpt = new Option<string?>("--case") { Description = "Only these cases (comma-separated globs), e.g. lenet,ckpt_*" };
 var routeOpt = new Option<string?>("--route") { Description = "Only these routes (comma-separated globs), e.g. pickle,torchscript_*" };
-var runtimeOpt = new Option<string?>("--runtime") { Description = "Only cells where a runtime matching these globs produces or consumes, e.g. pytorch-2.6" };
+var runtimeOpt = new Option<string?>("--runtime") { Description = "Only cells whose producer and consumer both match these globs (golden fixtures always do), e.g. 'pytorch-*,torchsharp-0.107'" };
 var modeOpt = new Option<string?>("--mode") { Description = "Only these load modes (comma-separated globs), e.g. default,mmap" };
 var cellsOpt = new Option<string?>("--cells") { Description = "Only cells whose name matches this glob: * within a segment, ** across, {a,b}" };
 var shardOpt = new Option<string?>("--shard") { Description = "Run shard i of n (i/n), split by artifact; join the shards with `merge`" };
 var outOpt = new Option<string?>("--out") { Description = "Folder for compatibility.{json,md,html} (default: reports/)" };
 var timeoutOpt = new Option<double?>("--timeout") { Description = "Seconds a worker may take for one request (default 120, or CONFORMANCE_TIMEOUT)" };
-var threadsOpt = new Option<int?>("--threads") { Description = "Intra-op threads pinned in every worker (default 2, or CONFORMANCE_THREADS)" };
+var threadsOpt = new Option<int?>("--threads") { Description = "Intra-op threads pinned in every worker (default 1, or CONFORMANCE_THREADS); the runtimes already work in parallel" };
 foreach (var o in new Option[] { timeoutOpt, threadsOpt })
     o.Validators.Add(r =>
     {

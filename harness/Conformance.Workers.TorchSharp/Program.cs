@@ -11,7 +11,7 @@ using static TorchSharp.torch;
 // The TorchSharp worker: acts and observes, never judges. Claim stdout before libtorch loads.
 var channel = WorkerHost.ClaimProtocolChannel();
 // Pin libtorch's thread pools before any parallel work: results change with the thread count.
-torch.set_num_threads(EnvInt("CONFORMANCE_THREADS", 2));
+torch.set_num_threads(EnvInt("CONFORMANCE_THREADS", 1));
 torch.set_num_interop_threads(EnvInt("CONFORMANCE_INTEROP_THREADS", 1));
 WorkerHost.Serve(channel, Handle);
 return 0;

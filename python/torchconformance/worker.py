@@ -20,10 +20,10 @@ from . import cases, checkpoints, observe, routes
 def _pin_threads() -> Dict[str, int]:
     """Pins libtorch's thread pools before any parallel work: results change with the thread count.
 
-    CONFORMANCE_THREADS (intra-op, default 2) and CONFORMANCE_INTEROP_THREADS (default 1); the
+    CONFORMANCE_THREADS (intra-op, default 1) and CONFORMANCE_INTEROP_THREADS (default 1); the
     orchestrator sets both for every worker and records them in the report.
     """
-    intra = int(os.environ.get("CONFORMANCE_THREADS", "2"))
+    intra = int(os.environ.get("CONFORMANCE_THREADS", "1"))
     inter = int(os.environ.get("CONFORMANCE_INTEROP_THREADS", "1"))
     torch.set_num_threads(intra)
     try:

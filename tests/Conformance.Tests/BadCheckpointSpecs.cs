@@ -85,7 +85,27 @@ public sealed class BadCheckpointSpecs
         // The same worker process reads the good checkpoint next.
         Assert.NotNull(Consume(pool, ts, good).Result);
         Assert.Equal(1, pool.Starts[ts.Id]);
-        if (kind == "forbidden_global") Assert.False(File.Exists(Path.Combine(Dir(), "pwned")), "the forbidden global ran");
+        if (kind == "forbidden_global") Assert.False(File.Exists(Pwned), "the forbidden global ran");
+    }
+
+    private static string Pwned => Path.Combine(Dir(), "pwned");
+
+    [SkippableFact(Timeout = 300_000)]
+    public async Task The_hostile_file_is_live_an_unrestricted_torch_load_runs_its_payload()
+    {
+        // The positive control for the forbidden_global case: without it, "the payload did not run"
+        // could hold only because the file was harmless. torch 1.13's torch.load defaults to the
+        // full unpickler, which executes os.system, so the marker file appears.
+        await Task.Yield();
+        var (_, py) = Runtimes();
+        var oldest = MatrixFixture.Suite.Runtimes.Where(r => r.Kind == RuntimeKinds.PyTorch && r.Available).OrderBy(r => Runtime.ParseVersion(r.Version)).First();
+        MatrixFixture.SkipOrFailWhenMissing(Runtime.ParseVersion(oldest.Version) >= new Version(2, 6) ? "needs a torch whose torch.load runs arbitrary pickles by default (< 2.6)" : null);
+        using var pool = new WorkerPool(Timeout);
+        var (path, _) = Make("forbidden_global", RealCheckpoint(pool, py, "good-for-control.pt"));
+        File.Delete(Pwned);
+        pool.Send(oldest, Ops.ConsumeCheckpoint, new() { ["case"] = "ckpt_adam", ["optimizer"] = "adam", ["mode"] = "default", ["path"] = path }, Timeout);
+        Assert.True(File.Exists(Pwned), "the hostile pickle did not run even under an unrestricted torch.load: the forbidden_global case proves nothing");
+        File.Delete(Pwned);
     }
 
     private static (string Path, string[] Expected) Make(string kind, string good)
@@ -97,7 +117,7 @@ public sealed class BadCheckpointSpecs
             {
                 var path = Path.Combine(Dir(), "truncated.pt");
                 File.WriteAllBytes(path, bytes[..(bytes.Length / 2)]);
-                return (path, []);
+                return (path, ["is truncated or damaged", "end-of-central-directory record is missing", $"the file has {bytes.Length / 2} bytes"]);
             }
             case "corrupted_entry":
             {
@@ -115,7 +135,7 @@ public sealed class BadCheckpointSpecs
             {
                 var path = Path.Combine(Dir(), "wrong_magic.pt");
                 File.WriteAllBytes(path, Encoding.ASCII.GetBytes("GIF89a this is not a checkpoint"));
-                return (path, []);
+                return (path, ["is not a zip archive", "47 49 46 38", "a zip starts with 50 4b 03 04"]);
             }
             case "forbidden_global":
             {

@@ -18,6 +18,9 @@ public sealed class FaultSpecs
         return rt!;
     }
 
+    // Faults staged from RequestStarting need one request at a time, in plan order.
+    private static RunnerOptions Sequential() => RunnerOptions.FromEnvironment("unused") with { Parallel = false };
+
     private static IReadOnlyList<Cell> SelfCells(Runtime rt) => Planner.Plan([rt]).Where(c => c.Case == "lenet").ToList();
 
     private static string FreshDir(string name)
@@ -34,7 +37,7 @@ public sealed class FaultSpecs
         var rt = RealPyTorch();
         var cells = SelfCells(rt);
         int consumes = 0;
-        var run = MatrixFixture.Suite.Run(FreshDir("kill"), cells: cells, configure: pool => pool.RequestStarting += (r, pid, op) =>
+        var run = MatrixFixture.Suite.Run(FreshDir("kill"), cells: cells, options: Sequential(), configure: pool => pool.RequestStarting += (r, pid, op) =>
         {
             // Kill the real worker as its second load request goes out.
             if (op == "consume" && ++consumes == 2) Process.GetProcessById(pid).Kill();
@@ -64,7 +67,7 @@ public sealed class FaultSpecs
         var cells = consumers.Select(c => new Cell("lenet", route, producer!.Id, c.Id, "default")).ToList();
         var dir = FreshDir("flip-" + route);
         bool flipped = false;
-        var run = suite.Run(dir, cells: cells, configure: pool => pool.RequestStarting += (_, _, op) =>
+        var run = suite.Run(dir, cells: cells, options: Sequential(), configure: pool => pool.RequestStarting += (_, _, op) =>
         {
             if (op != "consume" || flipped) return;
             FlipOneBit(Directory.GetFiles(dir, "*", SearchOption.AllDirectories).Single(), route);

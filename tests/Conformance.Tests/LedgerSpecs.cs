@@ -145,6 +145,8 @@ public sealed class LedgerSpecs
         var list = List(Entry(problems: """[{"code":"bytes","message":"conv1.weight"},{"code":"outputs","message":"outputs:"}]"""));
         var ran = new[] { list.Apply(Failed(Mmap, Bytes)) };
         Assert.Contains("expects outputs: \"outputs:…\", which no cell it declares shows", Assert.Single(list.Check(ran, complete: true, Today)).Message);
+        // A filtered run shows only some of an entry's cells: not evidence either way.
+        Assert.Empty(list.Check(ran, complete: false, Today));
     }
 
     [Theory]

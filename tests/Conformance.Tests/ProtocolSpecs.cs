@@ -32,6 +32,8 @@ public sealed class ProtocolSpecs
     public void A_line_that_is_not_json_is_refused_with_the_line_quoted()
     {
         var e = Assert.ThrowsAny<JsonException>(() => Wire.Decode<Response>("hello from a stray print"));
-        Assert.NotNull(e);
+        Assert.Contains("\"hello from a stray print\"", e.Message);
+        var longLine = "x" + new string('y', 500);
+        Assert.Contains(Wire.Truncate(longLine, 200), Assert.ThrowsAny<JsonException>(() => Wire.Decode<Response>(longLine)).Message);
     }
 }

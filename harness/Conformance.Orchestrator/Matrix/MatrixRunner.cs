@@ -14,7 +14,8 @@ namespace Conformance.Orchestrator.Matrix;
 /// reads CONFORMANCE_TIMEOUT, CONFORMANCE_START_TIMEOUT (seconds), CONFORMANCE_THREADS and
 /// CONFORMANCE_INTEROP_THREADS; the CLI's --timeout and --threads override them.
 /// </summary>
-public sealed record RunnerOptions(string ArtifactsDir, TimeSpan RequestTimeout, TimeSpan StartTimeout, long Seed = 0, int Threads = 2, int InteropThreads = 1)
+/// <param name="Parallel">Run different runtimes' requests at the same time (one lane per runtime); tests that stage faults run sequentially.</param>
+public sealed record RunnerOptions(string ArtifactsDir, TimeSpan RequestTimeout, TimeSpan StartTimeout, long Seed = 0, int Threads = 1, int InteropThreads = 1, bool Parallel = true)
 {
     public static RunnerOptions Default(string artifactsDir) => FromEnvironment(artifactsDir);
 
@@ -23,7 +24,7 @@ public sealed record RunnerOptions(string ArtifactsDir, TimeSpan RequestTimeout,
         static double Env(string name, double fallback) =>
             double.TryParse(Environment.GetEnvironmentVariable(name), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var v) && v > 0 ? v : fallback;
         return new(artifactsDir, TimeSpan.FromSeconds(Env("CONFORMANCE_TIMEOUT", 120)), TimeSpan.FromSeconds(Env("CONFORMANCE_START_TIMEOUT", 180)),
-            Threads: (int)Env("CONFORMANCE_THREADS", 2), InteropThreads: (int)Env("CONFORMANCE_INTEROP_THREADS", 1));
+            Threads: (int)Env("CONFORMANCE_THREADS", 1), InteropThreads: (int)Env("CONFORMANCE_INTEROP_THREADS", 1));
     }
 
     /// <summary>What every worker gets in its environment.</summary>
@@ -82,20 +83,63 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, Ledger.Ledger 
         Directory.CreateDirectory(options.ArtifactsDir);
         // The seed's listing (state_dict keys and sizes, optimizer state_dict) of each runtime.
         var reports = ListRuntimes(cells.Any(c => c.Case == "lenet") ? ["lenet"] : []);
-        var results = new List<CellResult>();
-        foreach (var group in cells.GroupBy(c => c.ArtifactKey))
+
+        // Results are kept in plan order, whatever order the lanes finish in.
+        var index = cells.Select((c, i) => (c.Name, i)).ToDictionary(x => x.Name, x => x.i);
+        var results = new CellResult?[cells.Count];
+        int finished = 0;
+        var gate = new object();
+        void Record(CellResult r)
         {
-            foreach (var r in RunArtifact(group.ToList()))
+            var judged = ledger.Apply(r);
+            lock (gate)
             {
-                var judged = ledger.Apply(r);
-                results.Add(judged);
-                progress?.Invoke(judged, results.Count, cells.Count);
+                results[index[r.Cell.Name]] = judged;
+                progress?.Invoke(judged, ++finished, cells.Count);
+            }
+        }
+
+        using (var lanes = new Lanes(options.Parallel))
+        {
+            foreach (var group in cells.GroupBy(c => c.ArtifactKey))
+            {
+                var list = group.ToList();
+                var lane = GoldenFixture.IsGolden(list[0].Producer) ? "golden" : list[0].Producer;
+                lanes.Post(lane, () =>
+                {
+                    // Each consumer's cells run on that consumer's lane, once the artifact exists.
+                    try
+                    {
+                        var artifact = Prepare(list);
+                        if (artifact.Failed is { } failed) { foreach (var r in failed) Record(r); return; }
+                        foreach (var c in list)
+                            lanes.Post(c.Consumer, () => Record(Guard(c, () => Consume(c, artifact.Path!, artifact.ExpectedNode!, artifact.Expected!, artifact.Seconds))));
+                    }
+                    catch (Exception e)
+                    {
+                        foreach (var c in list) Record(Crashed(c, e));
+                    }
+                });
             }
         }
         selection ??= Selection.All;
-        var errors = ledger.Check(results, selection.Complete, DateOnly.FromDateTime(DateTime.UtcNow));
-        return new RunResult(reports, results, errors, started, clock.Elapsed.TotalSeconds) { Selection = selection, Options = options };
+        var all = results.Select((r, i) => r ?? Crashed(cells[i], new InvalidOperationException("the cell never ran"))).ToList();
+        var errors = ledger.Check(all, selection.Complete, DateOnly.FromDateTime(DateTime.UtcNow));
+        return new RunResult(reports, all, errors, started, clock.Elapsed.TotalSeconds) { Selection = selection, Options = options };
     }
+
+    /// <summary>An orchestrator bug fails its cell with the evidence; it never takes the run down or loses a result.</summary>
+    private static CellResult Crashed(Cell cell, Exception e) =>
+        Result(cell, CellJudge.Failed(new Problem(ProblemCodes.RuntimeError, "orchestrator", $"orchestrator error: {e.GetType().Name}: {e.Message}")), null);
+
+    private static CellResult Guard(Cell cell, Func<CellResult> run)
+    {
+        try { return run(); }
+        catch (Exception e) { return Crashed(cell, e); }
+    }
+
+    /// <summary>An artifact ready for its consumers, or the results of the cells that cannot have one.</summary>
+    private sealed record Artifact(IReadOnlyList<CellResult>? Failed, string? Path = null, JsonNode? ExpectedNode = null, Observation? Expected = null, double Seconds = 0);
 
     private List<RuntimeReport> ListRuntimes(IReadOnlyList<string> cases)
     {
@@ -119,20 +163,13 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, Ledger.Ledger 
     private static CellResult Result(Cell cell, CellVerdict v, string? artifact, double seconds = 0) =>
         new(cell, v.Outcome, v.Message, v.Diff, Artifact: artifact, Seconds: seconds) { Problems = v.Problems, TrainEvalDiff = v.TrainEvalDiff };
 
-    private IEnumerable<CellResult> RunArtifact(IReadOnlyList<Cell> cells)
+    private Artifact Prepare(IReadOnlyList<Cell> cells)
     {
         var first = cells[0];
-        if (GoldenFixture.IsGolden(first.Producer))
-        {
-            foreach (var r in RunGolden(cells)) yield return r;
-            yield break;
-        }
+        if (GoldenFixture.IsGolden(first.Producer)) return PrepareGolden(cells);
         var producer = _byId[first.Producer];
         if (!producer.Available)
-        {
-            foreach (var c in cells) yield return new CellResult(c, Outcome.Skipped, $"producer {producer.Id} is missing: {producer.MissingReason}");
-            yield break;
-        }
+            return new Artifact(cells.Select(c => new CellResult(c, Outcome.Skipped, $"producer {producer.Id} is missing: {producer.MissingReason}")).ToList());
         var path = ArtifactPath(first);
         var clock = Stopwatch.StartNew();
         WorkerReply produced;
@@ -150,15 +187,13 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, Ledger.Ledger 
         if (produced.Result is not { } producedObs)
         {
             var v = CellJudge.ProducerFailed(producer.Id, produced, path);
-            foreach (var c in cells) yield return Result(c, v, path);
-            yield break;
+            return new Artifact(cells.Select(c => Result(c, v, path)).ToList());
         }
-        var produceSeconds = clock.Elapsed.TotalSeconds;
-        foreach (var r in ConsumeAll(cells, path, producedObs, produceSeconds)) yield return r;
+        return Parsed(cells, path, producedObs, clock.Elapsed.TotalSeconds);
     }
 
     /// <summary>Consumers load a kept fixture (a copy, so the original stays intact) and are judged against its manifest.</summary>
-    private IEnumerable<CellResult> RunGolden(IReadOnlyList<Cell> cells)
+    private Artifact PrepareGolden(IReadOnlyList<Cell> cells)
     {
         var first = cells[0];
         var golden = _goldens.Single(g => g.ProducerId == first.Producer && g.Case == first.Case && g.Route == first.Route);
@@ -173,25 +208,23 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, Ledger.Ledger 
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Text.Json.JsonException or InvalidDataException or NullReferenceException)
         {
             var v = CellJudge.Failed(new Problem(ProblemCodes.FixtureError, golden.ObservationPath, $"{golden.ObservationPath}: {e.Message}"));
-            return cells.Select(c => Result(c, v, path)).ToList();
+            return new Artifact(cells.Select(c => Result(c, v, path)).ToList());
         }
-        return ConsumeAll(cells, path, expected, 0);
+        return Parsed(cells, path, expected, 0);
     }
 
-    /// <summary>Every consumer cell of one artifact, judged against the producer's observation, parsed once.</summary>
-    private IReadOnlyList<CellResult> ConsumeAll(IReadOnlyList<Cell> cells, string path, JsonNode expectedNode, double produceSeconds)
+    /// <summary>The producer's observation, parsed once for every consumer cell of the artifact.</summary>
+    private static Artifact Parsed(IReadOnlyList<Cell> cells, string path, JsonNode expectedNode, double produceSeconds)
     {
-        Observation expected;
         try
         {
-            expected = Observation.FromJson(expectedNode);
+            return new Artifact(null, path, expectedNode, Observation.FromJson(expectedNode), produceSeconds);
         }
         catch (Exception e) when (e is InvalidOperationException or NullReferenceException or FormatException)
         {
-            return cells.Select(c => Result(c, CellJudge.Failed(new Problem(ProblemCodes.ProtocolError, c.Producer,
-                $"producer {c.Producer} sent a malformed observation: {e.Message}")), path)).ToList();
+            return new Artifact(cells.Select(c => Result(c, CellJudge.Failed(new Problem(ProblemCodes.ProtocolError, c.Producer,
+                $"producer {c.Producer} sent a malformed observation: {e.Message}")), path)).ToList());
         }
-        return cells.Select(c => Consume(c, path, expectedNode, expected, produceSeconds)).ToList();
     }
 
     private CellResult Consume(Cell cell, string path, JsonNode expectedNode, Observation expected, double produceSeconds)

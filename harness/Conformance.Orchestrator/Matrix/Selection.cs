@@ -4,8 +4,10 @@ namespace Conformance.Orchestrator.Matrix;
 
 /// <summary>
 /// Which cells a run was asked for: a cell glob (<c>*</c> within a segment, <c>**</c> across
-/// segments), comma-separated globs for case, route, runtime (producer or consumer) and mode, and a
-/// shard <c>i/n</c>. <see cref="Complete"/> when nothing was left out: only a complete run may check
+/// segments), comma-separated globs for case, route, runtime and mode, and a shard <c>i/n</c>.
+/// A cell is in a runtime selection when its consumer and its live producer both match (a golden
+/// fixture always does): <c>--runtime 'pytorch-*,torchsharp-0.107'</c> is the world before an
+/// upgrade, <c>--runtime 'pytorch-*,torchsharp-0.108'</c> the world after. <see cref="Complete"/> when nothing was left out: only a complete run may check
 /// the ledger's counts or rewrite it.
 /// </summary>
 public sealed record Selection(string? Cells = null, string? Case = null, string? Route = null, string? Runtime = null, string? Mode = null, string? Shard = null)
@@ -28,11 +30,10 @@ public sealed record Selection(string? Cells = null, string? Case = null, string
     {
         bool Any(string? globs, params string[] values) => globs is null
             || globs.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Any(g => values.Any(v => Glob.ToRegex(g, crossSegments: true).IsMatch(v)));
-        static string Base(string id) => id.Split('@')[0];
         var cellRegex = Cells is null ? null : Glob.ToRegex(Cells, crossSegments: true);
         var selected = cells.Where(c => (cellRegex is null || cellRegex.IsMatch(c.Name))
                                         && Any(Case, c.Case) && Any(Route, c.Route) && Any(Mode, c.Mode)
-                                        && Any(Runtime, c.Producer, Base(c.Producer), c.Consumer)).ToList();
+                                        && (GoldenFixture.IsGolden(c.Producer) || Any(Runtime, c.Producer)) && Any(Runtime, c.Consumer)).ToList();
         if (ParsedShard is not { } shard) return selected;
         var artifacts = selected.Select(c => c.ArtifactKey).Distinct().Select((key, k) => (key, k)).ToDictionary(x => x.key, x => x.k);
         return selected.Where(c => artifacts[c.ArtifactKey] % shard.Count == shard.Index - 1).ToList();

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Text.Json.Nodes;
 using Conformance.Orchestrator.Runtimes;
 
@@ -6,11 +7,13 @@ namespace Conformance.Orchestrator.Workers;
 /// <summary>
 /// One long-lived worker per runtime, started on first use and restarted after a crash or hang.
 /// <paramref name="environment"/> is added to every worker's environment (the pinned thread counts).
+/// Requests to one runtime are serialized; different runtimes' workers may be used from different threads.
 /// </summary>
 public sealed class WorkerPool(TimeSpan startTimeout, IReadOnlyDictionary<string, string>? environment = null) : IDisposable
 {
-    private readonly Dictionary<string, WorkerProcess> _workers = [];
-    private readonly Dictionary<string, JsonNode?> _hellos = [];
+    private readonly ConcurrentDictionary<string, WorkerProcess> _workers = [];
+    private readonly ConcurrentDictionary<string, JsonNode?> _hellos = [];
+    private readonly ConcurrentDictionary<string, object> _gates = [];
 
     /// <summary>Raised just before a request is written: (runtime, pid, op). Tests use it to kill a worker mid-run.</summary>
     public event Action<Runtime, int, string>? RequestStarting;
@@ -19,23 +22,26 @@ public sealed class WorkerPool(TimeSpan startTimeout, IReadOnlyDictionary<string
     public IReadOnlyDictionary<string, JsonNode?> Hellos => _hellos;
 
     /// <summary>How many times each runtime's worker was started.</summary>
-    public Dictionary<string, int> Starts { get; } = [];
+    public ConcurrentDictionary<string, int> Starts { get; } = [];
 
     public WorkerReply Send(Runtime runtime, string op, JsonObject? args, TimeSpan timeout)
     {
-        if (!_workers.TryGetValue(runtime.Id, out var worker) || !worker.Alive)
+        lock (_gates.GetOrAdd(runtime.Id, _ => new object()))
         {
-            worker?.Dispose();
-            _workers.Remove(runtime.Id);
-            Starts[runtime.Id] = Starts.GetValueOrDefault(runtime.Id) + 1;
-            var (started, hello) = WorkerProcess.Start(runtime, startTimeout, environment);
-            if (started is null)
-                return hello is WorkerReply.Failed f ? f with { Message = "while starting: " + f.Message } : hello;
-            _hellos[runtime.Id] = started.Hello;
-            _workers[runtime.Id] = worker = started;
+            if (!_workers.TryGetValue(runtime.Id, out var worker) || !worker.Alive)
+            {
+                worker?.Dispose();
+                _workers.TryRemove(runtime.Id, out _);
+                Starts.AddOrUpdate(runtime.Id, 1, (_, n) => n + 1);
+                var (started, hello) = WorkerProcess.Start(runtime, startTimeout, environment);
+                if (started is null)
+                    return hello is WorkerReply.Failed f ? f with { Message = "while starting: " + f.Message } : hello;
+                _hellos[runtime.Id] = started.Hello;
+                _workers[runtime.Id] = worker = started;
+            }
+            RequestStarting?.Invoke(runtime, worker.Pid, op);
+            return worker.Send(op, args, timeout);
         }
-        RequestStarting?.Invoke(runtime, worker.Pid, op);
-        return worker.Send(op, args, timeout);
     }
 
     public void Dispose()
