@@ -80,8 +80,9 @@ runtimes: setup
 	@dotnet $(CLI) runtimes
 
 # Regenerates fixtures/<runtime-id>/ for every runtime present; other versions' folders are kept.
+# RUNTIME=pytorch-2.14 writes only that runtime's set.
 fixtures: setup
-	@dotnet $(CLI) fixtures
+	@dotnet $(CLI) fixtures $(if $(RUNTIME),--runtime $(RUNTIME))
 
 # Leaves the rootfs and NuGet cache in place (they are shared with CI's clones); drops build output.
 clean:

@@ -3,7 +3,9 @@
 # debootstrap for the trixie rootfs, and chromium, the headless browser the HTML report's test
 # drives (nothing is downloaded by the test itself). Idempotent: does nothing when all are present.
 set -euo pipefail
-pkgs=(python3-torch python3-numpy python3-torchvision debootstrap chromium)
+# The list lives in environments.json (the "host" environment); any python3 reads it.
+PY=$(command -v /usr/bin/python3 || command -v python3)
+read -ra pkgs <<< "$("$PY" "$(dirname "$0")/environments.py" host-packages)"
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
-# Debian 13 (trixie) rootfs in which TorchSharp 0.107 (needs GLIBCXX_3.4.32) and PyTorch 2.6 run.
+# The Debian suite rootfs that environments.json declares (trixie: TorchSharp 0.107, which needs
+# GLIBCXX_3.4.32, and PyTorch 2.6; forky: PyTorch 2.14), outside the repository (CI clones afresh).
 #
-#   scripts/rootfs.sh provision        build it once (idempotent, reused when its stamp is present)
-#   scripts/rootfs.sh mount REPO...    bind proc/dev/sys, the .NET SDK and each REPO at the same path
-#   scripts/rootfs.sh umount           undo every mount under the rootfs
-#   scripts/rootfs.sh path             print where it lives
+#   scripts/rootfs.sh provision        build every rootfs, in parallel (idempotent; a changed package list is topped up)
+#   scripts/rootfs.sh mount REPO...    bind proc/dev/sys, the .NET SDK and each REPO at the same path, in every rootfs
+#   scripts/rootfs.sh umount           undo every mount under every rootfs
+#   scripts/rootfs.sh path [ID]        print where a rootfs lives (default trixie)
 #
-# It lives outside the repository (CI clones afresh on the same machine), by default in
-# /var/cache/torch-conformance/rootfs-trixie; CONFORMANCE_ROOTFS overrides that.
+# The Debian mirror is the one this machine's apt sources name (CONFORMANCE_DEBIAN_MIRROR overrides);
+# CONFORMANCE_ROOTFS moves the trixie rootfs.
 set -euo pipefail
-ROOTFS=${CONFORMANCE_ROOTFS:-/var/cache/torch-conformance/rootfs-trixie}
-MIRROR=${CONFORMANCE_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-STAMP="$ROOTFS/.conformance-provisioned"
-# Bump when the package list changes, so an older rootfs is topped up rather than rebuilt.
-PKGS="python3-torch python3-numpy libpython3.13 libicu76 ca-certificates python3-safetensors python3-torchvision"
+HERE=$(cd "$(dirname "$0")" && pwd)
+# Any python3 reads the JSON (stdlib only); the host's own one when present.
+PY=$(command -v /usr/bin/python3 || command -v python3)
+ENVS() { "$PY" "$HERE/environments.py" "$@"; }
+MIRROR=$(ENVS mirror)
 DOTNET_ROOT_DIR=$(dirname "$(readlink -f "$(command -v dotnet)")")
 
 log() { echo "rootfs: $*" >&2; }
@@ -21,14 +22,15 @@ log() { echo "rootfs: $*" >&2; }
 # Runs a noisy command with its output in a log; shows the log's tail only when it fails.
 quiet() {
   local out; out=$(mktemp)
-  if ! "$@" >"$out" 2>&1; then tail -n 40 "$out" >&2; rm -f "$out"; log "failed: $*"; exit 1; fi
+  if ! "$@" >"$out" 2>&1; then tail -n 40 "$out" >&2; rm -f "$out"; log "failed: $*"; return 1; fi
   rm -f "$out"
 }
 
-umount_all() {
-  [ -d "$ROOTFS" ] || return 0
+umount_one() {
+  local root=$1
+  [ -d "$root" ] || return 0
   # Deepest first, so rbind sub-mounts go before their parents.
-  awk -v r="$ROOTFS" '$2 == r || index($2, r "/") == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do
+  awk -v r="$root" '$2 == r || index($2, r "/") == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do
     umount -l "$m" 2>/dev/null || true
   done
 }
@@ -40,55 +42,76 @@ bind() { # bind SRC DST [rbind]
 }
 
 mount_base() {
-  mkdir -p "$ROOTFS/proc"
-  mountpoint -q "$ROOTFS/proc" || mount -t proc proc "$ROOTFS/proc"
-  bind /dev "$ROOTFS/dev" --rbind
-  bind /sys "$ROOTFS/sys" --rbind
-  cp -L /etc/resolv.conf "$ROOTFS/etc/resolv.conf" 2>/dev/null || true
+  local root=$1
+  mkdir -p "$root/proc"
+  mountpoint -q "$root/proc" || mount -t proc proc "$root/proc"
+  bind /dev "$root/dev" --rbind
+  bind /sys "$root/sys" --rbind
+  cp -L /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
+}
+
+provision_one() { # ID ROOT SUITE SCRIPT APTOPTS PACKAGES
+  local id=$1 root=$2 suite=$3 script=$4 aptopts=$5 pkgs=$6
+  local stamp="$root/.conformance-provisioned"
+  [ "$script" = "-" ] && script=""
+  [ "$aptopts" = "-" ] && aptopts=""
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$pkgs" ]; then
+    log "$id: present at $root (reused)"
+    return 0
+  fi
+  command -v debootstrap >/dev/null || { log "debootstrap missing: run scripts/provision-host.sh"; return 1; }
+  if [ -d "$root" ] && [ ! -f "$stamp" ] && [ ! -x "$root/usr/bin/apt-get" ]; then
+    log "$id: removing an unfinished rootfs at $root"
+    umount_one "$root"
+    if awk -v r="$root" 'index($2, r "/") == 1 {f=1} END {exit !f}' /proc/mounts; then
+      log "$id: refusing to delete $root: mounts are still active inside it"; return 1
+    fi
+    rm -rf --one-file-system "$root"
+  fi
+  if [ ! -x "$root/usr/bin/apt-get" ]; then
+    log "$id: debootstrap $suite into $root from $MIRROR"
+    mkdir -p "$(dirname "$root")"
+    # shellcheck disable=SC2086 # the script argument is optional
+    quiet debootstrap --variant=minbase "$suite" "$root" "$MIRROR" $script || return 1
+  fi
+  mount_base "$root"
+  [ -f "$stamp" ] && log "$id: package list changed: topping up"
+  log "$id: apt-get install $pkgs"
+  quiet chroot "$root" /usr/bin/env DEBIAN_FRONTEND=noninteractive bash -c \
+    "apt-get $aptopts update -qq && apt-get $aptopts install -y -qq --no-install-recommends $pkgs && apt-get clean" || return 1
+  echo "$pkgs" > "$stamp"
+  log "$id: ready at $root ($(du -sh --one-file-system "$root" | cut -f1))"
 }
 
 provision() {
-  if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$PKGS" ]; then
-    log "present at $ROOTFS (reused)"
-    return 0
-  fi
-  command -v debootstrap >/dev/null || { log "debootstrap missing: run scripts/provision-host.sh"; exit 1; }
-  if [ -d "$ROOTFS" ] && [ ! -f "$STAMP" ] && [ ! -x "$ROOTFS/usr/bin/apt-get" ]; then
-    log "removing an unfinished rootfs at $ROOTFS"
-    umount_all
-    if awk -v r="$ROOTFS" 'index($2, r "/") == 1 {f=1} END {exit !f}' /proc/mounts; then
-      log "refusing to delete $ROOTFS: mounts are still active inside it"; exit 1
-    fi
-    rm -rf --one-file-system "$ROOTFS"
-  fi
-  if [ ! -x "$ROOTFS/usr/bin/apt-get" ]; then
-    log "debootstrap trixie into $ROOTFS"
-    mkdir -p "$(dirname "$ROOTFS")"
-    quiet debootstrap --variant=minbase trixie "$ROOTFS" "$MIRROR"
-  fi
-  mount_base
-  log "apt-get install $PKGS"
-  quiet chroot "$ROOTFS" /usr/bin/env DEBIAN_FRONTEND=noninteractive bash -c \
-    "apt-get update -qq && apt-get install -y -qq --no-install-recommends $PKGS && apt-get clean"
-  echo "$PKGS" > "$STAMP"
-  log "ready at $ROOTFS ($(du -sh --one-file-system "$ROOTFS" | cut -f1))"
+  local pids=() ids=() failed=0
+  while IFS=$'\t' read -r id root suite script aptopts pkgs; do
+    provision_one "$id" "$root" "$suite" "$script" "$aptopts" "$pkgs" &
+    pids+=("$!"); ids+=("$id")
+  done < <(ENVS rootfs)
+  for i in "${!pids[@]}"; do
+    wait "${pids[$i]}" || { log "${ids[$i]}: provisioning failed"; failed=1; }
+  done
+  return $failed
 }
 
 mount_repos() {
-  [ -f "$STAMP" ] || { log "not provisioned: run '$0 provision'"; exit 1; }
-  mount_base
-  bind "$DOTNET_ROOT_DIR" "$ROOTFS$DOTNET_ROOT_DIR"
-  ln -sf "$DOTNET_ROOT_DIR/dotnet" "$ROOTFS/usr/bin/dotnet"
-  for repo in "$@"; do
-    repo=$(readlink -f "$repo")
-    bind "$repo" "$ROOTFS$repo"
-  done
+  while IFS=$'\t' read -r id root _ _ _ _; do
+    [ -f "$root/.conformance-provisioned" ] || { log "$id: not provisioned at $root: run '$0 provision'"; exit 1; }
+    mount_base "$root"
+    bind "$DOTNET_ROOT_DIR" "$root$DOTNET_ROOT_DIR"
+    ln -sf "$DOTNET_ROOT_DIR/dotnet" "$root/usr/bin/dotnet"
+    for repo in "$@"; do
+      repo=$(readlink -f "$repo")
+      bind "$repo" "$root$repo"
+    done
+  done < <(ENVS rootfs)
 }
 
 case "${1:-}" in
   provision) provision ;;
   mount) shift; mount_repos "$@" ;;
-  umount) umount_all ;;
-  path) echo "$ROOTFS" ;;
-  *) echo "usage: $0 provision|mount REPO...|umount|path" >&2; exit 2 ;;
+  umount) while IFS=$'\t' read -r _ root _ _ _ _; do umount_one "$root"; done < <(ENVS rootfs) ;;
+  path) ENVS rootfs | awk -F'\t' -v id="${2:-trixie}" '$1 == id {print $2}' ;;
+  *) echo "usage: $0 provision|mount REPO...|umount|path [ID]" >&2; exit 2 ;;
 esac

@@ -68,13 +68,19 @@ public static partial class Commands
         return suite.Runtimes.All(r => r.Available) ? 0 : 1;
     }
 
-    public static int Fixtures()
+    public static int Fixtures(string[] only)
     {
         var repo = Repo();
         var suite = new Suite(repo);
+        var unknown = only.Where(id => suite.Runtimes.All(r => r.Id != id)).ToList();
+        if (unknown.Count > 0)
+        {
+            Console.Error.WriteLine($"error: no runtime {string.Join(", ", unknown)}; found {string.Join(", ", suite.Runtimes.Select(r => r.Id))}");
+            return 2;
+        }
         int errors = 0;
         foreach (var f in GoldenFixtures.Write(suite.Runtimes, repo.FixturesDir, RunnerOptions.FromEnvironment(repo.ArtifactsDir),
-                     e => { errors++; Console.Error.WriteLine("error: " + e); }))
+                     e => { errors++; Console.Error.WriteLine("error: " + e); }, only.Length == 0 ? null : only))
             Console.WriteLine($"wrote {Path.GetRelativePath(repo.Root, f)} (+ .json)");
         return errors == 0 ? 0 : 1;
     }

@@ -55,8 +55,9 @@ var ledger = new Command("ledger", "Check the failure ledger (known-failures.jso
 ledger.SetAction(r => Commands.Ledger(r.GetValue(fixOpt), r.GetValue(fromOpt)));
 root.Subcommands.Add(ledger);
 
-var fixtures = new Command("fixtures", "Regenerate fixtures/<runtime>/ for every runtime present; other versions' folders are kept.");
-fixtures.SetAction(_ => Commands.Fixtures());
+var onlyOpt = new Option<string[]>("--runtime") { Description = "Only these runtimes' fixture sets (repeatable), e.g. a newly added pytorch-2.14" };
+var fixtures = new Command("fixtures", "Regenerate fixtures/<runtime>/ for the runtimes present (or those given); other versions' folders are kept.") { onlyOpt };
+fixtures.SetAction(r => Commands.Fixtures(r.GetValue(onlyOpt) ?? []));
 root.Subcommands.Add(fixtures);
 
 var bench = new Command("bench", "The checkpoint codec against torch.save / torch.load on ~419 MB, as ratios (reports/bench.md).");

@@ -55,11 +55,13 @@ public static class GoldenFixtures
     /// Regenerates the fixtures of every available runtime (<c>make fixtures</c>): each producer
     /// trains and saves as in the matrix, and its observation is written beside the artifact.
     /// </summary>
-    public static IReadOnlyList<string> Write(IReadOnlyList<Runtime> runtimes, string fixturesDir, RunnerOptions options, Action<string>? onError = null)
+    /// <param name="only">Runtime ids to write (a new PyTorch version's set, leaving the committed ones untouched); null: all.</param>
+    public static IReadOnlyList<string> Write(IReadOnlyList<Runtime> runtimes, string fixturesDir, RunnerOptions options, Action<string>? onError = null,
+        IReadOnlyCollection<string>? only = null)
     {
         var written = new List<string>();
         using var pool = new WorkerPool(options.StartTimeout, options.WorkerEnvironment);
-        foreach (var rt in runtimes.Where(r => r.Available))
+        foreach (var rt in runtimes.Where(r => r.Available && (only is null || only.Contains(r.Id))))
         foreach (var c in Catalogue.All.Where(c => c.Golden))
         foreach (var route in Catalogue.RoutesOf(c))
         {

@@ -42,24 +42,34 @@ public sealed class Discovery(RepoLayout repo)
         foreach (var py in explicitPythons.Concat(HostPythonCandidates()).Distinct())
             if (ProbePython(py, chroot: null) is { } r) Add(r);
 
-        // 2. The rootfs.
-        var rootfs = Environment.GetEnvironmentVariable("CONFORMANCE_ROOTFS") ?? config.Rootfs ?? DefaultRootfs;
-        var rootfsProblem = RootfsProblem(rootfs);
-        if (rootfsProblem is null)
+        // 2. Every rootfs environments.json declares: its interpreters, and TorchSharp where it is listed.
+        var trixie = Environment.GetEnvironmentVariable("CONFORMANCE_ROOTFS") ?? config.Rootfs;
+        var environments = RuntimeEnvironment.Load(repo.EnvironmentsFile, trixie);
+        if (environments.Count == 0) environments = [new RuntimeEnvironment("trixie", "rootfs", "trixie", trixie ?? DefaultRootfs, [],
+            [new EnvironmentRuntime(RuntimeKinds.PyTorch, "/usr/bin/python3"), new EnvironmentRuntime(RuntimeKinds.TorchSharp, null)])];
+        var torchSharpDone = false;
+        foreach (var env in environments.Where(e => e.IsRootfs && e.Path is not null))
         {
-            if (ProbePython("/usr/bin/python3", chroot: rootfs) is { } r) Add(r);
+            var problem = RootfsProblem(env.Path!);
+            if (problem is not null) _notes.Add($"{env.Id}: {problem}");
+            foreach (var rt in env.Runtimes)
+            {
+                if (rt.Kind == RuntimeKinds.PyTorch && problem is null && ProbePython(rt.Python ?? "/usr/bin/python3", chroot: env.Path) is { } r) Add(r);
+                if (rt.Kind == RuntimeKinds.TorchSharp && !torchSharpDone)
+                {
+                    // 3. TorchSharp, one runtime per built version: natively where libstdc++ allows it, else in this rootfs.
+                    foreach (var ts in TorchSharpRuntimes(env.Path!, problem)) Add(ts);
+                    torchSharpDone = true;
+                }
+            }
         }
-        else _notes.Add(rootfsProblem);
-
-        // 3. TorchSharp, one runtime per built version: natively where libstdc++ allows it, else in the rootfs.
-        foreach (var ts in TorchSharpRuntimes(rootfs, rootfsProblem)) Add(ts);
 
         // 4. Declared runtimes replace discovered ones with the same id.
         foreach (var r in config.Runtimes) found[r.Id] = r;
 
         foreach (var id in config.Expected.Where(id => !found.ContainsKey(id)))
             found[id] = Runtime.Missing(id, $"not found on this machine. Discovery tried: {string.Join("; ", _notes)}");
-        return found.Values.OrderBy(r => r.Kind).ThenBy(r => r.Id, StringComparer.Ordinal).ToList();
+        return found.Values.OrderBy(r => r.Kind).ThenBy(r => Runtime.ParseVersion(r.Version)).ThenBy(r => r.Id, StringComparer.Ordinal).ToList();
     }
 
     internal static IEnumerable<string> HostPythonCandidates()

@@ -18,6 +18,7 @@ public sealed record RepoLayout(string Root)
     public string PythonPackageDir => Path.Combine(Root, "python");
     public string KnownFailuresFile => Path.Combine(Root, "known-failures.json");
     public string RuntimesFile => Path.Combine(Root, "runtimes.json");
+    public string EnvironmentsFile => Path.Combine(Root, "environments.json");
     public string ArtifactsDir => Path.Combine(Root, "artifacts");
     public string ReportsDir => Path.Combine(Root, "reports");
     public string FixturesDir => Path.Combine(Root, "fixtures");
