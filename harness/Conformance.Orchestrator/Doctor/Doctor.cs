@@ -48,6 +48,9 @@ public sealed record DoctorOptions(
     string? TorchSharpNative = null,
     string MountsFile = "/proc/mounts")
 {
+    /// <summary>The rootfs environments.json declares beside the TorchSharp one (forky: PyTorch 2.14).</summary>
+    public IReadOnlyList<RuntimeEnvironment> OtherRootfs { get; init; } = [];
+
     public static DoctorOptions FromEnvironment(RepoLayout repo)
     {
         RuntimesConfig config;
@@ -57,7 +60,10 @@ public sealed record DoctorOptions(
             .Split(':', StringSplitOptions.RemoveEmptyEntries).Concat(config.Pythons).Concat(Discovery.HostPythonCandidates())
             .Distinct().ToList();
         var rootfs = Environment.GetEnvironmentVariable("CONFORMANCE_ROOTFS") ?? config.Rootfs ?? Discovery.DefaultRootfs;
-        return new DoctorOptions(rootfs, Doctor.LibStdCxxIn("/"), pythons);
+        return new DoctorOptions(rootfs, Doctor.LibStdCxxIn("/"), pythons)
+        {
+            OtherRootfs = RuntimeEnvironment.Load(repo.EnvironmentsFile).Where(e => e.IsRootfs && e.Id != "trixie" && e.Path is not null).ToList(),
+        };
     }
 }
 
@@ -82,7 +88,10 @@ public static class Doctor
         checks.AddRange(Workers(repo));
         checks.AddRange(Pythons(options));
         checks.AddRange(TorchSharpNative(repo, options));
-        checks.Add(RootfsState(repo, options.Rootfs));
+        checks.Add(RootfsState("rootfs", options.Rootfs, Packages(repo, "trixie")));
+        // The other rootfs environments.json declares (forky: PyTorch 2.14), where they are meant to be.
+        foreach (var env in options.OtherRootfs)
+            checks.Add(RootfsState($"rootfs {env.Id}", env.Path!, string.Join(" ", env.Packages)));
         checks.Add(RootfsMounts(repo, options));
         checks.AddRange(DiskSpace(repo, options.Rootfs));
         return new DoctorReport(checks);
@@ -124,7 +133,12 @@ public static class Doctor
 
     private static IEnumerable<Check> Workers(RepoLayout repo)
     {
-        foreach (var project in new[] { "Conformance.Workers.PyTorch", "Conformance.Workers.TorchSharp" })
+        // Each TorchSharp version builds into its own folder (bin/<config>/torchsharp-<version>/).
+        var torchSharp = repo.TorchSharpWorkers();
+        foreach (var build in torchSharp)
+            yield return new Check($"worker {RepoLayout.TorchSharpWorker} {build.PackageVersion}", CheckStatus.Ok,
+                $"{Relative(repo, build.Dll)}, built {File.GetLastWriteTime(build.Dll):yyyy-MM-dd HH:mm}");
+        foreach (var project in torchSharp.Count > 0 ? ["Conformance.Workers.PyTorch"] : new[] { "Conformance.Workers.PyTorch", RepoLayout.TorchSharpWorker })
         {
             var dll = repo.WorkerDll(project);
             if (dll is null) { yield return new Check($"worker {project}", CheckStatus.Fail, "not built", "run `make build`"); continue; }
@@ -142,6 +156,9 @@ public static class Doctor
         var rootPython = Path.Combine(options.Rootfs, "usr/bin/python3");
         if (File.Exists(rootPython) && File.Exists(Path.Combine(options.Rootfs, Stamp)))
             infos.Add(("python (rootfs) /usr/bin/python3", Discovery.QueryPython("/usr/bin/python3", options.Rootfs)));
+        foreach (var env in options.OtherRootfs)
+            if (File.Exists(Path.Combine(env.Path!, "usr/bin/python3")) && File.Exists(Path.Combine(env.Path!, Stamp)))
+                infos.Add(($"python (rootfs {env.Id}) /usr/bin/python3", Discovery.QueryPython("/usr/bin/python3", env.Path!)));
         foreach (var (name, i) in infos)
         {
             if (i.Problem is not null)
@@ -192,27 +209,20 @@ public static class Doctor
                 rootOk ? null : "rebuild the rootfs from a newer suite (CONFORMANCE_ROOTFS, scripts/rootfs.sh)");
     }
 
-    private static Check RootfsState(RepoLayout repo, string rootfs)
+    private static Check RootfsState(string name, string rootfs, string? wants)
     {
-        const string name = "rootfs";
         if (!Directory.Exists(rootfs)) return new Check(name, CheckStatus.Fail, $"{rootfs} does not exist", "run `make rootfs`");
         var stamp = Path.Combine(rootfs, Stamp);
         if (!File.Exists(stamp)) return new Check(name, CheckStatus.Fail, $"{rootfs} exists but is not provisioned (no {Stamp})", "run `make rootfs`");
         var has = File.ReadAllText(stamp).Trim();
-        var wants = ScriptPackages(repo);
         if (wants is not null && wants != has)
-            return new Check(name, CheckStatus.Warn, $"{rootfs} provisioned with `{has}`, scripts/rootfs.sh wants `{wants}`", "run `make rootfs` (tops it up)");
+            return new Check(name, CheckStatus.Warn, $"{rootfs} provisioned with `{has}`, environments.json wants `{wants}`", "run `make rootfs` (tops it up)");
         return new Check(name, CheckStatus.Ok, $"{rootfs} provisioned: {has}");
     }
 
-    // scripts/rootfs.sh's PKGS line is what a provisioned stamp must say.
-    private static string? ScriptPackages(RepoLayout repo)
-    {
-        var script = Path.Combine(repo.Root, "scripts", "rootfs.sh");
-        if (!File.Exists(script)) return null;
-        var m = Regex.Match(File.ReadAllText(script), "^PKGS=\"([^\"]*)\"", RegexOptions.Multiline);
-        return m.Success ? m.Groups[1].Value.Trim() : null;
-    }
+    // environments.json's package list is what a provisioned stamp must say (scripts/rootfs.sh writes it).
+    private static string? Packages(RepoLayout repo, string id) =>
+        RuntimeEnvironment.Load(repo.EnvironmentsFile).FirstOrDefault(e => e.Id == id) is { } e ? string.Join(" ", e.Packages) : null;
 
     private static Check RootfsMounts(RepoLayout repo, DoctorOptions options)
     {
