@@ -32,7 +32,10 @@ CLI := harness/Conformance.Cli/bin/$(CONFIG)/net10.0/conformance.dll
 
 .PHONY: setup host rootfs restore build worker mount test report determinism bench runtimes fixtures clean umount
 
-setup: host rootfs build mount
+# The rootfs (network and dpkg) and the .NET restore and build are independent: they run side by side.
+setup: host
+	@$(MAKE) --no-print-directory -j2 rootfs build
+	@$(MAKE) --no-print-directory mount
 
 host:
 	@$(TIMED) "host packages" scripts/provision-host.sh

@@ -43,6 +43,21 @@ public static partial class Commands
             return 2;
         }
         var run = ReportJsonReader.Read(merged);
+        // Each shard saw only part of the matrix, so the ledger's whole-run rules (entries matching no
+        // cell, max_cells, expected problems no cell shows) are checked here, on the union.
+        var ledger = Orchestrator.Ledger.Ledger.Load(Repo().KnownFailuresFile);
+        var complete = merged["complete"]?.GetValue<bool>() == true;
+        var fresh = ledger.Check(run.Results, complete, DateOnly.FromDateTime(DateTime.UtcNow))
+            .Where(e => !run.LedgerErrors.Contains(e)).ToList();
+        if (fresh.Count > 0)
+        {
+            var errors = merged["ledger_errors"] as JsonArray ?? [];
+            foreach (var e in fresh) errors.Add(new JsonObject { ["entry"] = e.EntryId, ["message"] = e.Message });
+            merged["ledger_errors"] = errors;
+            run = run with { LedgerErrors = [.. run.LedgerErrors, .. fresh] };
+            var summary = merged["summary"]!.AsObject();
+            summary["line"] = run.SummaryLine();
+        }
         foreach (var f in ReportWriter.WriteAll(run, outDir ?? Repo().ReportsDir, ReportMerge.Write(merged))) Console.WriteLine($"wrote {Rel(f)}");
         var line = merged["summary"]?["line"]?.GetValue<string>() ?? "";
         Console.WriteLine(line);

@@ -14,6 +14,12 @@ public static partial class Commands
 
     public static int Run(Selection selection, string? outDir, double? timeout, int? threads, bool details)
     {
+        try { selection.Validate(); }
+        catch (FormatException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 2;
+        }
         var repo = Repo();
         var suite = new Suite(repo);
         var options = RunnerOptions.FromEnvironment(Path.Combine(repo.ArtifactsDir, "report"));

@@ -103,9 +103,15 @@ public sealed class BadCheckpointSpecs
         using var pool = new WorkerPool(Timeout);
         var (path, _) = Make("forbidden_global", RealCheckpoint(pool, py, "good-for-control.pt"));
         File.Delete(Pwned);
-        pool.Send(oldest, Ops.ConsumeCheckpoint, new() { ["case"] = "ckpt_adam", ["optimizer"] = "adam", ["mode"] = "default", ["path"] = path }, Timeout);
-        Assert.True(File.Exists(Pwned), "the hostile pickle did not run even under an unrestricted torch.load: the forbidden_global case proves nothing");
-        File.Delete(Pwned);
+        try
+        {
+            pool.Send(oldest, Ops.ConsumeCheckpoint, new() { ["case"] = "ckpt_adam", ["optimizer"] = "adam", ["mode"] = "default", ["path"] = path }, Timeout);
+            Assert.True(File.Exists(Pwned), "the hostile pickle did not run even under an unrestricted torch.load: the forbidden_global case proves nothing");
+        }
+        finally
+        {
+            File.Delete(Pwned); // so the TorchSharp case never sees this control's marker
+        }
     }
 
     private static (string Path, string[] Expected) Make(string kind, string good)

@@ -154,8 +154,9 @@ public sealed class LedgerSpecs
     [InlineData("""{"entries":[{"id":"x","cell":"*/*/*/*","problems":[{"code":"bytes","message":""}],"reason":"r","link":"http://x","added":"2026-01-01","max_cells":1}]}""", "test.json: entry \"x\": \"link\" must be an https:// address")]
     [InlineData("""{"entries":[{"id":"x","cell":"*/*/*/*","problems":[],"reason":"r","link":"https://x","added":"2026-01-01","max_cells":1}]}""", "test.json: entry \"x\" needs at least one expected problem in \"problems\"")]
     [InlineData("""{"entries":[{"id":"x","cell":"*/*/*/*","problems":[{"code":"byte","message":""}],"reason":"r","link":"https://x","added":"2026-01-01","max_cells":1}]}""", "test.json: entry \"x\": problems[0] has unknown code \"byte\"")]
-    [InlineData("""{"entries":[{"id":"x","cell":"*/*/*/*","problems":[{"code":"bytes","message":""}],"reason":"r","link":"https://x","added":"2026-01-01"}]}""", "test.json: entry \"x\" needs \"max_cells\"")]
-    [InlineData("""{"entries":[{"id":"x","cell":"*/*/*/*","problems":[{"code":"bytes","message":""}],"reason":"r","link":"https://x","added":"1 Jan","max_cells":1}]}""", "test.json: entry \"x\": \"added\" must be a date")]
+    [InlineData("""{"entries":[{"id":"x","cell":"*/*/*/*","problems":[{"code":"bytes","message":"x"}],"reason":"r","link":"https://x","added":"2026-01-01"}]}""", "test.json: entry \"x\" needs \"max_cells\"")]
+    [InlineData("""{"entries":[{"id":"x","cell":"*/*/*/*","problems":[{"code":"bytes","message":"x"}],"reason":"r","link":"https://x","added":"1 Jan","max_cells":1}]}""", "test.json: entry \"x\": \"added\" must be a date")]
+    [InlineData("""{"entries":[{"id":"x","cell":"*/*/*/*","problems":[{"code":"bytes","message":""}],"reason":"r","link":"https://x","added":"2026-01-01","max_cells":1}]}""", "test.json: entry \"x\": problems[0] needs \"message\", the start of the problem's message (empty only with a \"subject\")")]
     public void An_entry_without_its_evidence_is_refused_naming_the_file_and_entry(string json, string expected) =>
         Assert.StartsWith(expected, Assert.Throws<FormatException>(() => Ledger.Parse(json, "test.json")).Message);
 

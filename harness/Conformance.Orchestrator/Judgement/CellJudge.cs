@@ -84,7 +84,7 @@ public static class CellJudge
             actual = Observation.FromJson(obs);
             if (spec.IsCheckpoint) checkpoint = CheckpointJudge.Compare(expectedNode, obs);
         }
-        catch (Exception e) when (e is InvalidOperationException or NullReferenceException or FormatException or KeyNotFoundException)
+        catch (Exception e) when (e is InvalidOperationException or NullReferenceException or FormatException or KeyNotFoundException or ArgumentException)
         {
             return Failed(new Problem(P.ProtocolError, cell.Consumer, $"consumer {cell.Consumer} sent a malformed observation: {e.Message}"));
         }
@@ -95,7 +95,13 @@ public static class CellJudge
         var problems = new List<Problem>(checkpoint?.Problems ?? []);
         problems.AddRange(verdict.Problems);
         var (trainMode, trainEval) = Judgement.Judge.CompareTrainMode(actual, spec.Tolerance);
-        if (spec.TrainModeMatters && cell.Mode != Catalogue.StrictFalse && trainMode is not null) problems.Add(trainMode);
+        if (spec.TrainModeMatters && cell.Mode != Catalogue.StrictFalse && !spec.IsCheckpoint)
+        {
+            if (trainMode is not null) problems.Add(trainMode);
+            // No train-mode outputs is no proof either way: a missing check must not pass.
+            else if (trainEval is null)
+                problems.Add(new Problem(P.TrainMode, "", "train-mode outputs missing or of another length: whether eval() took effect is unproven"));
+        }
 
         var notes = checkpoint is { Notes.Count: > 0 } ? "notes: " + string.Join("; ", checkpoint.Notes) : "";
         return problems.Count == 0

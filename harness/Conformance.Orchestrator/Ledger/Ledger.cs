@@ -129,10 +129,11 @@ public sealed class Ledger(IReadOnlyList<LedgerEntry> entries)
                 var code = Req(p, "code", $"{at}: problems[{problems.Count}]");
                 if (!ProblemCodes.All.Contains(code))
                     throw new FormatException($"{at}: problems[{problems.Count}] has unknown code \"{code}\" (known: {string.Join(", ", ProblemCodes.All.Order())})");
-                // An empty message prefix is allowed when written out: "any message of this code", said explicitly.
-                var message = p!["message"] is JsonValue mv && mv.TryGetValue(out string? ms) ? ms
-                    : throw new FormatException($"{at}: problems[{problems.Count}] needs \"message\", the start of the problem's message");
-                problems.Add(new ExpectedProblem(code, p["subject"]?.GetValue<string>(), message,
+                // An empty message prefix only beside an exact subject: the key is then the whole finding.
+                var subject = p!["subject"]?.GetValue<string>();
+                var message = p["message"] is JsonValue mv && mv.TryGetValue(out string? ms) && (ms.Length > 0 || subject is not null) ? ms
+                    : throw new FormatException($"{at}: problems[{problems.Count}] needs \"message\", the start of the problem's message (empty only with a \"subject\")");
+                problems.Add(new ExpectedProblem(code, subject, message,
                     p["max_measure"]?.GetValue<double>()));
             }
             if (problems.Count == 0) throw new FormatException($"{at} needs at least one expected problem in \"problems\"");

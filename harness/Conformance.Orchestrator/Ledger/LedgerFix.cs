@@ -41,6 +41,9 @@ public static class LedgerFix
     {
         if (report["complete"]?.GetValue<bool>() != true)
             throw new InvalidOperationException($"{reportPath} is from a filtered or sharded run; `ledger --fix` needs a complete run (conformance run, or merge every shard first)");
+        // A cell two entries claim is reported under the first only: which to keep is a person's call.
+        if ((report["results"]?.AsArray() ?? []).Any(r => r?["message"]?.GetValue<string>() is { } m && m.StartsWith("ledger: ", StringComparison.Ordinal) && m.Contains(" is declared by ", StringComparison.Ordinal)))
+            throw new InvalidOperationException($"{reportPath} has cells declared by two entries: resolve the overlap in the ledger by hand first");
         var text = File.ReadAllText(ledgerPath);
         var ledger = Ledger.Parse(text, ledgerPath);
         var root = JsonNode.Parse(text)!.AsObject();

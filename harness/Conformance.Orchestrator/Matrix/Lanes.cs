@@ -20,7 +20,11 @@ public sealed class Lanes(bool parallel) : IDisposable
     {
         if (!parallel) { work(); return; }
         Interlocked.Increment(ref _pending);
-        _queues.GetOrAdd(lane, StartLane).Add(work);
+        BlockingCollection<Action> queue;
+        // Under a lock: GetOrAdd may run its factory twice, and a second lane thread would never end.
+        lock (_threads)
+            if (!_queues.TryGetValue(lane, out queue!)) _queues[lane] = queue = StartLane(lane);
+        queue.Add(work);
     }
 
     private BlockingCollection<Action> StartLane(string name)
@@ -30,14 +34,16 @@ public sealed class Lanes(bool parallel) : IDisposable
         {
             foreach (var work in queue.GetConsumingEnumerable())
             {
+                // Work items record their own failures; this only keeps a bug from ending the process.
                 try { work(); }
+                catch (Exception e) { Console.Error.WriteLine($"lane {name}: {e}"); }
                 finally
                 {
                     if (Interlocked.Decrement(ref _pending) == 0) lock (_gate) Monitor.PulseAll(_gate);
                 }
             }
         }) { IsBackground = true, Name = "lane " + name };
-        lock (_threads) _threads.Add(thread);
+        _threads.Add(thread);
         thread.Start();
         return queue;
     }

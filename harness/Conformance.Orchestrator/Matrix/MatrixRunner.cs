@@ -91,11 +91,16 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, Ledger.Ledger 
         var gate = new object();
         void Record(CellResult r)
         {
-            var judged = ledger.Apply(r);
+            CellResult judged;
+            try { judged = ledger.Apply(r); }
+            catch (Exception e) { judged = Crashed(r.Cell, e); }
             lock (gate)
             {
+                // A cell is recorded once: a late failure of its artifact does not overwrite it.
+                if (results[index[r.Cell.Name]] is not null) return;
                 results[index[r.Cell.Name]] = judged;
-                progress?.Invoke(judged, ++finished, cells.Count);
+                try { progress?.Invoke(judged, ++finished, cells.Count); }
+                catch (Exception e) when (e is IOException or InvalidOperationException) { /* a closed terminal must not lose the run */ }
             }
         }
 

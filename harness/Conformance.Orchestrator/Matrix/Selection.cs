@@ -25,11 +25,39 @@ public sealed record Selection(string? Cells = null, string? Case = null, string
         throw new FormatException($"--shard wants i/n with 1 <= i <= n, e.g. 1/2 (got \"{shard}\")");
     }
 
+    /// <summary>A comma-separated list of globs; commas inside braces belong to the glob (<c>torchscript_{script,trace}</c>).</summary>
+    public static IReadOnlyList<string> SplitList(string globs)
+    {
+        var parts = new List<string>();
+        int depth = 0, start = 0;
+        for (int i = 0; i <= globs.Length; i++)
+        {
+            if (i < globs.Length && globs[i] == '{') depth++;
+            else if (i < globs.Length && globs[i] == '}') depth--;
+            else if (i == globs.Length || (globs[i] == ',' && depth == 0))
+            {
+                var part = globs[start..i].Trim();
+                if (part.Length > 0) parts.Add(part);
+                start = i + 1;
+            }
+        }
+        return parts;
+    }
+
+    /// <summary>Every glob of the selection, compiled once: a malformed one is a usage error before anything runs.</summary>
+    public void Validate()
+    {
+        foreach (var list in new[] { Case, Route, Runtime, Mode })
+            if (list is not null) foreach (var g in SplitList(list)) Glob.ToRegex(g, crossSegments: true);
+        if (Cells is not null) Glob.ToRegex(Cells, crossSegments: true);
+        _ = ParsedShard;
+    }
+
     /// <summary>The selected cells, in plan order. Shards split by artifact, so no artifact is produced twice.</summary>
     public IReadOnlyList<Cell> Apply(IReadOnlyList<Cell> cells)
     {
         bool Any(string? globs, params string[] values) => globs is null
-            || globs.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Any(g => values.Any(v => Glob.ToRegex(g, crossSegments: true).IsMatch(v)));
+            || SplitList(globs).Any(g => values.Any(v => Glob.ToRegex(g, crossSegments: true).IsMatch(v)));
         var cellRegex = Cells is null ? null : Glob.ToRegex(Cells, crossSegments: true);
         var selected = cells.Where(c => (cellRegex is null || cellRegex.IsMatch(c.Name))
                                         && Any(Case, c.Case) && Any(Route, c.Route) && Any(Mode, c.Mode)

@@ -42,10 +42,15 @@ public sealed record GridRow(string Producer, string Consumer, IReadOnlyList<Cel
 /// </summary>
 public sealed record Overview(IReadOnlyList<string> Routes, IReadOnlyList<(string Case, IReadOnlyList<string> Cells)> Rows)
 {
-    public static Overview From(IReadOnlyList<CellResult> results)
+    public static Overview From(IReadOnlyList<CellResult> results) => By(results, r => r.Cell.Case);
+
+    /// <summary>A row per direction (producer -> consumer), so each runtime's rows are read at a glance.</summary>
+    public static Overview ByDirection(IReadOnlyList<CellResult> results) => By(results, r => $"{r.Cell.Producer} -> {r.Cell.Consumer}");
+
+    private static Overview By(IReadOnlyList<CellResult> results, Func<CellResult, string> row)
     {
         var routes = results.Select(r => r.Cell.Route).Distinct().ToList();
-        var rows = results.GroupBy(r => r.Cell.Case).Select(g => (g.Key,
+        var rows = results.GroupBy(row).Select(g => (g.Key,
             (IReadOnlyList<string>)routes.Select(route => Summary(g.Where(r => r.Cell.Route == route).ToList())).ToList())).ToList();
         return new Overview(routes, rows);
     }

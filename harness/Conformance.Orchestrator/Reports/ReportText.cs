@@ -30,6 +30,11 @@ public static class ReportText
         var rows = o.Rows.Select(r => new[] { r.Case }.Concat(r.Cells).ToArray()).ToList();
         sb.AppendLine("Overview: outcomes of every direction and mode, per case and route");
         AppendTable(sb, header, rows);
+        sb.AppendLine();
+        var byDirection = Overview.ByDirection(run.Results);
+        sb.AppendLine("Overview: outcomes of every case and mode, per direction and route");
+        AppendTable(sb, new[] { "producer -> consumer" }.Concat(byDirection.Routes).ToArray(),
+            byDirection.Rows.Select(r => new[] { r.Case }.Concat(r.Cells).ToArray()).ToList());
         var declared = run.Results.Where(r => r.Declared is not null && r.Outcome == Outcome.KnownFailure)
             .GroupBy(r => r.Declared!).Select(g => $"  known ({g.Count()} cell{(g.Count() == 1 ? "" : "s")}): {Shorten(g.Key.Reason, 150)}\n    {g.Key.Link}");
         foreach (var d in declared) sb.AppendLine(d);
@@ -69,6 +74,12 @@ public static class ReportText
         sb.AppendLine("| case | " + string.Join(" | ", overview.Routes) + " |");
         sb.AppendLine("|---|" + string.Concat(overview.Routes.Select(_ => "---|")));
         foreach (var (c, cells) in overview.Rows) sb.AppendLine($"| {c} | " + string.Join(" | ", cells) + " |");
+        sb.AppendLine();
+        var byDirection = Overview.ByDirection(run.Results);
+        sb.AppendLine("Outcomes of every case and load mode, per direction and route.").AppendLine();
+        sb.AppendLine("| producer → consumer | " + string.Join(" | ", byDirection.Routes) + " |");
+        sb.AppendLine("|---|" + string.Concat(byDirection.Routes.Select(_ => "---|")));
+        foreach (var (c, cells) in byDirection.Rows) sb.AppendLine($"| {c.Replace(" -> ", " → ")} | " + string.Join(" | ", cells) + " |");
         sb.AppendLine();
         sb.AppendLine("## Runtimes").AppendLine();
         sb.AppendLine("| id | kind | version | device | where | status |").AppendLine("|---|---|---|---|---|---|");
