@@ -221,8 +221,12 @@ public sealed record RunComparison(
         Diff("selection", Flat(oldReport["selection"]), Flat(newReport["selection"]));
         Diff("environment", Flat(oldReport["environment"]), Flat(newReport["environment"]));
 
-        var oldRuntimes = Runtimes(oldReport).ToDictionary(r => Rename(Str(r, "id")!, map), r => r);
-        var newRuntimes = Runtimes(newReport).ToDictionary(r => Str(r, "id")!, r => r);
+        // Both builds may be listed in both reports (discovery finds every built worker): the old side
+        // of a mapping is its source, the new side its target.
+        var oldRuntimes = Runtimes(oldReport).Where(r => !map.Values.Contains(Str(r, "id")!) || map.ContainsKey(Str(r, "id")!))
+            .ToDictionary(r => Rename(Str(r, "id")!, map), r => r);
+        var newRuntimes = Runtimes(newReport).Where(r => !map.ContainsKey(Str(r, "id")!) || map.Values.Contains(Str(r, "id")!))
+            .ToDictionary(r => Str(r, "id")!, r => r);
         foreach (var id in newRuntimes.Keys.Union(oldRuntimes.Keys))
         {
             var o = oldRuntimes.GetValueOrDefault(id);
