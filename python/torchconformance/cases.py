@@ -9,7 +9,7 @@ from typing import Callable, Dict, Optional, Tuple
 import torch
 import torch.nn as nn
 
-from . import data, models
+from . import data, models, routes
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,13 @@ def _resnet18() -> nn.Module:
     return torchvision.models.resnet18(num_classes=10)
 
 
+def _new_dtypes() -> nn.Module:
+    missing = models.missing_dtypes()
+    if missing:  # the twin cannot be built, so this runtime neither produces nor consumes the case
+        raise routes.NotApplicable(f"torch {torch.__version__} lacks {', '.join(missing)}")
+    return models.NewDtypes()
+
+
 CASES: Dict[str, Case] = {c.name: c for c in [
     # The seed's LeNet and optimizer (SGD lr=0.001, momentum=0.9), trained with cross entropy.
     Case("lenet", models.TheModelClass, floats(4, 3, 32, 32), loss="cross_entropy", classes=10, lr=0.001, train_steps=3,
@@ -70,6 +77,7 @@ CASES: Dict[str, Case] = {c.name: c for c in [
     Case("nonpersistent_buffer", models.NonPersistentBuffer, floats(4, 6)),
     Case("all_dtypes", models.AllDtypes, floats(2, 4)),
     Case("layouts", models.Layouts, floats(2, 4)),
+    Case("new_dtypes", _new_dtypes, floats(2, 4)),
     Case("resnet18", _resnet18, floats(2, 3, 32, 32), train_steps=1),
 ]}
 
@@ -79,6 +87,10 @@ def get(name: str) -> Case:
         return CASES[name]
     except KeyError:
         raise KeyError(f"unknown case '{name}' (this runtime has: {', '.join(sorted(CASES))})") from None
+
+
+# dtypes that libtorch stores and converts but has few kernels for (no add_ on CPU, up to 2.14 at least).
+_FEW_KERNELS = {getattr(torch, name) for name, _ in models.NEW_DTYPES if hasattr(torch, name)}
 
 
 def perturb(model: nn.Module) -> None:
@@ -94,6 +106,8 @@ def perturb(model: nn.Module) -> None:
                 continue
             if b.dtype == torch.bool:
                 b.logical_not_()
+            elif b.dtype in _FEW_KERNELS:  # no add kernel for these: add in float64, cast back (exact for small values)
+                b.copy_((b.to(torch.float64) + 1).to(b.dtype))
             else:
                 b.add_(1)
 

@@ -4,6 +4,8 @@ Each class has a C# twin in harness/Conformance.Workers.TorchSharp/Models/ with 
 names in the same order: the field names *are* the state_dict keys.
 """
 
+from typing import List
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -194,6 +196,33 @@ class AllDtypes(nn.Module):
             self.register_buffer(f"b_{name}", (values % 2).to(dtype) if dtype == torch.bool else values.to(dtype))
         self.register_buffer("scalar", torch.tensor(3.5))
         self.register_buffer("empty", torch.zeros(0, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x)
+
+
+# The dtypes newer PyTorch has and older versions lack, by wire name, with the release that added
+# each. Names, not torch attributes: torch 1.13 has none of them.
+NEW_DTYPES = [
+    ("uint16", "2.3"), ("uint32", "2.3"), ("uint64", "2.3"),
+    ("float8_e4m3fn", "2.1"), ("float8_e5m2", "2.1"),
+]
+
+
+def missing_dtypes() -> List[str]:
+    """The NEW_DTYPES this torch lacks, each with the release that added it."""
+    return [f"torch.{name} (added in {added})" for name, added in NEW_DTYPES if not hasattr(torch, name)]
+
+
+class NewDtypes(nn.Module):
+    """A buffer of each dtype newer PyTorch has and older versions lack, beside a Linear for outputs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+        for name, _ in NEW_DTYPES:
+            # 0..5 is exact in every one of them (and stays exact after perturb's +1).
+            self.register_buffer(f"b_{name}", torch.arange(6).reshape(2, 3).to(getattr(torch, name)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(x)

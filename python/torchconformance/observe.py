@@ -24,13 +24,19 @@ DTYPE_NAMES: Dict[torch.dtype, str] = {
     torch.complex64: "complex64",
     torch.complex128: "complex128",
 }
-
+# The dtypes newer PyTorch has (models.NEW_DTYPES), where this torch has them; torch's name is the
+# wire name. numpy has no float8 (and old numpy no uint16..64 from torch): their raw bytes are
+# hashed, viewed as uint8.
+_NEW_DTYPES = {getattr(torch, n): n for n in ("uint16", "uint32", "uint64", "float8_e4m3fn", "float8_e5m2") if hasattr(torch, n)}
+DTYPE_NAMES.update(_NEW_DTYPES)
 
 def tensor_bytes(t: torch.Tensor) -> bytes:
     """Raw little-endian bytes of a tensor's elements in row-major order."""
     t = t.detach().cpu().contiguous()
     if t.dtype == torch.bfloat16:  # numpy has no bfloat16: reinterpret the same 2 bytes.
         t = t.view(torch.int16)
+    elif t.dtype in _NEW_DTYPES:  # flattened first: a 0-dim tensor cannot change its element size
+        t = t.reshape(-1).view(torch.uint8)
     return t.numpy().tobytes()
 
 

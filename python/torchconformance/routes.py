@@ -110,7 +110,10 @@ def save_state_dict(route: str, state_dict: Mapping[str, torch.Tensor], path: st
                 raise NotApplicable(f"safetensors cannot store tensors that share memory (tied weights): {first}") from None
             raise
     elif route == "torchsharp_native":
-        tsnative.save(state_dict, path)
+        try:
+            tsnative.save(state_dict, path)
+        except tsnative.UnsupportedDtype as e:  # the format has no code for it, like safetensors above
+            raise NotApplicable(str(e)) from None
     else:
         raise NotApplicable(f"route '{route}' is not implemented by the PyTorch runtime")
 

@@ -38,8 +38,16 @@ DTYPE_CODES: Dict[torch.dtype, int] = {
 CODE_DTYPES = {v: k for k, v in DTYPE_CODES.items()}
 
 
+# libtorch's codes (c10::ScalarType) that TorchSharp 0.107's ScalarType lacks, to name them in errors.
+LIBTORCH_ONLY_CODES = {23: "Float8_e5m2", 24: "Float8_e4m3fn", 27: "UInt16", 28: "UInt32", 29: "UInt64"}
+
+
 class FormatError(ValueError):
     """The file is not a well-formed TorchSharp state dict."""
+
+
+class UnsupportedDtype(TypeError):
+    """A tensor's dtype has no TorchSharp ScalarType code, so the format cannot carry it."""
 
 
 def _write_leb128(f: BinaryIO, value: int) -> None:
@@ -76,11 +84,13 @@ def save(state_dict: Mapping[str, torch.Tensor], path: str) -> None:
         state_dict: ordered names to tensors (CPU or not; views are written in logical order).
         path: the file to write.
     """
+    # Refused before the file is opened: no half-written file is left behind.
+    unsupported = [f"{key} ({t.dtype})" for key, t in state_dict.items() if t.dtype not in DTYPE_CODES]
+    if unsupported:
+        raise UnsupportedDtype(f"TorchSharp's native format has no ScalarType code for {', '.join(unsupported)}")
     with open(path, "wb") as f:
         _write_leb128(f, len(state_dict))
         for key, t in state_dict.items():
-            if t.dtype not in DTYPE_CODES:
-                raise TypeError(f"{key}: dtype {t.dtype} has no TorchSharp ScalarType code")
             name = key.encode("utf-8")
             _write_leb128(f, len(name))  # .NET's 7-bit-encoded length is LEB128 for lengths < 2^31
             f.write(name)
@@ -106,7 +116,8 @@ def load(path: str) -> "OrderedDict[str, torch.Tensor]":
         key = raw.decode("utf-8")
         code = _read_leb128(f, f"{path}: {key}: dtype")
         if code not in CODE_DTYPES:
-            raise FormatError(f"{path}: {key}: unknown TorchSharp ScalarType code {code}")
+            libtorch = f" (libtorch's {LIBTORCH_ONLY_CODES[code]})" if code in LIBTORCH_ONLY_CODES else ""
+            raise FormatError(f"{path}: {key}: unknown TorchSharp ScalarType code {code}{libtorch}")
         dtype = CODE_DTYPES[code]
         ndim = _read_leb128(f, f"{path}: {key}: ndim")
         shape = [_read_leb128(f, f"{path}: {key}: dim {d}") for d in range(ndim)]
