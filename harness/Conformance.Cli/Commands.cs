@@ -74,7 +74,7 @@ public static partial class Commands
         return suite.Runtimes.All(r => r.Available) ? 0 : 1;
     }
 
-    public static int Fixtures(string[] only)
+    public static int Fixtures(string[] only, string[] caseNames)
     {
         var repo = Repo();
         var suite = new Suite(repo);
@@ -84,9 +84,16 @@ public static partial class Commands
             Console.Error.WriteLine($"error: no runtime {string.Join(", ", unknown)}; found {string.Join(", ", suite.Runtimes.Select(r => r.Id))}");
             return 2;
         }
+        var golden = Catalogue.All.Where(c => c.Golden).Select(c => c.Name).ToList();
+        var unknownCases = caseNames.Where(n => !golden.Contains(n)).ToList();
+        if (unknownCases.Count > 0)
+        {
+            Console.Error.WriteLine($"error: no golden case {string.Join(", ", unknownCases)}; golden cases: {string.Join(", ", golden)}");
+            return 2;
+        }
         int errors = 0;
         foreach (var f in GoldenFixtures.Write(suite.Runtimes, repo.FixturesDir, RunnerOptions.FromEnvironment(repo.ArtifactsDir),
-                     e => { errors++; Console.Error.WriteLine("error: " + e); }, only.Length == 0 ? null : only))
+                     e => { errors++; Console.Error.WriteLine("error: " + e); }, only.Length == 0 ? null : only, caseNames.Length == 0 ? null : caseNames))
             Console.WriteLine($"wrote {Path.GetRelativePath(repo.Root, f)} (+ .json)");
         return errors == 0 ? 0 : 1;
     }

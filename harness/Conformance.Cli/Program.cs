@@ -56,8 +56,9 @@ ledger.SetAction(r => Commands.Ledger(r.GetValue(fixOpt), r.GetValue(fromOpt)));
 root.Subcommands.Add(ledger);
 
 var onlyOpt = new Option<string[]>("--runtime") { Description = "Only these runtimes' fixture sets (repeatable), e.g. a newly added pytorch-2.14" };
-var fixtures = new Command("fixtures", "Regenerate fixtures/<runtime>/ for the runtimes present (or those given); other versions' folders are kept.") { onlyOpt };
-fixtures.SetAction(r => Commands.Fixtures(r.GetValue(onlyOpt) ?? []));
+var fixtureCaseOpt = new Option<string[]>("--case") { Description = "Only these cases' fixtures (repeatable), e.g. a newly added case; other files are kept" };
+var fixtures = new Command("fixtures", "Regenerate fixtures/<runtime>/ for the runtimes present (or those given); other versions' folders are kept.") { onlyOpt, fixtureCaseOpt };
+fixtures.SetAction(r => Commands.Fixtures(r.GetValue(onlyOpt) ?? [], r.GetValue(fixtureCaseOpt) ?? []));
 root.Subcommands.Add(fixtures);
 
 var bench = new Command("bench", "The checkpoint codec against torch.save / torch.load on ~419 MB, as ratios (reports/bench.md).");

@@ -14,8 +14,12 @@ public sealed record Case(
     double Lr = 0.01,
     double Momentum = 0.9,
     int TrainSteps = 2,
-    IReadOnlyDictionary<string, Func<nn.Module<Tensor, Tensor>>>? Variants = null)
+    IReadOnlyDictionary<string, Func<nn.Module<Tensor, Tensor>>>? Variants = null,
+    Func<string?>? Lacks = null)
 {
+    /// <summary>Why this runtime cannot produce the case (a dtype its TorchSharp lacks), or null.</summary>
+    public string? Unproducible() => Lacks?.Invoke();
+
     /// <summary>Salt 0 is the eval batch; 1.. the training batches.</summary>
     public Tensor EvalInput() => Inputs(0);
 
@@ -56,6 +60,9 @@ public static class Cases
         new("nonpersistent_buffer", () => new NonPersistentBuffer(), Floats(4, 6)),
         new("all_dtypes", () => new AllDtypes(), Floats(2, 4)),
         new("layouts", () => new Layouts(), Floats(2, 4)),
+        // Producing needs every dtype; consuming builds the twin with those present and loads the file anyway.
+        new("new_dtypes", () => new NewDtypes(), Floats(2, 4), Lacks: () => NewDtypes.Missing.Count == 0 ? null
+            : $"TorchSharp {typeof(torch).Assembly.GetName().Version?.ToString(3)} has no ScalarType for {string.Join(", ", NewDtypes.Missing)}"),
         // torchvision's resnet18 against TorchSharp's TorchVision resnet18, built from the seed, no download.
         new("resnet18", () => torchvision.models.resnet18(num_classes: 10), Floats(2, 3, 32, 32), TrainSteps: 1),
     }.ToDictionary(c => c.Name);
@@ -96,6 +103,8 @@ public static class Cases
             var leaf = name.Split('.')[^1];
             if (!persistent.Contains(name) || leaf is "running_mean" or "running_var" or "num_batches_tracked") continue;
             if (b.dtype == ScalarType.Bool) b.logical_not_();
+            // libtorch has no add kernel for these: add in float64, cast back (exact for small values).
+            else if (NewDtypes.Present.Any(p => p.Type == b.dtype)) b.copy_((b.to(ScalarType.Float64) + 1).to(b.dtype));
             else b.add_(1);
         }
     }

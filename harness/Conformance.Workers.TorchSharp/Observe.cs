@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
+using Conformance.Workers.TorchSharp.Models;
 using static TorchSharp.torch;
 
 namespace Conformance.Workers.TorchSharp;
@@ -22,7 +23,7 @@ public static class Observe
         [ScalarType.Bool] = "bool",
         [ScalarType.ComplexFloat32] = "complex64",
         [ScalarType.ComplexFloat64] = "complex128",
-    };
+    }.Concat(NewDtypes.Present.Select(p => KeyValuePair.Create(p.Type, p.Name))).ToDictionary(); // none in TorchSharp 0.107
 
     public static JsonObject DescribeTensor(string key, Tensor t)
     {

@@ -124,6 +124,7 @@ static JsonNode Produce(JsonObject args)
     var c = Cases.Get(Str(args, "case"));
     var route = Str(args, "route");
     var path = Str(args, "path");
+    if (c.Unproducible() is { } lacks) throw new NotApplicableException(lacks);
     nn.Module model;
     Func<Tensor, Tensor> forward;
     try

@@ -94,6 +94,8 @@ public static class Catalogue
         new("nonpersistent_buffer", "A persistent and a non-persistent buffer", Float32),
         new("all_dtypes", "A buffer of each of 11 dtypes, a 0-dim and a 0-size tensor", Float32),
         new("layouts", "A transposed (non-contiguous) parameter; two slices sharing one storage at an offset", Float32),
+        // Issue 8: what a file with a dtype older runtimes lack does to them.
+        new("new_dtypes", "A buffer of each dtype newer PyTorch has: uint16, uint32, uint64 (torch 2.3), float8_e4m3fn, float8_e5m2 (torch 2.1)", Float32),
         // 11M parameters and 20 BatchNorm layers: deeper accumulation of kernel differences. Its
         // ~45 MB artifacts are too large to keep as golden fixtures.
         new("resnet18", "torchvision resnet18 (num_classes=10) against TorchSharp's TorchVision resnet18", new Tolerance(Atol: 1e-4, Rtol: 1e-3),

@@ -56,13 +56,14 @@ public static class GoldenFixtures
     /// trains and saves as in the matrix, and its observation is written beside the artifact.
     /// </summary>
     /// <param name="only">Runtime ids to write (a new PyTorch version's set, leaving the committed ones untouched); null: all.</param>
+    /// <param name="cases">Case names to write (a newly added case, leaving the other files untouched); null: every golden case.</param>
     public static IReadOnlyList<string> Write(IReadOnlyList<Runtime> runtimes, string fixturesDir, RunnerOptions options, Action<string>? onError = null,
-        IReadOnlyCollection<string>? only = null)
+        IReadOnlyCollection<string>? only = null, IReadOnlyCollection<string>? cases = null)
     {
         var written = new List<string>();
         using var pool = new WorkerPool(options.StartTimeout, options.WorkerEnvironment);
         foreach (var rt in runtimes.Where(r => r.Available && (only is null || only.Contains(r.Id))))
-        foreach (var c in Catalogue.All.Where(c => c.Golden))
+        foreach (var c in Catalogue.All.Where(c => c.Golden && (cases is null || cases.Contains(c.Name))))
         foreach (var route in Catalogue.RoutesOf(c))
         {
             var dir = Path.Combine(fixturesDir, rt.Id);

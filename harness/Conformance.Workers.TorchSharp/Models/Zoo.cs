@@ -199,6 +199,42 @@ public sealed class AllDtypes : Module<Tensor, Tensor>
     public override Tensor forward(Tensor x) => fc.call(x);
 }
 
+/// <summary>A buffer of each dtype newer PyTorch has and older versions lack, beside a Linear for outputs.</summary>
+public sealed class NewDtypes : Module<Tensor, Tensor>
+{
+    /// <summary>
+    /// The dtypes newer PyTorch has and older versions lack (python: models.NEW_DTYPES), by wire
+    /// name, with the ScalarType member a TorchSharp that has them would call them (libtorch's
+    /// c10::ScalarType names). Looked up by name: TorchSharp 0.107's ScalarType has none of them.
+    /// </summary>
+    public static readonly (string Name, string Member)[] Dtypes =
+    [
+        ("uint16", "UInt16"), ("uint32", "UInt32"), ("uint64", "UInt64"),
+        ("float8_e4m3fn", "Float8_e4m3fn"), ("float8_e5m2", "Float8_e5m2"),
+    ];
+
+    /// <summary>The dtypes this TorchSharp's ScalarType has.</summary>
+    public static IReadOnlyList<(string Name, ScalarType Type)> Present { get; } =
+        Dtypes.Select(d => (d.Name, Ok: Enum.TryParse<ScalarType>(d.Member, out var t), Type: t)).Where(d => d.Ok).Select(d => (d.Name, d.Type)).ToList();
+
+    /// <summary>The dtypes this TorchSharp's ScalarType lacks, by wire name.</summary>
+    public static IReadOnlyList<string> Missing { get; } = Dtypes.Select(d => d.Name).Except(Present.Select(p => p.Name)).ToList();
+
+    private readonly Linear fc = Linear(4, 3);
+
+    // Built with the dtypes this TorchSharp has (none in 0.107): as a consumer it still loads the
+    // file, and whatever the loader says about the others is the finding.
+    public NewDtypes() : base(nameof(NewDtypes))
+    {
+        RegisterComponents();
+        foreach (var (name, type) in Present)
+            // 0..5 is exact in every one of them (and stays exact after perturb's +1).
+            register_buffer($"b_{name}", torch.arange(6).reshape(2, 3).to(type));
+    }
+
+    public override Tensor forward(Tensor x) => fc.call(x);
+}
+
 /// <summary>
 /// The layouts that trip writers and readers: a transposed (non-contiguous) parameter, and two
 /// slices of one storage, the second at an offset.
