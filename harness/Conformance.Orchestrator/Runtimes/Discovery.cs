@@ -36,15 +36,19 @@ public sealed class Discovery(RepoLayout repo)
             found[r.Id] = r;
         }
 
-        // 1. Explicit interpreters first: they win over what discovery would pick.
+        var trixie = Environment.GetEnvironmentVariable("CONFORMANCE_ROOTFS") ?? config.Rootfs;
+        var environments = RuntimeEnvironment.Load(repo.EnvironmentsFile, trixie);
+
+        // 1. Explicit interpreters first: they win over what discovery would pick. Then the host's, as
+        //    environments.json declares them, then any other python3 on PATH.
         var explicitPythons = (Environment.GetEnvironmentVariable("CONFORMANCE_PYTHON") ?? "")
             .Split(':', StringSplitOptions.RemoveEmptyEntries).Concat(config.Pythons);
-        foreach (var py in explicitPythons.Concat(HostPythonCandidates()).Distinct())
+        var hostPythons = environments.Where(e => e.Kind == "host")
+            .SelectMany(e => e.Runtimes.Where(r => r.Kind == RuntimeKinds.PyTorch && r.Python is not null).Select(r => r.Python!));
+        foreach (var py in explicitPythons.Concat(hostPythons).Concat(HostPythonCandidates()).Distinct())
             if (ProbePython(py, chroot: null) is { } r) Add(r);
 
         // 2. Every rootfs environments.json declares: its interpreters, and TorchSharp where it is listed.
-        var trixie = Environment.GetEnvironmentVariable("CONFORMANCE_ROOTFS") ?? config.Rootfs;
-        var environments = RuntimeEnvironment.Load(repo.EnvironmentsFile, trixie);
         if (environments.Count == 0) environments = [new RuntimeEnvironment("trixie", "rootfs", "trixie", trixie ?? DefaultRootfs, [],
             [new EnvironmentRuntime(RuntimeKinds.PyTorch, "/usr/bin/python3"), new EnvironmentRuntime(RuntimeKinds.TorchSharp, null)])];
         var torchSharpDone = false;
