@@ -23,7 +23,15 @@ public sealed record Verdict(IReadOnlyList<Problem> Problems, OutputDiff? Diff)
 /// </summary>
 public static class Judge
 {
-    public static Verdict Compare(Observation producer, Observation consumer, Tolerance tolerance)
+    public static Verdict Compare(Observation producer, Observation consumer, Tolerance tolerance) =>
+        Compare(producer, consumer, tolerance, P.Outputs, "outputs");
+
+    /// <summary>A training checkpoint's model tensors, and its resumed parameters (K more steps on each side) against the producer's continuation.</summary>
+    public static Verdict CompareResumed(Observation producer, Observation consumer, Tolerance tolerance) =>
+        Compare(producer, consumer, tolerance, P.Resume, "resumed parameters");
+
+    /// <summary><paramref name="outputsCode"/> and <paramref name="outputsLabel"/> say which outputs these are: eval outputs, or resumed parameters.</summary>
+    private static Verdict Compare(Observation producer, Observation consumer, Tolerance tolerance, string outputsCode, string outputsLabel)
     {
         var problems = new List<Problem>();
         CompareKeySets(producer, consumer, problems);
@@ -51,7 +59,7 @@ public static class Judge
                 problems.Add(new Problem(P.TieLost, $"{a}={b}", $"tie lost: \"{a}\" and \"{b}\" share one tensor in the producer but not after loading"));
         }
 
-        var diff = CompareOutputs(producer.Outputs, consumer.Outputs, tolerance, P.Outputs, "outputs", problems);
+        var diff = CompareOutputs(producer.Outputs, consumer.Outputs, tolerance, outputsCode, outputsLabel, problems);
         CompareKeyOrder(producer, consumer, problems);
         return new Verdict(problems, diff);
     }
@@ -177,14 +185,6 @@ public static class Judge
             : (null, diff.MaxAbs);
     }
 
-    /// <summary>A training checkpoint's resumed parameters (K more steps on each side) against the producer's continuation.</summary>
-    public static Verdict CompareResumed(Observation producer, Observation consumer, Tolerance tolerance)
-    {
-        var model = Compare(producer with { Outputs = null }, consumer with { Outputs = null }, tolerance);
-        var problems = model.Problems.Where(p => p.Code != P.Outputs).ToList();
-        var diff = CompareOutputs(producer.Outputs, consumer.Outputs, tolerance, P.Resume, "resumed parameters", problems);
-        return new Verdict(problems, diff);
-    }
 
     /// <summary>numpy.allclose semantics with the producer as reference; NaN equals NaN.</summary>
     public static OutputDiff CompareOutputs(IReadOnlyList<double> expected, IReadOnlyList<double> actual, Tolerance tol)

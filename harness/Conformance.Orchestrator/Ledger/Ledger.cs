@@ -42,8 +42,6 @@ public sealed record LedgerEntry(
     private Regex CellRegex { get; } = Glob.ToRegex(Pattern);
 
     public bool Matches(Cell cell) => CellRegex.IsMatch(cell.Name);
-
-    public bool Matches(string cellName) => CellRegex.IsMatch(cellName);
 }
 
 /// <summary>Something wrong with the ledger itself, found by a run: each fails the run.</summary>

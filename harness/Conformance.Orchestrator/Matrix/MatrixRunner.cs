@@ -17,8 +17,6 @@ namespace Conformance.Orchestrator.Matrix;
 /// <param name="Parallel">Run different runtimes' requests at the same time (one lane per runtime); tests that stage faults run sequentially.</param>
 public sealed record RunnerOptions(string ArtifactsDir, TimeSpan RequestTimeout, TimeSpan StartTimeout, long Seed = 0, int Threads = 1, int InteropThreads = 1, bool Parallel = true)
 {
-    public static RunnerOptions Default(string artifactsDir) => FromEnvironment(artifactsDir);
-
     public static RunnerOptions FromEnvironment(string artifactsDir)
     {
         static double Env(string name, double fallback) =>
