@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
-using Conformance.Workers.TorchSharp.Checkpoints;
+using TorchCheckpoints;
 using TorchSharp;
 using TorchSharp.PyBridge;
 using static TorchSharp.torch;

@@ -1,4 +1,4 @@
-using Conformance.Workers.TorchSharp.Checkpoints;
+using TorchCheckpoints;
 
 namespace Conformance.Workers.TorchSharp;
 

@@ -1,5 +1,5 @@
 using System.Text.Json.Nodes;
-using Conformance.Workers.TorchSharp.Checkpoints;
+using TorchCheckpoints;
 using Conformance.Workers.TorchSharp.Models;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -51,7 +51,7 @@ public static class CheckpointCases
     {
         manual_seed(seed);
         var nets = Gan.ToDictionary(g => g.Net, _ => new CheckpointNet());
-        var optimizers = Gan.ToDictionary(g => g.Net, g => { var (kind, group) = Spec(g.Optimizer); return OptimizerStates.Build(kind, nets[g.Net].parameters(), group); });
+        var optimizers = Gan.ToDictionary(g => g.Net, g => { var (kind, group) = Spec(g.Optimizer); return PyTorchOptimizers.Build(kind, nets[g.Net].parameters(), group); });
         for (int step = 0; step < TrainSteps; step++) GanStep(nets, optimizers, step);
         var checkpoint = new PyDict();
         checkpoint.Add("epoch", (long)TrainSteps);
@@ -60,7 +60,7 @@ public static class CheckpointCases
             var sd = new PyDict(ordered: true);
             foreach (var (n, t) in nets[k].state_dict()) sd.Add(n, t);
             checkpoint.Add($"net{k}", sd);
-            checkpoint.Add($"optimizer{k}", OptimizerStates.StateDict(optimizers[k]));
+            checkpoint.Add($"optimizer{k}", PyTorchOptimizers.StateDict(optimizers[k]));
         }
         TorchCheckpoint.Save(path, checkpoint);
         var saved = DescribeGan(TrainSteps, nets, optimizers);
@@ -80,7 +80,7 @@ public static class CheckpointCases
             LoadModel(nets[k], checkpoint[$"net{k}"] as PyDict ?? throw new CheckpointFormatException($"{path}: net{k} is not a dict"), $"{path}: net{k}");
             optimizers[k] = LoadOptimizer(Spec(name).Kind, nets[k], checkpoint[$"optimizer{k}"], $"{path}: optimizer{k}");
         }
-        var epoch = (int)OptimizerStates.ToDouble(checkpoint["epoch"], "epoch");
+        var epoch = (int)PyTorchOptimizers.ToDouble(checkpoint["epoch"], "epoch");
         var loaded = DescribeGan(epoch, nets, optimizers);
         for (int step = epoch; step < epoch + ResumeSteps; step++) GanStep(nets, optimizers, step);
         loaded["resumed"] = GanParameters(nets);
@@ -128,15 +128,14 @@ public static class CheckpointCases
         var (kind, group) = Spec(optimizerName);
         manual_seed(seed);
         var model = new CheckpointNet();
-        var optimizer = OptimizerStates.Build(kind, model.parameters(), group);
+        var optimizer = PyTorchOptimizers.Build(kind, model.parameters(), group);
         double loss = 0;
         for (int step = 0; step < TrainSteps; step++) loss = Step(model, optimizer, step);
-        var modelState = new PyDict(ordered: true);
-        foreach (var (k, v) in model.state_dict()) modelState.Add(k, v);
+        var modelState = model.state_dict_py();
         var checkpoint = new PyDict();
         checkpoint.Add("epoch", (long)TrainSteps);
         checkpoint.Add("model_state_dict", modelState);
-        checkpoint.Add("optimizer_state_dict", OptimizerStates.StateDict(optimizer));
+        checkpoint.Add("optimizer_state_dict", PyTorchOptimizers.StateDict(optimizer));
         checkpoint.Add("loss", loss);
         TorchCheckpoint.Save(path, checkpoint);
         var saved = Describe(TrainSteps, loss, model, optimizer, kind);
@@ -152,8 +151,8 @@ public static class CheckpointCases
         var model = new CheckpointNet();
         LoadModel(model, checkpoint["model_state_dict"] as PyDict ?? throw new CheckpointFormatException($"{path}: model_state_dict is not a dict"), path);
         var optimizer = LoadOptimizer(kind, model, checkpoint["optimizer_state_dict"], $"{path}: optimizer_state_dict");
-        var epoch = (int)OptimizerStates.ToDouble(checkpoint["epoch"], "epoch");
-        var loss = OptimizerStates.ToDouble(checkpoint["loss"], "loss");
+        var epoch = (int)PyTorchOptimizers.ToDouble(checkpoint["epoch"], "epoch");
+        var loss = PyTorchOptimizers.ToDouble(checkpoint["loss"], "loss");
         var loaded = Describe(epoch, loss, model, optimizer, kind);
         model.train();
         for (int step = epoch; step < epoch + ResumeSteps; step++) Step(model, optimizer, step);
@@ -161,21 +160,16 @@ public static class CheckpointCases
         return loaded;
     }
 
-    /// <summary>Copies a state dict into the model, refusing missing, unexpected or mis-shaped keys in PyTorch's wording.</summary>
+    /// <summary>Copies a state dict into the model strictly, in PyTorch's wording (the library's load_state_dict).</summary>
     private static void LoadModel(nn.Module model, PyDict modelState, string where)
     {
-        var target = model.state_dict();
-        var missing = target.Keys.Where(k => !modelState.ContainsKey(k)).ToList();
-        var unexpected = modelState.Keys.Select(k => k.ToString() ?? "").Where(k => !target.ContainsKey(k)).ToList();
-        if (missing.Count > 0 || unexpected.Count > 0)
-            throw new CheckpointFormatException($"{where}: Error(s) in loading state_dict for {model.GetName()}: Missing key(s): {string.Join(", ", missing)}; Unexpected key(s): {string.Join(", ", unexpected)}");
-        using var noGrad = no_grad();
-        foreach (var (k, t) in target)
+        try
         {
-            var src = modelState[k] as Tensor ?? throw new CheckpointFormatException($"{where}: {k} is not a tensor");
-            if (!src.shape.SequenceEqual(t.shape))
-                throw new CheckpointFormatException($"{where}: size mismatch for {k}: copying a param with shape [{string.Join(", ", src.shape)}] from checkpoint, the shape in current model is [{string.Join(", ", t.shape)}]");
-            t.copy_(src);
+            model.load_state_dict(modelState, strict: true);
+        }
+        catch (CheckpointFormatException e)
+        {
+            throw new CheckpointFormatException($"{where}: {e.Message}", e);
         }
     }
 
@@ -183,12 +177,14 @@ public static class CheckpointCases
     private static optim.Optimizer LoadOptimizer(string kind, nn.Module model, object? stateDict, string where)
     {
         var osd = stateDict as PyDict ?? throw new CheckpointFormatException($"{where} is not a dict");
-        var groups = osd["param_groups"] as List<object?> ?? throw new CheckpointFormatException($"{where}.param_groups is not a list");
-        if (groups.Count != 1 || groups[0] is not PyDict group)
-            throw new CheckpointFormatException($"{where}: expected one param group, found {groups.Count}");
-        var optimizer = OptimizerStates.Build(kind, model.parameters(), group);
-        OptimizerStates.LoadState(optimizer, osd["state"] as PyDict ?? throw new CheckpointFormatException($"{where}.state is not a dict"));
-        return optimizer;
+        try
+        {
+            return PyTorchOptimizers.Load(kind, model.parameters(), osd);
+        }
+        catch (CheckpointFormatException e)
+        {
+            throw new CheckpointFormatException($"{where}: {e.Message}", e);
+        }
     }
 
     private static JsonObject Describe(long epoch, double loss, nn.Module model, optim.Optimizer optimizer, string kind) => new()
@@ -202,13 +198,13 @@ public static class CheckpointCases
     private static JsonObject DescribeOptimizer(optim.Optimizer optimizer, string kind)
     {
         var sd = ((global::TorchSharp.Modules.OptimizerHelper)optimizer).state_dict();
-        var group = ToJson(OptimizerStates.Hyperparameters(optimizer))!.AsObject();
+        var group = ToJson(PyTorchOptimizers.Hyperparameters(optimizer))!.AsObject();
         group["params"] = new JsonArray(Enumerable.Range(0, sd.State.Count).Select(i => (JsonNode)i).ToArray());
         var state = new JsonArray();
         for (int i = 0; i < sd.State.Count; i++)
         {
             var entries = new JsonArray();
-            foreach (var (name, value) in OptimizerStates.Entries(sd.State[i], asPyTorch: false).OrderBy(kv => (string)kv.Key, StringComparer.Ordinal))
+            foreach (var (name, value) in PyTorchOptimizers.Entries(sd.State[i], asPyTorch: false).OrderBy(kv => (string)kv.Key, StringComparer.Ordinal))
             {
                 entries.Add(value switch
                 {

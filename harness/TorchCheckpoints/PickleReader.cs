@@ -1,8 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
-using static TorchSharp.torch;
-
-namespace Conformance.Workers.TorchSharp.Checkpoints;
+namespace TorchCheckpoints;
 
 /// <summary>
 /// A pickle virtual machine for the data.pkl of a torch.save file (protocols 2 to 5). It never
@@ -13,8 +11,8 @@ namespace Conformance.Workers.TorchSharp.Checkpoints;
 /// </summary>
 internal sealed class PickleReader
 {
-    /// <summary>Loads the 1-D tensor over a whole record <c>data/&lt;key&gt;</c>.</summary>
-    public delegate Tensor StorageLoader(string key, TorchDtypes.Info dtype);
+    /// <summary>Loads the storage in record <c>data/&lt;key&gt;</c>, checked against the declared element count.</summary>
+    public delegate object StorageLoader(string key, TorchDtype dtype, long elementCount, string location);
 
     private const string OrderedDict = "collections.OrderedDict";
     private const string RebuildTensor = "torch._utils._rebuild_tensor_v2";
@@ -25,7 +23,7 @@ internal sealed class PickleReader
     /// <summary>Everything a torch.save pickle of tensors, containers and scalars needs, and nothing that runs code.</summary>
     public static readonly IReadOnlyList<string> AllowedGlobals =
         new[] { OrderedDict, RebuildTensor, RebuildParameter, RebuildParameterWithState, CodecsEncode }
-            .Concat(TorchDtypes.StorageGlobals).ToArray();
+            .Concat(TorchDtype.StorageGlobals).ToArray();
 
     private static readonly HashSet<string> Allowed = new(AllowedGlobals, StringComparer.Ordinal);
     private static readonly Encoding StrictUtf8 = new UTF8Encoding(false, true);
@@ -35,17 +33,21 @@ internal sealed class PickleReader
     private readonly string _entry;
     private readonly string _recordPrefix;
     private readonly StorageLoader _loadStorage;
+    private readonly TensorBackend _backend;
+    private readonly CheckpointLimits _limits;
     private readonly List<object?> _stack = new();
     private readonly List<int> _marks = new();
     private readonly Dictionary<long, object?> _memo = new();
     private readonly Dictionary<string, Storage> _storages = new(StringComparer.Ordinal);
-    private readonly List<Tensor> _views = new();
+    private readonly List<object> _views = new();
     private int _position;
     private int _opcodeOffset;
     private byte _opcode;
 
-    public PickleReader(byte[] data, string path, string entry, StorageLoader loadStorage)
+    public PickleReader(byte[] data, string path, string entry, TensorBackend backend, CheckpointLimits limits, StorageLoader loadStorage)
     {
+        _backend = backend;
+        _limits = limits;
         _data = data;
         _path = path;
         _entry = entry;
@@ -60,7 +62,7 @@ internal sealed class PickleReader
     }
 
     /// <summary>A loaded record: the 1-D tensor over it, and what it was loaded as.</summary>
-    private sealed record Storage(string Key, TorchDtypes.Info Dtype, Tensor Data);
+    private sealed record Storage(string Key, TorchDtype Dtype, long ElementCount, object Data);
 
     /// <summary>Runs the pickle to its STOP. On success the storages' own handles are released (the
     /// tensor views keep the memory alive); on failure every tensor made so far is disposed.</summary>
@@ -76,11 +78,11 @@ internal sealed class PickleReader
         finally
         {
             foreach (var storage in _storages.Values)
-                storage.Data.Dispose();
+                _backend.ReleaseStorage(storage.Data);
             if (!succeeded)
             {
                 foreach (var view in _views)
-                    view.Dispose();
+                    _backend.ReleaseTensor(view);
             }
         }
     }
@@ -105,6 +107,8 @@ internal sealed class PickleReader
                     CheckIsValue(result);
                     return result;
                 case (byte)'(': // MARK
+                    if (_marks.Count >= _limits.MaxPickleDepth)
+                        throw Limit(nameof(CheckpointLimits.MaxPickleDepth), _limits.MaxPickleDepth, _marks.Count + 1, "nested MARKs");
                     _marks.Add(_stack.Count);
                     break;
                 case (byte)'}': // EMPTY_DICT
@@ -160,13 +164,13 @@ internal sealed class PickleReader
                     break;
                 }
                 case (byte)'q': // BINPUT
-                    _memo[ReadByte()] = Peek();
+                    Memoize(ReadByte());
                     break;
                 case (byte)'r': // LONG_BINPUT
-                    _memo[BinaryPrimitives.ReadUInt32LittleEndian(Read(4))] = Peek();
+                    Memoize(BinaryPrimitives.ReadUInt32LittleEndian(Read(4)));
                     break;
                 case 0x94: // MEMOIZE
-                    _memo[_memo.Count] = Peek();
+                    Memoize(_memo.Count);
                     break;
                 case (byte)'h': // BINGET
                     Push(Recall(ReadByte()));
@@ -251,7 +255,7 @@ internal sealed class PickleReader
                     break;
                 default:
                     var printable = _opcode is >= 0x20 and < 0x7f ? $" '{(char)_opcode}'" : "";
-                    throw new CheckpointFormatException(_path,
+                    throw new CheckpointFormatException(_path, _entry,
                         $"{_entry}: unsupported pickle opcode 0x{_opcode:x2}{printable} at offset {_opcodeOffset}; " +
                         "only the opcodes torch.save emits are read");
             }
@@ -279,10 +283,8 @@ internal sealed class PickleReader
                 return Rebuild(args);
             case RebuildParameter when args.Count == 3: // (data, requires_grad, hooks)
             case RebuildParameterWithState when args.Count == 4: // (data, requires_grad, hooks, state)
-                var data = Arg<Tensor>(args, 0, "a tensor");
-                if (Arg<bool>(args, 1, "requires_grad"))
-                    data.requires_grad = true;
-                return data;
+                var data = args[0] is { } t && _backend.IsTensor(t) ? t : throw Fail($"argument 0 should be a tensor, not {TypeName(args[0])}");
+                return _backend.AsParameter(data, Arg<bool>(args, 1, "requires_grad"));
             case CodecsEncode when args.Count == 2: // how protocol 2 spells bytes: _codecs.encode(text, 'latin1')
                 var encoding = Arg<string>(args, 1, "an encoding");
                 if (encoding is not ("latin1" or "latin-1"))
@@ -295,7 +297,7 @@ internal sealed class PickleReader
 
     /// <summary>_rebuild_tensor_v2 as a view, so tensors that share a storage still share memory;
     /// the view is bounds-checked against the record first.</summary>
-    private Tensor Rebuild(PyTuple args)
+    private object Rebuild(PyTuple args)
     {
         var storage = Arg<Storage>(args, 0, "a storage");
         long offset = Arg<long>(args, 1, "a storage offset");
@@ -303,11 +305,13 @@ internal sealed class PickleReader
         var stride = LongTuple(args, 3, "a stride tuple");
         bool requiresGrad = Arg<bool>(args, 4, "requires_grad");
         var shape = $"[{string.Join(", ", size)}]";
+        if (size.Length > _limits.MaxRank)
+            throw Limit(nameof(CheckpointLimits.MaxRank), _limits.MaxRank, size.Length, $"a tensor over storage '{storage.Key}'");
         if (size.Length != stride.Length || offset < 0 || size.Any(s => s < 0) || stride.Any(s => s < 0))
             throw Fail($"storage '{storage.Key}' is viewed with an invalid layout: shape {shape}, stride [{string.Join(", ", stride)}], offset {offset}");
 
         long elementSize = storage.Dtype.ElementSize;
-        long present = storage.Data.NumberOfElements;
+        long present = storage.ElementCount;
         long needed;
         try
         {
@@ -331,12 +335,10 @@ internal sealed class PickleReader
         }
         if (needed > present * elementSize)
             throw Fail($"storage '{storage.Key}' (record {_recordPrefix}{storage.Key}) has {present * elementSize} bytes, but a tensor of shape {shape} " +
-                $"and dtype {storage.Dtype.TorchName} (storage offset {offset}, stride [{string.Join(", ", stride)}]) needs {needed} bytes");
+                $"and dtype {storage.Dtype.Name} (storage offset {offset}, stride [{string.Join(", ", stride)}]) needs {needed} bytes");
 
-        var view = storage.Data.as_strided(size, stride, offset);
+        var view = _backend.CreateTensor(storage.Data, new TensorLayout(storage.Dtype, offset, size, stride, requiresGrad));
         _views.Add(view);
-        if (requiresGrad)
-            view.requires_grad = true;
         return view;
     }
 
@@ -345,15 +347,18 @@ internal sealed class PickleReader
     private Storage PersistentLoad(PyTuple id)
     {
         if (id.Count != 5 || id[0] is not "storage" || id[1] is not Global { Module: "torch" } storageClass
-            || TorchDtypes.FromStorageClass(storageClass.Name) is not { } dtype || id[2] is not string key)
+            || TorchDtype.FromStorageClass(storageClass.Name) is not { } dtype || id[2] is not string key
+            || id[3] is not string location || id[4] is not long numel)
             throw Fail($"persistent id {Describe(id)} is not ('storage', torch.<Type>Storage, key, location, numel)");
+        if (numel < 0)
+            throw Fail($"storage '{key}' declares {numel} elements");
         if (_storages.TryGetValue(key, out var cached))
         {
-            if (cached.Dtype != dtype)
-                throw Fail($"storage '{key}' is used both as {cached.Dtype.TorchName} and as {dtype.TorchName}");
+            if (cached.Dtype != dtype || cached.ElementCount != numel)
+                throw Fail($"storage '{key}' is used both as {cached.ElementCount} x {cached.Dtype.Name} and as {numel} x {dtype.Name}");
             return cached;
         }
-        var storage = new Storage(key, dtype, _loadStorage(key, dtype));
+        var storage = new Storage(key, dtype, numel, _loadStorage(key, dtype, numel, location));
         _storages.Add(key, storage);
         return storage;
     }
@@ -393,11 +398,13 @@ internal sealed class PickleReader
     private void CheckIsValue(object? result)
     {
         var seen = new HashSet<object>(ReferenceEqualityComparer.Instance);
-        var pending = new Stack<object?>();
-        pending.Push(result);
+        var pending = new Stack<(object? Value, int Depth)>();
+        pending.Push((result, 0));
         while (pending.Count > 0)
         {
-            var value = pending.Pop();
+            var (value, depth) = pending.Pop();
+            if (depth > _limits.MaxPickleDepth)
+                throw Limit(nameof(CheckpointLimits.MaxPickleDepth), _limits.MaxPickleDepth, depth, "containers nested in containers");
             if (value is Global or Storage)
                 throw Fail($"the result contains {TypeName(value)} as a value, which the value model cannot hold");
             if (value is null || !seen.Add(value))
@@ -410,7 +417,7 @@ internal sealed class PickleReader
                 _ => Array.Empty<object?>(),
             };
             foreach (var child in children)
-                pending.Push(child);
+                pending.Push((child, depth + 1));
         }
     }
 
@@ -471,7 +478,19 @@ internal sealed class PickleReader
     private object? Recall(long index) =>
         _memo.TryGetValue(index, out var value) ? value : throw Fail($"memo entry {index} was never stored");
 
-    private void Push(object? value) => _stack.Add(value);
+    private void Push(object? value)
+    {
+        if (_stack.Count >= _limits.MaxStackItems)
+            throw Limit(nameof(CheckpointLimits.MaxStackItems), _limits.MaxStackItems, _stack.Count + 1L, "values on the pickle stack");
+        _stack.Add(value);
+    }
+
+    private void Memoize(long index)
+    {
+        if (!_memo.ContainsKey(index) && _memo.Count >= _limits.MaxMemoEntries)
+            throw Limit(nameof(CheckpointLimits.MaxMemoEntries), _limits.MaxMemoEntries, _memo.Count + 1L, "the pickle's memo");
+        _memo[index] = Peek();
+    }
 
     private int StackBase => _marks.Count == 0 ? 0 : _marks[^1];
 
@@ -516,7 +535,7 @@ internal sealed class PickleReader
         return items;
     }
 
-    private static string TypeName(object? value) => value switch
+    private string TypeName(object? value) => value switch
     {
         null => "None",
         bool => "a bool",
@@ -528,14 +547,17 @@ internal sealed class PickleReader
         List<object?> => "a list",
         PyDict { Ordered: true } => "an OrderedDict",
         PyDict => "a dict",
-        Tensor => "a tensor",
+        _ when _backend.IsTensor(value) => "a tensor",
         Storage s => $"storage '{s.Key}'",
         Global g => $"the global {g.FullName}",
         _ => value.GetType().Name,
     };
 
-    private static string Describe(PyTuple tuple) => $"({string.Join(", ", tuple.Items.Select(i => i is string s ? $"'{s}'" : TypeName(i)))})";
+    private string Describe(PyTuple tuple) => $"({string.Join(", ", tuple.Items.Select(i => i is string s ? $"'{s}'" : TypeName(i)))})";
 
     private CheckpointFormatException Fail(string detail) =>
-        new(_path, $"{_entry}: {detail} (pickle opcode 0x{_opcode:x2} at offset {_opcodeOffset})");
+        new(_path, _entry, $"{_entry}: {detail} (pickle opcode 0x{_opcode:x2} at offset {_opcodeOffset})");
+
+    private CheckpointLimitException Limit(string limit, long allowed, long asked, string what) =>
+        new(_path, _entry, limit, allowed, asked, $"{_entry}: {what} (pickle opcode 0x{_opcode:x2} at offset {_opcodeOffset})");
 }

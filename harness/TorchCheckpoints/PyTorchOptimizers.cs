@@ -1,9 +1,8 @@
-using Conformance.Workers.TorchSharp.Checkpoints;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace Conformance.Workers.TorchSharp.Training;
+namespace TorchCheckpoints;
 
 /// <summary>
 /// Moves optimizer state between TorchSharp's optimizers and PyTorch's
@@ -12,8 +11,25 @@ namespace Conformance.Workers.TorchSharp.Training;
 /// PyTorch's <c>betas</c> is TorchSharp's (beta1, beta2); PyTorch keeps <c>step</c> (and NAdam's
 /// <c>mu_product</c>) as 0-dim float32 tensors, TorchSharp as long (double).
 /// </summary>
-public static class OptimizerStates
+public static class PyTorchOptimizers
 {
+    /// <summary>
+    /// PyTorch's <c>optimizer.state_dict()</c> (one param group) as a TorchSharp optimizer of
+    /// <paramref name="kind"/> (SGD, Adam, AdamW, RMSprop, Adagrad, Adamax, NAdam, RAdam) over
+    /// <paramref name="parameters"/>, in the order PyTorch's <c>params</c> indices count them:
+    /// every hyperparameter, step count and moment buffer is restored, so training resumes as it
+    /// would have in PyTorch.
+    /// </summary>
+    public static optim.Optimizer Load(string kind, IEnumerable<Parameter> parameters, PyDict optimizerStateDict)
+    {
+        var groups = optimizerStateDict["param_groups"] as List<object?> ?? throw new CheckpointFormatException("optimizer state dict: 'param_groups' is not a list");
+        if (groups.Count != 1 || groups[0] is not PyDict group)
+            throw new CheckpointFormatException($"optimizer state dict: expected one param group, found {groups.Count}; TorchSharp optimizers here take one");
+        var optimizer = Build(kind, parameters, group);
+        LoadState(optimizer, optimizerStateDict["state"] as PyDict ?? throw new CheckpointFormatException("optimizer state dict: 'state' is not a dict"));
+        return optimizer;
+    }
+
     /// <summary>Builds a TorchSharp optimizer of <paramref name="kind"/> with every hyperparameter taken from a PyTorch param group.</summary>
     public static optim.Optimizer Build(string kind, IEnumerable<Parameter> parameters, PyDict group)
     {
@@ -108,7 +124,7 @@ public static class OptimizerStates
         return g;
     }
 
-    /// <summary>PyTorch's optimizer.state_dict() for a TorchSharp optimizer over <paramref name="parameterCount"/> parameters.</summary>
+    /// <summary>PyTorch's <c>optimizer.state_dict()</c> for a TorchSharp optimizer: what <see cref="Load"/> reads back, and torch.optim's <c>load_state_dict</c> too.</summary>
     public static PyDict StateDict(optim.Optimizer optimizer)
     {
         var sd = ((OptimizerHelper)optimizer).state_dict();
@@ -190,6 +206,7 @@ public static class OptimizerStates
 
     private static PyTuple Pair(double? a, double? b) => new([a, b]);
 
+    /// <summary>A number from a checkpoint (an int, a float, a bool or a one-element tensor) as a double.</summary>
     public static double ToDouble(object? v, string what) => v switch
     {
         double d => d,
@@ -199,6 +216,7 @@ public static class OptimizerStates
         _ => throw new CheckpointFormatException($"{what}: expected a number, found {Describe(v)}"),
     };
 
+    /// <summary>A value in a message: a tensor by dtype and shape.</summary>
     public static string Describe(object? v) => v switch
     {
         null => "None",

@@ -1,12 +1,13 @@
 using System.Collections;
 using System.Globalization;
 
-namespace Conformance.Workers.TorchSharp.Checkpoints;
+namespace TorchCheckpoints;
 
 // The value model that TorchCheckpoint reads and writes. A pickled Python value maps to:
 //   None -> null, bool -> bool, int -> long, float -> double, str -> string, bytes -> byte[],
 //   tuple -> PyTuple, list -> List<object?>, dict -> PyDict (Ordered=false),
-//   collections.OrderedDict -> PyDict (Ordered=true), torch.Tensor / nn.Parameter -> TorchSharp.torch.Tensor.
+//   collections.OrderedDict -> PyDict (Ordered=true), torch.Tensor / nn.Parameter -> the backend's tensor
+//   (TorchSharp.torch.Tensor with TorchSharpTensors, RawTensor with RawTensors).
 
 /// <summary>A Python tuple: kept apart from lists because torch distinguishes them (sizes, betas).</summary>
 public sealed record PyTuple(IReadOnlyList<object?> Items)
@@ -16,8 +17,10 @@ public sealed record PyTuple(IReadOnlyList<object?> Items)
     {
     }
 
+    /// <summary>Items in the tuple.</summary>
     public int Count => Items.Count;
 
+    /// <summary>The item at <paramref name="index"/>.</summary>
     public object? this[int index] => Items[index];
 }
 
@@ -27,20 +30,25 @@ public sealed record PyTuple(IReadOnlyList<object?> Items)
 /// Keys are strings or integers (optimizer state is keyed by parameter index); any C# integer key
 /// is stored as <see cref="long"/>, so <c>dict[0]</c> and <c>dict[0L]</c> find the same entry.
 /// </summary>
+/// <remarks>Not thread-safe, like a Python dict.</remarks>
 public sealed class PyDict : IEnumerable<KeyValuePair<object, object?>>
 {
     private readonly List<KeyValuePair<object, object?>> _entries = new();
     private readonly Dictionary<object, int> _positions = new();
 
+    /// <summary>An empty dict; <paramref name="ordered"/> makes it a <c>collections.OrderedDict</c>.</summary>
     public PyDict(bool ordered = false)
     {
         Ordered = ordered;
     }
 
+    /// <summary>Whether it is a <c>collections.OrderedDict</c> (what <c>state_dict()</c> returns).</summary>
     public bool Ordered { get; }
 
+    /// <summary>Entries in the dict.</summary>
     public int Count => _entries.Count;
 
+    /// <summary>The keys, in insertion order.</summary>
     public IEnumerable<object> Keys => _entries.Select(e => e.Key);
 
     /// <summary>The checkpoint this dict was read from, so that a missing-key error can name it.</summary>
@@ -76,6 +84,7 @@ public sealed class PyDict : IEnumerable<KeyValuePair<object, object?>>
         _entries.Add(new(k, value));
     }
 
+    /// <summary>The value of <paramref name="key"/>, if present.</summary>
     public bool TryGetValue(object key, out object? value)
     {
         if (TryNormalizeKey(key, out var k) && _positions.TryGetValue(k, out var position))
@@ -87,8 +96,10 @@ public sealed class PyDict : IEnumerable<KeyValuePair<object, object?>>
         return false;
     }
 
+    /// <summary>Whether <paramref name="key"/> is present.</summary>
     public bool ContainsKey(object key) => TryNormalizeKey(key, out var k) && _positions.ContainsKey(k);
 
+    /// <summary>The entries, in insertion order.</summary>
     public IEnumerator<KeyValuePair<object, object?>> GetEnumerator() => _entries.GetEnumerator();
 
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
@@ -127,6 +138,6 @@ public sealed class PyDict : IEnumerable<KeyValuePair<object, object?>>
             keys += $", ... ({_entries.Count} in all)";
         var kind = Ordered ? "OrderedDict" : "dict";
         return new CheckpointFormatException(
-            SourcePath, $"key {Describe(key)} is not in the {kind}; its keys are: {(keys.Length == 0 ? "(none)" : keys)}");
+            SourcePath, null, $"key {Describe(key)} is not in the {kind}; its keys are: {(keys.Length == 0 ? "(none)" : keys)}");
     }
 }

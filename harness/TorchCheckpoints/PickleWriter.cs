@@ -1,10 +1,7 @@
 using System.Buffers.Binary;
 using System.Globalization;
 using System.Text;
-using TorchSharp;
-using static TorchSharp.torch;
-
-namespace Conformance.Workers.TorchSharp.Checkpoints;
+namespace TorchCheckpoints;
 
 /// <summary>
 /// Pickles a value (protocol 2, torch.save's default) the way torch.save does, using only opcodes
@@ -18,24 +15,24 @@ internal sealed class PickleWriter
     private const int Batch = 1000; // SETITEMS / APPENDS batch size, as Python's pickler uses
 
     private readonly string _path;
+    private readonly TensorBackend _backend;
     private readonly MemoryStream _out = new();
-    private readonly List<Tensor> _storages = new();
-    private readonly Dictionary<Tensor, int> _byReference = new(ReferenceEqualityComparer.Instance);
-    private readonly Dictionary<TensorIdentity, int> _byMemory = new();
+    private readonly List<(object Tensor, TensorInfo Info)> _storages = new();
+    private readonly Dictionary<object, int> _byReference = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<object, int> _byMemory = new();
     private readonly HashSet<object> _open = new(ReferenceEqualityComparer.Instance);
     private readonly List<object> _trail = new();
 
-    public PickleWriter(string path)
+    public PickleWriter(string path, TensorBackend backend)
     {
         _path = path;
+        _backend = backend;
     }
 
-    /// <summary>Tensors whose data go to <c>data/0</c>, <c>data/1</c>, ... in this order.</summary>
-    public IReadOnlyList<Tensor> Storages => _storages;
-
-    /// <summary>Tensors sharing memory, dtype and layout (tied weights) are one storage. Keyed by
-    /// address rather than by object because TorchSharp hands out a new wrapper per access.</summary>
-    private readonly record struct TensorIdentity(nint Address, ScalarType Dtype, string Shape, string Stride);
+    /// <summary>Tensors whose data go to <c>data/0</c>, <c>data/1</c>, ... in this order. Tensors
+    /// sharing memory, dtype and layout (tied weights) are one storage: keyed by the backend's
+    /// identity rather than by object, because TorchSharp hands out a new wrapper per access.</summary>
+    public IReadOnlyList<(object Tensor, TensorInfo Info)> Storages => _storages;
 
     public byte[] Write(object? value)
     {
@@ -75,9 +72,6 @@ internal sealed class PickleWriter
                 _out.WriteByte(0x86); // TUPLE2
                 _out.WriteByte((byte)'R'); // REDUCE
                 break;
-            case Tensor tensor:
-                WriteTensor(tensor);
-                break;
             case PyTuple tuple:
                 Enter(tuple);
                 WriteTuple(tuple.Items.Count, i => WriteItem(i, tuple.Items[i]));
@@ -107,32 +101,36 @@ internal sealed class PickleWriter
                 });
                 Leave(dict);
                 break;
+            case var tensor when _backend.IsTensor(tensor):
+                WriteTensor(tensor);
+                break;
             default:
                 throw Fail($"{value.GetType().FullName} is not part of the value model " +
-                    "(null, bool, long, double, string, byte[], PyTuple, List<object?>, PyDict, Tensor)");
+                    "(null, bool, long, double, string, byte[], PyTuple, List<object?>, PyDict, tensor)");
         }
     }
 
     /// <summary>_rebuild_tensor_v2(storage, 0, size, contiguous stride, False, OrderedDict()).</summary>
-    private void WriteTensor(Tensor tensor)
+    private void WriteTensor(object tensor)
     {
-        var dtype = TorchDtypes.FromScalarType(tensor.dtype)
-            ?? throw Fail($"a tensor of dtype {tensor.dtype} cannot be saved; torch.save storages exist for " +
-                string.Join(", ", TorchDtypes.StorageGlobals));
-        var shape = tensor.shape;
+        var info = _backend.Describe(tensor);
+        var dtype = info.Dtype
+            ?? throw Fail($"a tensor of dtype {info.DtypeName} cannot be saved; torch.save storages exist for " +
+                string.Join(", ", TorchDtype.StorageGlobals));
+        var shape = info.Shape;
         WriteGlobal("torch._utils", "_rebuild_tensor_v2");
         _out.WriteByte((byte)'('); // MARK for the argument tuple
         _out.WriteByte((byte)'('); // MARK for the persistent id
         WriteString("storage");
         WriteGlobal("torch", dtype.StorageClass);
-        WriteString(StorageKey(tensor).ToString(CultureInfo.InvariantCulture));
+        WriteString(StorageKey(tensor, info).ToString(CultureInfo.InvariantCulture));
         WriteString("cpu");
-        WriteInt(tensor.NumberOfElements);
+        WriteInt(shape.Aggregate(1L, (a, b) => a * b));
         _out.WriteByte((byte)'t'); // TUPLE
         _out.WriteByte((byte)'Q'); // BINPERSID
         WriteInt(0); // storage offset
         WriteTuple(shape.Length, i => WriteInt(shape[i]));
-        var stride = ContiguousStride(shape);
+        var stride = TensorLayout.ContiguousStride(shape);
         WriteTuple(stride.Length, i => WriteInt(stride[i]));
         _out.WriteByte(0x89); // requires_grad: NEWFALSE
         WriteOrderedDictCall(); // backward hooks
@@ -140,39 +138,21 @@ internal sealed class PickleWriter
         _out.WriteByte((byte)'R'); // REDUCE
     }
 
-    private int StorageKey(Tensor tensor)
+    private int StorageKey(object tensor, TensorInfo info)
     {
         if (_byReference.TryGetValue(tensor, out var key))
             return key;
-        TensorIdentity? identity = tensor.NumberOfElements > 0 && tensor.device_type == DeviceType.CPU
-            ? new TensorIdentity(Address(tensor), tensor.dtype, string.Join(",", tensor.shape), string.Join(",", tensor.stride()))
-            : null;
-        if (identity is { } id && _byMemory.TryGetValue(id, out key))
+        if (info.Identity is { } id && _byMemory.TryGetValue(id, out key))
         {
             _byReference.Add(tensor, key);
             return key;
         }
         key = _storages.Count;
-        _storages.Add(tensor);
+        _storages.Add((tensor, info));
         _byReference.Add(tensor, key);
-        if (identity is { } newId)
+        if (info.Identity is { } newId)
             _byMemory.Add(newId, key);
         return key;
-    }
-
-    private static unsafe nint Address(Tensor tensor) => (nint)TensorMemory.FirstElement(tensor);
-
-    /// <summary>Row-major strides, with torch's convention that a zero-sized dimension counts as 1.</summary>
-    private static long[] ContiguousStride(long[] shape)
-    {
-        var stride = new long[shape.Length];
-        long step = 1;
-        for (int i = shape.Length - 1; i >= 0; i--)
-        {
-            stride[i] = step;
-            step *= Math.Max(shape[i], 1);
-        }
-        return stride;
     }
 
     private void WriteOrderedDictCall()
@@ -285,6 +265,6 @@ internal sealed class PickleWriter
     private CheckpointFormatException Fail(string detail)
     {
         var where = "$" + string.Concat(_trail.Select(step => $"[{PyDict.Describe(step)}]"));
-        return new CheckpointFormatException(_path, $"cannot save the value at {where}: {detail}");
+        return new CheckpointFormatException(_path, null, $"cannot save the value at {where}: {detail}");
     }
 }

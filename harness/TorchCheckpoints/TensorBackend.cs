@@ -1,0 +1,88 @@
+namespace TorchCheckpoints;
+
+/// <summary>
+/// How the codec makes and inspects tensors. The zip and pickle layers know tensors only through
+/// this class, so they run without libtorch: <see cref="RawTensors"/> keeps bytes in managed memory
+/// (for inspection, tests and tools), <see cref="TorchSharpTensors"/> makes TorchSharp tensors.
+/// Tensor and storage handles are opaque to the codec (<see cref="object"/>).
+/// </summary>
+public abstract class TensorBackend
+{
+    /// <summary>Allocates the storage a record describes and fills it with the record's bytes
+    /// (<see cref="RecordReader.ReadExactly(Span{byte})"/> until <see cref="RecordReader.Remaining"/>
+    /// is 0). The codec has checked the request against the file and the limits before this is called;
+    /// the CRC is checked after it returns.</summary>
+    public abstract object ReadStorage(StorageRequest request, RecordReader record);
+
+    /// <summary>A tensor viewing <paramref name="storage"/> (<c>_rebuild_tensor_v2</c>); the layout
+    /// has been bounds-checked against the storage.</summary>
+    public abstract object CreateTensor(object storage, TensorLayout layout);
+
+    /// <summary>The tensor as an <c>nn.Parameter</c> (<c>_rebuild_parameter</c>); returns the
+    /// tensor to use in its place.</summary>
+    public abstract object AsParameter(object tensor, bool requiresGrad);
+
+    /// <summary>Releases a storage once every tensor over it has been made (the tensors keep what
+    /// they need), or after a failed load.</summary>
+    public virtual void ReleaseStorage(object storage)
+    {
+    }
+
+    /// <summary>Releases a tensor made by a load that then failed.</summary>
+    public virtual void ReleaseTensor(object tensor)
+    {
+    }
+
+    /// <summary>Whether a value to save is one of this backend's tensors.</summary>
+    public abstract bool IsTensor(object value);
+
+    /// <summary>The dtype, shape and size of a tensor to save, and what identifies its memory:
+    /// tensors with equal <see cref="TensorInfo.Identity"/> are written as one storage (tied weights).</summary>
+    public abstract TensorInfo Describe(object tensor);
+
+    /// <summary>Writes the tensor's elements, contiguous and row-major, <see cref="TensorInfo.ByteCount"/> bytes in all.</summary>
+    public abstract void WriteContiguous(object tensor, RecordWriter destination);
+}
+
+/// <summary>One storage a pickle refers to: <c>('storage', torch.FloatStorage, key, location, numel)</c>.</summary>
+/// <param name="Key">The record's key: its data are in <c>&lt;archive&gt;/data/&lt;key&gt;</c>.</param>
+/// <param name="Entry">The zip entry holding the data.</param>
+/// <param name="Dtype">The storage's dtype.</param>
+/// <param name="ElementCount">Elements, as the pickle declares and the record holds.</param>
+/// <param name="Location">Where it was saved from (<c>cpu</c>, <c>cuda:0</c>); every backend here loads onto the CPU.</param>
+public sealed record StorageRequest(string Key, string Entry, TorchDtype Dtype, long ElementCount, string Location)
+{
+    /// <summary>The storage's size in bytes.</summary>
+    public long ByteCount => ElementCount * Dtype.ElementSize;
+}
+
+/// <summary>A tensor's view of a storage, in elements.</summary>
+public sealed record TensorLayout(TorchDtype Dtype, long StorageOffset, long[] Shape, long[] Stride, bool RequiresGrad)
+{
+    /// <summary>Elements in the tensor.</summary>
+    public long ElementCount => Shape.Aggregate(1L, (a, b) => a * b);
+
+    /// <summary>Row-major strides, with torch's convention that a zero-sized dimension counts as 1.</summary>
+    public static long[] ContiguousStride(long[] shape)
+    {
+        var stride = new long[shape.Length];
+        long step = 1;
+        for (int i = shape.Length - 1; i >= 0; i--)
+        {
+            stride[i] = step;
+            step *= Math.Max(shape[i], 1);
+        }
+        return stride;
+    }
+}
+
+/// <summary>What the writer needs of a tensor.</summary>
+/// <param name="Dtype">Its dtype, or null when torch.save has no storage class for it.</param>
+/// <param name="DtypeName">The dtype's name, for the message when <paramref name="Dtype"/> is null.</param>
+/// <param name="Shape">Its shape.</param>
+/// <param name="Identity">Equal for tensors over the same memory with the same layout; null: never shared.</param>
+public sealed record TensorInfo(TorchDtype? Dtype, string DtypeName, long[] Shape, object? Identity)
+{
+    /// <summary>Bytes of the contiguous elements.</summary>
+    public long ByteCount => Shape.Aggregate(1L, (a, b) => a * b) * (Dtype?.ElementSize ?? 0);
+}

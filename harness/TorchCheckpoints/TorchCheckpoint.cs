@@ -1,0 +1,198 @@
+using System.Text;
+
+namespace TorchCheckpoints;
+
+/// <summary>
+/// Reads and writes PyTorch's torch.save format (torch >= 1.6: a zip holding <c>data.pkl</c>, a
+/// pickle, and one record per tensor storage), so that .NET exchanges checkpoints with PyTorch
+/// without Python. Values follow the model in PyValues.cs: dicts are <see cref="PyDict"/>, tuples
+/// <see cref="PyTuple"/>, lists <c>List&lt;object?&gt;</c>, tensors the backend's (TorchSharp's by default).
+/// </summary>
+/// <example>
+/// <code>
+/// var checkpoint = (PyDict)TorchCheckpoint.Load("checkpoint.pt");           // torch.load
+/// model.load_state_dict((PyDict)checkpoint["model_state_dict"]!);            // strict, PyTorch's wording
+/// var optimizer = PyTorchOptimizers.Load("Adam", model.parameters(), (PyDict)checkpoint["optimizer_state_dict"]!);
+/// checkpoint["epoch"] = (long)checkpoint["epoch"]! + 1;
+/// TorchCheckpoint.Save("checkpoint.pt", checkpoint);                         // torch.save
+/// </code>
+/// </example>
+public static class TorchCheckpoint
+{
+    /// <summary>The folder torch >= 2 puts every record in; torch.load accepts any one folder name.</summary>
+    private const string Folder = "archive/";
+
+    /// <summary>
+    /// Reads a torch.save file into TorchSharp tensors on the CPU, as views of their storages, so
+    /// tensors that shared a storage when saved (slices, tied weights) share memory again. The
+    /// pickle is run by a restricted reader that never executes code: a global outside its allowlist
+    /// raises <see cref="ForbiddenGlobalException"/>. Any other problem raises
+    /// <see cref="CheckpointFormatException"/>, naming the file and entry, and a file asking for more
+    /// than <paramref name="limits"/> allow raises <see cref="CheckpointLimitException"/> before
+    /// allocating it.
+    /// </summary>
+    public static object? Load(string path, CheckpointLimits? limits = null) =>
+        Load(path, TorchSharpTensors.Instance, limits);
+
+    /// <summary>Reads a torch.save file with tensors made by <paramref name="backend"/>
+    /// (<see cref="RawTensors.Instance"/> needs no libtorch).</summary>
+    public static object? Load(string path, TensorBackend backend, CheckpointLimits? limits = null)
+    {
+        limits ??= CheckpointLimits.Default;
+        if (!BitConverter.IsLittleEndian)
+            throw new CheckpointFormatException(path, null, "this reader needs a little-endian machine");
+        using var zip = ZipReader.Open(path, limits);
+        var pickles = zip.Entries.Where(IsDataPickle).ToList();
+        if (pickles.Count == 0)
+            throw new CheckpointFormatException(path, null, Missing(zip));
+        var pickleEntry = pickles[0];
+        var prefix = pickleEntry.Name[..^"data.pkl".Length];
+
+        if (zip.Find(prefix + "byteorder") is { } byteorder)
+        {
+            var order = Encoding.ASCII.GetString(zip.ReadAll(byteorder, 64, nameof(CheckpointLimits.MaxPickleBytes)));
+            if (order != "little")
+                throw new CheckpointFormatException(path, byteorder.Name, $"entry '{byteorder.Name}' says the storages are '{order}'-endian; only little-endian is read");
+        }
+
+        var pickle = zip.ReadAll(pickleEntry, limits.MaxPickleBytes, nameof(CheckpointLimits.MaxPickleBytes));
+        long tensorBytes = 0;
+        var reader = new PickleReader(pickle, path, pickleEntry.Name, backend, limits,
+            (key, dtype, numel, location) => LoadStorage(zip, backend, limits, prefix, key, dtype, numel, location, ref tensorBytes));
+        return reader.Load();
+    }
+
+    /// <summary>
+    /// Writes <paramref name="value"/> so that torch.load reads it back (torch 1.13 and 2.x, also with
+    /// weights_only=True and mmap=True), bit for bit. Each distinct tensor is written as its own
+    /// storage: the same tensor twice, or two tensors over the same memory with the same dtype, shape
+    /// and strides (tied weights), share one. Other views are written as contiguous copies of just
+    /// their elements. Checkpoints of 4 GiB or more are written as zip64, as torch.save does.
+    /// <para>The write never leaves a broken file: it goes to a temporary file beside
+    /// <paramref name="path"/>, is flushed to disk and its size checked, and only then renamed over
+    /// <paramref name="path"/>. A failure (a full disk, say) deletes the temporary and raises
+    /// <see cref="CheckpointWriteException"/>, naming the file and the cause; a value that cannot be
+    /// saved raises <see cref="CheckpointFormatException"/> before anything is written.</para>
+    /// </summary>
+    public static void Save(string path, object? value) => Save(path, value, TorchSharpTensors.Instance);
+
+    /// <summary>Writes <paramref name="value"/>, whose tensors are <paramref name="backend"/>'s.</summary>
+    public static void Save(string path, object? value, TensorBackend backend) => Save(path, value, backend, forceZip64: false);
+
+    internal static void Save(string path, object? value, TensorBackend backend, bool forceZip64)
+    {
+        if (!BitConverter.IsLittleEndian)
+            throw new CheckpointFormatException(path, null, "this writer needs a little-endian machine");
+        var writer = new PickleWriter(path, backend);
+        var pickle = writer.Write(value);
+        AtomicFile.Write(path, file =>
+        {
+            var zip = new ZipWriter(file, path, forceZip64);
+            zip.WriteEntry(Folder + "data.pkl", pickle);
+            zip.WriteEntry(Folder + "byteorder", "little"u8);
+            for (int i = 0; i < writer.Storages.Count; i++)
+            {
+                var (tensor, info) = writer.Storages[i];
+                var name = $"{Folder}data/{i}";
+                zip.BeginEntry(name, info.ByteCount);
+                var record = new RecordWriter(zip, name, info.ByteCount);
+                backend.WriteContiguous(tensor, record);
+                record.Check();
+                zip.EndEntry();
+            }
+            zip.WriteEntry(Folder + "version", "3\n"u8);
+            zip.Finish();
+            return zip.Position;
+        });
+    }
+
+    /// <summary>The pickle is <c>data.pkl</c> directly inside the top-level folder (whatever its name).</summary>
+    private static bool IsDataPickle(ZipReader.Entry entry)
+    {
+        int slash = entry.Name.IndexOf('/');
+        return slash > 0 && entry.Name.AsSpan(slash + 1).SequenceEqual("data.pkl");
+    }
+
+    /// <summary>Reads record <c>data/&lt;key&gt;</c>, once it has been checked against the pickle's
+    /// element count, the file and the limits.</summary>
+    private static object LoadStorage(ZipReader zip, TensorBackend backend, CheckpointLimits limits, string prefix,
+        string key, TorchDtype dtype, long numel, string location, ref long tensorBytes)
+    {
+        var name = $"{prefix}data/{key}";
+        var entry = zip.Find(name)
+            ?? throw new CheckpointFormatException(zip.Path, name, $"record '{name}' for storage '{key}' is missing (data.pkl refers to it)");
+        long declared = numel > long.MaxValue / dtype.ElementSize ? long.MaxValue : numel * dtype.ElementSize;
+        if (entry.Size != declared)
+            throw new CheckpointFormatException(zip.Path, name,
+                $"record '{name}' has {entry.Size:N0} bytes, but data.pkl declares storage '{key}' as {numel:N0} x {dtype.Name} ({dtype.ElementSize} bytes each) = {declared:N0} bytes");
+        if (entry.Size > limits.MaxTensorBytes - tensorBytes)
+            throw new CheckpointLimitException(zip.Path, name, nameof(CheckpointLimits.MaxTensorBytes), limits.MaxTensorBytes,
+                tensorBytes + entry.Size, $"storage '{key}' and the ones before it");
+        tensorBytes += entry.Size;
+
+        using var reader = zip.OpenEntry(entry);
+        var storage = backend.ReadStorage(new StorageRequest(key, name, dtype, numel, location), new RecordReader(reader));
+        try
+        {
+            if (reader.Remaining != 0)
+                throw new InvalidOperationException($"{backend.GetType().Name} left {reader.Remaining} bytes of '{name}' unread");
+            reader.Finish();
+            return storage;
+        }
+        catch
+        {
+            backend.ReleaseStorage(storage);
+            throw;
+        }
+    }
+
+    private static string Missing(ZipReader zip)
+    {
+        const int shown = 10;
+        var names = string.Join(", ", zip.Entries.Take(shown).Select(e => e.Name));
+        var list = zip.Entries.Count == 0 ? "(none)" : zip.Entries.Count > shown ? $"{names}, ... ({zip.Entries.Count} in all)" : names;
+        if (zip.Entries.Any(e => e.Name.EndsWith("/constants.pkl", StringComparison.Ordinal) || e.Name.EndsWith("/code/", StringComparison.Ordinal)
+                                 || e.Name.Contains("/code/__torch__", StringComparison.Ordinal)))
+            return $"is a TorchScript archive (torch.jit.save), not a torch.save checkpoint: load it with torch.jit.load; its entries are: {list}";
+        return $"has no <folder>/data.pkl, so it is not a torch.save checkpoint; its entries are: {list}";
+    }
+}
+
+/// <summary>The bytes of one storage record to write, handed to <see cref="TensorBackend.WriteContiguous"/>.</summary>
+public sealed class RecordWriter
+{
+    private readonly ZipWriter _zip;
+    private readonly long _size;
+    private long _written;
+
+    internal RecordWriter(ZipWriter zip, string entry, long size)
+    {
+        _zip = zip;
+        Entry = entry;
+        _size = size;
+    }
+
+    /// <summary>The zip entry, <c>archive/data/0</c>.</summary>
+    public string Entry { get; }
+
+    /// <summary>Appends the next bytes.</summary>
+    public void Write(ReadOnlySpan<byte> bytes)
+    {
+        _zip.Write(bytes);
+        _written += bytes.Length;
+    }
+
+    /// <summary>Appends <paramref name="length"/> bytes from <paramref name="source"/>, in chunks of any size.</summary>
+    public unsafe void Write(byte* source, long length)
+    {
+        const int chunk = 4 << 20;
+        for (long offset = 0; offset < length; offset += chunk)
+            Write(new ReadOnlySpan<byte>(source + offset, (int)Math.Min(chunk, length - offset)));
+    }
+
+    internal void Check()
+    {
+        if (_written != _size)
+            throw new InvalidOperationException($"{_written} bytes written to '{Entry}', {_size} expected");
+    }
+}

@@ -1,0 +1,107 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace TorchCheckpoints;
+
+/// <summary>
+/// The TorchSharp adapter: storages become 1-D CPU tensors filled straight from the file, tensors
+/// become <c>as_strided</c> views of them (so tied weights share memory again), and tensors to save
+/// are streamed from their memory, made contiguous and CPU-resident first when need be.
+/// </summary>
+public sealed class TorchSharpTensors : TensorBackend
+{
+    /// <summary>The one instance; the backend holds no state.</summary>
+    public static TorchSharpTensors Instance { get; } = new();
+
+    private static readonly (TorchDtype Dtype, ScalarType Type)[] Types =
+    {
+        (TorchDtype.Float32, ScalarType.Float32), (TorchDtype.Float64, ScalarType.Float64),
+        (TorchDtype.Float16, ScalarType.Float16), (TorchDtype.BFloat16, ScalarType.BFloat16),
+        (TorchDtype.Int64, ScalarType.Int64), (TorchDtype.Int32, ScalarType.Int32),
+        (TorchDtype.Int16, ScalarType.Int16), (TorchDtype.Int8, ScalarType.Int8),
+        (TorchDtype.UInt8, ScalarType.Byte), (TorchDtype.Bool, ScalarType.Bool),
+        (TorchDtype.Complex64, ScalarType.ComplexFloat32), (TorchDtype.Complex128, ScalarType.ComplexFloat64),
+    };
+
+    /// <summary>TorchSharp's scalar type for a checkpoint dtype.</summary>
+    public static ScalarType ToScalarType(TorchDtype dtype) => Types.First(t => t.Dtype == dtype).Type;
+
+    /// <summary>The checkpoint dtype of a TorchSharp scalar type, or null when torch.save has no storage class for it.</summary>
+    public static TorchDtype? FromScalarType(ScalarType type) => Types.FirstOrDefault(t => t.Type == type).Dtype;
+
+    /// <inheritdoc/>
+    public override unsafe object ReadStorage(StorageRequest request, RecordReader record)
+    {
+        var storage = empty(new[] { request.ElementCount }, ToScalarType(request.Dtype));
+        try
+        {
+            record.ReadExactly(FirstElement(storage), request.ByteCount);
+            return storage;
+        }
+        catch
+        {
+            storage.Dispose();
+            throw;
+        }
+    }
+
+    /// <inheritdoc/>
+    public override object CreateTensor(object storage, TensorLayout layout)
+    {
+        var view = ((Tensor)storage).as_strided(layout.Shape, layout.Stride, layout.StorageOffset);
+        if (layout.RequiresGrad)
+            view.requires_grad = true;
+        return view;
+    }
+
+    /// <inheritdoc/>
+    public override object AsParameter(object tensor, bool requiresGrad)
+    {
+        var t = (Tensor)tensor;
+        if (requiresGrad)
+            t.requires_grad = true;
+        return t;
+    }
+
+    /// <inheritdoc/>
+    public override void ReleaseStorage(object storage) => ((Tensor)storage).Dispose();
+
+    /// <inheritdoc/>
+    public override void ReleaseTensor(object tensor) => ((Tensor)tensor).Dispose();
+
+    /// <inheritdoc/>
+    public override bool IsTensor(object value) => value is Tensor;
+
+    /// <inheritdoc/>
+    public override unsafe TensorInfo Describe(object tensor)
+    {
+        var t = (Tensor)tensor;
+        var dtype = FromScalarType(t.dtype);
+        object? identity = t.NumberOfElements > 0 && t.device_type == DeviceType.CPU
+            ? ((nint)FirstElement(t), t.dtype, string.Join(",", t.shape), string.Join(",", t.stride()))
+            : null;
+        return new TensorInfo(dtype, t.dtype.ToString(), t.shape, identity);
+    }
+
+    /// <inheritdoc/>
+    public override unsafe void WriteContiguous(object tensor, RecordWriter destination)
+    {
+        var t = (Tensor)tensor;
+        using var cpu = t.cpu();
+        using var contiguous = cpu.contiguous();
+        destination.Write(FirstElement(contiguous), contiguous.NumberOfElements * contiguous.ElementSize);
+    }
+
+    /// <summary>The address of the tensor's first element (at its storage offset), or null when it
+    /// has no elements. The tensor must be on the CPU; it need not be contiguous. TorchSharp's
+    /// <c>Tensor.bytes</c> is a single span and stops at 2 GiB; a one-element view is always allowed.</summary>
+    internal static unsafe byte* FirstElement(Tensor tensor)
+    {
+        if (tensor.NumberOfElements == 0)
+            return null;
+        using var first = tensor.as_strided(new long[] { 1 }, new long[] { 1 }, tensor.storage_offset());
+        return (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(first.bytes));
+    }
+}
