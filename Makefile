@@ -30,7 +30,7 @@ TS_PROPS := $(strip $(if $(TORCHSHARP_VERSION),-p:TorchSharpVersion=$(TORCHSHARP
 TS_WORKER := harness/Conformance.Workers.TorchSharp/Conformance.Workers.TorchSharp.csproj
 CLI := harness/Conformance.Cli/bin/$(CONFIG)/net10.0/conformance.dll
 
-.PHONY: setup host rootfs restore build worker mount test report determinism bench runtimes fixtures clean umount
+.PHONY: setup host rootfs restore build worker mount test report determinism bench runtimes fixtures clean umount pack fuzz
 
 # The rootfs (network and dpkg) and the .NET restore and build are independent: they run side by side.
 setup: host
@@ -74,6 +74,17 @@ determinism: setup
 	@grep "^CONFORMANCE SUITE" reports/one-core.log
 	@dotnet $(CLI) compare artifacts/tests/matrix-report/compatibility.json reports/one-core/compatibility.json \
 	  --fail-on-change --markdown reports/determinism.md > reports/determinism.log; rc=$$?; sed -n '3p' reports/determinism.log; exit $$rc
+
+# The checkpoint codec as a NuGet package: artifacts/packages/TorchCheckpoints.<version>.nupkg.
+pack: build
+	@$(TIMED) "pack" dotnet pack harness/TorchCheckpoints -c $(CONFIG) --no-build --nologo --verbosity quiet -o artifacts/packages
+
+# The codec's fuzzing for longer than make test's 20 s (FUZZ_SECONDS, default 600); inputs that crash,
+# hang or exceed the memory cap are kept under artifacts/tests/codec/fuzz/.
+FUZZ_SECONDS ?= 600
+fuzz: build
+	@CONFORMANCE_FUZZ_SECONDS=$(FUZZ_SECONDS) $(TIMED) "fuzz" dotnet test tests/Conformance.Tests -c $(CONFIG) --no-build --nologo \
+	  --filter "FullyQualifiedName~Fuzzing" --logger "console;verbosity=detailed"
 
 # The checkpoint codec against torch.save/torch.load, as throughput and memory ratios.
 bench: setup

@@ -1,0 +1,75 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using Conformance.Orchestrator.Runtimes;
+
+namespace Conformance.Tests.Codec;
+
+/// <summary>
+/// The codec as a package: `dotnet pack` makes the nupkg; a project that references only that
+/// package (tests/PackageConsumer) restores from the feed, builds, and loads a PyTorch 2.6 training
+/// checkpoint with its Adam state into TorchSharp, in the rootfs where TorchSharp runs. Every tensor,
+/// moment buffer, step count and hyperparameter is compared with what PyTorch recorded when it saved.
+/// </summary>
+[Collection(MatrixCollection.Name)]
+public sealed class PackageSpecs
+{
+    private static readonly string Repo = RepoLayout.Find().Root;
+
+    private static string Run(string file, IEnumerable<string> arguments, string? workingDirectory = null)
+    {
+        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = workingDirectory ?? Repo };
+        foreach (var a in arguments) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var stderr = p.StandardError.ReadToEndAsync();
+        var stdout = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        Assert.True(p.ExitCode == 0, $"{file} {string.Join(" ", arguments)} exited {p.ExitCode}:\n{stdout}\n{stderr.Result}");
+        return stdout;
+    }
+
+    [SkippableFact]
+    public void A_project_referencing_only_the_package_loads_a_PyTorch_checkpoint_with_optimizer_state()
+    {
+        var ts = MatrixFixture.Suite.Runtimes.FirstOrDefault(r => r.Kind == RuntimeKinds.TorchSharp && r.Available);
+        MatrixFixture.SkipOrFailWhenMissing(ts is null ? "needs the TorchSharp runtime (its rootfs and libtorch)" : null);
+        var rootfs = ts!.Launch!.Command[1]; // chroot ROOTFS dotnet WORKER.dll
+        var native = Path.Combine(Path.GetDirectoryName(ts.Launch.Command[^1])!, "runtimes", "linux-x64", "native");
+        Assert.True(File.Exists(Path.Combine(native, "libtorch.so")), $"no libtorch in {native}");
+
+        var dir = Path.Combine(Repo, "artifacts", "tests", "package");
+        if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        Run("dotnet", ["pack", "harness/TorchCheckpoints", "-c", TestPaths.Configuration, "--no-build", "--nologo", "-o", Path.Combine(dir, "feed")]);
+        var nupkg = Assert.Single(Directory.GetFiles(Path.Combine(dir, "feed"), "TorchCheckpoints.*.nupkg"));
+        Run("dotnet", ["build", "tests/PackageConsumer", "-c", "Release", "--nologo", "-o", Path.Combine(dir, "bin"),
+            $"-p:RestorePackagesPath={Path.Combine(dir, "packages")}",
+            $"-p:RestoreFallbackFolders={Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages")}",
+            $"-p:RestoreAdditionalProjectSources={Path.Combine(dir, "feed")}"]);
+        // The consumer has the package's assembly, not the source: the restored package is the one packed.
+        Assert.True(File.Exists(Path.Combine(dir, "packages", "torchcheckpoints", "0.1.0", Path.GetFileName(nupkg).ToLowerInvariant())), "the package was not restored from the feed");
+        Assert.False(File.Exists(Path.Combine(dir, "bin", "Conformance.Workers.TorchSharp.dll")));
+
+        var fixture = Path.Combine(Repo, "fixtures", "pytorch-2.6", "ckpt_adam.checkpoint.pt");
+        var json = JsonNode.Parse(Run("chroot", [rootfs, "env", $"LD_LIBRARY_PATH={native}", "dotnet", Path.Combine(dir, "bin", "PackageConsumer.dll"), fixture, "Adam"]))!;
+        var saved = JsonNode.Parse(File.ReadAllText(Path.ChangeExtension(fixture, ".json")))!["observation"]!;
+
+        Assert.Equal((double)saved["epoch"]!, (double)json["epoch"]!);
+        foreach (var t in saved["tensors"]!.AsArray())
+            Assert.Equal((string)t!["sha256"]!, (string)json["tensors"]![(string)t["key"]!]!);
+        int compared = 0;
+        foreach (var p in saved["optimizer"]!["state"]!.AsArray())
+            foreach (var e in p!["entries"]!.AsArray())
+            {
+                var got = json["optimizer_state"]![$"{(int)p["param"]!}.{(string)e!["key"]!}"]!;
+                if (e["sha256"] is { } sha) Assert.Equal((string)sha!, (string)got!);
+                else Assert.Equal((double)e["value"]!, (double)got!);
+                compared++;
+            }
+        Assert.Equal(12, compared);
+        var group = saved["optimizer"]!["param_groups"]![0]!;
+        foreach (var key in new[] { "lr", "eps", "weight_decay" })
+            Assert.Equal((double)group[key]!, (double)json["param_group"]![key]!);
+        foreach (var key in new[] { "amsgrad", "maximize" })
+            Assert.Equal((bool)group[key]!, (bool)json["param_group"]![key]!);
+        Assert.True((bool)json["trained_on"]!, "a parameter lost requires_grad after the load");
+    }
+}

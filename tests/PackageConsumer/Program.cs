@@ -1,0 +1,52 @@
+using System.Security.Cryptography;
+using System.Text.Json.Nodes;
+using TorchCheckpoints;
+using TorchSharp;
+using static TorchSharp.torch;
+
+// Loads a PyTorch training checkpoint as a user would: model state into a module, optimizer state
+// into a TorchSharp optimizer, then prints what it holds (SHA-256 of every tensor, the step count,
+// every hyperparameter) and takes one more training step, as JSON on stdout.
+var path = args[0];
+var kind = args.Length > 1 ? args[1] : "Adam";
+var checkpoint = (PyDict)TorchCheckpoint.Load(path)!;
+var model = new Net();
+model.load_state_dict((PyDict)checkpoint["model_state_dict"]!);
+var optimizer = PyTorchOptimizers.Load(kind, model.parameters(), (PyDict)checkpoint["optimizer_state_dict"]!);
+
+static string Sha(Tensor t) => Convert.ToHexStringLower(SHA256.HashData(t.contiguous().bytes));
+
+var tensors = new JsonObject();
+foreach (var (name, t) in model.state_dict()) tensors[name] = Sha(t);
+var state = new JsonObject();
+var saved = PyTorchOptimizers.StateDict(optimizer);
+foreach (var (index, entries) in (PyDict)saved["state"]!)
+    foreach (var (key, value) in (PyDict)entries!)
+        state[$"{index}.{key}"] = value is Tensor t && key is not "step" ? Sha(t) : PyTorchOptimizers.ToDouble(value, (string)key);
+var group = new JsonObject();
+foreach (var (key, value) in (PyDict)((List<object?>)saved["param_groups"]!)[0]!)
+    if (value is double or long or bool) group[(string)key] = JsonValue.Create(value);
+
+optimizer.zero_grad();
+var loss = model.call(ones(6, 8)).pow(2).mean();
+loss.backward();
+optimizer.step();
+Console.WriteLine(new JsonObject
+{
+    ["epoch"] = PyTorchOptimizers.ToDouble(checkpoint["epoch"], "epoch"),
+    ["tensors"] = tensors,
+    ["optimizer_state"] = state,
+    ["param_group"] = group,
+    ["trained_on"] = model.parameters().All(p => p.requires_grad),
+}.ToJsonString());
+
+/// <summary>The checkpoint's network (fc1: 8 -> 16, fc2: 16 -> 4), as a user would declare it.</summary>
+internal sealed class Net : nn.Module<Tensor, Tensor>
+{
+    private readonly TorchSharp.Modules.Linear fc1 = nn.Linear(8, 16);
+    private readonly TorchSharp.Modules.Linear fc2 = nn.Linear(16, 4);
+
+    public Net() : base(nameof(Net)) => RegisterComponents();
+
+    public override Tensor forward(Tensor x) => fc2.call(torch.tanh(fc1.call(x)));
+}
