@@ -81,6 +81,11 @@ public sealed class RawTensor
         var result = new byte[checked(ElementCount * size)];
         if (result.Length == 0)
             return result;
+        if (Stride.SequenceEqual(TensorLayout.ContiguousStride(Shape)))
+        {
+            Buffer.BlockCopy(Storage.Bytes, checked((int)(StorageOffset * size)), result, 0, result.Length);
+            return result;
+        }
         var index = new long[Shape.Length];
         for (long n = 0; n < ElementCount; n++)
         {
@@ -128,7 +133,11 @@ public sealed class RawTensors : TensorBackend
             throw new CheckpointLimitException("", request.Entry, "Array.MaxLength", Array.MaxLength, request.ByteCount,
                 $"storage '{request.Key}' (RawTensors keeps a storage in one array)");
         var bytes = new byte[request.ByteCount];
-        record.ReadExactly(bytes);
+        unsafe
+        {
+            fixed (byte* destination = bytes)
+                record.ReadExactly(destination, bytes.Length);
+        }
         return new RawStorage(request.Dtype, bytes) { Location = request.Location };
     }
 
@@ -154,6 +163,10 @@ public sealed class RawTensors : TensorBackend
     }
 
     /// <inheritdoc/>
-    public override void WriteContiguous(object tensor, RecordWriter destination) =>
-        destination.Write(((RawTensor)tensor).ToContiguousBytes());
+    public override unsafe void WriteContiguous(object tensor, RecordWriter destination)
+    {
+        var bytes = ((RawTensor)tensor).ToContiguousBytes();
+        fixed (byte* source = bytes)
+            destination.Write(source, bytes.Length);
+    }
 }

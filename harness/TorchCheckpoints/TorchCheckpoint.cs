@@ -182,12 +182,18 @@ public sealed class RecordWriter
         _written += bytes.Length;
     }
 
-    /// <summary>Appends <paramref name="length"/> bytes from <paramref name="source"/>, in chunks of any size.</summary>
+    /// <summary>Appends <paramref name="length"/> bytes from <paramref name="source"/>: the whole
+    /// record at once is written on several threads when it is large.</summary>
     public unsafe void Write(byte* source, long length)
     {
-        const int chunk = 4 << 20;
-        for (long offset = 0; offset < length; offset += chunk)
-            Write(new ReadOnlySpan<byte>(source + offset, (int)Math.Min(chunk, length - offset)));
+        if (_written == 0 && length == _size)
+        {
+            _zip.WriteWhole(source, length);
+            _written = length;
+            return;
+        }
+        for (long offset = 0; offset < length; offset += Segments.Chunk)
+            Write(new ReadOnlySpan<byte>(source + offset, (int)Math.Min(Segments.Chunk, length - offset)));
     }
 
     internal void Check()

@@ -337,6 +337,7 @@ internal sealed class ZipReader : IDisposable
         private readonly Crc32 _crc = new();
         private long _position; // the next file offset, for stored entries
         private long _remaining;
+        private uint? _wholeCrc; // set when the entry was read whole, in parallel segments
 
         public EntryReader(ZipReader zip, Entry entry)
         {
@@ -349,6 +350,62 @@ internal sealed class ZipReader : IDisposable
         }
 
         public string Name => _entry.Name;
+
+        /// <summary>Whether the entry is stored (its bytes lie in the file as they are).</summary>
+        public bool IsStored => _inflater is null;
+
+        /// <summary>Where a stored entry's bytes start in the file.</summary>
+        public long DataOffset => _entry.DataOffset;
+
+        /// <summary>
+        /// Reads a whole stored entry to <paramref name="destination"/> on several threads, each
+        /// reading and CRC-ing its own segment; the segment CRCs are combined into the entry's.
+        /// Falls back to sequential reads for a deflated entry or after a partial read.
+        /// </summary>
+        public unsafe void ReadWhole(byte* destination)
+        {
+            if (_inflater is not null || _remaining != _entry.Size || _wholeCrc is not null)
+            {
+                for (long offset = 0; _remaining > 0; offset += Segments.Chunk)
+                    ReadExactly(new Span<byte>(destination + offset, (int)Math.Min(Segments.Chunk, _remaining)));
+                return;
+            }
+            nint start = (nint)destination;
+            _wholeCrc = Segments.Run(_entry.Size, (offset, length) =>
+            {
+                var crc = new Crc32();
+                for (long done = 0; done < length; )
+                {
+                    var span = new Span<byte>((byte*)start + offset + done, (int)Math.Min(Segments.Chunk, length - done));
+                    int n = RandomAccess.Read(_zip._file, span, _entry.DataOffset + offset + done);
+                    if (n == 0)
+                        throw _zip.Truncated(_entry.Name, $"entry '{_entry.Name}' ends early");
+                    crc.Append(span[..n]);
+                    done += n;
+                }
+                return crc.GetCurrentHashAsUInt32();
+            });
+            _remaining = 0;
+        }
+
+        /// <summary>Takes a stored entry's bytes as read in place (a memory-mapped file), checking
+        /// their CRC over <paramref name="mapped"/> unless <paramref name="verifyCrc"/> is false.</summary>
+        public unsafe void TakeMapped(byte* mapped, bool verifyCrc)
+        {
+            if (_inflater is not null || _remaining != _entry.Size)
+                throw new InvalidOperationException($"entry '{_entry.Name}' cannot be taken in place");
+            nint start = (nint)mapped;
+            _wholeCrc = verifyCrc
+                ? Segments.Run(_entry.Size, (offset, length) =>
+                {
+                    var crc = new Crc32();
+                    for (long done = 0; done < length; done += Segments.Chunk)
+                        crc.Append(new ReadOnlySpan<byte>((byte*)start + offset + done, (int)Math.Min(Segments.Chunk, length - done)));
+                    return crc.GetCurrentHashAsUInt32();
+                })
+                : _entry.Crc;
+            _remaining = 0;
+        }
 
         public long Remaining => _remaining;
 
@@ -385,7 +442,7 @@ internal sealed class ZipReader : IDisposable
                 if (Inflate(probe) != 0)
                     throw _zip.Fail(_entry.Name, $"entry '{_entry.Name}' is corrupted: it inflates to more than the {_entry.Size} bytes the directory says");
             }
-            uint crc = _crc.GetCurrentHashAsUInt32();
+            uint crc = _wholeCrc ?? _crc.GetCurrentHashAsUInt32();
             if (crc != _entry.Crc)
                 throw _zip.Fail(_entry.Name, $"entry '{_entry.Name}' is corrupted: its CRC-32 is {crc:x8} but the zip directory says {_entry.Crc:x8}");
         }
@@ -470,11 +527,26 @@ public sealed class RecordReader
     /// <summary>Fills <paramref name="destination"/> with the next bytes (inflated when the entry is deflated).</summary>
     public void ReadExactly(Span<byte> destination) => _entry.ReadExactly(destination);
 
-    /// <summary>Reads every remaining byte to <paramref name="destination"/>, in chunks of any size.</summary>
+    /// <summary>Reads <paramref name="length"/> bytes to <paramref name="destination"/>: the whole
+    /// record, read on several threads when it is large and stored, or the next bytes.</summary>
     public unsafe void ReadExactly(byte* destination, long length)
     {
-        const int chunk = 4 << 20;
-        for (long offset = 0; offset < length; offset += chunk)
-            _entry.ReadExactly(new Span<byte>(destination + offset, (int)Math.Min(chunk, length - offset)));
+        if (length == _entry.Remaining)
+        {
+            _entry.ReadWhole(destination);
+            return;
+        }
+        for (long offset = 0; offset < length; offset += Segments.Chunk)
+            _entry.ReadExactly(new Span<byte>(destination + offset, (int)Math.Min(Segments.Chunk, length - offset)));
     }
+
+    /// <summary>Whether the record is stored, so its bytes can be used in place from a mapping of the file.</summary>
+    public bool IsStored => _entry.IsStored;
+
+    /// <summary>Where a stored record's bytes start in the file.</summary>
+    public long FileOffset => _entry.DataOffset;
+
+    /// <summary>Accepts the record as mapped in place at <paramref name="mapped"/> (its bytes in a
+    /// memory map of the file), checking the CRC over them unless <paramref name="verifyCrc"/> is false.</summary>
+    public unsafe void TakeMapped(byte* mapped, bool verifyCrc) => _entry.TakeMapped(mapped, verifyCrc);
 }

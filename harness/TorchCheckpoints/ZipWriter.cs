@@ -36,6 +36,7 @@ internal sealed class ZipWriter
     private (byte[] Name, long Size, long HeaderOffset)? _current;
     private long _currentWritten;
     private readonly Crc32 _crc = new();
+    private uint? _wholeCrc;
 
     /// <param name="file">The file, open for writing, positioned nowhere: writes are positional from offset 0.</param>
     /// <param name="path">The destination, for messages.</param>
@@ -98,6 +99,7 @@ internal sealed class ZipWriter
         _current = (nameBytes, size, _offset);
         _currentWritten = 0;
         _crc.Reset();
+        _wholeCrc = null;
         Append(header);
     }
 
@@ -105,6 +107,8 @@ internal sealed class ZipWriter
     public void Write(ReadOnlySpan<byte> chunk)
     {
         var current = _current ?? throw new InvalidOperationException("no entry begun");
+        if (_wholeCrc is not null)
+            throw new InvalidOperationException("the entry was already written whole");
         if (_currentWritten + chunk.Length > current.Size)
             throw new InvalidOperationException($"more than the {current.Size} bytes announced for entry '{Encoding.UTF8.GetString(current.Name)}'");
         _crc.Append(chunk);
@@ -112,12 +116,40 @@ internal sealed class ZipWriter
         Append(chunk);
     }
 
+    /// <summary>Writes the current entry's bytes whole from <paramref name="source"/>: large ones on
+    /// several threads, each writing and CRC-ing its own segment at its own offset.</summary>
+    public unsafe void WriteWhole(byte* source, long length)
+    {
+        var current = _current ?? throw new InvalidOperationException("no entry begun");
+        if (_currentWritten != 0 || length != current.Size)
+        {
+            for (long offset = 0; offset < length; offset += Segments.Chunk)
+                Write(new ReadOnlySpan<byte>(source + offset, (int)Math.Min(Segments.Chunk, length - offset)));
+            return;
+        }
+        nint start = (nint)source;
+        long fileOffset = _offset;
+        _wholeCrc = Segments.Run(length, (offset, size) =>
+        {
+            var crc = new Crc32();
+            for (long done = 0; done < size; done += Segments.Chunk)
+            {
+                var span = new ReadOnlySpan<byte>((byte*)start + offset + done, (int)Math.Min(Segments.Chunk, size - done));
+                crc.Append(span);
+                RandomAccess.Write(_file, span, fileOffset + offset + done);
+            }
+            return crc.GetCurrentHashAsUInt32();
+        });
+        _currentWritten = length;
+        _offset += length;
+    }
+
     public void EndEntry()
     {
         var current = _current ?? throw new InvalidOperationException("no entry begun");
         if (_currentWritten != current.Size)
             throw new InvalidOperationException($"{_currentWritten} bytes written of the {current.Size} announced for entry '{Encoding.UTF8.GetString(current.Name)}'");
-        uint crc = _crc.GetCurrentHashAsUInt32();
+        uint crc = _wholeCrc ?? _crc.GetCurrentHashAsUInt32();
         Span<byte> bytes = stackalloc byte[4];
         BinaryPrimitives.WriteUInt32LittleEndian(bytes, crc);
         RandomAccess.Write(_file, bytes, current.HeaderOffset + 14);

@@ -354,3 +354,48 @@ public sealed class CodecSpecs
         Assert.True(p.ExitCode == 0, $"{file} {arguments}: {p.StandardError.ReadToEnd()}");
     }
 }
+
+/// <summary>Large records are read and written in parallel segments whose CRCs are combined.</summary>
+public sealed class ParallelRecordSpecs
+{
+    [Theory]
+    [InlineData(0, 0)]
+    [InlineData(1, 0)]
+    [InlineData(0, 1)]
+    [InlineData(3, 5)]
+    [InlineData(4096, 1)]
+    [InlineData(1_000_003, 777_777)]
+    public void Combined_CRCs_equal_the_CRC_of_the_whole(int lengthA, int lengthB)
+    {
+        var data = new byte[lengthA + lengthB];
+        new Random(lengthA * 31 + lengthB).NextBytes(data);
+        uint a = System.IO.Hashing.Crc32.HashToUInt32(data.AsSpan(0, lengthA));
+        uint b = System.IO.Hashing.Crc32.HashToUInt32(data.AsSpan(lengthA));
+        Assert.Equal(System.IO.Hashing.Crc32.HashToUInt32(data), Crc32Combine.Combine(a, b, lengthB));
+    }
+
+    [Fact]
+    public void A_large_record_round_trips_and_its_CRC_is_the_one_an_independent_zip_reader_computes()
+    {
+        Assert.True(Segments.For(48L << 20) > 1 || Environment.ProcessorCount == 1, "48 MiB is read on one thread");
+        var values = new float[12 << 20]; // 48 MiB
+        var rng = new Random(5);
+        for (int i = 0; i < values.Length; i++) values[i] = (float)rng.NextDouble();
+        var path = CodecSpecs.Scratch("large-record.pt");
+        TorchCheckpoint.Save(path, new PyDict { { "w", RawTensor.FromArray(values, [values.Length], TorchDtype.Float32) } }, RawTensors.Instance);
+        var back = (RawTensor)((PyDict)TorchCheckpoint.Load(path, RawTensors.Instance)!)["w"]!;
+        Assert.True(values.AsSpan().SequenceEqual(back.ToArray<float>()));
+        using var zip = System.IO.Compression.ZipFile.OpenRead(path);
+        foreach (var entry in zip.Entries)
+            Assert.Equal(System.IO.Hashing.Crc32.HashToUInt32(ReadAll(entry)), entry.Crc32);
+        File.Delete(path);
+    }
+
+    private static byte[] ReadAll(System.IO.Compression.ZipArchiveEntry entry)
+    {
+        using var s = entry.Open();
+        using var m = new MemoryStream();
+        s.CopyTo(m);
+        return m.ToArray();
+    }
+}
