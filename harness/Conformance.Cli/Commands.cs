@@ -102,7 +102,8 @@ public static partial class Commands
     {
         var repo = Repo();
         var suite = new Suite(repo);
-        var bench = BenchReport.Run(suite.Runtimes, Path.Combine(repo.ArtifactsDir, "bench"), repeats: 3, Console.Error.WriteLine);
+        var bench = BenchReport.Run(suite.Runtimes, Path.Combine(repo.ArtifactsDir, "bench"), repeats: 3, Console.Error.WriteLine,
+            large: Environment.GetEnvironmentVariable("CONFORMANCE_BENCH_LARGE") != "0");
         BenchReport.Write(bench, repo.ReportsDir);
         Console.Write(BenchReport.Markdown(bench));
         Console.WriteLine("wrote reports/bench.json, reports/bench.md");

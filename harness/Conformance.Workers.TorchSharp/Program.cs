@@ -28,7 +28,7 @@ static Response Handle(Request request)
             Ops.Produce => Produce(args),
             Ops.Consume => Consume(args),
             Ops.ProduceCheckpoint => ProduceCheckpoint(args),
-            "bench" => Bench.Run(Str(args, "dir"), args["tensors"]!.GetValue<int>(), args["elements"]!.GetValue<long>(), args["repeats"]?.GetValue<int>() ?? 3),
+            "bench" => Bench.Run(Str(args, "dir"), args["tensors"]!.GetValue<int>(), args["elements"]!.GetValue<long>(), args["repeats"]?.GetValue<int>() ?? 3, args["pybridge"]?.GetValue<bool>() ?? true),
             Ops.ConsumeCheckpoint => ConsumeCheckpoint(args),
             Ops.Shutdown => new JsonObject(),
             _ => throw new BadRequestException($"unknown op '{request.Op}'"),

@@ -34,6 +34,20 @@ public static class TorchCheckpoint
     public static object? Load(string path, CheckpointLimits? limits = null) =>
         Load(path, TorchSharpTensors.Instance, limits);
 
+    /// <summary>
+    /// Reads a torch.save file with its tensors backed by a private memory map of the file, as
+    /// <c>torch.load(path, mmap=True)</c> does: nothing is copied at load, pages are read when the
+    /// tensors are touched, and the file is never written. With <paramref name="verifyCrc"/> (the
+    /// default) every record's CRC-32 is checked at load, which reads every page once; without it
+    /// the load reads only the pickle and the zip directory, as torch's mmap load does. Deflated
+    /// records (TorchSharp.PyBridge writes them) are read into memory as usual.
+    /// </summary>
+    public static object? LoadMapped(string path, bool verifyCrc = true, CheckpointLimits? limits = null)
+    {
+        using var backend = new MappedTensors(path, new FileInfo(path).Length, verifyCrc);
+        return Load(path, backend, limits);
+    }
+
     /// <summary>Reads a torch.save file with tensors made by <paramref name="backend"/>
     /// (<see cref="RawTensors.Instance"/> needs no libtorch).</summary>
     public static object? Load(string path, TensorBackend backend, CheckpointLimits? limits = null)

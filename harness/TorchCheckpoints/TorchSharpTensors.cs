@@ -50,7 +50,10 @@ public sealed class TorchSharpTensors : TensorBackend
     /// <inheritdoc/>
     public override object CreateTensor(object storage, TensorLayout layout)
     {
-        var view = ((Tensor)storage).as_strided(layout.Shape, layout.Stride, layout.StorageOffset);
+        // as_strided's offset counts from the start of the underlying storage, which for a mapped
+        // record is the start of the file: add the record's own offset.
+        var data = (Tensor)storage;
+        var view = data.as_strided(layout.Shape, layout.Stride, data.storage_offset() + layout.StorageOffset);
         if (layout.RequiresGrad)
             view.requires_grad = true;
         return view;
@@ -97,6 +100,10 @@ public sealed class TorchSharpTensors : TensorBackend
     /// <summary>The address of the tensor's first element (at its storage offset), or null when it
     /// has no elements. The tensor must be on the CPU; it need not be contiguous. TorchSharp's
     /// <c>Tensor.bytes</c> is a single span and stops at 2 GiB; a one-element view is always allowed.</summary>
+    /// <summary>The address of a CPU tensor's first element (at its storage offset), or 0 when it
+    /// has no elements: for callers that stream a tensor's memory themselves.</summary>
+    public static unsafe nint FirstElementPointer(Tensor tensor) => (nint)FirstElement(tensor);
+
     internal static unsafe byte* FirstElement(Tensor tensor)
     {
         if (tensor.NumberOfElements == 0)

@@ -2,6 +2,7 @@
 this process, so the orchestrator can report the codec's throughput as a ratio to PyTorch's."""
 
 import gc
+import inspect
 import os
 import statistics
 import time
@@ -36,6 +37,13 @@ def measure(action: Callable[[], Any], repeats: int) -> Dict[str, float]:
     return {"seconds": statistics.median(times), "peak_bytes": max(peaks)}
 
 
+def _touch(sd: Any) -> Any:
+    """Reads every element (a sum), so a memory-mapped load pays for its pages."""
+    for t in sd.values():
+        t.sum()
+    return sd
+
+
 def run(directory: str, tensors: int, elements: int, repeats: int) -> Dict[str, Any]:
     torch.manual_seed(0)
     sd = OrderedDict((f"layer{i}.weight", torch.randn(elements)) for i in range(tensors))
@@ -44,7 +52,10 @@ def run(directory: str, tensors: int, elements: int, repeats: int) -> Dict[str, 
         save = measure(lambda: torch.save(sd, path), repeats)
         size = os.path.getsize(path)
         load = measure(lambda: torch.load(path, map_location="cpu"), repeats)
+        result = {"runtime": f"torch {torch.__version__}", "file_bytes": size, "save": save, "load": load}
+        if "mmap" in inspect.signature(torch.load).parameters:  # torch >= 2.1
+            result["load_mmap_touch"] = measure(lambda: _touch(torch.load(path, mmap=True, map_location="cpu")), repeats)
     finally:
         if os.path.exists(path):
             os.remove(path)
-    return {"runtime": f"torch {torch.__version__}", "file_bytes": size, "save": save, "load": load}
+    return result

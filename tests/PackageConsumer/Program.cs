@@ -27,6 +27,14 @@ var group = new JsonObject();
 foreach (var (key, value) in (PyDict)((List<object?>)saved["param_groups"]!)[0]!)
     if (value is double or long or bool) group[(string)key] = JsonValue.Create(value);
 
+// The same file memory-mapped (torch.load(mmap=True)'s way), with and without the CRC check.
+var mapped = new JsonObject();
+foreach (var verify in new[] { true, false })
+{
+    var m = (PyDict)((PyDict)TorchCheckpoint.LoadMapped(path, verifyCrc: verify)!)["model_state_dict"]!;
+    foreach (var (name, t) in m) mapped[$"{(verify ? "crc" : "nocrc")}.{name}"] = Sha((Tensor)t!);
+}
+
 optimizer.zero_grad();
 var loss = model.call(ones(6, 8)).pow(2).mean();
 loss.backward();
@@ -35,6 +43,7 @@ Console.WriteLine(new JsonObject
 {
     ["epoch"] = PyTorchOptimizers.ToDouble(checkpoint["epoch"], "epoch"),
     ["tensors"] = tensors,
+    ["mapped"] = mapped,
     ["optimizer_state"] = state,
     ["param_group"] = group,
     ["trained_on"] = model.parameters().All(p => p.requires_grad),

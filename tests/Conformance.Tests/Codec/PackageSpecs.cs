@@ -7,7 +7,7 @@ namespace Conformance.Tests.Codec;
 /// <summary>
 /// The codec as a package: `dotnet pack` makes the nupkg; a project that references only that
 /// package (tests/PackageConsumer) restores from the feed, builds, and loads a PyTorch 2.6 training
-/// checkpoint with its Adam state into TorchSharp, in the rootfs where TorchSharp runs. Every tensor,
+/// checkpoint with its Adam state into TorchSharp, in the rootfs where TorchSharp runs (and memory-mapped). Every tensor,
 /// moment buffer, step count and hyperparameter is compared with what PyTorch recorded when it saved.
 /// </summary>
 [Collection(MatrixCollection.Name)]
@@ -54,7 +54,11 @@ public sealed class PackageSpecs
 
         Assert.Equal((double)saved["epoch"]!, (double)json["epoch"]!);
         foreach (var t in saved["tensors"]!.AsArray())
+        {
             Assert.Equal((string)t!["sha256"]!, (string)json["tensors"]![(string)t["key"]!]!);
+            Assert.Equal((string)t["sha256"]!, (string)json["mapped"]![$"crc.{(string)t["key"]!}"]!);
+            Assert.Equal((string)t["sha256"]!, (string)json["mapped"]![$"nocrc.{(string)t["key"]!}"]!);
+        }
         int compared = 0;
         foreach (var p in saved["optimizer"]!["state"]!.AsArray())
             foreach (var e in p!["entries"]!.AsArray())
