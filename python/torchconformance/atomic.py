@@ -8,12 +8,23 @@ the bytes produced, and only then renames it onto ``path`` (``os.replace``, atom
 file system). On any failure the temporary file is removed and :class:`SaveError` is raised,
 naming the file and the cause (``No space left on device (ENOSPC)``); ``path`` itself is left
 as it was before the call (absent, or its previous complete contents).
+
+``atomic_torch_save(path, save, objects)`` is the same for ``torch.save`` and ``torch.jit.save``,
+which name the zip archive's folder after the file they are given (``model.pt`` holds
+``model/data.pkl``; a buffer gives ``archive/data.pkl``). To keep the bytes a user's
+``torch.save(obj, "model.pt")`` produces, libtorch writes a file of the same name in a private
+scratch folder in memory (``/dev/shm``, else the temp dir) that has room for twice the tensors'
+bytes; the bytes then go to ``path`` as above. Only when no scratch folder has room does it
+fall back to a buffer (the archive folder is then ``archive``).
 """
 
 import errno
 import io
 import os
-from typing import BinaryIO, Callable
+import shutil
+import sys
+import tempfile
+from typing import Any, BinaryIO, Callable, Iterable, Optional, Union
 
 
 class SaveError(Exception):
@@ -110,3 +121,71 @@ def atomic_write(path: str, writer: Callable[[BinaryIO], None], what: str = "art
         return len(data)
     finally:
         data.release()
+
+
+def _storage_bytes(objects: Iterable[Any]) -> int:
+    """The bytes of every distinct tensor storage in ``objects`` (modules, mappings, sequences)."""
+    import torch
+
+    seen, total, stack = set(), 0, list(objects)
+    while stack:
+        o = stack.pop()
+        if isinstance(o, torch.Tensor):
+            storage = o.untyped_storage() if hasattr(o, "untyped_storage") else o.storage()
+            key = (storage.data_ptr(), storage.nbytes())
+            if key not in seen:
+                seen.add(key)
+                total += storage.nbytes()
+        elif isinstance(o, torch.nn.Module):
+            stack.extend(o.state_dict(keep_vars=True).values())
+        elif isinstance(o, dict):
+            stack.extend(o.values())
+        elif isinstance(o, (list, tuple)):
+            stack.extend(o)
+    return total
+
+
+SCRATCH_SLACK = 16 << 20
+
+
+def _scratch_root(need: int) -> Optional[str]:
+    for root in ("/dev/shm", tempfile.gettempdir()):
+        try:
+            st = os.statvfs(root)
+        except OSError:
+            continue
+        if os.access(root, os.W_OK) and st.f_bavail * st.f_frsize >= need:
+            return root
+    return None
+
+
+def atomic_torch_save(path: str, save: Callable[[Union[str, BinaryIO]], None], objects: Iterable[Any], what: str = "artifact") -> int:
+    """Writes what ``save(target)`` writes (``torch.save``, ``torch.jit.save``) to ``path`` atomically.
+
+    Args:
+        path: the final file; its name is the name libtorch sees.
+        save: writes the artifact to ``target``, a path or a binary file object.
+        objects: what is saved, to size the scratch space (tensors, modules, dicts of them).
+        what: a few words for the error message.
+
+    Returns:
+        The number of bytes written.
+
+    Raises:
+        SaveError: as :func:`atomic_write`.
+    """
+    root = _scratch_root(2 * _storage_bytes(objects) + SCRATCH_SLACK)
+    if root is None:
+        print(f"atomic_torch_save: no scratch folder has room for {what}; serializing {path} into a buffer "
+              "(its zip folder will be 'archive')", file=sys.stderr)
+        return atomic_write(path, save, what)
+    scratch = tempfile.mkdtemp(prefix="torchconformance-save-", dir=root)
+    try:
+        staged = os.path.join(scratch, os.path.basename(path))
+        save(staged)
+        with open(staged, "rb") as f:
+            data = f.read()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    atomic_write_bytes(path, data, what)
+    return len(data)

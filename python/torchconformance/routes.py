@@ -10,7 +10,7 @@ from typing import Any, Callable, Dict, Mapping
 import torch
 
 from . import tsnative
-from .atomic import atomic_write, atomic_write_bytes
+from .atomic import atomic_torch_save, atomic_write_bytes
 
 
 class NotApplicable(Exception):
@@ -67,19 +67,20 @@ TORCHSCRIPT_ROUTES = ("torchscript_script", "torchscript_trace")
 def save_model(route: str, model: torch.nn.Module, path: str, example: torch.Tensor) -> None:
     """Saves what the route carries: a pickled module, a TorchScript module, else the state dict.
 
-    Every route serializes into memory and then writes the file atomically (``atomic.atomic_write``):
-    a full disk raises ``atomic.SaveError`` naming the file and leaves nothing behind, and
-    libtorch's C++ file writer, which aborts the process when a write fails, never runs.
+    Every route serializes into memory and then writes the file atomically (``atomic.atomic_torch_save``,
+    ``atomic_write_bytes``): a full disk raises ``atomic.SaveError`` naming the file and leaves
+    nothing behind, and libtorch's C++ file writer, which aborts the process when a write fails,
+    never writes to the destination's disk.
     """
     if route == "pickled_model":
         # what the seed's tutorial calls "save/load entire model"
-        atomic_write(path, lambda f: torch.save(model, f), "pickled model")
+        atomic_torch_save(path, lambda f: torch.save(model, f), [model], "pickled model")
     elif route == "torchscript_script":
         scripted = torch.jit.script(model)
-        atomic_write(path, lambda f: torch.jit.save(scripted, f), "TorchScript module (script)")
+        atomic_torch_save(path, lambda f: torch.jit.save(scripted, f), [scripted], "TorchScript module (script)")
     elif route == "torchscript_trace":
         traced = torch.jit.trace(model, example)
-        atomic_write(path, lambda f: torch.jit.save(traced, f), "TorchScript module (trace)")
+        atomic_torch_save(path, lambda f: torch.jit.save(traced, f), [traced], "TorchScript module (trace)")
     else:
         save_state_dict(route, model.state_dict(), path)
 
@@ -102,9 +103,9 @@ def archive_version(path: str) -> str:
 def save_state_dict(route: str, state_dict: Mapping[str, torch.Tensor], path: str) -> None:
     """Writes the state dict as the route carries it, atomically (see ``save_model``)."""
     if route == "pickle":
-        atomic_write(path, lambda f: torch.save(state_dict, f), "state dict (pickle)")
+        atomic_torch_save(path, lambda f: torch.save(state_dict, f), [state_dict], "state dict (pickle)")
     elif route == "pickle_legacy":
-        atomic_write(path, lambda f: torch.save(state_dict, f, _use_new_zipfile_serialization=False), "state dict (legacy pickle)")
+        atomic_torch_save(path, lambda f: torch.save(state_dict, f, _use_new_zipfile_serialization=False), [state_dict], "state dict (legacy pickle)")
     elif route == "safetensors":
         st = _safetensors()
         try:
