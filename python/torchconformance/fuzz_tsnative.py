@@ -42,6 +42,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 OUTCOMES = ("accepted_identical", "accepted_different", "clean_error", "crash", "hang", "over_cap")
 FAILURES = ("crash", "hang", "over_cap")
+STARTUP_TIMEOUT = 120  # seconds for the reader process to import torch
 
 
 # ---------------------------------------------------------------- the format, as bytes
@@ -356,6 +357,8 @@ def child(reader: str) -> int:
     torch.set_num_threads(1)
     can_reset = _reset_peak()
     out = sys.stdout
+    out.write(json.dumps({"ready": True}) + "\n")  # imports done: each request's timeout starts now
+    out.flush()
     for line in sys.stdin:
         req = json.loads(line)
         path, seed = req["path"], req.get("seed")
@@ -395,7 +398,6 @@ class Child:
         self.reader = reader
         self.proc: Optional[subprocess.Popen] = None
         self.starts = 0
-        self.warm = False
 
     def _start(self) -> None:
         env = dict(os.environ, PYTHONPATH=os.path.join(REPO, "python") + os.pathsep + os.environ.get("PYTHONPATH", ""),
@@ -403,7 +405,12 @@ class Child:
         self.proc = subprocess.Popen([sys.executable, "-m", "torchconformance.fuzz_tsnative", "--child", "--reader", self.reader], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True, bufsize=1)
         self.starts += 1
-        self.warm = False
+        assert self.proc.stdout
+        ready, _, _ = select.select([self.proc.stdout], [], [], STARTUP_TIMEOUT)
+        if not ready or not self.proc.stdout.readline():
+            self.kill()
+            raise RuntimeError(f"the reader process ({sys.executable} -m torchconformance.fuzz_tsnative --child) "
+                               f"did not start within {STARTUP_TIMEOUT} s")
 
     def kill(self) -> None:
         if self.proc is not None:
@@ -421,7 +428,7 @@ class Child:
         except BrokenPipeError:
             self.kill()
             return {"outcome": "crash", "type": "child died", "message": "the reader process died before the request"}
-        limit = self.timeout + (0 if self.warm else 60)  # the first request waits for torch's import too
+        limit = self.timeout
         ready, _, _ = select.select([self.proc.stdout], [], [], limit)
         if not ready:
             self.kill()
@@ -431,7 +438,6 @@ class Child:
             code = self.proc.wait()
             self.proc = None
             return {"outcome": "crash", "type": "child died", "message": f"the reader process exited with {code}"}
-        self.warm = True
         return json.loads(line)
 
 
