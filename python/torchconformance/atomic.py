@@ -43,7 +43,9 @@ def describe_os_error(e: BaseException) -> str:
     """'No space left on device (ENOSPC)' for an OSError, else the exception's type and text."""
     if isinstance(e, OSError) and e.errno is not None:
         name = errno.errorcode.get(e.errno, f"errno {e.errno}")
-        return f"{os.strerror(e.errno)} ({name})"
+        text = os.strerror(e.errno)
+        extra = f": {e.strerror}" if e.strerror and e.strerror != text else ""  # our own size check's words
+        return f"{text} ({name}){extra}"
     return f"{type(e).__name__}: {e}"
 
 
