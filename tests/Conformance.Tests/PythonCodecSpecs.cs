@@ -20,15 +20,18 @@ public sealed class PythonCodecSpecs
     /// <summary>The host's interpreter that has torch, as environments.json declares it; skips (or fails under CONFORMANCE_REQUIRE_ALL=1) without one.</summary>
     internal static string HostPython()
     {
-        var pythons = RuntimeEnvironment.Load(Repo.EnvironmentsFile).Where(e => e.Kind == "host")
-            .SelectMany(e => e.Runtimes).Where(r => r.Kind == RuntimeKinds.PyTorch && r.Python is not null).Select(r => r.Python!);
-        foreach (var py in pythons)
-            if (Discovery.Run([py, "-c", "import torch"], TimeSpan.FromSeconds(60)).Code == 0) return py;
+        if (FoundPython.Value is { } py) return py;
         var why = "no host python in environments.json can import torch";
         if (Suite.RequireAll) Assert.Fail($"CONFORMANCE_REQUIRE_ALL=1 and {why}");
         Skip.If(true, why);
         return "";
     }
+
+    // Asked once per test run: importing torch takes seconds.
+    private static readonly Lazy<string?> FoundPython = new(() =>
+        RuntimeEnvironment.Load(Repo.EnvironmentsFile).Where(e => e.Kind == "host")
+            .SelectMany(e => e.Runtimes).Where(r => r.Kind == RuntimeKinds.PyTorch && r.Python is not null).Select(r => r.Python!)
+            .FirstOrDefault(py => Discovery.Run([py, "-c", "import torch"], TimeSpan.FromSeconds(60)).Code == 0));
 
     /// <summary>Runs <c>python -m torchconformance.fuzz_tsnative ARGS</c> with the repository's package.</summary>
     internal static (int Code, string Stdout, string Stderr) Fuzz(TimeSpan timeout, params string[] args) =>
