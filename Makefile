@@ -30,7 +30,7 @@ TS_PROPS := $(strip $(if $(TORCHSHARP_VERSION),-p:TorchSharpVersion=$(TORCHSHARP
 TS_WORKER := harness/Conformance.Workers.TorchSharp/Conformance.Workers.TorchSharp.csproj
 CLI := harness/Conformance.Cli/bin/$(CONFIG)/net10.0/conformance.dll
 
-.PHONY: setup host rootfs restore build worker mount test report determinism bench runtimes fixtures clean umount pack fuzz
+.PHONY: setup host rootfs restore build worker mount test report determinism bench runtimes fixtures clean umount pack fuzz fuzz-python
 
 # The rootfs (network and dpkg) and the .NET restore and build are independent: they run side by side.
 setup: host
@@ -89,6 +89,15 @@ fuzz: build
 # The checkpoint codec against torch.save/torch.load, as throughput and memory ratios.
 bench: setup
 	@$(TIMED) "bench" dotnet $(CLI) bench
+
+# The reader of TorchSharp's native format (python/torchconformance/tsnative.py) under mutation, with
+# the host's torch: FUZZ_SECONDS (default 60), FUZZ_SEED (default 1); writes reports/fuzz-tsnative.json.
+FUZZ_SECONDS ?= 60
+FUZZ_SEED ?= 1
+fuzz-python: host
+	@mkdir -p reports
+	PYTHONPATH=python /usr/bin/python3 -m torchconformance.fuzz_tsnative --seconds $(FUZZ_SECONDS) --seed $(FUZZ_SEED) \
+	  --json reports/fuzz-tsnative.json --keep reports/fuzz-tsnative-failures
 
 runtimes: setup
 	@dotnet $(CLI) runtimes

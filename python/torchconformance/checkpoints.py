@@ -13,6 +13,7 @@ import torch
 import torch.nn as nn
 
 from . import data, observe
+from .atomic import atomic_torch_save
 from .models import CheckpointNet
 
 # Every hyperparameter stated explicitly, off its default where the optimizer allows it, so a
@@ -90,12 +91,14 @@ def produce(optimizer_name: str, path: str, seed: int) -> Dict[str, Any]:
     loss = 0.0
     for step in range(TRAIN_STEPS):
         loss = _step(model, optimizer, step)
-    torch.save({
+    checkpoint = {
         "epoch": TRAIN_STEPS,
         "model_state_dict": model.state_dict(),
         "optimizer_state_dict": optimizer.state_dict(),
         "loss": loss,
-    }, path)
+    }
+    # Staged in memory first, then written atomically: a full disk raises atomic.SaveError, no file.
+    atomic_torch_save(path, lambda f: torch.save(checkpoint, f), [checkpoint], "checkpoint")
     saved = {"epoch": TRAIN_STEPS, "loss": loss, "tensors": observe.describe_state_dict(model.state_dict()),
              "optimizer": describe_optimizer(optimizer)}
     for step in range(TRAIN_STEPS, TRAIN_STEPS + RESUME_STEPS):
@@ -156,8 +159,9 @@ def produce_gan(path: str, seed: int) -> Dict[str, Any]:
     nets, optimizers = _gan(seed)
     for step in range(TRAIN_STEPS):
         _gan_step(nets, optimizers, step)
-    torch.save({"epoch": TRAIN_STEPS, "netG": nets["G"].state_dict(), "netD": nets["D"].state_dict(),
-                "optimizerG": optimizers["G"].state_dict(), "optimizerD": optimizers["D"].state_dict()}, path)
+    checkpoint = {"epoch": TRAIN_STEPS, "netG": nets["G"].state_dict(), "netD": nets["D"].state_dict(),
+                  "optimizerG": optimizers["G"].state_dict(), "optimizerD": optimizers["D"].state_dict()}
+    atomic_torch_save(path, lambda f: torch.save(checkpoint, f), [checkpoint], "GAN checkpoint")
     saved = _describe_gan(TRAIN_STEPS, nets, optimizers)
     for step in range(TRAIN_STEPS, TRAIN_STEPS + RESUME_STEPS):
         _gan_step(nets, optimizers, step)

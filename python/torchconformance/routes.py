@@ -10,6 +10,7 @@ from typing import Any, Callable, Dict, Mapping
 import torch
 
 from . import tsnative
+from .atomic import atomic_torch_save, atomic_write_bytes
 
 
 class NotApplicable(Exception):
@@ -64,13 +65,22 @@ TORCHSCRIPT_ROUTES = ("torchscript_script", "torchscript_trace")
 
 
 def save_model(route: str, model: torch.nn.Module, path: str, example: torch.Tensor) -> None:
-    """Saves what the route carries: a pickled module, a TorchScript module, else the state dict."""
+    """Saves what the route carries: a pickled module, a TorchScript module, else the state dict.
+
+    Every route serializes into memory and then writes the file atomically (``atomic.atomic_torch_save``,
+    ``atomic_write_bytes``): a full disk raises ``atomic.SaveError`` naming the file and leaves
+    nothing behind, and libtorch's C++ file writer, which aborts the process when a write fails,
+    never writes to the destination's disk.
+    """
     if route == "pickled_model":
-        torch.save(model, path)  # what the seed's tutorial calls "save/load entire model"
+        # what the seed's tutorial calls "save/load entire model"
+        atomic_torch_save(path, lambda f: torch.save(model, f), [model], "pickled model")
     elif route == "torchscript_script":
-        torch.jit.save(torch.jit.script(model), path)
+        scripted = torch.jit.script(model)
+        atomic_torch_save(path, lambda f: torch.jit.save(scripted, f), [scripted], "TorchScript module (script)")
     elif route == "torchscript_trace":
-        torch.jit.save(torch.jit.trace(model, example), path)
+        traced = torch.jit.trace(model, example)
+        atomic_torch_save(path, lambda f: torch.jit.save(traced, f), [traced], "TorchScript module (trace)")
     else:
         save_state_dict(route, model.state_dict(), path)
 
@@ -91,15 +101,16 @@ def archive_version(path: str) -> str:
 
 
 def save_state_dict(route: str, state_dict: Mapping[str, torch.Tensor], path: str) -> None:
+    """Writes the state dict as the route carries it, atomically (see ``save_model``)."""
     if route == "pickle":
-        torch.save(state_dict, path)
+        atomic_torch_save(path, lambda f: torch.save(state_dict, f), [state_dict], "state dict (pickle)")
     elif route == "pickle_legacy":
-        torch.save(state_dict, path, _use_new_zipfile_serialization=False)
+        atomic_torch_save(path, lambda f: torch.save(state_dict, f, _use_new_zipfile_serialization=False), [state_dict], "state dict (legacy pickle)")
     elif route == "safetensors":
         st = _safetensors()
         try:
-            # What users do: safetensors wants contiguous tensors.
-            st.save_file({k: v.contiguous() for k, v in state_dict.items()}, path)
+            # What users do: safetensors wants contiguous tensors. save() is save_file()'s bytes.
+            data = st.save({k: v.contiguous() for k, v in state_dict.items()})
         except KeyError as e:
             if isinstance(e.args[0], torch.dtype):  # safetensors' own table of dtypes lacks it
                 raise NotApplicable(f"safetensors has no dtype for {e.args[0]}") from None
@@ -109,6 +120,7 @@ def save_state_dict(route: str, state_dict: Mapping[str, torch.Tensor], path: st
                 first = next((line.strip() for line in str(e).splitlines() if line.strip()), "")
                 raise NotApplicable(f"safetensors cannot store tensors that share memory (tied weights): {first}") from None
             raise
+        atomic_write_bytes(path, data, "state dict (safetensors)")
     elif route == "torchsharp_native":
         try:
             tsnative.save(state_dict, path)

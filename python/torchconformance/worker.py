@@ -15,6 +15,7 @@ from typing import Any, Callable, Dict
 import torch
 
 from . import cases, checkpoints, observe, routes
+from .atomic import SaveError
 
 
 def _pin_threads() -> Dict[str, int]:
@@ -116,6 +117,8 @@ def _produce(args: Dict[str, Any]) -> Dict[str, Any]:
         routes.save_model(args["route"], model, args["path"], case.eval_input())
     except routes.NotApplicable:
         raise
+    except SaveError as e:  # already names the file and the cause (ENOSPC, ...)
+        raise _Failure("save_error", str(e), traceback.format_exc()) from e
     except Exception as e:
         raise _Failure("save_error", f"{args['path']}: {type(e).__name__}: {e}", traceback.format_exc()) from e
     reply = {"tensors": observe.describe_state_dict(sd), "outputs": observe.describe_outputs(outputs), "aliases": observe.aliases(sd)}
@@ -124,9 +127,16 @@ def _produce(args: Dict[str, Any]) -> Dict[str, Any]:
     return reply
 
 
-def _one_line(e: BaseException) -> str:
-    """The whole message on one line: PyTorch puts the key and both shapes on its second line."""
-    return " ".join(str(e).split())[:600]
+def _one_line(e: BaseException, path: str = "") -> str:
+    """The whole message on one line: PyTorch puts the key and both shapes on its second line.
+
+    A message that already begins with ``path`` (tsnative's, atomic's) loses that prefix: the
+    caller puts the path first itself.
+    """
+    text = " ".join(str(e).split())
+    if path and text.startswith(path + ": "):
+        text = text[len(path) + 2:]
+    return text[:600]
 
 
 def _consume(args: Dict[str, Any]) -> Dict[str, Any]:
@@ -149,7 +159,7 @@ def _consume(args: Dict[str, Any]) -> Dict[str, Any]:
     except routes.NotApplicable:
         raise
     except Exception as e:
-        raise _Failure("load_error", f"{path}: {type(e).__name__}: {_one_line(e)}", traceback.format_exc()) from e
+        raise _Failure("load_error", f"{path}: {type(e).__name__}: {_one_line(e, path)}", traceback.format_exc()) from e
     tensors = observe.describe_state_dict(model.state_dict())
     tied = observe.aliases(model.state_dict(keep_vars=True))
     model.eval()
@@ -179,8 +189,10 @@ def _produce_checkpoint(args: Dict[str, Any]) -> Dict[str, Any]:
         return checkpoints.produce(args["optimizer"], path, int(args.get("seed", 0)))
     except KeyError:
         raise
+    except SaveError as e:  # already names the file and the cause (ENOSPC, ...)
+        raise _Failure("save_error", _one_line(e), traceback.format_exc()) from e
     except Exception as e:
-        raise _Failure("save_error", f"{path}: {type(e).__name__}: {_one_line(e)}", traceback.format_exc()) from e
+        raise _Failure("save_error", f"{path}: {type(e).__name__}: {_one_line(e, path)}", traceback.format_exc()) from e
 
 
 def _consume_checkpoint(args: Dict[str, Any]) -> Dict[str, Any]:
@@ -226,6 +238,8 @@ def handle(request: Dict[str, Any]) -> Dict[str, Any]:
         return _error(rid, "not_applicable", str(e))
     except _Failure as e:
         return _error(rid, e.kind, e.message, e.detail)
+    except SaveError as e:  # any op that writes a file: names the file and the cause
+        return _error(rid, "save_error", str(e), traceback.format_exc())
     except KeyError as e:
         return _error(rid, "bad_request", f"{e.args[0] if e.args else e}", traceback.format_exc())
     except Exception as e:  # noqa: BLE001 - every failure becomes a response, the worker goes on
