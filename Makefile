@@ -79,10 +79,12 @@ determinism: setup
 pack: build
 	@$(TIMED) "pack" dotnet pack harness/TorchCheckpoints -c $(CONFIG) --no-build --nologo --verbosity quiet -o artifacts/packages
 
-# The codec's fuzzing for longer than make test's 20 s (FUZZ_SECONDS, default 600); inputs that crash,
-# hang or exceed the memory cap are kept under artifacts/tests/codec/fuzz/.
-FUZZ_SECONDS ?= 600
-fuzz: build
+# Both readers fuzzed for longer than make test's 20 s each (FUZZ_SECONDS each, default 300): the C#
+# codec (inputs that crash, hang or exceed the memory cap are kept under artifacts/tests/codec/fuzz/)
+# and python/torchconformance/tsnative.py (fuzz-python).
+FUZZ_SECONDS ?= 300
+FUZZ_SEED ?= 1
+fuzz: build fuzz-python
 	@CONFORMANCE_FUZZ_SECONDS=$(FUZZ_SECONDS) $(TIMED) "fuzz" dotnet test tests/Conformance.Tests -c $(CONFIG) --no-build --nologo \
 	  --filter "FullyQualifiedName~Fuzzing" --logger "console;verbosity=detailed"
 
@@ -91,9 +93,7 @@ bench: setup
 	@$(TIMED) "bench" dotnet $(CLI) bench
 
 # The reader of TorchSharp's native format (python/torchconformance/tsnative.py) under mutation, with
-# the host's torch: FUZZ_SECONDS (default 60), FUZZ_SEED (default 1); writes reports/fuzz-tsnative.json.
-FUZZ_SECONDS ?= 60
-FUZZ_SEED ?= 1
+# the host's torch: FUZZ_SECONDS, FUZZ_SEED; writes reports/fuzz-tsnative.json.
 fuzz-python: host
 	@mkdir -p reports
 	PYTHONPATH=python /usr/bin/python3 -m torchconformance.fuzz_tsnative --seconds $(FUZZ_SECONDS) --seed $(FUZZ_SEED) \
