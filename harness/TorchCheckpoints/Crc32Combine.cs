@@ -81,6 +81,25 @@ internal static class Segments
         return (start, Math.Min(length, start + size) - start);
     }
 
+    /// <summary>Runs <paramref name="action"/> on every item, on all cores; the first failure is rethrown as itself.</summary>
+    public static void ForEach<T>(IReadOnlyList<T> items, Action<T> action)
+    {
+        if (items.Count <= 1 || Environment.ProcessorCount == 1)
+        {
+            foreach (var item in items)
+                action(item);
+            return;
+        }
+        try
+        {
+            Parallel.ForEach(items, new ParallelOptions { MaxDegreeOfParallelism = Math.Min(Environment.ProcessorCount, 8) }, action);
+        }
+        catch (AggregateException e) when (e.InnerExceptions.Count > 0)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+        }
+    }
+
     /// <summary>Runs <paramref name="segment"/> on each part and combines their CRCs in order.</summary>
     public static uint Run(long length, Func<long, long, uint> segment)
     {

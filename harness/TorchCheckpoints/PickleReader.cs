@@ -33,6 +33,7 @@ internal sealed class PickleReader
     private readonly string _entry;
     private readonly string _recordPrefix;
     private readonly StorageLoader _loadStorage;
+    private readonly Action? _parsed;
     private readonly TensorBackend _backend;
     private readonly CheckpointLimits _limits;
     private readonly List<object?> _stack = new();
@@ -44,8 +45,9 @@ internal sealed class PickleReader
     private int _opcodeOffset;
     private byte _opcode;
 
-    public PickleReader(byte[] data, string path, string entry, TensorBackend backend, CheckpointLimits limits, StorageLoader loadStorage)
+    public PickleReader(byte[] data, string path, string entry, TensorBackend backend, CheckpointLimits limits, StorageLoader loadStorage, Action? parsed = null)
     {
+        _parsed = parsed;
         _backend = backend;
         _limits = limits;
         _data = data;
@@ -72,6 +74,7 @@ internal sealed class PickleReader
         try
         {
             var result = Run();
+            _parsed?.Invoke(); // storages allocated up front are filled here, while they are still held
             succeeded = true;
             return result;
         }

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace TorchCheckpoints;
@@ -139,6 +140,16 @@ public sealed class RawTensors : TensorBackend
                 record.ReadExactly(destination, bytes.Length);
         }
         return new RawStorage(request.Dtype, bytes) { Location = request.Location };
+    }
+
+    /// <inheritdoc/>
+    public override unsafe (object Storage, nint Address)? AllocateStorage(StorageRequest request)
+    {
+        if (request.ByteCount > Array.MaxLength)
+            throw new CheckpointLimitException("", request.Entry, "Array.MaxLength", Array.MaxLength, request.ByteCount,
+                $"storage '{request.Key}' (RawTensors keeps a storage in one array)");
+        var bytes = GC.AllocateUninitializedArray<byte>((int)request.ByteCount, pinned: true);
+        return (new RawStorage(request.Dtype, bytes) { Location = request.Location }, bytes.Length == 0 ? 0 : (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(bytes)));
     }
 
     /// <inheritdoc/>

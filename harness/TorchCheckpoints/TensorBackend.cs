@@ -14,6 +14,14 @@ public abstract class TensorBackend
     /// the CRC is checked after it returns.</summary>
     public abstract object ReadStorage(StorageRequest request, RecordReader record);
 
+    /// <summary>
+    /// Optional: allocates the storage's memory now and returns it with the address of its first
+    /// byte, so that the codec fills it after the pickle has been read, on several threads at once
+    /// with the other records (and checks each CRC). The memory must stay where it is until the load
+    /// returns. Null (the default): <see cref="ReadStorage"/> is called instead.
+    /// </summary>
+    public virtual (object Storage, nint Address)? AllocateStorage(StorageRequest request) => null;
+
     /// <summary>A tensor viewing <paramref name="storage"/> (<c>_rebuild_tensor_v2</c>); the layout
     /// has been bounds-checked against the storage.</summary>
     public abstract object CreateTensor(object storage, TensorLayout layout);

@@ -1,4 +1,6 @@
+using System.IO.Hashing;
 using System.Text;
+using Microsoft.Win32.SafeHandles;
 
 namespace TorchCheckpoints;
 
@@ -71,8 +73,10 @@ public static class TorchCheckpoint
 
         var pickle = zip.ReadAll(pickleEntry, limits.MaxPickleBytes, nameof(CheckpointLimits.MaxPickleBytes));
         long tensorBytes = 0;
+        var pending = new List<(ZipReader.Entry Entry, nint Address)>();
         var reader = new PickleReader(pickle, path, pickleEntry.Name, backend, limits,
-            (key, dtype, numel, location) => LoadStorage(zip, backend, limits, prefix, key, dtype, numel, location, ref tensorBytes));
+            (key, dtype, numel, location) => LoadStorage(zip, backend, limits, prefix, key, dtype, numel, location, ref tensorBytes, pending),
+            () => Fill(zip, pending));
         return reader.Load();
     }
 
@@ -104,16 +108,14 @@ public static class TorchCheckpoint
             var zip = new ZipWriter(file, path, forceZip64);
             zip.WriteEntry(Folder + "data.pkl", pickle);
             zip.WriteEntry(Folder + "byteorder", "little"u8);
-            for (int i = 0; i < writer.Storages.Count; i++)
+            // Every record's place is fixed first; then they are written on all cores at once.
+            var records = writer.Storages.Select((s, i) => (s.Tensor, Record: zip.Reserve($"{Folder}data/{i}", s.Info.ByteCount))).ToList();
+            Segments.ForEach(records, r =>
             {
-                var (tensor, info) = writer.Storages[i];
-                var name = $"{Folder}data/{i}";
-                zip.BeginEntry(name, info.ByteCount);
-                var record = new RecordWriter(zip, name, info.ByteCount);
-                backend.WriteContiguous(tensor, record);
-                record.Check();
-                zip.EndEntry();
-            }
+                var record = new RecordWriter(file, r.Record.Name, r.Record.DataOffset, r.Record.Size);
+                backend.WriteContiguous(r.Tensor, record);
+                zip.Complete(r.Record, record.Finish());
+            });
             zip.WriteEntry(Folder + "version", "3\n"u8);
             zip.Finish();
             return zip.Position;
@@ -130,7 +132,7 @@ public static class TorchCheckpoint
     /// <summary>Reads record <c>data/&lt;key&gt;</c>, once it has been checked against the pickle's
     /// element count, the file and the limits.</summary>
     private static object LoadStorage(ZipReader zip, TensorBackend backend, CheckpointLimits limits, string prefix,
-        string key, TorchDtype dtype, long numel, string location, ref long tensorBytes)
+        string key, TorchDtype dtype, long numel, string location, ref long tensorBytes, List<(ZipReader.Entry, nint)> pending)
     {
         var name = $"{prefix}data/{key}";
         var entry = zip.Find(name)
@@ -144,8 +146,14 @@ public static class TorchCheckpoint
                 tensorBytes + entry.Size, $"storage '{key}' and the ones before it");
         tensorBytes += entry.Size;
 
+        var request = new StorageRequest(key, name, dtype, numel, location);
+        if (backend.AllocateStorage(request) is { } allocated)
+        {
+            pending.Add((entry, allocated.Address));
+            return allocated.Storage;
+        }
         using var reader = zip.OpenEntry(entry);
-        var storage = backend.ReadStorage(new StorageRequest(key, name, dtype, numel, location), new RecordReader(reader));
+        var storage = backend.ReadStorage(request, new RecordReader(reader));
         try
         {
             if (reader.Remaining != 0)
@@ -160,6 +168,15 @@ public static class TorchCheckpoint
         }
     }
 
+    /// <summary>Reads the records whose memory was allocated up front, on all cores, each CRC-checked.</summary>
+    private static unsafe void Fill(ZipReader zip, List<(ZipReader.Entry Entry, nint Address)> pending) =>
+        Segments.ForEach(pending, record =>
+        {
+            using var reader = zip.OpenEntry(record.Entry);
+            reader.ReadWhole((byte*)record.Address);
+            reader.Finish();
+        });
+
     private static string Missing(ZipReader zip)
     {
         const int shown = 10;
@@ -172,17 +189,22 @@ public static class TorchCheckpoint
     }
 }
 
-/// <summary>The bytes of one storage record to write, handed to <see cref="TensorBackend.WriteContiguous"/>.</summary>
+/// <summary>The bytes of one storage record to write, handed to <see cref="TensorBackend.WriteContiguous"/>.
+/// Its place in the file is fixed, so records are written side by side on several threads.</summary>
 public sealed class RecordWriter
 {
-    private readonly ZipWriter _zip;
+    private readonly SafeFileHandle _file;
+    private readonly long _offset;
     private readonly long _size;
+    private readonly Crc32 _crc = new();
+    private uint? _wholeCrc;
     private long _written;
 
-    internal RecordWriter(ZipWriter zip, string entry, long size)
+    internal RecordWriter(SafeFileHandle file, string entry, long offset, long size)
     {
-        _zip = zip;
+        _file = file;
         Entry = entry;
+        _offset = offset;
         _size = size;
     }
 
@@ -192,7 +214,10 @@ public sealed class RecordWriter
     /// <summary>Appends the next bytes.</summary>
     public void Write(ReadOnlySpan<byte> bytes)
     {
-        _zip.Write(bytes);
+        if (_wholeCrc is not null || _written + bytes.Length > _size)
+            throw new InvalidOperationException($"more than the {_size} bytes of '{Entry}'");
+        _crc.Append(bytes);
+        RandomAccess.Write(_file, bytes, _offset + _written);
         _written += bytes.Length;
     }
 
@@ -202,7 +227,18 @@ public sealed class RecordWriter
     {
         if (_written == 0 && length == _size)
         {
-            _zip.WriteWhole(source, length);
+            nint start = (nint)source;
+            _wholeCrc = Segments.Run(length, (offset, size) =>
+            {
+                var crc = new Crc32();
+                for (long done = 0; done < size; done += Segments.Chunk)
+                {
+                    var span = new ReadOnlySpan<byte>((byte*)start + offset + done, (int)Math.Min(Segments.Chunk, size - done));
+                    crc.Append(span);
+                    RandomAccess.Write(_file, span, _offset + offset + done);
+                }
+                return crc.GetCurrentHashAsUInt32();
+            });
             _written = length;
             return;
         }
@@ -210,9 +246,11 @@ public sealed class RecordWriter
             Write(new ReadOnlySpan<byte>(source + offset, (int)Math.Min(Segments.Chunk, length - offset)));
     }
 
-    internal void Check()
+    /// <summary>The record's CRC-32, once all its bytes are written.</summary>
+    internal uint Finish()
     {
         if (_written != _size)
             throw new InvalidOperationException($"{_written} bytes written to '{Entry}', {_size} expected");
+        return _wholeCrc ?? _crc.GetCurrentHashAsUInt32();
     }
 }

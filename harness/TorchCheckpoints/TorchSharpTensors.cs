@@ -37,7 +37,9 @@ public sealed class TorchSharpTensors : TensorBackend
         var storage = empty(new[] { request.ElementCount }, ToScalarType(request.Dtype));
         try
         {
-            record.ReadExactly(FirstElement(storage), request.ByteCount);
+            var start = FirstElement(storage);
+            HugePages.Advise(start, request.ByteCount);
+            record.ReadExactly(start, request.ByteCount);
             return storage;
         }
         catch
@@ -45,6 +47,15 @@ public sealed class TorchSharpTensors : TensorBackend
             storage.Dispose();
             throw;
         }
+    }
+
+    /// <inheritdoc/>
+    public override unsafe (object Storage, nint Address)? AllocateStorage(StorageRequest request)
+    {
+        var storage = empty(new[] { request.ElementCount }, ToScalarType(request.Dtype));
+        var start = FirstElement(storage);
+        HugePages.Advise(start, request.ByteCount);
+        return (storage, (nint)start);
     }
 
     /// <inheritdoc/>

@@ -31,12 +31,24 @@ internal sealed class ZipWriter
     private readonly SafeFileHandle _file;
     private readonly string _path;
     private readonly bool _forceZip64;
-    private readonly List<(byte[] Name, uint Crc, long Size, long Offset)> _written = new();
+    private readonly List<Written> _written = new();
+
+    /// <summary>An entry whose header is in the file; its CRC is known once its data are.</summary>
+    private sealed class Written(byte[] name, long size, long offset)
+    {
+        public byte[] Name { get; } = name;
+        public long Size { get; } = size;
+        public long Offset { get; } = offset;
+        public uint Crc { get; set; }
+        public bool Complete { get; set; }
+    }
+
+    /// <summary>A record reserved by <see cref="Reserve"/>: where its data go.</summary>
+    public sealed record Reservation(string Name, long Size, long DataOffset, int Index);
     private long _offset;
     private (byte[] Name, long Size, long HeaderOffset)? _current;
     private long _currentWritten;
     private readonly Crc32 _crc = new();
-    private uint? _wholeCrc;
 
     /// <param name="file">The file, open for writing, positioned nowhere: writes are positional from offset 0.</param>
     /// <param name="path">The destination, for messages.</param>
@@ -99,7 +111,6 @@ internal sealed class ZipWriter
         _current = (nameBytes, size, _offset);
         _currentWritten = 0;
         _crc.Reset();
-        _wholeCrc = null;
         Append(header);
     }
 
@@ -107,8 +118,6 @@ internal sealed class ZipWriter
     public void Write(ReadOnlySpan<byte> chunk)
     {
         var current = _current ?? throw new InvalidOperationException("no entry begun");
-        if (_wholeCrc is not null)
-            throw new InvalidOperationException("the entry was already written whole");
         if (_currentWritten + chunk.Length > current.Size)
             throw new InvalidOperationException($"more than the {current.Size} bytes announced for entry '{Encoding.UTF8.GetString(current.Name)}'");
         _crc.Append(chunk);
@@ -116,45 +125,41 @@ internal sealed class ZipWriter
         Append(chunk);
     }
 
-    /// <summary>Writes the current entry's bytes whole from <paramref name="source"/>: large ones on
-    /// several threads, each writing and CRC-ing its own segment at its own offset.</summary>
-    public unsafe void WriteWhole(byte* source, long length)
-    {
-        var current = _current ?? throw new InvalidOperationException("no entry begun");
-        if (_currentWritten != 0 || length != current.Size)
-        {
-            for (long offset = 0; offset < length; offset += Segments.Chunk)
-                Write(new ReadOnlySpan<byte>(source + offset, (int)Math.Min(Segments.Chunk, length - offset)));
-            return;
-        }
-        nint start = (nint)source;
-        long fileOffset = _offset;
-        _wholeCrc = Segments.Run(length, (offset, size) =>
-        {
-            var crc = new Crc32();
-            for (long done = 0; done < size; done += Segments.Chunk)
-            {
-                var span = new ReadOnlySpan<byte>((byte*)start + offset + done, (int)Math.Min(Segments.Chunk, size - done));
-                crc.Append(span);
-                RandomAccess.Write(_file, span, fileOffset + offset + done);
-            }
-            return crc.GetCurrentHashAsUInt32();
-        });
-        _currentWritten = length;
-        _offset += length;
-    }
-
     public void EndEntry()
     {
         var current = _current ?? throw new InvalidOperationException("no entry begun");
         if (_currentWritten != current.Size)
             throw new InvalidOperationException($"{_currentWritten} bytes written of the {current.Size} announced for entry '{Encoding.UTF8.GetString(current.Name)}'");
-        uint crc = _wholeCrc ?? _crc.GetCurrentHashAsUInt32();
+        uint crc = _crc.GetCurrentHashAsUInt32();
         Span<byte> bytes = stackalloc byte[4];
         BinaryPrimitives.WriteUInt32LittleEndian(bytes, crc);
         RandomAccess.Write(_file, bytes, current.HeaderOffset + 14);
-        _written.Add((current.Name, crc, current.Size, current.HeaderOffset));
+        _written.Add(new Written(current.Name, current.Size, current.HeaderOffset) { Crc = crc, Complete = true });
         _current = null;
+    }
+
+    /// <summary>Writes an entry's local header and keeps room for its <paramref name="size"/> bytes,
+    /// which are written later (from any thread) at <see cref="Reservation.DataOffset"/>; <see cref="Complete"/> gives its CRC.</summary>
+    public Reservation Reserve(string name, long size)
+    {
+        BeginEntry(name, size);
+        var current = _current!.Value;
+        long dataOffset = _offset;
+        _written.Add(new Written(current.Name, size, current.HeaderOffset));
+        _current = null;
+        _offset += size;
+        return new Reservation(name, size, dataOffset, _written.Count - 1);
+    }
+
+    /// <summary>Records a reserved entry's CRC once its bytes are in the file; thread-safe across entries.</summary>
+    public void Complete(Reservation reservation, uint crc)
+    {
+        var entry = _written[reservation.Index];
+        Span<byte> bytes = stackalloc byte[4];
+        BinaryPrimitives.WriteUInt32LittleEndian(bytes, crc);
+        RandomAccess.Write(_file, bytes, entry.Offset + 14);
+        entry.Crc = crc;
+        entry.Complete = true;
     }
 
     /// <summary>Writes the central directory and the end record(s), which make the file a zip.</summary>
@@ -162,11 +167,13 @@ internal sealed class ZipWriter
     {
         if (_current is not null)
             throw new InvalidOperationException("the last entry was not ended");
+        if (_written.FirstOrDefault(w => !w.Complete) is { } incomplete)
+            throw new InvalidOperationException($"entry '{Encoding.UTF8.GetString(incomplete.Name)}' was reserved but never completed");
         long directoryOffset = _offset;
         using var directory = new MemoryStream();
         Span<byte> d = stackalloc byte[CentralHeaderSize];
         Span<byte> extra = stackalloc byte[4 + 24];
-        foreach (var (name, crc, size, offset) in _written)
+        foreach (var (name, crc, size, offset) in _written.Select(w => (w.Name, w.Crc, w.Size, w.Offset)))
         {
             bool bigSize = _forceZip64 || size >= uint.MaxValue;
             bool bigOffset = _forceZip64 || offset >= uint.MaxValue;
