@@ -1,5 +1,5 @@
-using Conformance.Protocol;
 using Conformance.Orchestrator.Matrix;
+using Conformance.Protocol;
 
 namespace Conformance.Orchestrator.Reports;
 
