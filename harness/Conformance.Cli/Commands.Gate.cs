@@ -23,7 +23,7 @@ public static partial class Commands
         Console.Write(md);
         if (markdownPath is not null)
         {
-            File.WriteAllText(markdownPath, md);
+            Conformance.Protocol.DurableFile.WriteText(markdownPath, md);
             Console.WriteLine($"wrote {Rel(markdownPath)}");
         }
         return c.HasRegressions || (failOnChange && c.HasChanges) ? 1 : 0;
@@ -58,8 +58,18 @@ public static partial class Commands
             var summary = merged["summary"]!.AsObject();
             summary["line"] = run.SummaryLine();
         }
-        foreach (var f in ReportWriter.WriteAll(run, outDir ?? Repo().ReportsDir, ReportMerge.Write(merged))) Console.WriteLine($"wrote {Rel(f)}");
+        var dir = outDir ?? Repo().ReportsDir;
         var line = merged["summary"]?["line"]?.GetValue<string>() ?? "";
+        try
+        {
+            foreach (var f in ReportWriter.WriteAll(run, dir, ReportMerge.Write(merged))) Console.WriteLine($"wrote {Rel(f)}");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Console.WriteLine(line);
+            Console.Error.WriteLine($"error: could not write the merged reports to {Path.GetFullPath(dir)}: {ReportWriteFailure(e)}");
+            return 1;
+        }
         Console.WriteLine(line);
         return line.StartsWith("CONFORMANCE SUITE PASSED", StringComparison.Ordinal) ? 0 : 1;
     }

@@ -12,7 +12,7 @@ public static partial class Commands
 
     private static string Rel(string path) => Path.GetRelativePath(Directory.GetCurrentDirectory(), path);
 
-    public static int Run(Selection selection, string? outDir, double? timeout, int? threads, bool details)
+    public static int Run(Selection selection, string? outDir, double? timeout, int? threads, bool details, string? artifactsDir = null)
     {
         try { selection.Validate(); }
         catch (FormatException e)
@@ -22,7 +22,7 @@ public static partial class Commands
         }
         var repo = Repo();
         var suite = new Suite(repo);
-        var options = RunnerOptions.FromEnvironment(Path.Combine(repo.ArtifactsDir, "report"));
+        var options = RunnerOptions.FromEnvironment(Path.GetFullPath(artifactsDir ?? Path.Combine(repo.ArtifactsDir, "report")));
         if (timeout is { } t) options = options with { RequestTimeout = TimeSpan.FromSeconds(t) };
         if (threads is { } n) options = options with { Threads = n };
         outDir ??= repo.ReportsDir;
@@ -57,13 +57,16 @@ public static partial class Commands
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             // The verdicts above stand; the run fails because its report could not be kept.
-            Console.Error.WriteLine($"error: could not write the reports to {outDir}: {e.Message}");
+            Console.Error.WriteLine($"error: could not write the reports to {Path.GetFullPath(outDir)}: {ReportWriteFailure(e)}");
             code = 1;
         }
         bool missingRequired = Suite.RequireAll && suite.Runtimes.Any(r => !r.Available);
         if (missingRequired) Console.Error.WriteLine("error: CONFORMANCE_REQUIRE_ALL=1 and a runtime is missing: " + string.Join(", ", suite.Runtimes.Where(r => !r.Available).Select(r => r.Id)));
         return missingRequired ? 1 : code;
     }
+
+    /// <summary>"could not save FILE: No space left on device (ENOSPC): …", naming the file or the folder.</summary>
+    internal static string ReportWriteFailure(Exception e) => e is Conformance.Protocol.SaveFailedException ? e.Message : Conformance.Protocol.Errno.Cause(e);
 
     public static int Runtimes()
     {

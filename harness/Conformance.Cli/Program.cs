@@ -5,6 +5,9 @@ using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Reports;
 using Conformance.Orchestrator.Runtimes;
 
+// Output that cannot be written (a full disk under a redirect) is reported, never an abort.
+var console = ConsoleGuard.Install();
+
 // conformance run|report|compare|merge|ledger|fixtures|bench|runtimes|doctor: commands only; every
 // judgement lives in Conformance.Orchestrator. Exit codes: 0 passed, 1 failed (a cell, the ledger, a
 // regression), 2 bad usage.
@@ -16,6 +19,7 @@ var modeOpt = new Option<string?>("--mode") { Description = "Only these load mod
 var cellsOpt = new Option<string?>("--cells") { Description = "Only cells whose name matches this glob: * within a segment, ** across, {a,b}" };
 var shardOpt = new Option<string?>("--shard") { Description = "Run shard i of n (i/n), split by artifact; join the shards with `merge`" };
 var outOpt = new Option<string?>("--out") { Description = "Folder for compatibility.{json,md,html} (default: reports/)" };
+var artifactsOpt = new Option<string?>("--artifacts") { Description = "Folder for the files the cells write and read (default: artifacts/report); inside the repository, so the rootfs runtimes see it" };
 var timeoutOpt = new Option<double?>("--timeout") { Description = "Seconds a worker may take for one request (default 120, or CONFORMANCE_TIMEOUT)" };
 var threadsOpt = new Option<int?>("--threads") { Description = "Intra-op threads pinned in every worker (default 1, or CONFORMANCE_THREADS); the runtimes already work in parallel" };
 foreach (var o in new Option[] { timeoutOpt, threadsOpt })
@@ -80,15 +84,30 @@ if (parsed.Errors.Count > 0)
     Console.Error.WriteLine();
     // The usage of the command that was asked for.
     root.Parse([.. parsed.Tokens.TakeWhile(t => t.Type == System.CommandLine.Parsing.TokenType.Command).Select(t => t.Value), "--help"]).Invoke();
+    console.ReportFailures();
     return 2;
 }
-return parsed.Invoke();
+int exitCode;
+try
+{
+    exitCode = parsed.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+}
+catch (Exception e)
+{
+    // A bug or an I/O failure no command expected: said, with its evidence, and exit 1, never an abort.
+    Console.Error.WriteLine($"error: {(e is IOException or UnauthorizedAccessException ? Conformance.Protocol.Errno.Cause(e) : e.GetType().Name + ": " + e.Message)}");
+    Console.Error.WriteLine(e.ToString());
+    exitCode = 1;
+}
+// Output lost to a full disk fails the command, even where its verdict passed.
+if (console.ReportFailures()) exitCode = Math.Max(exitCode, 1);
+return exitCode;
 
 Command RunCommand(string name, string description, bool details)
 {
-    var command = new Command(name, description) { caseOpt, routeOpt, runtimeOpt, modeOpt, cellsOpt, shardOpt, outOpt, timeoutOpt, threadsOpt };
+    var command = new Command(name, description) { caseOpt, routeOpt, runtimeOpt, modeOpt, cellsOpt, shardOpt, outOpt, artifactsOpt, timeoutOpt, threadsOpt };
     command.SetAction(r => Commands.Run(
         new Selection(r.GetValue(cellsOpt), r.GetValue(caseOpt), r.GetValue(routeOpt), r.GetValue(runtimeOpt), r.GetValue(modeOpt), r.GetValue(shardOpt)),
-        r.GetValue(outOpt), r.GetValue(timeoutOpt), r.GetValue(threadsOpt), details));
+        r.GetValue(outOpt), r.GetValue(timeoutOpt), r.GetValue(threadsOpt), details, r.GetValue(artifactsOpt)));
     return command;
 }

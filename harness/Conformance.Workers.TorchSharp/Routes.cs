@@ -1,3 +1,5 @@
+using System.Text;
+using Conformance.Protocol;
 using TorchSharp.PyBridge;
 using static TorchSharp.torch;
 
@@ -13,9 +15,19 @@ public static class Routes
     {
         switch (route)
         {
-            case "pickle": model.save_py(path); break;
-            case "safetensors": model.save_safetensors(path); break;
-            case "torchsharp_native": model.save(path); break;
+            // Each through its stream overload into DurableFile: a temporary beside the path, fsynced,
+            // its size checked, then renamed; a failed save leaves nothing behind.
+            case "pickle": DurableFile.Write(path, s => model.save_py(s, leaveOpen: true)); break;
+            case "safetensors": DurableFile.Write(path, s => model.save_safetensors(s, leaveOpen: true)); break;
+            case "torchsharp_native":
+                DurableFile.Write(path, s =>
+                {
+                    // Module.save(Stream) disposes the stream; its BinaryWriter overload leaves it to us.
+                    using var writer = new BinaryWriter(s, Encoding.UTF8, leaveOpen: true);
+                    model.save(writer);
+                    writer.Flush();
+                });
+                break;
             case "pickle_legacy":
                 throw new NotApplicableException("TorchSharp.PyBridge writes only the zip format; the legacy (pre-1.6) pickle format has no writer");
             case "pickled_model":

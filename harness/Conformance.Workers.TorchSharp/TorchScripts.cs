@@ -1,3 +1,4 @@
+using Conformance.Protocol;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -31,5 +32,11 @@ public static class TorchScripts
         return module;
     }
 
-    public static void Save(jit.ScriptModule module, string path) => jit.save(module, path);
+    /// <summary>
+    /// torch.jit.save takes only a file name (its byte-array overload in TorchSharp 0.107 never fills
+    /// the array): libtorch writes a temporary beside the path, whose size must be the one its zip
+    /// end record declares; it is fsynced and renamed, or deleted.
+    /// </summary>
+    public static void Save(jit.ScriptModule module, string path) =>
+        DurableFile.WriteVia(path, temp => jit.save(module, temp), DurableFile.ZipLength);
 }

@@ -51,9 +51,11 @@ public static class ProblemCodes
     public const string StartError = "worker_start_error";
     public const string ProtocolError = "protocol_error";
     public const string FixtureError = "fixture_error";
+    /// <summary>The orchestrator could not write or prepare a file of the cell (a full disk, an unwritable artifacts folder); the message names the path and the cause.</summary>
+    public const string IoError = "io_error";
 
     private static readonly HashSet<string> Errors =
-        [LoadError, SaveError, RuntimeError, BadRequest, WorkerCrash, Timeout, StartError, ProtocolError, FixtureError];
+        [LoadError, SaveError, RuntimeError, BadRequest, WorkerCrash, Timeout, StartError, ProtocolError, FixtureError, IoError];
 
     public static bool IsError(string code) => Errors.Contains(code);
 

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Conformance.Orchestrator.Judgement;
+using Conformance.Protocol;
 
 namespace Conformance.Orchestrator.Ledger;
 
@@ -82,7 +83,7 @@ public static class LedgerFix
         if (changes.Count > 0)
         {
             var json = root.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
-            File.WriteAllText(ledgerPath, json + "\n");
+            DurableFile.WriteText(ledgerPath, json + "\n");
         }
         return (changes, residue);
     }

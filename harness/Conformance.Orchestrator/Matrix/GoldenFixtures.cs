@@ -88,7 +88,7 @@ public static class GoldenFixtures
                 ["seed"] = options.Seed,
                 ["observation"] = obs.DeepClone(),
             };
-            File.WriteAllText(Path.ChangeExtension(path, ".json"), manifest.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+            DurableFile.WriteText(Path.ChangeExtension(path, ".json"), manifest.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
             written.Add(path);
         }
         return written;

@@ -36,7 +36,12 @@ public sealed class Lanes(bool parallel) : IDisposable
             {
                 // Work items record their own failures; this only keeps a bug from ending the process.
                 try { work(); }
-                catch (Exception e) { Console.Error.WriteLine($"lane {name}: {e}"); }
+                catch (Exception e)
+                {
+                    // Even when stderr itself cannot be written (a full disk): an exception leaving a thread aborts the process.
+                    try { Console.Error.WriteLine($"lane {name}: {e}"); }
+                    catch (Exception) { }
+                }
                 finally
                 {
                     if (Interlocked.Decrement(ref _pending) == 0) lock (_gate) Monitor.PulseAll(_gate);

@@ -78,7 +78,9 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, Ledger.Ledger 
     {
         var started = DateTimeOffset.Now;
         var clock = Stopwatch.StartNew();
-        Directory.CreateDirectory(options.ArtifactsDir);
+        // An artifacts folder that cannot be made fails each cell in Prepare, naming the path; not the run.
+        try { Directory.CreateDirectory(options.ArtifactsDir); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
         // The seed's listing (state_dict keys and sizes, optimizer state_dict) of each runtime.
         var reports = ListRuntimes(cells.Any(c => c.Case == "lenet") ? ["lenet"] : []);
 
@@ -175,21 +177,32 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, Ledger.Ledger 
             return new Artifact(cells.Select(c => new CellResult(c, Outcome.Skipped, $"producer {producer.Id} is missing: {producer.MissingReason}")).ToList());
         var path = ArtifactPath(first);
         var clock = Stopwatch.StartNew();
-        WorkerReply produced;
         try
         {
             Directory.CreateDirectory(Path.GetDirectoryName(path)!);
             if (File.Exists(path)) File.Delete(path);
-            produced = ProduceArtifact(pool, runtimes, Catalogue.Case(first.Case), first.Route, producer, path, options);
         }
-        catch (IOException e)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             // A full disk or an unwritable artifacts folder fails these cells, not the run.
-            produced = new WorkerReply.Failed(ProblemCodes.RuntimeError, $"orchestrator could not prepare {path}: {e.Message}");
+            return IoFailed(cells, path, $"orchestrator could not prepare {path}: {Errno.Cause(e)}");
         }
+        var produced = ProduceArtifact(pool, runtimes, Catalogue.Case(first.Case), first.Route, producer, path, options);
         if (produced.Result is not { } producedObs)
         {
             var v = CellJudge.ProducerFailed(producer.Id, produced, path);
+            // A producer that failed, or died, mid-save leaves nothing for anyone to mistake for an artifact.
+            if (RemovePartial(path) is { Count: > 0 } removed && v.Problems.Count > 0)
+            {
+                var note = $" (removed what it left: {string.Join(", ", removed)})";
+                v = v with { Problems = [v.Problems[0] with { Message = v.Problems[0].Message + note }, .. v.Problems.Skip(1)], Message = v.Message + note };
+            }
+            return new Artifact(cells.Select(c => Result(c, v, path)).ToList());
+        }
+        // A producer that answers "saved" must have left a file: an empty or missing one is a save that lied.
+        if (ArtifactMissing(path) is { } missing)
+        {
+            var v = CellJudge.Failed(new Problem(ProblemCodes.SaveError, $"producer {producer.Id}", $"producer {producer.Id} reported a successful save, but {path} {missing}"));
             return new Artifact(cells.Select(c => Result(c, v, path)).ToList());
         }
         return Parsed(cells, path, producedObs, clock.Elapsed.TotalSeconds);
@@ -202,18 +215,74 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, Ledger.Ledger 
         var golden = _goldens.Single(g => g.ProducerId == first.Producer && g.Case == first.Case && g.Route == first.Route);
         var path = ArtifactPath(first);
         JsonNode expected;
+        FileStream source;
         try
         {
-            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            File.Copy(golden.ArtifactPath, path, overwrite: true);
             expected = golden.ExpectedNode();
+            source = File.OpenRead(golden.ArtifactPath);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Text.Json.JsonException or InvalidDataException or NullReferenceException)
         {
-            var v = CellJudge.Failed(new Problem(ProblemCodes.FixtureError, golden.ObservationPath, $"{golden.ObservationPath}: {e.Message}"));
+            // The kept fixture itself is missing or unreadable.
+            var subject = e is FileNotFoundException or UnauthorizedAccessException || e.Message.Contains(golden.ArtifactPath, StringComparison.Ordinal) ? golden.ArtifactPath : golden.ObservationPath;
+            var v = CellJudge.Failed(new Problem(ProblemCodes.FixtureError, subject, $"{subject}: {e.Message}"));
             return new Artifact(cells.Select(c => Result(c, v, path)).ToList());
         }
+        try
+        {
+            // The copy the consumers read: written durably, so a full disk leaves no partial copy.
+            using (source)
+            {
+                Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+                DurableFile.Write(path, s => source.CopyTo(s));
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return IoFailed(cells, path, $"orchestrator could not copy the golden fixture {golden.ArtifactPath} to {path}: {IoCause(e)}");
+        }
         return Parsed(cells, path, expected, 0);
+    }
+
+    /// <summary>Every cell of an artifact the orchestrator could not write: io_error, naming the path and the cause.</summary>
+    private static Artifact IoFailed(IReadOnlyList<Cell> cells, string path, string message)
+    {
+        var v = CellJudge.Failed(new Problem(ProblemCodes.IoError, path, message));
+        return new Artifact(cells.Select(c => Result(c, v, path)).ToList());
+    }
+
+    /// <summary>The cause alone: a <see cref="SaveFailedException"/> already names the path.</summary>
+    private static string IoCause(Exception e) => e is SaveFailedException s ? s.Cause : Errno.Cause(e);
+
+    /// <summary>Deletes <paramref name="path"/> and the save temporaries beside it; returns what it removed (what it could not remove is named too).</summary>
+    public static IReadOnlyList<string> RemovePartial(string path)
+    {
+        var removed = new List<string>();
+        try
+        {
+            foreach (var f in DurableFile.Leftovers(path).Prepend(path).Where(File.Exists))
+            {
+                try { File.Delete(f); removed.Add(f); }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException) { removed.Add($"{f} NOT removed: {Errno.Cause(e)}"); }
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { removed.Add($"{Path.GetDirectoryName(path)} NOT listed: {Errno.Cause(e)}"); }
+        return removed;
+    }
+
+    /// <summary>Why a file a producer claims to have written is not there ("does not exist", "is empty"), or null.</summary>
+    public static string? ArtifactMissing(string path)
+    {
+        try
+        {
+            var info = new FileInfo(path);
+            return !info.Exists ? (Directory.Exists(path) ? "is a directory, not a file" : "does not exist")
+                : info.Length == 0 ? "is empty (0 bytes)" : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return $"cannot be examined: {Errno.Cause(e)}";
+        }
     }
 
     /// <summary>The producer's observation, parsed once for every consumer cell of the artifact.</summary>
@@ -263,7 +332,7 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, Ledger.Ledger 
                 return new WorkerReply.Failed(WorkerReply.StartError, "no PyTorch runtime to make the source ScriptModule that TorchSharp retrains");
             var source = Path.ChangeExtension(path, ".source.pt");
             var made = pool.Send(maker, Ops.Produce, ProduceArgs(spec, route, source, options.Seed), options.RequestTimeout);
-            if (made.Result is null) return made;
+            if (made.Result is null) { RemovePartial(source); return made; }
             args["source"] = source;
         }
         return pool.Send(producer, ProduceOp(spec), args, options.RequestTimeout);

@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Conformance.Orchestrator.Runtimes;
 using Conformance.Orchestrator.Workers;
+using Conformance.Protocol;
 
 namespace Conformance.Orchestrator.Reports;
 
@@ -108,7 +109,7 @@ public static class BenchReport
     public static void Write(JsonObject bench, string dir)
     {
         Directory.CreateDirectory(dir);
-        File.WriteAllText(Path.Combine(dir, "bench.json"), bench.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        File.WriteAllText(Path.Combine(dir, "bench.md"), Markdown(bench));
+        DurableFile.WriteText(Path.Combine(dir, "bench.json"), bench.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        DurableFile.WriteText(Path.Combine(dir, "bench.md"), Markdown(bench));
     }
 }

@@ -1,4 +1,5 @@
 using Conformance.Orchestrator.Matrix;
+using Conformance.Protocol;
 
 namespace Conformance.Orchestrator.Reports;
 
@@ -6,12 +7,18 @@ public static class ReportWriter
 {
     /// <summary>
     /// Writes compatibility.json, .md and .html into <paramref name="dir"/>; returns their paths. Each
-    /// file is written beside its final name and then renamed, so a full disk leaves the previous
-    /// report (or none), never a truncated one. <paramref name="json"/> replaces the JSON (merge keeps its own).
+    /// file goes through <see cref="DurableFile"/> (a temporary beside its final name, fsynced, its size
+    /// checked, then renamed), so a full disk leaves the previous report (or none), never a truncated
+    /// one. A failure throws <see cref="SaveFailedException"/> naming the file (or the folder) and the
+    /// cause. <paramref name="json"/> replaces the JSON (merge keeps its own).
     /// </summary>
     public static IReadOnlyList<string> WriteAll(RunResult run, string dir, string? json = null)
     {
-        Directory.CreateDirectory(dir);
+        try { Directory.CreateDirectory(dir); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new SaveFailedException(dir, "could not create the folder: " + Errno.Cause(e), e);
+        }
         var files = new (string Name, Func<string> Text)[]
         {
             ("compatibility.json", () => json ?? ReportJson.Write(run)),
@@ -22,16 +29,7 @@ public static class ReportWriter
         foreach (var (name, text) in files)
         {
             var path = Path.Combine(dir, name);
-            var partial = path + ".partial";
-            try
-            {
-                File.WriteAllText(partial, text());
-                File.Move(partial, path, overwrite: true);
-            }
-            finally
-            {
-                if (File.Exists(partial)) File.Delete(partial);
-            }
+            DurableFile.WriteText(path, text());
             written.Add(path);
         }
         return written;
