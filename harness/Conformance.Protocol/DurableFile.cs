@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using Conformance.Shared;
 
 namespace Conformance.Protocol;
 
@@ -24,31 +25,16 @@ public sealed class SaveFailedException(string path, string cause, Exception? in
 public static class DurableFile
 {
     /// <summary>Streams <paramref name="write"/> into <paramref name="path"/>; returns the bytes written. The stream is seekable; do not dispose it.</summary>
-    public static long Write(string path, Action<Stream> write)
-    {
-        var temp = TempBeside(path);
-        try
+    public static long Write(string path, Action<Stream> write) =>
+        DurableWrite.Run(path, temp =>
         {
-            long written;
-            using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, bufferSize: 1 << 16))
-            {
-                var counting = new CountingStream(file);
-                write(counting);
-                counting.Flush();
-                written = counting.End;
-                file.Flush(flushToDisk: true);
-                CheckSize(path, temp, written, RandomAccess.GetLength(file.SafeFileHandle), "written");
-            }
-            Commit(path, temp, written, "written");
-            return written;
-        }
-        catch (Exception e)
-        {
-            var failed = Failed(path, temp, e);
-            if (ReferenceEquals(failed, e)) throw;
-            throw failed;
-        }
-    }
+            using var file = new FileStream(temp, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, bufferSize: 1 << 16);
+            var counting = new CountingStream(file);
+            write(counting);
+            counting.Flush();
+            file.Flush(flushToDisk: true);
+            return counting.End;
+        }, (p, cause, inner) => new SaveFailedException(p, cause, inner));
 
     /// <summary>Writes <paramref name="bytes"/> to <paramref name="path"/> durably.</summary>
     public static long Write(string path, ReadOnlySpan<byte> bytes)
@@ -178,41 +164,7 @@ public static class DurableFile
     }
 
     /// <summary>".name.pid-random.tmp" in the same folder, so the rename is atomic and a leftover is recognisable.</summary>
-    public static string TempBeside(string path)
-    {
-        var full = Path.GetFullPath(path);
-        return Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..8]}.tmp");
-    }
-
-    private static void CheckSize(string path, string temp, long expected, long onDisk, string what)
-    {
-        if (onDisk != expected)
-            throw new SaveFailedException(path, $"size check failed: the temporary {Path.GetFileName(temp)} has {onDisk} bytes on disk, {expected} were {what}");
-    }
-
-    private static void Commit(string path, string temp, long expected, string what)
-    {
-        // After close: the size the file system reports for the name, not the open handle.
-        CheckSize(path, temp, expected, new FileInfo(temp).Length, what);
-        File.Move(temp, path, overwrite: true);
-    }
-
-    private static Exception Failed(string path, string temp, Exception e)
-    {
-        try { if (File.Exists(temp)) File.Delete(temp); }
-        catch (Exception cleanup) when (cleanup is IOException or UnauthorizedAccessException)
-        {
-            return new SaveFailedException(path, $"{Describe(e)}; and the temporary {temp} could not be deleted: {Errno.Cause(cleanup)}", e);
-        }
-        return e switch
-        {
-            SaveFailedException => e,
-            IOException or UnauthorizedAccessException => new SaveFailedException(path, Describe(e), e),
-            _ => e, // the writer's own failure: its type and message are the evidence
-        };
-    }
-
-    private static string Describe(Exception e) => e is SaveFailedException s ? s.Cause : Errno.Cause(e);
+    public static string TempBeside(string path) => DurableWrite.TempBeside(path);
 
     /// <summary>Counts where writes end, independently of the file system: the bytes a save claims to have written.</summary>
     private sealed class CountingStream(Stream inner) : Stream
@@ -239,46 +191,13 @@ public static class DurableFile
 /// <summary>Names an I/O failure's cause by its errno, e.g. "No space left on device (ENOSPC)".</summary>
 public static class Errno
 {
-    public const int ENOSPC = 28;
+    public const int ENOSPC = DurableWrite.ENOSPC;
 
-    private static readonly Dictionary<int, (string Name, string Text)> Known = new()
-    {
-        [1] = ("EPERM", "Operation not permitted"),
-        [2] = ("ENOENT", "No such file or directory"),
-        [5] = ("EIO", "Input/output error"),
-        [13] = ("EACCES", "Permission denied"),
-        [17] = ("EEXIST", "File exists"),
-        [20] = ("ENOTDIR", "Not a directory"),
-        [21] = ("EISDIR", "Is a directory"),
-        [24] = ("EMFILE", "Too many open files"),
-        [27] = ("EFBIG", "File too large"),
-        [ENOSPC] = ("ENOSPC", "No space left on device"),
-        [30] = ("EROFS", "Read-only file system"),
-        [36] = ("ENAMETOOLONG", "File name too long"),
-        [122] = ("EDQUOT", "Disk quota exceeded"),
-    };
-
-    public static string Describe(int errno) =>
-        Known.TryGetValue(errno, out var k) ? $"{k.Text} ({k.Name})" : $"errno {errno}";
+    public static string Describe(int errno) => DurableWrite.Describe(errno);
 
     /// <summary>The errno an exception carries, where .NET kept it (its HResult on Unix), or the disk-full wording it uses without one.</summary>
-    public static int? Of(Exception e)
-    {
-        for (var x = e; x is not null; x = x.InnerException)
-        {
-            if (x is IOException && Known.ContainsKey(x.HResult)) return x.HResult;
-            // Windows-style HRESULTs (ERROR_DISK_FULL, ERROR_HANDLE_DISK_FULL) and the preallocation message.
-            if (x.HResult is unchecked((int)0x80070070) or unchecked((int)0x80070027)
-                || x.Message.Contains("disk was full", StringComparison.OrdinalIgnoreCase)
-                || x.Message.Contains("No space left on device", StringComparison.Ordinal)) return ENOSPC;
-        }
-        return null;
-    }
+    public static int? Of(Exception e) => DurableWrite.Of(e);
 
     /// <summary>"No space left on device (ENOSPC): …the .NET message…", or the message alone when no errno is known.</summary>
-    public static string Cause(Exception e)
-    {
-        var message = string.Join(" ", e.Message.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries));
-        return Of(e) is { } errno ? $"{Describe(errno)}: {message}" : $"{e.GetType().Name}: {message}";
-    }
+    public static string Cause(Exception e) => DurableWrite.Cause(e);
 }

@@ -1,3 +1,4 @@
+using Conformance.Shared;
 using Microsoft.Win32.SafeHandles;
 
 namespace TorchCheckpoints;
@@ -10,61 +11,18 @@ namespace TorchCheckpoints;
 /// </summary>
 public static class AtomicFile
 {
-    /// <summary>Runs <paramref name="write"/> on a temporary file's handle; it returns the byte count it wrote.</summary>
-    public static void Write(string path, Func<SafeFileHandle, long> write)
-    {
-        var full = Path.GetFullPath(path);
-        var temporary = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
-        try
+    /// <summary>Runs <paramref name="write"/> on a temporary file's handle (positional writes, from
+    /// any number of threads); it returns the byte count it wrote.</summary>
+    public static void Write(string path, Func<SafeFileHandle, long> write) =>
+        DurableWrite.Run(path, temp =>
         {
-            long expected;
-            using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None))
-            {
-                expected = write(stream.SafeFileHandle);
-                stream.Flush(flushToDisk: true);
-                long onDisk = RandomAccess.GetLength(stream.SafeFileHandle);
-                if (onDisk != expected)
-                    throw new CheckpointWriteException(path, $"{expected:N0} bytes were written but the file holds {onDisk:N0}");
-            }
-            File.Move(temporary, full, overwrite: true);
-        }
-        catch (Exception e)
-        {
-            TryDelete(temporary);
-            throw e switch
-            {
-                CheckpointWriteException or CheckpointFormatException => e,
-                IOException or UnauthorizedAccessException => new CheckpointWriteException(path, Describe(e), e),
-                _ => e,
-            };
-        }
-    }
+            using var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None);
+            long written = write(stream.SafeFileHandle);
+            stream.Flush(flushToDisk: true);
+            return written;
+        }, (p, cause, inner) => new CheckpointWriteException(p, cause, inner));
 
-    /// <summary>An I/O failure in words, with the errno name for the ones a user can act on.</summary>
-    public static string Describe(Exception e)
-    {
-        var message = e.Message;
-        // .NET reports a full disk as IOException with HResult 28 (ENOSPC) or its message.
-        if ((e.HResult & 0xFFFF) == 28 || message.Contains("No space left", StringComparison.OrdinalIgnoreCase))
-            return $"No space left on device (ENOSPC): {message}";
-        if ((e.HResult & 0xFFFF) == 122 || message.Contains("quota", StringComparison.OrdinalIgnoreCase))
-            return $"Disk quota exceeded (EDQUOT): {message}";
-        if (e is UnauthorizedAccessException)
-            return $"Permission denied (EACCES): {message}";
-        return message;
-    }
-
-    private static void TryDelete(string path)
-    {
-        try
-        {
-            File.Delete(path);
-        }
-        catch (IOException)
-        {
-        }
-        catch (UnauthorizedAccessException)
-        {
-        }
-    }
+    /// <summary>An I/O failure in words, with the errno name for the ones a user can act on
+    /// ("No space left on device (ENOSPC): ...").</summary>
+    public static string Describe(Exception e) => DurableWrite.Cause(e);
 }
