@@ -26,7 +26,7 @@ internal static class DurableWrite
             long written = write(temp);
             long onDisk = new FileInfo(temp).Length; // after close: what the file system reports for the name
             if (onDisk != written)
-                throw fail(path, $"size check failed: the temporary {Path.GetFileName(temp)} has {onDisk:N0} bytes on disk, {written:N0} were written", null);
+                throw fail(path, $"size check failed: the temporary {Path.GetFileName(temp)} has {onDisk} bytes on disk, {written} were written", null);
             File.Move(temp, path, overwrite: true);
             return written;
         }
