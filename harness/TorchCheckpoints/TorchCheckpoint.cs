@@ -63,6 +63,8 @@ public static class TorchCheckpoint
             throw new CheckpointFormatException(path, null, Missing(zip));
         var pickleEntry = pickles[0];
         var prefix = pickleEntry.Name[..^"data.pkl".Length];
+        if (IsTorchScript(zip))
+            throw new CheckpointFormatException(path, pickleEntry.Name, Missing(zip));
 
         if (zip.Find(prefix + "byteorder") is { } byteorder)
         {
@@ -177,13 +179,16 @@ public static class TorchCheckpoint
             reader.Finish();
         });
 
+    /// <summary>torch.jit.save's archives hold the module's code (<c>code/__torch__/…</c>) and <c>constants.pkl</c> beside data.pkl.</summary>
+    private static bool IsTorchScript(ZipReader zip) =>
+        zip.Entries.Any(e => e.Name.EndsWith("/constants.pkl", StringComparison.Ordinal) || e.Name.Contains("/code/", StringComparison.Ordinal));
+
     private static string Missing(ZipReader zip)
     {
         const int shown = 10;
         var names = string.Join(", ", zip.Entries.Take(shown).Select(e => e.Name));
         var list = zip.Entries.Count == 0 ? "(none)" : zip.Entries.Count > shown ? $"{names}, ... ({zip.Entries.Count} in all)" : names;
-        if (zip.Entries.Any(e => e.Name.EndsWith("/constants.pkl", StringComparison.Ordinal) || e.Name.EndsWith("/code/", StringComparison.Ordinal)
-                                 || e.Name.Contains("/code/__torch__", StringComparison.Ordinal)))
+        if (IsTorchScript(zip))
             return $"is a TorchScript archive (torch.jit.save), not a torch.save checkpoint: load it with torch.jit.load; its entries are: {list}";
         return $"has no <folder>/data.pkl, so it is not a torch.save checkpoint; its entries are: {list}";
     }

@@ -236,6 +236,20 @@ public sealed class CodecSpecs
         Assert.StartsWith(path, e.Message);
     }
 
+    [Theory]
+    [InlineData("pytorch-1.13/lenet.torchscript_script.bin")]
+    [InlineData("pytorch-2.6/lenet.torchscript_trace.bin")]
+    [InlineData("pytorch-2.14/lenet.torchscript_script.bin")]
+    [InlineData("torchsharp-0.107/lenet.torchscript_script.bin")]
+    public void A_real_TorchScript_archive_is_named_as_such_instead_of_a_forbidden_global(string fixture)
+    {
+        // Once: ForbiddenGlobalException ... '__torch__...', without saying what the file is.
+        var path = Path.Combine(Repo, "fixtures", fixture);
+        var e = Assert.Throws<CheckpointFormatException>(() => TorchCheckpoint.Load(path, RawTensors.Instance));
+        Assert.IsNotType<ForbiddenGlobalException>(e);
+        Assert.StartsWith($"{path}: is a TorchScript archive (torch.jit.save), not a torch.save checkpoint: load it with torch.jit.load", e.Message);
+    }
+
     [Fact]
     public void A_TorchScript_archive_is_named_as_such_with_what_to_use()
     {
