@@ -193,11 +193,13 @@ def m_truncate(rng, data, lay):
         f = rng.choice(lay.fields)
         cut = rng.randrange(f.start, f.end + 1)
     else:
-        cut = rng.randrange(0, len(data))
+        cut = rng.randrange(0, len(data)) if data else 0
     return data[:cut], f"truncated to {cut} of {len(data)} bytes"
 
 
 def m_flip(rng, data, lay):
+    if not data:  # an earlier mutation may have emptied the input: nothing to flip
+        return data, "empty input, nothing flipped"
     out = bytearray(data)
     n = rng.randrange(1, 9)
     for _ in range(n):
