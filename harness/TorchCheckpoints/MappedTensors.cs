@@ -1,5 +1,7 @@
 using static TorchSharp.torch;
 
+#pragma warning disable CS1591 // internal type: the overrides are documented on TensorBackend
+
 namespace TorchCheckpoints;
 
 /// <summary>
@@ -35,22 +37,18 @@ internal sealed class MappedTensors : TensorBackend, IDisposable
         return mapping;
     }
 
-    public override unsafe object ReadStorage(StorageRequest request, RecordReader record)
+    internal override unsafe (object Storage, nint Address)? MapStorage(StorageRequest request, long fileOffset)
     {
-        if (!record.IsStored || record.FileOffset % request.Dtype.ElementSize != 0 || request.ByteCount == 0)
-            return TorchSharpTensors.Instance.ReadStorage(request, record);
-        var storage = Mapping(request.Dtype).narrow(0, record.FileOffset / request.Dtype.ElementSize, request.ElementCount);
-        try
-        {
-            record.TakeMapped(TorchSharpTensors.FirstElement(storage), _verifyCrc);
-            return storage;
-        }
-        catch
-        {
-            storage.Dispose();
-            throw;
-        }
+        if (fileOffset % request.Dtype.ElementSize != 0 || request.ByteCount == 0)
+            return null;
+        var storage = Mapping(request.Dtype).narrow(0, fileOffset / request.Dtype.ElementSize, request.ElementCount);
+        return (storage, (nint)TorchSharpTensors.FirstElement(storage));
     }
+
+    internal override bool VerifyMappedCrc => _verifyCrc;
+
+    /// <summary>A record that cannot be mapped (deflated, unaligned, empty) is read into memory.</summary>
+    public override object ReadStorage(StorageRequest request, RecordReader record) => TorchSharpTensors.Instance.ReadStorage(request, record);
 
     public override object CreateTensor(object storage, TensorLayout layout) => TorchSharpTensors.Instance.CreateTensor(storage, layout);
 

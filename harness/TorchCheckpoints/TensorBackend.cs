@@ -22,6 +22,13 @@ public abstract class TensorBackend
     /// </summary>
     public virtual (object Storage, nint Address)? AllocateStorage(StorageRequest request) => null;
 
+    /// <summary>For a backend over a memory map of the file: the storage of a stored record at
+    /// <paramref name="fileOffset"/>, used in place, and the address of its first byte; null to read it.</summary>
+    internal virtual (object Storage, nint Address)? MapStorage(StorageRequest request, long fileOffset) => null;
+
+    /// <summary>Whether mapped records have their CRC checked at load.</summary>
+    internal virtual bool VerifyMappedCrc => true;
+
     /// <summary>A tensor viewing <paramref name="storage"/> (<c>_rebuild_tensor_v2</c>); the layout
     /// has been bounds-checked against the storage.</summary>
     public abstract object CreateTensor(object storage, TensorLayout layout);

@@ -75,10 +75,10 @@ public static class TorchCheckpoint
 
         var pickle = zip.ReadAll(pickleEntry, limits.MaxPickleBytes, nameof(CheckpointLimits.MaxPickleBytes));
         long tensorBytes = 0;
-        var pending = new List<(ZipReader.Entry Entry, nint Address)>();
+        var pending = new List<(ZipReader.Entry Entry, nint Address, bool Mapped)>();
         var reader = new PickleReader(pickle, path, pickleEntry.Name, backend, limits,
             (key, dtype, numel, location) => LoadStorage(zip, backend, limits, prefix, key, dtype, numel, location, ref tensorBytes, pending),
-            () => Fill(zip, pending));
+            () => Fill(zip, pending, backend.VerifyMappedCrc));
         return reader.Load();
     }
 
@@ -134,7 +134,7 @@ public static class TorchCheckpoint
     /// <summary>Reads record <c>data/&lt;key&gt;</c>, once it has been checked against the pickle's
     /// element count, the file and the limits.</summary>
     private static object LoadStorage(ZipReader zip, TensorBackend backend, CheckpointLimits limits, string prefix,
-        string key, TorchDtype dtype, long numel, string location, ref long tensorBytes, List<(ZipReader.Entry, nint)> pending)
+        string key, TorchDtype dtype, long numel, string location, ref long tensorBytes, List<(ZipReader.Entry, nint, bool)> pending)
     {
         var name = $"{prefix}data/{key}";
         var entry = zip.Find(name)
@@ -149,9 +149,14 @@ public static class TorchCheckpoint
         tensorBytes += entry.Size;
 
         var request = new StorageRequest(key, name, dtype, numel, location);
+        if (entry.Method == ZipReader.Stored && backend.MapStorage(request, entry.DataOffset) is { } mapped)
+        {
+            pending.Add((entry, mapped.Address, true));
+            return mapped.Storage;
+        }
         if (backend.AllocateStorage(request) is { } allocated)
         {
-            pending.Add((entry, allocated.Address));
+            pending.Add((entry, allocated.Address, false));
             return allocated.Storage;
         }
         using var reader = zip.OpenEntry(entry);
@@ -170,12 +175,16 @@ public static class TorchCheckpoint
         }
     }
 
-    /// <summary>Reads the records whose memory was allocated up front, on all cores, each CRC-checked.</summary>
-    private static unsafe void Fill(ZipReader zip, List<(ZipReader.Entry Entry, nint Address)> pending) =>
+    /// <summary>Reads the records whose memory was allocated up front (or checks the CRCs of the
+    /// ones mapped in place), on all cores.</summary>
+    private static unsafe void Fill(ZipReader zip, List<(ZipReader.Entry Entry, nint Address, bool Mapped)> pending, bool verifyMapped) =>
         Segments.ForEach(pending, record =>
         {
             using var reader = zip.OpenEntry(record.Entry);
-            reader.ReadWhole((byte*)record.Address);
+            if (record.Mapped)
+                reader.TakeMapped((byte*)record.Address, verifyMapped);
+            else
+                reader.ReadWhole((byte*)record.Address);
             reader.Finish();
         });
 

@@ -35,6 +35,23 @@ foreach (var verify in new[] { true, false })
     foreach (var (name, t) in m) mapped[$"{(verify ? "crc" : "nocrc")}.{name}"] = Sha((Tensor)t!);
 }
 
+// A copy with one bit flipped inside a tensor record: the mapped load with the CRC check must refuse it.
+var corrupt = Path.Combine(Path.GetTempPath(), $"corrupt-{Environment.ProcessId}.pt");
+var bytes = File.ReadAllBytes(path);
+bytes[bytes.AsSpan().IndexOf("data/0"u8) + 200] ^= 0x40;
+File.WriteAllBytes(corrupt, bytes);
+string refusal;
+try
+{
+    TorchCheckpoint.LoadMapped(corrupt, verifyCrc: true);
+    refusal = "";
+}
+catch (CheckpointFormatException e)
+{
+    refusal = e.Message;
+}
+File.Delete(corrupt);
+
 optimizer.zero_grad();
 var loss = model.call(ones(6, 8)).pow(2).mean();
 loss.backward();
@@ -44,6 +61,7 @@ Console.WriteLine(new JsonObject
     ["epoch"] = PyTorchOptimizers.ToDouble(checkpoint["epoch"], "epoch"),
     ["tensors"] = tensors,
     ["mapped"] = mapped,
+    ["mapped_corrupt_refusal"] = refusal,
     ["optimizer_state"] = state,
     ["param_group"] = group,
     ["trained_on"] = model.parameters().All(p => p.requires_grad),

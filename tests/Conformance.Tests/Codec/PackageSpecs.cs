@@ -59,6 +59,7 @@ public sealed class PackageSpecs
             Assert.Equal((string)t["sha256"]!, (string)json["mapped"]![$"crc.{(string)t["key"]!}"]!);
             Assert.Equal((string)t["sha256"]!, (string)json["mapped"]![$"nocrc.{(string)t["key"]!}"]!);
         }
+        Assert.Contains("is corrupted: its CRC-32 is", (string)json["mapped_corrupt_refusal"]!);
         int compared = 0;
         foreach (var p in saved["optimizer"]!["state"]!.AsArray())
             foreach (var e in p!["entries"]!.AsArray())
