@@ -1,13 +1,25 @@
-"""Command line: ``python3 -m torchconformance serve|hello|listing CASE``."""
+"""Command line: ``python3 -m torchconformance serve|hello|listing CASE|gpu-check --out DIR [--device cuda|cpu]|judge``.
+
+``judge`` reads JSON lines ``{case, consumer, mode, expected, reply, path[, tolerance]}`` on stdin and
+writes each verdict of ``judge.py`` as a JSON line (GpuJudgeAgreementSpecs compares it with the
+orchestrator's); it needs no torch.
+"""
 
 import json
 import sys
 
-from . import worker
 
 
 def main(argv: list) -> int:
     cmd = argv[0] if argv else "serve"
+    if cmd == "judge":
+        return _judge_lines()
+    if cmd == "gpu-check":
+        from . import gpu_check
+
+        return gpu_check.main(argv[1:])
+    from . import worker
+
     if cmd == "serve":
         worker.serve()
         return 0
@@ -20,6 +32,20 @@ def main(argv: list) -> int:
         return 0 if reply["status"] == "ok" else 1
     print(__doc__, file=sys.stderr)
     return 2
+
+
+def _judge_lines() -> int:
+    from . import judge
+
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        q = json.loads(line)
+        tol = judge.Tolerance(q["tolerance"]["atol"], q["tolerance"]["rtol"]) if q.get("tolerance") else None
+        v = judge.judge_cell(q["case"], q["consumer"], q["mode"], q["expected"], q["reply"], q["path"], tol)
+        print(json.dumps({"outcome": v.outcome, "message": v.message, "problems": v.problems,
+                          "max_abs_diff": v.diff.max_abs if v.diff else None, "train_eval_max_abs_diff": v.train_eval_diff}), flush=True)
+    return 0
 
 
 if __name__ == "__main__":
