@@ -100,7 +100,7 @@ def _g(x: float, digits: int) -> str:
     if math.isnan(x):
         return "NaN"
     if math.isinf(x):
-        return "∞" if x > 0 else "-∞"
+        return "Infinity" if x > 0 else "-Infinity"  # .NET's invariant culture
     s = "%.*g" % (digits, x)
     if "e" in s:
         mant, exp = s.split("e")

@@ -312,7 +312,8 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, Ledger.Ledger 
             : pool.Send(consumer, Ops.Consume,
                 new JsonObject { ["case"] = cell.Case, ["route"] = cell.Route, ["mode"] = cell.Mode, ["path"] = path }, options.RequestTimeout);
         var seconds = produceSeconds + clock.Elapsed.TotalSeconds;
-        var verdict = CellJudge.Judge(cell, spec, expectedNode, expected, reply, path);
+        // CUDA kernels against CPU ones: the tolerance is stated per device pair (Catalogue.ToleranceFor).
+        var verdict = CellJudge.Judge(cell, spec with { Tolerance = Catalogue.ToleranceFor(spec, cell) }, expectedNode, expected, reply, path);
         return Result(cell, verdict, path, seconds) with { ArchiveVersion = expectedNode["archive_version"]?.GetValue<string>() };
     }
 
