@@ -163,6 +163,37 @@ public sealed class GpuCheckSpecs(ITestOutputHelper output)
                                       && r["outcome"]!.GetValue<string>() == "known_failure");
     }
 
+    [SkippableFact(Timeout = 600_000)]
+    public async Task TorchSharp_CUDA_cells_are_skipped_with_the_reason_named_in_the_summary_and_do_not_fail_under_require_all()
+    {
+        await Task.Yield();
+        PythonCodecSpecs.HostPython();
+        var outDir = Path.Combine(Repo.ArtifactsDir, "tests", "gpu-check", "torchsharp-cuda");
+        var (code, text) = Run($"CONFORMANCE_REQUIRE_ALL=1 dotnet {Cli()} run --case lenet --route pickle --out {outDir}", TimeSpan.FromSeconds(500));
+        Assert.True(code == 0, text);
+        var report = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "compatibility.json")))!;
+        var results = report["results"]!.AsArray();
+        var cuda = results.Where(r => r!["producer"]!.GetValue<string>().EndsWith("-cuda") || r!["consumer"]!.GetValue<string>().EndsWith("-cuda")).ToList();
+        Assert.NotEmpty(cuda);
+        // Both directions and every load mode of TorchSharp on CUDA are planned, each skipped with the reason.
+        Assert.Contains(cuda, r => r!["producer"]!.GetValue<string>() == "torchsharp-0.107-cuda");
+        Assert.Contains(cuda, r => r!["consumer"]!.GetValue<string>() == "torchsharp-0.107-cuda" && r["producer"]!.GetValue<string>().EndsWith("@golden"));
+        Assert.All(cuda, r => Assert.Equal("skipped", r!["outcome"]!.GetValue<string>()));
+        Assert.All(cuda, r => Assert.Contains(Runtime.NoTorchSharpCuda, r!["message"]!.GetValue<string>()));
+        Assert.All(cuda, r => Assert.Null(r!["known_failure"]));
+        Assert.Equal(cuda.Count, report["summary"]!["skipped"]!.GetValue<int>());
+        Assert.Empty(report["ledger_errors"]!.AsArray());
+        var line = report["summary"]!["line"]!.GetValue<string>();
+        Assert.StartsWith("CONFORMANCE SUITE PASSED", line);
+        Assert.Contains($"{cuda.Count} skips ({cuda.Count} await a GPU: torchsharp-0.107-cuda, no TorchSharp CUDA package is available)", line);
+        Assert.Contains(line, text);
+        // merge keeps the words.
+        var merged = Path.Combine(outDir, "merged");
+        (code, text) = Run($"dotnet {Cli()} merge {outDir}/compatibility.json --out {merged}", TimeSpan.FromSeconds(120));
+        Assert.True(code == 0, text);
+        Assert.Contains("await a GPU: torchsharp-0.107-cuda", JsonNode.Parse(File.ReadAllText(Path.Combine(merged, "compatibility.json")))!["summary"]!["line"]!.GetValue<string>());
+    }
+
     [Fact]
     public void Device_suffixed_ids_name_their_device_and_match_their_CPU_twins_ledger_entries()
     {

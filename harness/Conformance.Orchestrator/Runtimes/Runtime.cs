@@ -69,6 +69,20 @@ public sealed record Runtime(
 
     public const string Cpu = "cpu";
 
+    /// <summary>Why every TorchSharp CUDA cell is skipped here; <see cref="AwaitsDevice"/> runtimes say it, and a skip that says it never fails a run.</summary>
+    public const string NoTorchSharpCuda = "no TorchSharp CUDA package is available (libtorch-cuda-* and TorchSharp-cuda-* are not served to this project; TorchSharp runs on the CPU here)";
+
+    /// <summary>
+    /// A runtime that needs a device backend this machine cannot have (TorchSharp on CUDA): its cells
+    /// are planned and skipped with <see cref="MissingReason"/>, even under CONFORMANCE_REQUIRE_ALL=1,
+    /// and the summary names them. It is not one of the machine's runtimes (<see cref="Discovery.AwaitingDevice"/>).
+    /// </summary>
+    public bool AwaitsDevice { get; init; }
+
+    /// <summary>The CUDA twin of a TorchSharp runtime, awaiting a TorchSharp CUDA package.</summary>
+    public static Runtime TorchSharpCuda(Runtime cpu) =>
+        new(MakeId(RuntimeKinds.TorchSharp, cpu.Version, "cuda"), RuntimeKinds.TorchSharp, cpu.Version, "cuda", null, NoTorchSharpCuda, "none") { AwaitsDevice = true };
+
     /// <summary>
     /// <c>kind-version</c>, then <c>-device</c> when the device is not the CPU: <c>pytorch-2.11-cuda</c>,
     /// <c>torchsharp-0.107-cuda</c>; gpu-check's simulated device is <c>pytorch-2.6-cuda-cpu-simulated</c>.
