@@ -4,6 +4,7 @@ using System.IO.Compression;
 using System.Text.Json.Nodes;
 using Conformance.Orchestrator.Ledger;
 using Conformance.Orchestrator.Matrix;
+using Conformance.Orchestrator.Reports;
 using Conformance.Orchestrator.Runtimes;
 using Xunit.Abstractions;
 
@@ -192,6 +193,27 @@ public sealed class GpuCheckSpecs(ITestOutputHelper output)
         (code, text) = Run($"dotnet {Cli()} merge {outDir}/compatibility.json --out {merged}", TimeSpan.FromSeconds(120));
         Assert.True(code == 0, text);
         Assert.Contains("await a GPU: torchsharp-0.107-cuda", JsonNode.Parse(File.ReadAllText(Path.Combine(merged, "compatibility.json")))!["summary"]!["line"]!.GetValue<string>());
+    }
+
+    [SkippableFact(Timeout = 300_000)]
+    public async Task Compare_maps_one_device_runtime_onto_another_and_sees_a_changed_device_cell()
+    {
+        await Task.Yield();
+        PythonCodecSpecs.HostPython();
+        var (id, _, report) = Outputs();
+        // The same run, as if a newer torch on the GPU had produced it, with one cell broken.
+        var next = id.Replace("pytorch-", "pytorch-9.").Replace("9.1.", "9.");  // pytorch-1.13-cuda-… -> pytorch-9.13-cuda-…
+        var renamed = JsonNode.Parse(report.ToJsonString().Replace(id, next))!;
+        var broken = renamed["results"]!.AsArray().First(r => r!["outcome"]!.GetValue<string>() == "pass" && r["route"]!.GetValue<string>() == "checkpoint")!;
+        broken["outcome"] = "fail";
+        var c = RunComparison.Compare(report, renamed, new Dictionary<string, string> { [id] = next });
+        var regression = Assert.Single(c.Regressions);
+        Assert.Contains(next, regression.Cell.Replace(id, next));
+        Assert.Empty(c.NewCells);
+        Assert.Empty(c.VanishedCells);
+        // Without the map every device cell is new or vanished: ids with a device are ids like any other.
+        var unmapped = RunComparison.Compare(report, renamed, new Dictionary<string, string>());
+        Assert.Equal(report["results"]!.AsArray().Count, unmapped.VanishedCells.Count);
     }
 
     [Fact]
