@@ -73,6 +73,7 @@ public static partial class Commands
         var suite = new Suite(Repo());
         foreach (var r in suite.Runtimes)
             Console.WriteLine($"{r.Id,-20} {(r.Available ? "available" : "MISSING"),-10} {r.Where}  {r.MissingReason}{(r.Launch is null ? "" : "\n    " + r.Launch.Display())}");
+        foreach (var r in suite.AwaitingDevice) Console.WriteLine($"{r.Id,-20} {"SKIPPED",-10} cells planned and skipped: {r.MissingReason}");
         foreach (var n in suite.DiscoveryNotes) Console.WriteLine("  note: " + n);
         return suite.Runtimes.All(r => r.Available) ? 0 : 1;
     }

@@ -13,6 +13,8 @@ public sealed class Suite
     public Ledger.Ledger Ledger { get; }
     public IReadOnlyList<Cell> Cells { get; }
     public IReadOnlyList<GoldenFixture> Goldens { get; }
+    /// <summary>Device runtimes planned but not on this machine (TorchSharp on CUDA): their cells are skipped, named, never failed.</summary>
+    public IReadOnlyList<Runtime> AwaitingDevice { get; }
 
     public Suite(RepoLayout repo, IReadOnlyList<Runtime>? runtimes = null)
     {
@@ -22,7 +24,8 @@ public sealed class Suite
         DiscoveryNotes = discovery.Notes;
         Ledger = Orchestrator.Ledger.Ledger.Load(repo.KnownFailuresFile);
         Goldens = GoldenFixtures.Find(repo.FixturesDir);
-        Cells = Planner.Plan(Runtimes, goldens: Goldens);
+        AwaitingDevice = runtimes is null ? Discovery.AwaitingDevice(Runtimes) : [];
+        Cells = Planner.Plan([.. Runtimes, .. AwaitingDevice], goldens: Goldens);
     }
 
     /// <summary>Whether a missing runtime fails the run instead of skipping its cells.</summary>
@@ -37,6 +40,6 @@ public sealed class Suite
         selection ??= cells is null ? Selection.All : new Selection(Cells: $"{cells.Count} cells chosen by the caller");
         using var pool = new WorkerPool(options.StartTimeout, options.WorkerEnvironment);
         configure?.Invoke(pool);
-        return new MatrixRunner(Runtimes, Ledger, options, pool, Goldens).Run(cells ?? selection.Apply(Cells), progress, selection);
+        return new MatrixRunner(Runtimes, Ledger, options, pool, Goldens, AwaitingDevice).Run(cells ?? selection.Apply(Cells), progress, selection);
     }
 }

@@ -32,11 +32,11 @@ class Case:
     def optimizer(self, params) -> torch.optim.Optimizer:
         return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum)
 
-    def train_loss(self, model: nn.Module, step: int) -> torch.Tensor:
-        x = self.inputs(step + 1)
+    def train_loss(self, model: nn.Module, step: int, device: str = "cpu") -> torch.Tensor:
+        x = self.inputs(step + 1).to(device)
         out = model(x)
         if self.loss == "cross_entropy":
-            return nn.functional.cross_entropy(out, data.labels(out.shape[0], self.classes, salt=step))
+            return nn.functional.cross_entropy(out, data.labels(out.shape[0], self.classes, salt=step).to(device))
         return out.float().pow(2).mean()
 
 
@@ -112,15 +112,20 @@ def perturb(model: nn.Module) -> None:
                 b.add_(1)
 
 
-def train(case: Case, seed: int) -> Tuple[nn.Module, torch.optim.Optimizer]:
-    """Builds the model from ``seed``, trains ``case.train_steps`` steps on fixed data, perturbs buffers."""
+def train(case: Case, seed: int, device: str = "cpu") -> Tuple[nn.Module, torch.optim.Optimizer]:
+    """Builds the model from ``seed``, trains ``case.train_steps`` steps on fixed data, perturbs buffers.
+
+    Args:
+        device: where to train (``--device``). The model is built on the CPU from the seed, then
+            moved, as users do (``model.to('cuda')``): the same initial weights on every device.
+    """
     torch.manual_seed(seed)
-    model = case.build()
+    model = case.build().to(device)
     optimizer = case.optimizer(list(model.parameters()))
     model.train()
     for step in range(case.train_steps):
         optimizer.zero_grad()
-        case.train_loss(model, step).backward()
+        case.train_loss(model, step, device).backward()
         optimizer.step()
     perturb(model)
     return model, optimizer

@@ -45,7 +45,8 @@ def _optimizer(name: str, params) -> torch.optim.Optimizer:
 
 def _step(model: nn.Module, optimizer: torch.optim.Optimizer, step: int) -> float:
     optimizer.zero_grad()
-    loss = model(data.pattern(INPUT_SHAPE, salt=step + 1)).pow(2).mean()
+    device = next(model.parameters()).device  # --device: the data follows the model
+    loss = model(data.pattern(INPUT_SHAPE, salt=step + 1).to(device)).pow(2).mean()
     loss.backward()
     optimizer.step()
     return float(loss)
@@ -84,9 +85,10 @@ def _parameters(model: nn.Module) -> Dict[str, Any]:
     return {"shape": [flat.numel()], "values": flat.tolist()}
 
 
-def produce(optimizer_name: str, path: str, seed: int) -> Dict[str, Any]:
+def produce(optimizer_name: str, path: str, seed: int, device: str = "cpu") -> Dict[str, Any]:
+    """Trains on ``device`` (built on the CPU from the seed, then moved), saves, resumes there."""
     torch.manual_seed(seed)
-    model = CheckpointNet()
+    model = CheckpointNet().to(device)
     optimizer = _optimizer(optimizer_name, model.parameters())
     loss = 0.0
     for step in range(TRAIN_STEPS):
@@ -107,11 +109,12 @@ def produce(optimizer_name: str, path: str, seed: int) -> Dict[str, Any]:
     return saved
 
 
-def consume(optimizer_name: str, path: str, mode: str) -> Dict[str, Any]:
+def consume(optimizer_name: str, path: str, mode: str, device: str = "cpu") -> Dict[str, Any]:
+    """Loads onto ``device`` (``routes.load_pickle``: map_location), rebuilds model and optimizer there, resumes there."""
     from . import routes
 
-    checkpoint = routes.PICKLE_LOAD_MODES[mode](path)
-    model = CheckpointNet()
+    checkpoint = routes.load_pickle(mode, path, device)
+    model = CheckpointNet().to(device)
     model.load_state_dict(checkpoint["model_state_dict"])
     # Built with the case's optimizer type; every hyperparameter then comes from the file.
     optimizer = _optimizer(optimizer_name, model.parameters())
@@ -130,9 +133,9 @@ def consume(optimizer_name: str, path: str, mode: str) -> Dict[str, Any]:
 GAN_OPTIMIZERS = {"G": "adam", "D": "sgd"}
 
 
-def _gan(seed: int):
+def _gan(seed: int, device: str = "cpu"):
     torch.manual_seed(seed)
-    nets = {"G": CheckpointNet(), "D": CheckpointNet()}
+    nets = {"G": CheckpointNet().to(device), "D": CheckpointNet().to(device)}
     optimizers = {k: _optimizer(GAN_OPTIMIZERS[k], nets[k].parameters()) for k in nets}
     return nets, optimizers
 
@@ -155,8 +158,8 @@ def _gan_parameters(nets) -> Dict[str, Any]:
     return {"shape": [flat.numel()], "values": flat.tolist()}
 
 
-def produce_gan(path: str, seed: int) -> Dict[str, Any]:
-    nets, optimizers = _gan(seed)
+def produce_gan(path: str, seed: int, device: str = "cpu") -> Dict[str, Any]:
+    nets, optimizers = _gan(seed, device)
     for step in range(TRAIN_STEPS):
         _gan_step(nets, optimizers, step)
     checkpoint = {"epoch": TRAIN_STEPS, "netG": nets["G"].state_dict(), "netD": nets["D"].state_dict(),
@@ -169,11 +172,11 @@ def produce_gan(path: str, seed: int) -> Dict[str, Any]:
     return saved
 
 
-def consume_gan(path: str, mode: str) -> Dict[str, Any]:
+def consume_gan(path: str, mode: str, device: str = "cpu") -> Dict[str, Any]:
     from . import routes
 
-    checkpoint = routes.PICKLE_LOAD_MODES[mode](path)
-    nets, optimizers = _gan(0)
+    checkpoint = routes.load_pickle(mode, path, device)
+    nets, optimizers = _gan(0, device)
     for k in ("G", "D"):
         nets[k].load_state_dict(checkpoint[f"net{k}"])
         optimizers[k] = _optimizer(GAN_OPTIMIZERS[k], nets[k].parameters())

@@ -48,6 +48,28 @@ PICKLE_LOAD_MODES: Dict[str, Callable[[str], Any]] = {
     "map_location_cpu": _load_map_location_cpu,
 }
 
+def load_pickle(mode: str, path: str, device: str = "cpu") -> Any:
+    """torch.load as the mode says; onto ``device`` when it is not the CPU (``--device``).
+
+    On a device every mode but ``map_location_cpu`` passes ``map_location=device`` (what a user with
+    a GPU writes); ``map_location_cpu`` loads onto the CPU, and the caller moves the model after.
+    """
+    if device == "cpu" or mode == "map_location_cpu":
+        try:
+            return PICKLE_LOAD_MODES[mode](path)
+        except KeyError:
+            raise NotApplicable(f"load mode '{mode}' is unknown (known: {', '.join(PICKLE_LOAD_MODES)})") from None
+    if mode == "default":
+        return torch.load(path, map_location=device)
+    if mode == "weights_only":
+        _require_load_kwarg("weights_only", "1.13")
+        return torch.load(path, map_location=device, weights_only=True)
+    if mode == "mmap":
+        _require_load_kwarg("mmap", "2.1")  # Torch 2.1.0+
+        return torch.load(path, map_location=device, mmap=True)
+    raise NotApplicable(f"load mode '{mode}' is unknown (known: {', '.join(PICKLE_LOAD_MODES)})")
+
+
 # Modes that load a file into a different model (the case's variants): they read as "default".
 VARIANT_MODES = ("strict_false", "shape_mismatch")
 
@@ -85,8 +107,8 @@ def save_model(route: str, model: torch.nn.Module, path: str, example: torch.Ten
         save_state_dict(route, model.state_dict(), path)
 
 
-def load_torchscript(path: str) -> torch.nn.Module:
-    return torch.jit.load(path, map_location="cpu")
+def load_torchscript(path: str, device: str = "cpu") -> torch.nn.Module:
+    return torch.jit.load(path, map_location=device)
 
 
 def archive_version(path: str) -> str:
@@ -130,15 +152,16 @@ def save_state_dict(route: str, state_dict: Mapping[str, torch.Tensor], path: st
         raise NotApplicable(f"route '{route}' is not implemented by the PyTorch runtime")
 
 
-def load_state_dict(route: str, mode: str, path: str) -> Mapping[str, torch.Tensor]:
+def load_state_dict(route: str, mode: str, path: str, device: str = "cpu") -> Mapping[str, torch.Tensor]:
+    """The file's state dict, loaded as ``mode`` says; pickles onto ``device`` (see ``load_pickle``).
+
+    safetensors and torchsharp_native read onto the CPU; ``load_state_dict`` then copies into the
+    model wherever it lives.
+    """
     if mode in VARIANT_MODES:
         mode = "default"
     if route in ("pickle", "pickle_legacy", "pickled_model"):
-        try:
-            loader = PICKLE_LOAD_MODES[mode]
-        except KeyError:
-            raise NotApplicable(f"load mode '{mode}' is unknown (known: {', '.join(PICKLE_LOAD_MODES)})") from None
-        obj = loader(path)
+        obj = load_pickle(mode, path, device)
         if route == "pickled_model":
             if not isinstance(obj, torch.nn.Module):
                 raise TypeError(f"expected a pickled nn.Module, found {type(obj).__module__}.{type(obj).__qualname__}")

@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict
 
 import torch
 
-from . import cases, checkpoints, observe, routes
+from . import cases, checkpoints, device as devices, observe, routes
 from .atomic import SaveError
 
 
@@ -106,15 +106,25 @@ def _listing(args: Dict[str, Any]) -> Dict[str, Any]:
     return {"text": "\n".join(lines), "model": model_entries, "optimizer": {"state": {}, "param_groups": groups}}
 
 
+def _device(args: Dict[str, Any]) -> str:
+    """The request's ``device`` (default cpu), pinned (TF32 off) before its first use."""
+    device = str(args.get("device", "cpu"))
+    if device != "cpu":
+        devices.prepare(device)
+    return device
+
+
 def _produce(args: Dict[str, Any]) -> Dict[str, Any]:
     case = cases.get(args["case"])
-    model, _ = cases.train(case, int(args.get("seed", 0)))
+    device = _device(args)
+    model, _ = cases.train(case, int(args.get("seed", 0)), device)
     model.eval()
+    example = case.eval_input().to(device)
     with torch.no_grad():
-        outputs = model(case.eval_input())
+        outputs = model(example)
     sd = model.state_dict(keep_vars=True)
     try:
-        routes.save_model(args["route"], model, args["path"], case.eval_input())
+        routes.save_model(args["route"], model, args["path"], example)
     except routes.NotApplicable:
         raise
     except SaveError as e:  # already names the file and the cause (ENOSPC, ...)
@@ -143,18 +153,19 @@ def _consume(args: Dict[str, Any]) -> Dict[str, Any]:
     """Loads an artifact into this runtime's twin (or the case's variant for the mode) and observes."""
     case = cases.get(args["case"])
     path, mode = args["path"], args.get("mode", "default")
+    device = _device(args)
     build = cases.variant(case, mode) or case.build
     try:
         if args["route"] in routes.TORCHSCRIPT_ROUTES:
             if mode != "default":
                 raise routes.NotApplicable(f"TorchScript modules load one way (torch.jit.load); no mode '{mode}'")
-            model = routes.load_torchscript(path)
+            model = routes.load_torchscript(path, device)
             result = None
         else:
             # The twin first: a runtime that cannot build it (new_dtypes on an old torch) answers
             # not_applicable before reading the file. Loading draws no random numbers.
-            model = build()
-            loaded = routes.load_state_dict(args["route"], mode, path)
+            model = build().to(device)
+            loaded = routes.load_state_dict(args["route"], mode, path, device)
             result = model.load_state_dict(loaded, strict=(mode != "strict_false"))
     except routes.NotApplicable:
         raise
@@ -163,12 +174,13 @@ def _consume(args: Dict[str, Any]) -> Dict[str, Any]:
     tensors = observe.describe_state_dict(model.state_dict())
     tied = observe.aliases(model.state_dict(keep_vars=True))
     model.eval()
+    example = case.eval_input().to(device)
     with torch.no_grad():
-        outputs = model(case.eval_input())
+        outputs = model(example)
         # train() after observing: a train-mode forward moves BatchNorm statistics. Its outputs
         # show that the mode switch takes effect (dropout, batch statistics).
         model.train()
-        train_outputs = model(case.eval_input())
+        train_outputs = model(example)
     reply = {
         "tensors": tensors,
         "outputs": observe.describe_outputs(outputs),
@@ -183,10 +195,11 @@ def _consume(args: Dict[str, Any]) -> Dict[str, Any]:
 
 def _produce_checkpoint(args: Dict[str, Any]) -> Dict[str, Any]:
     path = args["path"]
+    device = _device(args)
     try:
         if args["optimizer"] == "gan":
-            return checkpoints.produce_gan(path, int(args.get("seed", 0)))
-        return checkpoints.produce(args["optimizer"], path, int(args.get("seed", 0)))
+            return checkpoints.produce_gan(path, int(args.get("seed", 0)), device)
+        return checkpoints.produce(args["optimizer"], path, int(args.get("seed", 0)), device)
     except KeyError:
         raise
     except SaveError as e:  # already names the file and the cause (ENOSPC, ...)
@@ -197,10 +210,11 @@ def _produce_checkpoint(args: Dict[str, Any]) -> Dict[str, Any]:
 
 def _consume_checkpoint(args: Dict[str, Any]) -> Dict[str, Any]:
     path = args["path"]
+    device = _device(args)
     try:
         if args["optimizer"] == "gan":
-            return checkpoints.consume_gan(path, args.get("mode", "default"))
-        return checkpoints.consume(args["optimizer"], path, args.get("mode", "default"))
+            return checkpoints.consume_gan(path, args.get("mode", "default"), device)
+        return checkpoints.consume(args["optimizer"], path, args.get("mode", "default"), device)
     except routes.NotApplicable:
         raise
     except Exception as e:

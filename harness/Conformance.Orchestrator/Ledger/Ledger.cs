@@ -41,7 +41,19 @@ public sealed record LedgerEntry(
 {
     private Regex CellRegex { get; } = Glob.ToRegex(Pattern);
 
-    public bool Matches(Cell cell) => CellRegex.IsMatch(cell.Name);
+    /// <summary>
+    /// The cell's name, or for a cell with a device-suffixed runtime its CPU twin's
+    /// (<c>pytorch-2.11-cuda@golden-&gt;torchsharp-0.107</c> as <c>pytorch-2.11@golden-&gt;torchsharp-0.107</c>):
+    /// a declared file-format failure does not depend on where the tensors lived. An entry may
+    /// still name a device's cells alone (<c>pytorch-*-cuda-&gt;*</c>). Twin: judge.strip_devices.
+    /// </summary>
+    public bool Matches(Cell cell) => CellRegex.IsMatch(cell.Name) || (WithoutDevices(cell) is { } plain && CellRegex.IsMatch(plain));
+
+    private static string? WithoutDevices(Cell cell)
+    {
+        var (p, c) = (Runtimes.Runtime.WithoutDevice(cell.Producer), Runtimes.Runtime.WithoutDevice(cell.Consumer));
+        return p == cell.Producer && c == cell.Consumer ? null : (cell with { Producer = p, Consumer = c }).Name;
+    }
 }
 
 /// <summary>Something wrong with the ledger itself, found by a run: each fails the run.</summary>

@@ -122,6 +122,22 @@ public static class Catalogue
         .Append(new CaseSpec("ckpt_gan", "Several models in one file, GAN-style: {netG, netD, optimizerG (Adam), optimizerD (SGD), epoch}", Resume, Optimizer: "gan"))
         .ToList();
 
+    /// <summary>
+    /// How much wider a tolerance is when either side computed on a GPU: cuBLAS and cuDNN kernels (TF32
+    /// off, stated by the worker) sum in other orders than the CPU's. Bytes stay exact; outputs and
+    /// resumed parameters get 10x the case's CPU-to-CPU tolerance. Twin: judge.DEVICE_FACTOR.
+    /// </summary>
+    public const double DeviceFactor = 10.0;
+
+    /// <summary>The case's tolerance for one device pair (<see cref="Runtime.DeviceOf"/> of producer and consumer).</summary>
+    public static Tolerance ToleranceFor(CaseSpec c, string producerDevice, string consumerDevice) =>
+        Runtime.IsAccelerator(producerDevice) || Runtime.IsAccelerator(consumerDevice)
+            ? new Tolerance(c.Tolerance.Atol * DeviceFactor, c.Tolerance.Rtol * DeviceFactor)
+            : c.Tolerance;
+
+    /// <summary>The tolerance of a cell: its case's, for its producer's and consumer's devices.</summary>
+    public static Tolerance ToleranceFor(CaseSpec c, Cell cell) => ToleranceFor(c, Runtime.DeviceOf(cell.Producer), Runtime.DeviceOf(cell.Consumer));
+
     public static CaseSpec Case(string name) =>
         All.FirstOrDefault(c => c.Name == name) ?? throw new KeyNotFoundException($"unknown case '{name}'");
 }

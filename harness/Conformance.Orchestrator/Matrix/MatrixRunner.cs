@@ -54,10 +54,24 @@ public sealed record RunResult(
 
     public bool Passed => Count(Outcome.Fail) == 0 && LedgerErrors.Count == 0;
 
+    /// <summary>
+    /// " (N await a GPU: torchsharp-0.107-cuda)" when skipped cells wait for a device backend this
+    /// machine cannot have (<see cref="Runtime.NoTorchSharpCuda"/>); empty otherwise. They never fail a run.
+    /// </summary>
+    public static string AwaitingNote(IEnumerable<(Cell Cell, string Message)> skipped)
+    {
+        var awaiting = skipped.Where(s => s.Message.Contains(Runtime.NoTorchSharpCuda, StringComparison.Ordinal)).ToList();
+        if (awaiting.Count == 0) return "";
+        var ids = awaiting.SelectMany(s => new[] { s.Cell.Producer, s.Cell.Consumer }).Where(id => Runtime.IsAccelerator(Runtime.DeviceOf(id)) && !GoldenFixture.IsGolden(id))
+            .Distinct().Order(StringComparer.Ordinal);
+        return $" ({awaiting.Count} await a GPU: {string.Join(", ", ids)}, {Runtime.NoTorchSharpCuda.Split(" (")[0]})";
+    }
+
     /// <summary>The run's one closing line, in the manner of protobuf's conformance runner.</summary>
     public string SummaryLine() =>
         $"CONFORMANCE SUITE {(Passed ? "PASSED" : "FAILED")}: {Count(Outcome.Pass)} passes, {Count(Outcome.KnownFailure)} known failures, "
-        + $"{Count(Outcome.Fail)} unexpected failures, {Count(Outcome.Skipped)} skips, {Count(Outcome.NotApplicable)} not applicable"
+        + $"{Count(Outcome.Fail)} unexpected failures, {Count(Outcome.Skipped)} skips{AwaitingNote(Results.Where(r => r.Outcome == Outcome.Skipped).Select(r => (r.Cell, r.Message)))}, "
+        + $"{Count(Outcome.NotApplicable)} not applicable"
         + (LedgerErrors.Count > 0 ? $", {LedgerErrors.Count} ledger errors" : "")
         + $" ({Seconds:0.0} s)";
 }
@@ -69,9 +83,20 @@ public sealed record RunResult(
 /// cells it touches; the rest of the matrix goes on.
 /// </summary>
 public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, Ledger.Ledger ledger, RunnerOptions options, WorkerPool pool,
-    IReadOnlyList<GoldenFixture>? goldens = null)
+    IReadOnlyList<GoldenFixture>? goldens = null, IReadOnlyList<Runtime>? awaitingDevice = null)
 {
-    private readonly Dictionary<string, Runtime> _byId = runtimes.ToDictionary(r => r.Id);
+    private readonly Dictionary<string, Runtime> _byId = runtimes.Concat(awaitingDevice ?? []).ToDictionary(r => r.Id);
+
+    /// <summary>The side of a cell that needs a device backend this machine cannot have (TorchSharp on CUDA), if any.</summary>
+    private Runtime? Awaiting(Cell c) =>
+        _byId.GetValueOrDefault(c.Producer) is { AwaitsDevice: true } p ? p : _byId.GetValueOrDefault(c.Consumer) is { AwaitsDevice: true } q ? q : null;
+
+    /// <summary>Such a cell is skipped whatever its other side did (a producer that could not save): no ledger, no failure, named in the summary.</summary>
+    private bool AwaitsDevice(CellResult r) => Awaiting(r.Cell) is not null;
+
+    private CellResult SkipAwaiting(CellResult r) => Awaiting(r.Cell) is { } a && r.Outcome != Outcome.Skipped
+        ? new CellResult(r.Cell, Outcome.Skipped, $"{(a.Id == r.Cell.Consumer ? "consumer" : "producer")} {a.Id} is missing: {a.MissingReason}", Artifact: r.Artifact)
+        : r;
     private readonly IReadOnlyList<GoldenFixture> _goldens = goldens ?? [];
 
     public RunResult Run(IReadOnlyList<Cell> cells, Action<CellResult, int, int>? progress = null, Selection? selection = null)
@@ -92,7 +117,7 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, Ledger.Ledger 
         void Record(CellResult r)
         {
             CellResult judged;
-            try { judged = ledger.Apply(r); }
+            try { judged = AwaitsDevice(r) ? SkipAwaiting(r) : ledger.Apply(r); }
             catch (Exception e) { judged = Crashed(r.Cell, e); }
             lock (gate)
             {
@@ -129,7 +154,7 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, Ledger.Ledger 
         }
         selection ??= Selection.All;
         var all = results.Select((r, i) => r ?? Crashed(cells[i], new InvalidOperationException("the cell never ran"))).ToList();
-        var errors = ledger.Check(all, selection.Complete, DateOnly.FromDateTime(DateTime.UtcNow));
+        var errors = ledger.Check(all.Where(r => !AwaitsDevice(r)).ToList(), selection.Complete, DateOnly.FromDateTime(DateTime.UtcNow));
         return new RunResult(reports, all, errors, started, clock.Elapsed.TotalSeconds) { Selection = selection, Options = options };
     }
 
@@ -312,7 +337,8 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, Ledger.Ledger 
             : pool.Send(consumer, Ops.Consume,
                 new JsonObject { ["case"] = cell.Case, ["route"] = cell.Route, ["mode"] = cell.Mode, ["path"] = path }, options.RequestTimeout);
         var seconds = produceSeconds + clock.Elapsed.TotalSeconds;
-        var verdict = CellJudge.Judge(cell, spec, expectedNode, expected, reply, path);
+        // CUDA kernels against CPU ones: the tolerance is stated per device pair (Catalogue.ToleranceFor).
+        var verdict = CellJudge.Judge(cell, spec with { Tolerance = Catalogue.ToleranceFor(spec, cell) }, expectedNode, expected, reply, path);
         return Result(cell, verdict, path, seconds) with { ArchiveVersion = expectedNode["archive_version"]?.GetValue<string>() };
     }
 

@@ -95,7 +95,7 @@ public static class ReportHtml
     /// <summary>One cell's hidden panel: everything the JSON report says about it, shown when the cell is clicked.</summary>
     private static void CellDetails(StringBuilder sb, CellResult c, string id)
     {
-        var tol = Catalogue.Cases.FirstOrDefault(x => x.Name == c.Cell.Case)?.Tolerance;
+        var tol = Catalogue.Cases.FirstOrDefault(x => x.Name == c.Cell.Case) is { } spec ? Catalogue.ToleranceFor(spec, c.Cell) : null;
         sb.Append($"<div class=\"cell-details\" id=\"{id}\"><dl><dt>cell</dt><dd><code>{E(c.Cell.Name)}</code></dd>");
         sb.Append($"<dt>outcome</dt><dd><span class=\"{c.Outcome.Wire()}\">{E(c.Outcome.Wire())}</span></dd>");
         if (!string.IsNullOrEmpty(c.Message)) sb.Append($"<dt>message</dt><dd><pre>{E(c.Message)}</pre></dd>");

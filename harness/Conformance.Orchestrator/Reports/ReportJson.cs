@@ -31,7 +31,7 @@ public static class ReportJson
         var results = new JsonArray();
         foreach (var x in run.Results)
         {
-            var tol = Catalogue.All.FirstOrDefault(c => c.Name == x.Cell.Case)?.Tolerance;
+            var tol = Catalogue.All.FirstOrDefault(c => c.Name == x.Cell.Case) is { } spec ? Catalogue.ToleranceFor(spec, x.Cell) : null;
             results.Add(new JsonObject
             {
                 ["cell"] = x.Cell.Name,

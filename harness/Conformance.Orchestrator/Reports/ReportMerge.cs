@@ -83,7 +83,9 @@ public static class ReportMerge
         var counts = Outcomes.ToDictionary(o => o, o => results.Count(r => RunComparison.Str(r, "outcome") == o));
         var summary = new JsonObject();
         foreach (var o in Outcomes) summary[o] = counts[o];
-        summary["line"] = SummaryLine(counts, ledger.Count);
+        summary["line"] = SummaryLine(counts, ledger.Count, Matrix.RunResult.AwaitingNote(results
+            .Where(r => RunComparison.Str(r, "outcome") == "skipped")
+            .Select(r => (Matrix.Cell.Parse(RunComparison.Str(r, "cell")!), RunComparison.Str(r, "message") ?? ""))));
 
         return new JsonObject
         {
@@ -113,12 +115,12 @@ public static class ReportMerge
     }
 
     /// <summary>The same words as the suite's own last line, counted over the merged results.</summary>
-    public static string SummaryLine(IReadOnlyDictionary<string, int> counts, int ledgerErrors)
+    public static string SummaryLine(IReadOnlyDictionary<string, int> counts, int ledgerErrors, string awaitingNote = "")
     {
         int C(string o) => counts.GetValueOrDefault(o);
         var passed = C("fail") == 0 && ledgerErrors == 0;
         return $"CONFORMANCE SUITE {(passed ? "PASSED" : "FAILED")}: {C("pass")} passes, {C("known_failure")} known failures, "
-               + $"{C("fail")} unexpected failures, {C("skipped")} skips, {C("not_applicable")} not applicable"
+               + $"{C("fail")} unexpected failures, {C("skipped")} skips{awaitingNote}, {C("not_applicable")} not applicable"
                + (ledgerErrors > 0 ? $", {ledgerErrors} ledger errors" : "");
     }
 

@@ -1,5 +1,6 @@
 using System.Text;
 using Conformance.Orchestrator.Matrix;
+using Conformance.Orchestrator.Runtimes;
 
 namespace Conformance.Orchestrator.Reports;
 
@@ -94,7 +95,12 @@ public static class ReportText
         {
             var tol = Catalogue.Cases.FirstOrDefault(c => c.Name == g.Case)?.Tolerance;
             sb.AppendLine($"## {g.Case} via {g.Route}").AppendLine();
-            if (tol is not null) sb.AppendLine($"Output tolerance: {tol}.").AppendLine();
+            if (tol is not null)
+            {
+                var onDevice = g.Rows.Any(r => Runtime.IsAccelerator(Runtime.DeviceOf(r.Producer)) || Runtime.IsAccelerator(Runtime.DeviceOf(r.Consumer)));
+                var gpu = Catalogue.ToleranceFor(Catalogue.Case(g.Case), "cuda", Runtime.Cpu);
+                sb.AppendLine(onDevice ? $"Output tolerance: {tol} (CPU ↔ CPU); {gpu} where a side ran on a GPU (rows naming -cuda)." : $"Output tolerance: {tol}.").AppendLine();
+            }
             sb.AppendLine("| producer → consumer | " + string.Join(" | ", g.Modes) + " |");
             sb.AppendLine("|---|" + string.Concat(g.Modes.Select(_ => "---|")));
             foreach (var row in g.Rows)

@@ -76,6 +76,15 @@ public sealed class Discovery(RepoLayout repo)
         return found.Values.OrderBy(r => r.Kind).ThenBy(r => Runtime.ParseVersion(r.Version)).ThenBy(r => r.Id, StringComparer.Ordinal).ToList();
     }
 
+    /// <summary>
+    /// The device runtimes this machine cannot have: for each available TorchSharp runtime, its CUDA
+    /// twin (<c>torchsharp-0.107-cuda</c>), since only TorchSharp's CPU packages are served here. A
+    /// TorchSharp worker says which devices it has in its hello (<c>devices</c>); these cells wait for
+    /// one that says <c>cuda</c>.
+    /// </summary>
+    public static IReadOnlyList<Runtime> AwaitingDevice(IReadOnlyList<Runtime> runtimes) =>
+        runtimes.Where(r => r.Kind == RuntimeKinds.TorchSharp && r.Available && r.Device == Runtime.Cpu).Select(Runtime.TorchSharpCuda).ToList();
+
     internal static IEnumerable<string> HostPythonCandidates()
     {
         yield return "/usr/bin/python3";

@@ -21,7 +21,8 @@ public sealed record RepoLayout(string Root)
     public string EnvironmentsFile => Path.Combine(Root, "environments.json");
     public string ArtifactsDir => Path.Combine(Root, "artifacts");
     public string ReportsDir => Path.Combine(Root, "reports");
-    public string FixturesDir => Path.Combine(Root, "fixtures");
+    /// <summary>fixtures/, or CONFORMANCE_FIXTURES: a folder of fixture sets to consume instead (a set brought back by gpu-check, before it is committed).</summary>
+    public string FixturesDir => Environment.GetEnvironmentVariable("CONFORMANCE_FIXTURES") is { Length: > 0 } dir ? Path.GetFullPath(dir) : Path.Combine(Root, "fixtures");
 
     /// <summary>
     /// The built worker assembly for <paramref name="project"/>, e.g. Conformance.Workers.TorchSharp.

@@ -61,9 +61,53 @@ public sealed record Runtime(
 
     public static Runtime Missing(string id, string reason)
     {
-        var dash = id.IndexOf('-');
-        return new Runtime(id, dash > 0 ? id[..dash] : id, dash > 0 ? id[(dash + 1)..] : "", "cpu", null, reason, "none");
+        var device = DeviceOf(id);
+        var plain = WithoutDevice(id);
+        var dash = plain.IndexOf('-');
+        return new Runtime(id, dash > 0 ? plain[..dash] : plain, dash > 0 ? plain[(dash + 1)..] : "", device, null, reason, "none");
     }
+
+    public const string Cpu = "cpu";
+
+    /// <summary>Why every TorchSharp CUDA cell is skipped here; <see cref="AwaitsDevice"/> runtimes say it, and a skip that says it never fails a run.</summary>
+    public const string NoTorchSharpCuda = "no TorchSharp CUDA package is available (libtorch-cuda-* and TorchSharp-cuda-* are not served to this project; TorchSharp runs on the CPU here)";
+
+    /// <summary>
+    /// A runtime that needs a device backend this machine cannot have (TorchSharp on CUDA): its cells
+    /// are planned and skipped with <see cref="MissingReason"/>, even under CONFORMANCE_REQUIRE_ALL=1,
+    /// and the summary names them. It is not one of the machine's runtimes (<see cref="Discovery.AwaitingDevice"/>).
+    /// </summary>
+    public bool AwaitsDevice { get; init; }
+
+    /// <summary>The CUDA twin of a TorchSharp runtime, awaiting a TorchSharp CUDA package.</summary>
+    public static Runtime TorchSharpCuda(Runtime cpu) =>
+        new(MakeId(RuntimeKinds.TorchSharp, cpu.Version, "cuda"), RuntimeKinds.TorchSharp, cpu.Version, "cuda", null, NoTorchSharpCuda, "none") { AwaitsDevice = true };
+
+    /// <summary>
+    /// <c>kind-version</c>, then <c>-device</c> when the device is not the CPU: <c>pytorch-2.11-cuda</c>,
+    /// <c>torchsharp-0.107-cuda</c>; gpu-check's simulated device is <c>pytorch-2.6-cuda-cpu-simulated</c>.
+    /// </summary>
+    public static string MakeId(string kind, string version, string device) =>
+        device == Cpu ? MakeId(kind, version) : $"{MakeId(kind, version)}-{device}";
+
+    private static readonly System.Text.RegularExpressions.Regex DeviceSuffix =
+        new(@"^[a-z]+-[0-9][^-@]*(?:-(?:preview|rc|beta|alpha|repack)[^-@]*)*-(cuda[^@]*)(?:@golden)?$", System.Text.RegularExpressions.RegexOptions.CultureInvariant);
+
+    /// <summary>The device a runtime id (or a golden producer id) names: <c>pytorch-2.11-cuda@golden</c> → <c>cuda</c>; no suffix → <c>cpu</c>. Twin: judge.device_of.</summary>
+    public static string DeviceOf(string id) => DeviceSuffix.Match(id) is { Success: true } m ? m.Groups[1].Value : Cpu;
+
+    /// <summary>The id without its device: <c>pytorch-2.11-cuda@golden</c> → <c>pytorch-2.11@golden</c>.</summary>
+    public static string WithoutDevice(string id)
+    {
+        var device = DeviceOf(id);
+        if (device == Cpu) return id;
+        var golden = id.EndsWith("@golden", StringComparison.Ordinal);
+        var bare = golden ? id[..^"@golden".Length] : id;
+        return bare[..^(device.Length + 1)] + (golden ? "@golden" : "");
+    }
+
+    /// <summary>Whether a device id names a GPU (or gpu-check's simulation of one).</summary>
+    public static bool IsAccelerator(string device) => device != Cpu && device.Length > 0;
 
     public override string ToString() => Id;
 }

@@ -1,0 +1,245 @@
+using System.Diagnostics;
+using System.Formats.Tar;
+using System.IO.Compression;
+using System.Text.Json.Nodes;
+using Conformance.Orchestrator.Ledger;
+using Conformance.Orchestrator.Matrix;
+using Conformance.Orchestrator.Reports;
+using Conformance.Orchestrator.Runtimes;
+using Xunit.Abstractions;
+
+namespace Conformance.Tests;
+
+/// <summary>
+/// <c>gpu-check</c> with the device simulated (<c>--device cpu</c> standing in for cuda), with the
+/// host's real torch: it writes a device fixture set and a schema-2 report that the real
+/// <c>conformance merge</c> joins with a real run's, packed into one archive of at most 16 MiB; and
+/// the fixture set it writes is consumed by the real TorchSharp worker like any committed golden set
+/// (through CONFORMANCE_FIXTURES: a simulated set is never committed under fixtures/).
+/// </summary>
+public sealed class GpuCheckSpecs(ITestOutputHelper output)
+{
+    private static readonly RepoLayout Repo = RepoLayout.Find();
+    // One case per route family: lenet (pickle, pickle_legacy, safetensors, torchsharp_native, both
+    // TorchScript routes, pickled_model, strict_false, shape_mismatch), a checkpoint, tied weights.
+    private const string Cases = "lenet,ckpt_adam,tied_weights";
+    private static string Dir(string name)
+    {
+        var d = Path.Combine(Repo.ArtifactsDir, "tests", "gpu-check", name);
+        if (Directory.Exists(d)) Directory.Delete(d, true);
+        Directory.CreateDirectory(d);
+        return d;
+    }
+
+    private static readonly Lazy<(int Code, string Out, string Err, string Dir, double Seconds)> Simulated = new(() =>
+    {
+        var dir = Dir("simulated");
+        var clock = Stopwatch.StartNew();
+        var (code, stdout, stderr) = Discovery.Run([PythonCodecSpecs.HostPython(), "-m", "torchconformance", "gpu-check", "--out", dir, "--device", "cpu", "--cases", Cases],
+            TimeSpan.FromSeconds(240), ("PYTHONPATH", Repo.PythonPackageDir));
+        return (code, stdout, stderr, dir, clock.Elapsed.TotalSeconds);
+    });
+
+    private static string Cli()
+    {
+        var dll = new[] { "Release", "Debug" }.Select(c => Path.Combine(Repo.Root, "harness", "Conformance.Cli", "bin", c, "net10.0", "conformance.dll"))
+            .Where(File.Exists).OrderByDescending(File.GetLastWriteTimeUtc).FirstOrDefault();
+        return dll ?? throw new FileNotFoundException("the CLI is not built: run `make build`");
+    }
+
+    private (int Code, string Text) Run(string shellCommand, TimeSpan timeout)
+    {
+        var psi = new ProcessStartInfo("bash", ["-c", shellCommand])
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = Repo.Root,
+        };
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(timeout)) { p.Kill(true); Assert.Fail($"timed out after {timeout}: {shellCommand}"); }
+        var text = stdout.Result + stderr.Result;
+        output.WriteLine(text.Length > 4000 ? text[^4000..] : text);
+        return (p.ExitCode, text);
+    }
+
+    private static (string Id, string Archive, JsonNode Report) Outputs()
+    {
+        var (code, stdout, stderr, dir, _) = Simulated.Value;
+        Assert.True(code == 0, $"gpu-check exited {code}:\n{stdout}\n{stderr}");
+        var archive = Assert.Single(Directory.GetFiles(dir, "gpu-check-*.tar.gz"));
+        var report = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "gpu-report.json")))!;
+        var id = report["runtimes"]![0]!["id"]!.GetValue<string>();
+        return (id, archive, report);
+    }
+
+    [SkippableFact(Timeout = 300_000)]
+    public async Task A_simulated_gpu_check_writes_a_labelled_fixture_set_and_a_report_in_one_archive_within_16_MiB()
+    {
+        await Task.Yield();
+        PythonCodecSpecs.HostPython();
+        var (id, archive, report) = Outputs();
+        output.WriteLine($"gpu-check ({Cases}) took {Simulated.Value.Seconds:F1} s; archive {new FileInfo(archive).Length} bytes");
+        Assert.Matches(@"^pytorch-\d+\.\d+-cuda-cpu-simulated$", id);
+        Assert.Equal("cuda-cpu-simulated", report["runtimes"]![0]!["device"]!.GetValue<string>());
+        Assert.True(report["gpu_check"]!["simulated"]!.GetValue<bool>());
+        Assert.False(report["environment"]!["device"]!["cudnn_allow_tf32"]!.GetValue<bool>());
+        Assert.True(new FileInfo(archive).Length <= 16 * 1024 * 1024, $"{archive}: {new FileInfo(archive).Length} bytes");
+
+        // The archive holds the set and the report, nothing else, under the names the README gives.
+        var names = new List<string>();
+        await using (var gz = new GZipStream(File.OpenRead(archive), CompressionMode.Decompress))
+        {
+            var tar = new TarReader(gz);
+            while (await tar.GetNextEntryAsync() is { } e) if (e.EntryType != TarEntryType.Directory) names.Add(e.Name);
+        }
+        Assert.Contains("gpu-report.json", names);
+        Assert.All(names.Where(n => n != "gpu-report.json"), n => Assert.StartsWith($"fixtures/{id}/", n));
+        foreach (var f in new[] { "lenet.pickle.pt", "lenet.pickle.json", "lenet.torchscript_trace.bin", "lenet.pickled_model.pt", "ckpt_adam.checkpoint.pt", "tied_weights.torchsharp_native.bin" })
+            Assert.Contains($"fixtures/{id}/{f}", names);
+
+        // Every committed set and its own one met the device, on every route family, and nothing failed unexpectedly.
+        var results = report["results"]!.AsArray();
+        var producers = results.Select(r => r!["producer"]!.GetValue<string>()).ToHashSet();
+        foreach (var set in Directory.GetDirectories(Repo.FixturesDir).Select(Path.GetFileName))
+            Assert.Contains(set + GoldenFixture.Suffix, producers);
+        Assert.Contains(id, producers);
+        Assert.All(results, r => Assert.Equal(id, r!["consumer"]!.GetValue<string>()));
+        foreach (var route in new[] { "pickle", "pickle_legacy", "torchsharp_native", "torchscript_script", "torchscript_trace", "pickled_model", "checkpoint", "safetensors" })
+            Assert.Contains(results, r => r!["route"]!.GetValue<string>() == route);
+        Assert.Contains(results, r => r!["outcome"]!.GetValue<string>() == "pass" && r["route"]!.GetValue<string>() == "checkpoint" && r["producer"]!.GetValue<string>() == "torchsharp-0.107@golden");
+        Assert.DoesNotContain(results, r => r!["outcome"]!.GetValue<string>() == "fail");
+        Assert.Equal(0, report["summary"]!["fail"]!.GetValue<int>());
+        // The device pair's tolerance is stated on each cell.
+        Assert.All(results.Where(r => r!["case"]!.GetValue<string>() == "lenet"), r => Assert.Equal(1e-4, r!["tolerance"]!["atol"]!.GetValue<double>()));
+    }
+
+    [SkippableFact(Timeout = 600_000)]
+    public async Task Conformance_merge_joins_the_gpu_report_with_a_real_run_and_the_reports_show_the_device_rows()
+    {
+        await Task.Yield();
+        PythonCodecSpecs.HostPython();
+        var (id, _, report) = Outputs();
+        var dir = Dir("merge");
+        var run = Path.Combine(dir, "cpu");
+        var (code, text) = Run($"dotnet {Cli()} run --case lenet --route torchsharp_native --runtime pytorch-1.13 --out {run}", TimeSpan.FromSeconds(300));
+        Assert.True(code == 0, text);
+        var merged = Path.Combine(dir, "merged");
+        var gpuReport = Path.Combine(Simulated.Value.Dir, "gpu-report.json");
+        (code, text) = Run($"dotnet {Cli()} merge {run}/compatibility.json {gpuReport} --out {merged}", TimeSpan.FromSeconds(120));
+        Assert.True(code == 0, text);
+        var m = JsonNode.Parse(File.ReadAllText(Path.Combine(merged, "compatibility.json")))!;
+        var cpuCount = JsonNode.Parse(File.ReadAllText(Path.Combine(run, "compatibility.json")))!["results"]!.AsArray().Count;
+        Assert.Equal(cpuCount + report["results"]!.AsArray().Count, m["results"]!.AsArray().Count);
+        var rt = m["runtimes"]!.AsArray().Single(r => r!["id"]!.GetValue<string>() == id)!;
+        Assert.Equal("cuda-cpu-simulated", rt["device"]!.GetValue<string>());
+        var md = File.ReadAllText(Path.Combine(merged, "compatibility.md"));
+        Assert.Contains($"→ {id} |", md);
+        Assert.Contains("where a side ran on a GPU", md);
+    }
+
+    [SkippableFact(Timeout = 900_000)]
+    public async Task The_TorchSharp_worker_consumes_the_device_fixture_set_on_the_CPU_like_any_golden_set()
+    {
+        await Task.Yield();
+        PythonCodecSpecs.HostPython();
+        var (id, _, _) = Outputs();
+        // A fixtures folder holding only the device's set, as it will sit under fixtures/ once committed.
+        var fixtures = Dir("fixtures");
+        var set = Path.Combine(fixtures, id);
+        Directory.CreateDirectory(set);
+        foreach (var f in Directory.GetFiles(Path.Combine(Simulated.Value.Dir, "fixtures", id))) File.Copy(f, Path.Combine(set, Path.GetFileName(f)));
+        var outDir = Path.Combine(Repo.ArtifactsDir, "tests", "gpu-check", "torchsharp");
+        var (code, text) = Run($"CONFORMANCE_FIXTURES={fixtures} dotnet {Cli()} run --runtime 'torchsharp-*' --cells '*/*/{id}@golden->torchsharp-*/*' --out {outDir}", TimeSpan.FromSeconds(600));
+        Assert.True(code == 0, text);
+        var results = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "compatibility.json")))!["results"]!.AsArray();
+        Assert.NotEmpty(results);
+        Assert.All(results, r => Assert.StartsWith($"{id}@golden", r!["producer"]!.GetValue<string>()));
+        Assert.All(results, r => Assert.NotEqual("fail", r!["outcome"]!.GetValue<string>()));
+        foreach (var route in new[] { "pickle", "torchsharp_native", "torchscript_script", "torchscript_trace", "checkpoint" })
+            Assert.Contains(results, r => r!["route"]!.GetValue<string>() == route && r["outcome"]!.GetValue<string>() == "pass");
+        // Judged with the tolerance of the device pair: the producer's side is a (simulated) GPU.
+        Assert.All(results.Where(r => r!["case"]!.GetValue<string>() == "lenet"), r => Assert.Equal(1e-4, r!["tolerance"]!["atol"]!.GetValue<double>()));
+        // Declared failures of the CPU twin's cells (pickle_legacy: TorchSharp cannot read the old format) apply to the device's cells too.
+        Assert.Contains(results, r => r!["cell"]!.GetValue<string>() == $"lenet/pickle_legacy/{id}@golden->torchsharp-0.107/default"
+                                      && r["outcome"]!.GetValue<string>() == "known_failure");
+    }
+
+    [SkippableFact(Timeout = 600_000)]
+    public async Task TorchSharp_CUDA_cells_are_skipped_with_the_reason_named_in_the_summary_and_do_not_fail_under_require_all()
+    {
+        await Task.Yield();
+        PythonCodecSpecs.HostPython();
+        var outDir = Path.Combine(Repo.ArtifactsDir, "tests", "gpu-check", "torchsharp-cuda");
+        var (code, text) = Run($"CONFORMANCE_REQUIRE_ALL=1 dotnet {Cli()} run --case lenet --route pickle --out {outDir}", TimeSpan.FromSeconds(500));
+        Assert.True(code == 0, text);
+        var report = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "compatibility.json")))!;
+        var results = report["results"]!.AsArray();
+        var cuda = results.Where(r => r!["producer"]!.GetValue<string>().EndsWith("-cuda") || r!["consumer"]!.GetValue<string>().EndsWith("-cuda")).ToList();
+        Assert.NotEmpty(cuda);
+        // Both directions and every load mode of TorchSharp on CUDA are planned, each skipped with the reason.
+        Assert.Contains(cuda, r => r!["producer"]!.GetValue<string>() == "torchsharp-0.107-cuda");
+        Assert.Contains(cuda, r => r!["consumer"]!.GetValue<string>() == "torchsharp-0.107-cuda" && r["producer"]!.GetValue<string>().EndsWith("@golden"));
+        Assert.All(cuda, r => Assert.Equal("skipped", r!["outcome"]!.GetValue<string>()));
+        Assert.All(cuda, r => Assert.Contains(Runtime.NoTorchSharpCuda, r!["message"]!.GetValue<string>()));
+        Assert.All(cuda, r => Assert.Null(r!["known_failure"]));
+        Assert.Equal(cuda.Count, report["summary"]!["skipped"]!.GetValue<int>());
+        Assert.Empty(report["ledger_errors"]!.AsArray());
+        var line = report["summary"]!["line"]!.GetValue<string>();
+        Assert.StartsWith("CONFORMANCE SUITE PASSED", line);
+        Assert.Contains($"{cuda.Count} skips ({cuda.Count} await a GPU: torchsharp-0.107-cuda, no TorchSharp CUDA package is available)", line);
+        Assert.Contains(line, text);
+        // merge keeps the words.
+        var merged = Path.Combine(outDir, "merged");
+        (code, text) = Run($"dotnet {Cli()} merge {outDir}/compatibility.json --out {merged}", TimeSpan.FromSeconds(120));
+        Assert.True(code == 0, text);
+        Assert.Contains("await a GPU: torchsharp-0.107-cuda", JsonNode.Parse(File.ReadAllText(Path.Combine(merged, "compatibility.json")))!["summary"]!["line"]!.GetValue<string>());
+    }
+
+    [SkippableFact(Timeout = 300_000)]
+    public async Task Compare_maps_one_device_runtime_onto_another_and_sees_a_changed_device_cell()
+    {
+        await Task.Yield();
+        PythonCodecSpecs.HostPython();
+        var (id, _, report) = Outputs();
+        // The same run, as if a newer torch on the GPU had produced it, with one cell broken.
+        var next = id.Replace("pytorch-", "pytorch-9.").Replace("9.1.", "9.");  // pytorch-1.13-cuda-… -> pytorch-9.13-cuda-…
+        var renamed = JsonNode.Parse(report.ToJsonString().Replace(id, next))!;
+        var broken = renamed["results"]!.AsArray().First(r => r!["outcome"]!.GetValue<string>() == "pass" && r["route"]!.GetValue<string>() == "checkpoint")!;
+        broken["outcome"] = "fail";
+        var c = RunComparison.Compare(report, renamed, new Dictionary<string, string> { [id] = next });
+        var regression = Assert.Single(c.Regressions);
+        Assert.Contains(next, regression.Cell.Replace(id, next));
+        Assert.Empty(c.NewCells);
+        Assert.Empty(c.VanishedCells);
+        // Without the map every device cell is new or vanished: ids with a device are ids like any other.
+        var unmapped = RunComparison.Compare(report, renamed, new Dictionary<string, string>());
+        Assert.Equal(report["results"]!.AsArray().Count, unmapped.VanishedCells.Count);
+    }
+
+    [Fact]
+    public void Device_suffixed_ids_name_their_device_and_match_their_CPU_twins_ledger_entries()
+    {
+        Assert.Equal("cuda", Runtime.DeviceOf("pytorch-2.11-cuda"));
+        Assert.Equal("cuda", Runtime.DeviceOf("pytorch-2.11-cuda@golden"));
+        Assert.Equal("cuda-cpu-simulated", Runtime.DeviceOf("pytorch-2.6-cuda-cpu-simulated"));
+        Assert.Equal("cuda", Runtime.DeviceOf("torchsharp-0.108.0-preview.1-cuda"));
+        Assert.Equal("cpu", Runtime.DeviceOf("torchsharp-0.108.0-preview.1"));
+        Assert.Equal("cpu", Runtime.DeviceOf("pytorch-2.6@golden"));
+        Assert.Equal("pytorch-2.11@golden", Runtime.WithoutDevice("pytorch-2.11-cuda@golden"));
+        Assert.Equal("pytorch-2.11-cuda", Runtime.MakeId("pytorch", "2.11.0+cu130", "cuda"));
+        Assert.Equal("pytorch-2.11", Runtime.MakeId("pytorch", "2.11.0+cu130", "cpu"));
+        var missing = Runtime.Missing("torchsharp-0.107-cuda", "no TorchSharp CUDA package");
+        Assert.Equal(("torchsharp", "0.107", "cuda"), (missing.Kind, missing.Version, missing.Device));
+
+        var entry = new LedgerEntry("x", "ckpt_*/checkpoint/*->pytorch-1.13/weights_only", [], "", "", default, null, 0);
+        Assert.True(entry.Matches(Cell.Parse("ckpt_sgd/checkpoint/pytorch-2.6@golden->pytorch-1.13-cuda/weights_only")));
+        Assert.False(entry.Matches(Cell.Parse("ckpt_sgd/checkpoint/pytorch-2.6@golden->pytorch-1.14-cuda/weights_only")));
+        var deviceOnly = new LedgerEntry("y", "lenet/pickle/*->pytorch-*-cuda/default", [], "", "", default, null, 0);
+        Assert.False(deviceOnly.Matches(Cell.Parse("lenet/pickle/torchsharp-0.107->pytorch-2.6/default")));
+        Assert.True(deviceOnly.Matches(Cell.Parse("lenet/pickle/torchsharp-0.107->pytorch-2.11-cuda/default")));
+
+        var lenet = Catalogue.Case("lenet");
+        Assert.Equal(lenet.Tolerance, Catalogue.ToleranceFor(lenet, Cell.Parse("lenet/pickle/pytorch-2.6->torchsharp-0.107/default")));
+        Assert.Equal(lenet.Tolerance.Atol * Catalogue.DeviceFactor, Catalogue.ToleranceFor(lenet, Cell.Parse("lenet/pickle/pytorch-2.11-cuda@golden->torchsharp-0.107/default")).Atol);
+    }
+}
