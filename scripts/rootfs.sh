@@ -38,6 +38,12 @@ umount_one() {
 bind() { # bind SRC DST [rbind]
   local src=$1 dst=$2 how=${3:---bind}
   mkdir -p "$dst"
+  # A bind left from an earlier checkout at the same path (deleted and cloned again) still shows the
+  # old, deleted folder: it is a mount point, but not of SRC. Replace it rather than keep it.
+  if mountpoint -q "$dst" && [ "$(stat -c %d:%i "$src")" != "$(stat -c %d:%i "$dst" 2>/dev/null)" ]; then
+    log "replacing a stale mount at $dst (it no longer shows $src)"
+    umount_one "$dst"
+  fi
   mountpoint -q "$dst" || mount "$how" "$src" "$dst"
 }
 
