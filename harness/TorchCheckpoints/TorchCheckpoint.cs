@@ -68,7 +68,9 @@ public static class TorchCheckpoint
 
         if (zip.Find(prefix + "byteorder") is { } byteorder)
         {
-            var order = Encoding.ASCII.GetString(zip.ReadAll(byteorder, 64, nameof(CheckpointLimits.MaxPickleBytes)));
+            if (byteorder.Size > 16)
+                throw new CheckpointFormatException(path, byteorder.Name, $"entry '{byteorder.Name}' has {byteorder.Size:N0} bytes; it holds 'little' or 'big'");
+            var order = Encoding.ASCII.GetString(zip.ReadAll(byteorder, 16, nameof(CheckpointLimits.MaxPickleBytes)));
             if (order != "little")
                 throw new CheckpointFormatException(path, byteorder.Name, $"entry '{byteorder.Name}' says the storages are '{order}'-endian; only little-endian is read");
         }

@@ -351,12 +351,6 @@ internal sealed class ZipReader : IDisposable
 
         public string Name => _entry.Name;
 
-        /// <summary>Whether the entry is stored (its bytes lie in the file as they are).</summary>
-        public bool IsStored => _inflater is null;
-
-        /// <summary>Where a stored entry's bytes start in the file.</summary>
-        public long DataOffset => _entry.DataOffset;
-
         /// <summary>
         /// Reads a whole stored entry to <paramref name="destination"/> on several threads, each
         /// reading and CRC-ing its own segment; the segment CRCs are combined into the entry's.
@@ -539,14 +533,4 @@ public sealed class RecordReader
         for (long offset = 0; offset < length; offset += Segments.Chunk)
             _entry.ReadExactly(new Span<byte>(destination + offset, (int)Math.Min(Segments.Chunk, length - offset)));
     }
-
-    /// <summary>Whether the record is stored, so its bytes can be used in place from a mapping of the file.</summary>
-    public bool IsStored => _entry.IsStored;
-
-    /// <summary>Where a stored record's bytes start in the file.</summary>
-    public long FileOffset => _entry.DataOffset;
-
-    /// <summary>Accepts the record as mapped in place at <paramref name="mapped"/> (its bytes in a
-    /// memory map of the file), checking the CRC over them unless <paramref name="verifyCrc"/> is false.</summary>
-    public unsafe void TakeMapped(byte* mapped, bool verifyCrc) => _entry.TakeMapped(mapped, verifyCrc);
 }

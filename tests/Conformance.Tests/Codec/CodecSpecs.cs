@@ -204,9 +204,8 @@ public sealed class CodecSpecs
     public void A_tensor_declaring_a_terabyte_is_refused_before_allocation()
     {
         // libtorch once answered "can't allocate memory: you tried to allocate 1099511627776 bytes".
-        var pickle = Encoding.Latin1.GetBytes(Encoding.Latin1.GetString(Pickle(new PyDict { { "w", Floats(1, 2, 3, 4) } })));
+        var pickle = Pickle(new PyDict { { "w", Floats(1, 2, 3, 4) } });
         var path = Scratch("terabyte.pt");
-        TorchCheckpoint.Save(path, new PyDict { { "w", Floats(1, 2, 3, 4) } }, RawTensors.Instance);
         // Re-declare the storage as 2^38 floats (1 TiB) by rewriting numel in a copy of the pickle.
         var hostile = new RawZip().Add("archive/data.pkl", PatchNumel(pickle, 4, 1L << 38)).Add("archive/data/0", new byte[16]).Build();
         File.WriteAllBytes(path, hostile);
