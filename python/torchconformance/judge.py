@@ -123,6 +123,17 @@ def _show(v: Any) -> str:
 _DOTNET_NUMBER = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$|^\s*[+-]?(nan|infinity|∞)\s*$", re.I)
 
 
+def _by_key(tensors: List[Dict[str, Any]], problems: List[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
+    """The consumer's tensors by key; a key listed twice is a problem (the first listing counts)."""
+    theirs: Dict[str, Dict[str, Any]] = {}
+    for t in tensors:
+        if t["key"] in theirs:
+            problems.append(_problem("duplicate_key", t["key"], f"{t['key']}: listed twice by the consumer"))
+        else:
+            theirs[t["key"]] = t
+    return theirs
+
+
 def _problem(code: str, subject: str, message: str, measure: Optional[float] = None) -> Dict[str, Any]:
     return {"code": code, "subject": subject, "message": message, "measure": measure}
 
@@ -269,12 +280,7 @@ def compare(producer: Observation, consumer: Observation, tol: Tolerance, code: 
         problems.append(_problem("missing_keys", ",".join(missing), f"Missing key(s) in state_dict: {quoted(missing)}"))
     if unexpected:
         problems.append(_problem("unexpected_keys", ",".join(unexpected), f"Unexpected key(s) in state_dict: {quoted(unexpected)}"))
-    theirs: Dict[str, Dict[str, Any]] = {}
-    for t in consumer.tensors:
-        if t["key"] in theirs:
-            problems.append(_problem("duplicate_key", t["key"], f"{t['key']}: listed twice by the consumer"))
-        else:
-            theirs[t["key"]] = t
+    theirs = _by_key(consumer.tensors, problems)
     for p in producer.tensors:
         c = theirs.get(p["key"])
         if c is None:
@@ -310,12 +316,7 @@ def compare_partial(producer: Observation, consumer: Observation, missing: List[
         problems.append(_problem("partial_load", "missing_keys", f"missing_keys reported [{quoted(consumer.missing_keys or [])}], expected [{quoted(missing)}]"))
     if list(consumer.unexpected_keys or []) != list(unexpected):
         problems.append(_problem("partial_load", "unexpected_keys", f"unexpected_keys reported [{quoted(consumer.unexpected_keys or [])}], expected [{quoted(unexpected)}]"))
-    theirs: Dict[str, Dict[str, Any]] = {}
-    for t in consumer.tensors:
-        if t["key"] in theirs:
-            problems.append(_problem("duplicate_key", t["key"], f"{t['key']}: listed twice by the consumer"))
-        else:
-            theirs[t["key"]] = t
+    theirs = _by_key(consumer.tensors, problems)
     shared = 0
     for p in producer.tensors:
         if p["key"] not in theirs:

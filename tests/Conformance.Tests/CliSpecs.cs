@@ -19,20 +19,7 @@ public sealed class CliSpecs(ITestOutputHelper output)
         return dll ?? throw new FileNotFoundException("the CLI is not built: run `make build`");
     }
 
-    private (int Code, string Text) Run(string shellCommand, TimeSpan timeout)
-    {
-        var psi = new ProcessStartInfo("bash", ["-c", shellCommand])
-        {
-            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = RepoLayout.Find().Root,
-        };
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(timeout)) { p.Kill(true); Assert.Fail($"timed out after {timeout}: {shellCommand}"); }
-        var text = stdout.Result + stderr.Result;
-        output.WriteLine(text.Length > 4000 ? text[^4000..] : text);
-        return (p.ExitCode, text);
-    }
+    private (int Code, string Text) Run(string shellCommand, TimeSpan timeout) => Shell.Run(shellCommand, timeout, output);
 
     [Theory(Timeout = 300_000)]
     [InlineData(40)]
