@@ -8,7 +8,7 @@ using Conformance.Orchestrator.Runtimes;
 // Output that cannot be written (a full disk under a redirect) is reported, never an abort.
 var console = ConsoleGuard.Install();
 
-// conformance run|report|compare|merge|ledger|fixtures|bench|runtimes|doctor: commands only; every
+// conformance run|report|check|compare|merge|ledger|fixtures|bench|runtimes|doctor: commands only; every
 // judgement lives in Conformance.Orchestrator. Exit codes: 0 passed, 1 failed (a cell, the ledger, a
 // regression), 2 bad usage.
 
@@ -68,6 +68,16 @@ root.Subcommands.Add(fixtures);
 var bench = new Command("bench", "The checkpoint codec against torch.save / torch.load on ~419 MB, as ratios (reports/bench.md).");
 bench.SetAction(_ => Commands.Bench());
 root.Subcommands.Add(bench);
+
+var checkPaths = new Argument<string[]>("path") { Description = "Files or folders: torch.save (zip or legacy), checkpoint dicts, TorchScript, safetensors, TorchSharp Module.save, Hugging Face folders (sharded or not)", Arity = ArgumentArity.OneOrMore };
+var twinOpt = new Option<string?>("--model-twin") { Description = "Also load each state dict into this suite twin (e.g. lenet) on every runtime and compare eval outputs" };
+var checkJsonOpt = new Option<bool>("--json") { Description = "Write check.json (printed instead of Markdown when no --out or --html is given)" };
+var checkHtmlOpt = new Option<bool>("--html") { Description = "Write check.html" };
+var checkOutOpt = new Option<string?>("--out") { Description = "Folder for check.{md,json,html} (default: reports/check/)" };
+var check = new Command("check", "Will my model load in .NET? Every reader of every runtime on your files: inventory, results, a verdict and the remedy. Exit 1 when a file does not load in .NET intact.")
+    { checkPaths, twinOpt, checkJsonOpt, checkHtmlOpt, checkOutOpt, timeoutOpt };
+check.SetAction(r => Commands.Check(r.GetValue(checkPaths)!, r.GetValue(twinOpt), r.GetValue(checkJsonOpt), r.GetValue(checkHtmlOpt), r.GetValue(checkOutOpt), r.GetValue(timeoutOpt)));
+root.Subcommands.Add(check);
 
 var runtimes = new Command("runtimes", "What discovery found, and why a runtime is missing.");
 runtimes.SetAction(_ => Commands.Runtimes());

@@ -30,6 +30,7 @@ static Response Handle(Request request)
             Ops.ProduceCheckpoint => ProduceCheckpoint(args),
             "bench" => Bench.Run(Str(args, "dir"), args["tensors"]!.GetValue<int>(), args["elements"]!.GetValue<long>(), args["repeats"]?.GetValue<int>() ?? 3, args["pybridge"]?.GetValue<bool>() ?? true),
             Ops.ConsumeCheckpoint => ConsumeCheckpoint(args),
+            "check" => Check.Run(args),
             Ops.Shutdown => new JsonObject(),
             _ => throw new BadRequestException($"unknown op '{request.Op}'"),
         };
@@ -179,6 +180,7 @@ static JsonNode Consume(JsonObject args)
     var loaded = new Dictionary<string, bool>();
     nn.Module model;
     Func<Tensor, Tensor> forward;
+    List<string>? twinKeys = null;
     try
     {
         if (TorchScripts.IsTorchScript(route))
@@ -190,12 +192,16 @@ static JsonNode Consume(JsonObject args)
         else
         {
             var twin = (c.Variants?.GetValueOrDefault(mode) ?? c.Build)();
+            twinKeys = twin.state_dict().Keys.ToList();
             Routes.Load(route, mode, twin, path, loaded);
             (model, forward) = (twin, twin.call);
         }
     }
     catch (Exception e) when (e is not NotApplicableException)
     {
+        // A file of another kind than the route's (a checkpoint dict, TorchScript, a zip given as
+        // safetensors) is said so, with the remedy, instead of the reader's bare exception.
+        if (FileFormats.Explain(route, path, e, twinKeys) is { } clear) throw new ArtifactException(ErrorKinds.LoadError, clear, e);
         throw ArtifactException.For(ErrorKinds.LoadError, path, e);
     }
     var tensors = Observe.DescribeStateDict(model.state_dict());

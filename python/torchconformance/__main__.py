@@ -1,4 +1,4 @@
-"""Command line: ``python3 -m torchconformance serve|hello|listing CASE|gpu-check --out DIR [--device cuda|cpu]|judge``.
+"""Command line: ``python3 -m torchconformance serve|hello|listing CASE|check-samples DIR|gpu-check --out DIR [--device cuda|cpu]|judge``.
 
 ``judge [FILE]`` reads JSON lines ``{case, consumer, mode, expected, reply, path[, tolerance]}`` (stdin) and
 writes each verdict of ``judge.py`` as a JSON line (GpuJudgeAgreementSpecs compares it with the
@@ -14,6 +14,11 @@ def main(argv: list) -> int:
     cmd = argv[0] if argv else "serve"
     if cmd == "judge":
         return _judge_lines(argv[1] if len(argv) > 1 else None)
+    if cmd == "check-samples":
+        from . import samples
+
+        samples.write(argv[1] if len(argv) > 1 else "tests/check-samples")
+        return 0
     if cmd == "gpu-check":
         from . import gpu_check
 

@@ -109,11 +109,27 @@ def produce(optimizer_name: str, path: str, seed: int, device: str = "cpu") -> D
     return saved
 
 
+def require_keys(checkpoint: Any, path: str, keys: Tuple[str, ...]) -> None:
+    """A file without the suite's checkpoint keys is named for what it is (a bare state dict, another dict)."""
+    if isinstance(checkpoint, dict) and all(k in checkpoint for k in keys):
+        return
+    if not isinstance(checkpoint, dict):
+        what = f"a {type(checkpoint).__name__}, not a checkpoint dict"
+    else:
+        have = [str(k) for k in checkpoint]
+        listed = ", ".join(have[:6]) + (f", ... ({len(have)} in all)" if len(have) > 6 else "")
+        what = (f"a bare state dict ({listed}), not a training checkpoint" if all(isinstance(v, torch.Tensor) for v in checkpoint.values())
+                else f"a dict without {', '.join(k for k in keys if k not in checkpoint)} ({listed})")
+    raise ValueError(f"{path}: this file is {what}; this op reads the suite's checkpoint cases ({{{', '.join(keys)}}}) "
+                     "into their own network. For your own file run `conformance check FILE`, which reads any checkpoint with every reader")
+
+
 def consume(optimizer_name: str, path: str, mode: str, device: str = "cpu") -> Dict[str, Any]:
     """Loads onto ``device`` (``routes.load_pickle``: map_location), rebuilds model and optimizer there, resumes there."""
     from . import routes
 
     checkpoint = routes.load_pickle(mode, path, device)
+    require_keys(checkpoint, path, ("model_state_dict", "optimizer_state_dict", "epoch", "loss"))
     model = CheckpointNet().to(device)
     model.load_state_dict(checkpoint["model_state_dict"])
     # Built with the case's optimizer type; every hyperparameter then comes from the file.
@@ -176,6 +192,7 @@ def consume_gan(path: str, mode: str, device: str = "cpu") -> Dict[str, Any]:
     from . import routes
 
     checkpoint = routes.load_pickle(mode, path, device)
+    require_keys(checkpoint, path, ("netG", "netD", "optimizerG", "optimizerD", "epoch"))
     nets, optimizers = _gan(0, device)
     for k in ("G", "D"):
         nets[k].load_state_dict(checkpoint[f"net{k}"])

@@ -221,6 +221,12 @@ def _consume_checkpoint(args: Dict[str, Any]) -> Dict[str, Any]:
         raise _Failure("load_error", f"{path}: {type(e).__name__}: {_one_line(e)}", traceback.format_exc()) from e
 
 
+def _check(args: Dict[str, Any]) -> Dict[str, Any]:
+    from . import check
+
+    return check.check(args)
+
+
 def _bench(args: Dict[str, Any]) -> Dict[str, Any]:
     from . import bench
 
@@ -229,6 +235,7 @@ def _bench(args: Dict[str, Any]) -> Dict[str, Any]:
 
 OPS: Dict[str, Callable[[Dict[str, Any]], Dict[str, Any]]] = {
     "bench": _bench,
+    "check": _check,
     "produce_checkpoint": _produce_checkpoint,
     "consume_checkpoint": _consume_checkpoint,
     "hello": _hello,

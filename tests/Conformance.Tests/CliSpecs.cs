@@ -11,7 +11,7 @@ namespace Conformance.Tests;
 [Collection(MatrixCollection.Name)]
 public sealed class CliSpecs(ITestOutputHelper output)
 {
-    private static string Cli()
+    internal static string Cli()
     {
         var root = RepoLayout.Find().Root;
         var dll = new[] { "Release", "Debug" }.Select(c => Path.Combine(root, "harness", "Conformance.Cli", "bin", c, "net10.0", "conformance.dll"))

@@ -148,6 +148,7 @@ public static class CheckpointCases
     {
         var (kind, _) = Spec(optimizerName);
         var checkpoint = TorchCheckpoint.Load(path) as PyDict ?? throw new CheckpointFormatException($"{path}: the checkpoint is not a dict");
+        RequireCheckpoint(checkpoint, path, "model_state_dict", "optimizer_state_dict", "epoch", "loss");
         var model = new CheckpointNet();
         LoadModel(model, checkpoint["model_state_dict"] as PyDict ?? throw new CheckpointFormatException($"{path}: model_state_dict is not a dict"), path);
         var optimizer = LoadOptimizer(kind, model, checkpoint["optimizer_state_dict"], $"{path}: optimizer_state_dict");
@@ -158,6 +159,21 @@ public static class CheckpointCases
         for (int step = epoch; step < epoch + ResumeSteps; step++) Step(model, optimizer, step);
         loaded["resumed"] = Parameters(model);
         return loaded;
+    }
+
+    /// <summary>A file without the suite's checkpoint keys is named for what it is (a bare state dict, another checkpoint).</summary>
+    private static void RequireCheckpoint(PyDict checkpoint, string path, params string[] keys)
+    {
+        var absent = keys.Where(k => !checkpoint.ContainsKey(k)).ToList();
+        if (absent.Count == 0) return;
+        var have = checkpoint.Keys.Select(k => k.ToString() ?? "").ToList();
+        var listed = string.Join(", ", have.Take(6)) + (have.Count > 6 ? $", … ({have.Count} in all)" : "");
+        var what = checkpoint.All(kv => kv.Value is global::TorchSharp.torch.Tensor)
+            ? $"a bare state dict ({listed}), not a training checkpoint"
+            : $"a dict without {string.Join(", ", absent)} ({listed})";
+        throw new CheckpointFormatException(
+            $"{path}: this file is {what}; this op reads the suite's checkpoint cases ({{{string.Join(", ", keys)}}}) into their own network. " +
+            "For your own file run `conformance check FILE`, which reads any checkpoint with every reader");
     }
 
     /// <summary>Copies a state dict into the model strictly, in PyTorch's wording (the library's load_state_dict).</summary>

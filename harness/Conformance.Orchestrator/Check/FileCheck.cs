@@ -1,0 +1,322 @@
+using System.Text.Json.Nodes;
+using Conformance.Orchestrator.Matrix;
+using Conformance.Orchestrator.Runtimes;
+using Conformance.Orchestrator.Workers;
+
+namespace Conformance.Orchestrator.Check;
+
+/// <summary>What one reader in one runtime made of a file, judged against the reference read.</summary>
+public sealed record ReaderResult(string Runtime, string Reader, string Status, string Message, int Tensors)
+{
+    /// <summary>read (identical bytes), differs, failed, not_run.</summary>
+    public bool Identical => Status == "identical";
+}
+
+/// <summary>The eval outputs of a load into a suite twin (<c>--model-twin</c>).</summary>
+public sealed record TwinResult(string Runtime, string Status, string Message, double? MaxAbsDiff);
+
+/// <summary>One checked file (or Hugging Face folder): inventory, every reader, one verdict and its remedy.</summary>
+public sealed record CheckedFile(
+    string Path,
+    string Format,
+    JsonObject? Inventory,
+    string? ReferenceRuntime,
+    IReadOnlyList<ReaderResult> Readers,
+    IReadOnlyList<TwinResult> Twin,
+    Verdict Verdict,
+    IReadOnlyList<CheckedFile> Parts);
+
+/// <summary>The verdict in one line and what to do in another; <see cref="LoadsInDotNet"/> decides the exit code.</summary>
+public sealed record Verdict(bool LoadsInDotNet, string Line, string Remedy);
+
+/// <summary>The whole run of <c>conformance check</c>.</summary>
+public sealed record CheckRun(IReadOnlyList<CheckedFile> Files, IReadOnlyList<Runtime> Runtimes, DateTimeOffset Started, TimeSpan Elapsed)
+{
+    public bool AllLoad => Files.All(f => f.Verdict.LoadsInDotNet);
+}
+
+/// <summary>
+/// <c>conformance check PATH…</c>: asks every available runtime's worker to read a user's file with
+/// every reader it has, and compares what each read with the newest PyTorch's reading. The file is
+/// staged under the repository's artifacts folder when it lies outside it, so the rootfs runtimes see
+/// it. No reader executes a pickle global outside the allowlist (see python/torchconformance/check.py).
+/// </summary>
+public sealed class FileCheck(Suite suite, RunnerOptions options, string? modelTwin = null)
+{
+    public const string Op = "check";
+
+    private static readonly string[] HfIndexes = ["model.safetensors.index.json", "pytorch_model.bin.index.json"];
+    private static readonly string[] HfSingles = ["model.safetensors", "pytorch_model.bin"];
+
+    /// <summary>Each path as the items it holds: a Hugging Face folder is one item; another folder, each of its files.</summary>
+    public static IReadOnlyList<string> Expand(IEnumerable<string> paths)
+    {
+        var items = new List<string>();
+        foreach (var raw in paths)
+        {
+            var path = System.IO.Path.GetFullPath(raw);
+            if (File.Exists(path)) items.Add(path);
+            else if (Directory.Exists(path))
+            {
+                if (IsHuggingFace(path)) items.Add(path);
+                else
+                {
+                    items.AddRange(Directory.GetFiles(path).Order(StringComparer.Ordinal));
+                    items.AddRange(Directory.GetDirectories(path).Where(IsHuggingFace).Order(StringComparer.Ordinal));
+                }
+            }
+            else throw new FileNotFoundException($"{raw}: no such file or folder", raw);
+        }
+        return items;
+    }
+
+    private static bool IsHuggingFace(string dir) => HfIndexes.Concat(HfSingles).Any(n => File.Exists(System.IO.Path.Combine(dir, n)));
+
+    public CheckRun Run(IReadOnlyList<string> paths, Action<string>? progress = null)
+    {
+        var started = DateTimeOffset.Now;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var items = Expand(paths);
+        using var pool = new WorkerPool(options.StartTimeout, options.WorkerEnvironment);
+        var files = new List<CheckedFile>();
+        foreach (var (item, i) in items.Select((p, i) => (p, i)))
+        {
+            progress?.Invoke($"[{i + 1}/{items.Count}] {item}");
+            var staged = Stage(item, i);
+            files.Add(Directory.Exists(staged) ? CheckFolder(pool, item, staged) : CheckFile(pool, item, staged));
+        }
+        return new CheckRun(files, suite.Runtimes, started, clock.Elapsed);
+    }
+
+    private IEnumerable<Runtime> PyTorchs => suite.Runtimes.Where(r => r.Available && r.Kind == RuntimeKinds.PyTorch && !Runtime.IsAccelerator(r.Device))
+        .OrderByDescending(r => Runtime.ParseVersion(r.Version));
+
+    private IEnumerable<Runtime> TorchSharps => suite.Runtimes.Where(r => r.Available && r.Kind == RuntimeKinds.TorchSharp && !Runtime.IsAccelerator(r.Device));
+
+    /// <summary>The path as the workers see it: itself inside the repository, else a copy under artifacts/check/.</summary>
+    private string Stage(string path, int index)
+    {
+        var root = suite.Repo.Root.TrimEnd('/') + "/";
+        if (path.StartsWith(root, StringComparison.Ordinal)) return path;
+        var dir = System.IO.Path.Combine(options.ArtifactsDir, $"{index:D3}");
+        if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        Directory.CreateDirectory(dir);
+        var target = System.IO.Path.Combine(dir, System.IO.Path.GetFileName(path.TrimEnd('/')));
+        if (File.Exists(path)) File.Copy(path, target);
+        else
+        {
+            Directory.CreateDirectory(target);
+            foreach (var f in Directory.GetFiles(path)) File.Copy(f, System.IO.Path.Combine(target, System.IO.Path.GetFileName(f)));
+        }
+        return target;
+    }
+
+    private JsonObject? Ask(WorkerPool pool, Runtime runtime, JsonObject args, out string? error)
+    {
+        var reply = pool.Send(runtime, Op, args, options.RequestTimeout);
+        error = null;
+        if (reply.Result is JsonObject result) return result;
+        error = reply switch
+        {
+            WorkerReply.Answered a => $"{a.Response.Error?.Kind}: {a.Response.Error?.Message}",
+            WorkerReply.Failed f => $"{f.Kind}: {f.Message}",
+            _ => "no answer",
+        };
+        return null;
+    }
+
+    private CheckedFile CheckFile(WorkerPool pool, string original, string staged)
+    {
+        JsonObject? inventory = null;
+        string? reference = null;
+        string format = "unknown";
+        var readers = new List<(string Runtime, JsonObject Reader)>();
+        var failures = new List<ReaderResult>();
+        foreach (var rt in PyTorchs)
+        {
+            var answer = Ask(pool, rt, new JsonObject { ["path"] = staged, ["inventory"] = inventory is null }, out var error);
+            if (answer is null)
+            {
+                failures.Add(new ReaderResult(rt.Id, "(worker)", "failed", error ?? "", 0));
+                continue;
+            }
+            if (inventory is null && answer["inventory"] is JsonObject inv)
+            {
+                inventory = (JsonObject)inv.DeepClone();
+                reference = rt.Id;
+                format = answer["format"]?.GetValue<string>() ?? format;
+            }
+            foreach (var r in answer["readers"]?.AsArray() ?? []) readers.Add((rt.Id, (JsonObject)r!));
+        }
+        var keys = MirrorKeys(inventory);
+        foreach (var rt in TorchSharps)
+        {
+            var answer = Ask(pool, rt, new JsonObject { ["path"] = staged, ["format"] = format, ["keys"] = keys }, out var error);
+            if (answer is null) failures.Add(new ReaderResult(rt.Id, "(worker)", "failed", error ?? "", 0));
+            else foreach (var r in answer["readers"]?.AsArray() ?? []) readers.Add((rt.Id, (JsonObject)r!));
+        }
+        var judged = Judge(inventory, readers).Concat(failures).ToList();
+        var twin = modelTwin is null ? [] : Twin(pool, staged, format, inventory);
+        var file = new CheckedFile(original, format, inventory, reference, judged, twin, Verdicts.Placeholder, []);
+        return file with { Verdict = Verdicts.For(file) };
+    }
+
+    private CheckedFile CheckFolder(WorkerPool pool, string original, string staged)
+    {
+        var index = HfIndexes.Select(n => System.IO.Path.Combine(staged, n)).FirstOrDefault(File.Exists);
+        var shardNames = new List<string>();
+        var weightMap = new JsonObject();
+        string? indexError = null;
+        if (index is not null)
+        {
+            try
+            {
+                var json = JsonNode.Parse(File.ReadAllText(index)) as JsonObject;
+                weightMap = json?["weight_map"] as JsonObject ?? throw new FormatException("it has no \"weight_map\" object");
+                shardNames = weightMap.Select(kv => kv.Value!.GetValue<string>()).Distinct().ToList();
+            }
+            catch (Exception e) when (e is FormatException or System.Text.Json.JsonException or InvalidOperationException)
+            {
+                indexError = $"{System.IO.Path.GetFileName(index)}: {e.Message}";
+            }
+        }
+        else shardNames = HfSingles.Where(n => File.Exists(System.IO.Path.Combine(staged, n))).Take(1).ToList();
+
+        var parts = shardNames.Select(n => System.IO.Path.Combine(staged, n))
+            .Select(p => File.Exists(p) ? CheckFile(pool, System.IO.Path.Combine(original, System.IO.Path.GetFileName(p)), p)
+                : new CheckedFile(System.IO.Path.Combine(original, System.IO.Path.GetFileName(p)), "missing", null, null, [], [],
+                    new Verdict(false, "✗ a shard the index names is missing", "download every shard the index lists"), []))
+            .ToList();
+
+        // The folder's keys, in the index's order (or the single file's), with the dtype and shape PyTorch read.
+        var described = parts.SelectMany(p => p.Inventory?["tensors"]?.AsArray() ?? []).OfType<JsonObject>()
+            .GroupBy(t => t["key"]!.GetValue<string>()).ToDictionary(g => g.Key, g => g.First());
+        var order = index is not null ? weightMap.Select(kv => kv.Key).ToList() : described.Keys.ToList();
+        var tensors = new JsonArray(order.Where(described.ContainsKey).Select(k => described[k].DeepClone()).ToArray());
+        var problems = new List<string>();
+        if (indexError is not null) problems.Add(indexError);
+        foreach (var k in order.Where(k => !described.ContainsKey(k)).Take(5)) problems.Add($"the index maps '{k}' to {weightMap[k]}, which does not hold it");
+        var unindexed = index is null ? [] : described.Keys.Except(order).ToList();
+        foreach (var k in unindexed.Take(5)) problems.Add($"'{k}' is in a shard but not in the index");
+        var inventory = new JsonObject
+        {
+            ["format"] = index is null ? "hf_folder" : "hf_sharded",
+            ["index"] = index is null ? null : System.IO.Path.GetFileName(index),
+            ["shards"] = new JsonArray(shardNames.Select(s => (JsonNode)s).ToArray()),
+            ["tensors"] = tensors,
+            ["index_problems"] = new JsonArray(problems.Select(p => (JsonNode)p).ToArray()),
+        };
+        var readers = new List<(string, JsonObject)>();
+        var failures = new List<ReaderResult>();
+        foreach (var rt in TorchSharps)
+        {
+            var answer = Ask(pool, rt, new JsonObject { ["path"] = staged, ["format"] = "hf_folder", ["keys"] = MirrorKeys(inventory) }, out var error);
+            if (answer is null) failures.Add(new ReaderResult(rt.Id, "(worker)", "failed", error ?? "", 0));
+            else foreach (var r in answer["readers"]?.AsArray() ?? []) readers.Add((rt.Id, (JsonObject)r!));
+        }
+        var judged = Judge(inventory, readers).Concat(failures).ToList();
+        var folder = new CheckedFile(original, (string)inventory["format"]!, inventory, parts.FirstOrDefault()?.ReferenceRuntime, judged, [], Verdicts.Placeholder, parts);
+        return folder with { Verdict = Verdicts.For(folder) };
+    }
+
+    /// <summary>The keys a TorchSharp module needs to load a state dict strictly; none for a nested (checkpoint) file.</summary>
+    private static JsonArray MirrorKeys(JsonObject? inventory)
+    {
+        var tensors = inventory?["tensors"]?.AsArray().OfType<JsonObject>().ToList() ?? [];
+        if (tensors.Any(t => t["key"]!.GetValue<string>().Contains('/'))) return [];
+        return new JsonArray(tensors.Select(t => (JsonNode)new JsonObject { ["key"] = t["key"]!.DeepClone(), ["dtype"] = t["dtype"]!.DeepClone(), ["shape"] = t["shape"]!.DeepClone() }).ToArray());
+    }
+
+    /// <summary>Each reader's tensors against the inventory's: identical, or what differs first.</summary>
+    public static IEnumerable<ReaderResult> Judge(JsonObject? inventory, IEnumerable<(string Runtime, JsonObject Reader)> readers)
+    {
+        var expected = (inventory?["tensors"]?.AsArray() ?? []).OfType<JsonObject>()
+            .GroupBy(t => t["key"]!.GetValue<string>()).ToDictionary(g => g.Key, g => g.First());
+        foreach (var (runtime, r) in readers)
+        {
+            var name = r["reader"]?.GetValue<string>() ?? "?";
+            var status = r["status"]?.GetValue<string>() ?? "failed";
+            var message = r["message"]?.GetValue<string>() ?? "";
+            if (status != "read")
+            {
+                yield return new ReaderResult(runtime, name, status, message, 0);
+                continue;
+            }
+            var got = (r["tensors"]?.AsArray() ?? []).OfType<JsonObject>().ToList();
+            if (inventory is null || expected.Count == 0)
+            {
+                yield return new ReaderResult(runtime, name, "read", $"read {got.Count} tensors (no reference reading to compare with)", got.Count);
+                continue;
+            }
+            var diffs = new List<string>();
+            var seen = new HashSet<string>();
+            foreach (var t in got)
+            {
+                var key = t["key"]!.GetValue<string>();
+                seen.Add(key);
+                if (!expected.TryGetValue(key, out var want)) { diffs.Add($"unexpected key '{key}'"); continue; }
+                string Shape(JsonObject o) => "[" + string.Join(", ", o["shape"]!.AsArray().Select(d => d!.ToString())) + "]";
+                if (t["dtype"]!.GetValue<string>() != want["dtype"]!.GetValue<string>())
+                    diffs.Add($"'{key}' is {t["dtype"]} where PyTorch read {want["dtype"]}");
+                else if (Shape(t) != Shape(want)) diffs.Add($"'{key}' has shape {Shape(t)} where PyTorch read {Shape(want)}");
+                else if (t["sha256"]!.GetValue<string>() != want["sha256"]!.GetValue<string>()) diffs.Add($"'{key}' has other bytes than PyTorch read");
+            }
+            var missing = expected.Keys.Where(k => !seen.Contains(k)).ToList();
+            if (missing.Count > 0) diffs.Insert(0, $"{missing.Count} of {expected.Count} tensors missing (first: '{missing[0]}')");
+            yield return diffs.Count == 0
+                ? new ReaderResult(runtime, name, "identical", $"{got.Count} tensors, bytes identical", got.Count)
+                : new ReaderResult(runtime, name, "differs", $"{diffs.Count} difference(s): {string.Join("; ", diffs.Take(3))}", got.Count);
+        }
+    }
+
+    private static readonly IReadOnlyDictionary<string, string> RouteOfFormat = new Dictionary<string, string>
+    {
+        ["torch_zip"] = Catalogue.Pickle, ["torch_legacy"] = Catalogue.PickleLegacy, ["safetensors"] = Catalogue.Safetensors,
+        ["torchsharp_native"] = Catalogue.TorchSharpNative, ["torchscript"] = Catalogue.TorchScriptScript,
+    };
+
+    /// <summary>With --model-twin: the file loaded into the suite's twin on every runtime, eval outputs against the first PyTorch's.</summary>
+    private List<TwinResult> Twin(WorkerPool pool, string staged, string format, JsonObject? inventory)
+    {
+        var results = new List<TwinResult>();
+        var spec = Catalogue.Case(modelTwin!);
+        if (!RouteOfFormat.TryGetValue(format, out var route) || inventory?["tensors"]?.AsArray().Any(t => t!["key"]!.GetValue<string>().Contains('/')) == true)
+        {
+            results.Add(new TwinResult("-", "not_run", $"a {format} file with nested entries is not a state dict a twin loads; load its model entry first", null));
+            return results;
+        }
+        double[]? reference = null;
+        foreach (var rt in PyTorchs.Concat(TorchSharps))
+        {
+            var reply = pool.Send(rt, Conformance.Protocol.Ops.Consume, new JsonObject { ["case"] = spec.Name, ["route"] = route, ["path"] = staged, ["mode"] = "default" }, options.RequestTimeout);
+            if (reply.Result is not JsonObject r)
+            {
+                var why = reply is WorkerReply.Answered a ? $"{a.Response.Error?.Kind}: {a.Response.Error?.Message}" : reply is WorkerReply.Failed f ? $"{f.Kind}: {f.Message}" : "no answer";
+                results.Add(new TwinResult(rt.Id, "failed", why, null));
+                continue;
+            }
+            var values = r["outputs"]?["values"]?.AsArray().Select(v => v!.GetValueKind() == System.Text.Json.JsonValueKind.String ? double.Parse(v.GetValue<string>(), System.Globalization.CultureInfo.InvariantCulture) : v.GetValue<double>()).ToArray() ?? [];
+            if (reference is null)
+            {
+                reference = values;
+                results.Add(new TwinResult(rt.Id, "reference", $"loaded into {spec.Name}; its eval outputs are the reference", 0));
+                continue;
+            }
+            if (values.Length != reference.Length)
+            {
+                results.Add(new TwinResult(rt.Id, "differs", $"{values.Length} outputs where the reference has {reference.Length}", null));
+                continue;
+            }
+            double max = 0;
+            bool within = true;
+            for (int i = 0; i < values.Length; i++)
+            {
+                var d = Math.Abs(values[i] - reference[i]);
+                max = Math.Max(max, double.IsNaN(d) ? double.PositiveInfinity : d);
+                if (!(d <= spec.Tolerance.Atol + spec.Tolerance.Rtol * Math.Abs(reference[i]))) within = false;
+            }
+            results.Add(new TwinResult(rt.Id, within ? "within" : "differs", $"eval outputs max abs diff {max:g3} ({spec.Tolerance})", max));
+        }
+        return results;
+    }
+}

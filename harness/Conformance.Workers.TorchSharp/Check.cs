@@ -1,0 +1,157 @@
+using System.Collections;
+using System.Text;
+using System.Text.Json.Nodes;
+using TorchCheckpoints;
+using TorchSharp;
+using TorchSharp.PyBridge;
+using static TorchSharp.torch;
+
+namespace Conformance.Workers.TorchSharp;
+
+/// <summary>
+/// `conformance check`, TorchSharp side: every reader a .NET user has for a file, run on it, each
+/// reporting what it read (key, dtype, shape, SHA-256) or its error. The orchestrator compares the bytes
+/// with PyTorch's and gives the verdict. Readers that need a module (load_py, load_safetensors,
+/// load_checkpoint, Module.load) load into a <see cref="MirrorModule"/> built from the keys, dtypes and
+/// shapes PyTorch read, so they run strict without the user's model class.
+/// </summary>
+public static class Check
+{
+    public static JsonNode Run(JsonObject args)
+    {
+        var path = args["path"]?.GetValue<string>() ?? throw new ArgumentException("missing argument 'path'");
+        var format = args["format"]?.GetValue<string>() ?? "unknown";
+        var keys = (args["keys"] as JsonArray ?? []).Select(k => new MirrorKey(
+            k!["key"]!.GetValue<string>(), k["dtype"]!.GetValue<string>(), k["shape"]!.AsArray().Select(d => d!.GetValue<long>()).ToArray())).ToList();
+        var readers = new JsonArray();
+        void Add(string name, Func<IEnumerable<KeyValuePair<string, Tensor>>> read)
+        {
+            var entry = new JsonObject { ["reader"] = name };
+            using var scope = NewDisposeScope();
+            try
+            {
+                entry["status"] = "read";
+                entry["tensors"] = Observe.DescribeStateDict(read().ToList());
+            }
+            catch (NotApplicableException e)
+            {
+                entry["status"] = "not_run";
+                entry["message"] = "not applicable: " + e.Message;
+            }
+            catch (Exception e)
+            {
+                entry.Remove("tensors");
+                entry["status"] = "failed";
+                entry["message"] = OneLine($"{e.GetType().Name}: {e.Message}");
+            }
+            readers.Add(entry);
+        }
+
+        switch (format)
+        {
+            case "torch_zip":
+            case "torch_legacy":
+                Add("PyBridge PyTorchUnpickler.UnpickleStateDict", () => Flatten(PyTorchUnpickler.UnpickleStateDict(path), ""));
+                // On a checkpoint dict (no flat key list) into an empty module: PyBridge's own failure is the evidence.
+                Add("PyBridge load_py (strict)", () => Mirror(keys, m => m.load_py(path, strict: true), allowEmpty: true));
+                Add("TorchCheckpoints TorchCheckpoint.Load", () => Flatten(TorchCheckpoint.Load(path), ""));
+                Add("TorchCheckpoints TorchCheckpoint.LoadMapped", () => Flatten(TorchCheckpoint.LoadMapped(path), ""));
+                break;
+            case "safetensors":
+                Add("PyBridge Safetensors.LoadStateDict", () => Safetensors.LoadStateDict(path));
+                Add("PyBridge load_safetensors (strict)", () => Mirror(keys, m => m.load_safetensors(path, strict: true)));
+                break;
+            case "torchsharp_native":
+                Add("TorchSharp Module.load (strict)", () => Mirror(keys, m => m.load(path, strict: true)));
+                break;
+            case "torchscript":
+                Add("TorchSharp torch.jit.load", () => jit.load(path).state_dict());
+                Add("TorchCheckpoints TorchCheckpoint.Load", () => Flatten(TorchCheckpoint.Load(path), ""));
+                break;
+            case "hf_folder":
+                Add("PyBridge load_checkpoint (strict)", () => Mirror(keys, m => m.load_checkpoint(path, strict: true, useTqdm: false)));
+                break;
+            case "torchsharp_tensor":
+                Add("TorchSharp Tensor.Load", () => [KeyValuePair.Create("", Tensor.Load(path))]);
+                break;
+            default:
+                break;
+        }
+        return new JsonObject { ["format"] = format, ["readers"] = readers };
+    }
+
+    private static string OneLine(string s) =>
+        string.Join(" ", s.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)) is var t && t.Length > 500 ? t[..500] : t;
+
+    /// <summary>Every tensor in a loaded object; nested keys join with '/' as on the Python side.</summary>
+    private static IEnumerable<KeyValuePair<string, Tensor>> Flatten(object? value, string key)
+    {
+        string Join(object k) => key.Length == 0 ? Convert.ToString(k, System.Globalization.CultureInfo.InvariantCulture)! : $"{key}/{k}";
+        switch (value)
+        {
+            case Tensor t:
+                yield return KeyValuePair.Create(key, t);
+                break;
+            case PyDict d:
+                foreach (var (k, v) in d)
+                foreach (var kv in Flatten(v, Join(k))) yield return kv;
+                break;
+            case IDictionary d:
+                foreach (DictionaryEntry e in d)
+                foreach (var kv in Flatten(e.Value, Join(e.Key))) yield return kv;
+                break;
+            case PyTuple tuple when tuple.Items.Any(IsContainerOrTensor):
+                for (int i = 0; i < tuple.Count; i++)
+                foreach (var kv in Flatten(tuple[i], Join(i))) yield return kv;
+                break;
+            case IList list when value is not string && list.Cast<object?>().Any(IsContainerOrTensor):
+                for (int i = 0; i < list.Count; i++)
+                foreach (var kv in Flatten(list[i], Join(i))) yield return kv;
+                break;
+        }
+    }
+
+    private static bool IsContainerOrTensor(object? v) => v is Tensor or PyDict or IDictionary or PyTuple || (v is IList && v is not string);
+
+    /// <summary>Builds a module with the file's keys (as PyTorch read them), loads into it, returns its state dict.</summary>
+    private static IEnumerable<KeyValuePair<string, Tensor>> Mirror(IReadOnlyList<MirrorKey> keys, Action<nn.Module> load, bool allowEmpty = false)
+    {
+        if (keys.Count == 0 && !allowEmpty) throw new NotApplicableException("no key list from PyTorch to build the module from (PyTorch could not read the file)");
+        var module = MirrorModule.Build(keys);
+        load(module);
+        return module.state_dict();
+    }
+
+    public sealed record MirrorKey(string Key, string Dtype, long[] Shape);
+
+    /// <summary>A module whose state dict has exactly the given keys, dtypes and shapes (zeros), nested by the dots.</summary>
+    public sealed class MirrorModule : nn.Module
+    {
+        private MirrorModule(string name) : base(name) { }
+
+        public static MirrorModule Build(IReadOnlyList<MirrorKey> keys)
+        {
+            var root = new MirrorModule("Mirror");
+            var byName = Observe.DtypeNames.ToDictionary(kv => kv.Value, kv => kv.Key);
+            foreach (var k in keys)
+            {
+                if (!byName.TryGetValue(k.Dtype, out var dtype))
+                    throw new NotApplicableException($"TorchSharp {typeof(torch).Assembly.GetName().Version?.ToString(3)} has no dtype {k.Dtype} (key '{k.Key}')");
+                var parts = k.Key.Split('.');
+                var node = root;
+                foreach (var part in parts[..^1])
+                {
+                    var child = node.named_children().FirstOrDefault(c => c.name == part).module as MirrorModule;
+                    if (child is null)
+                    {
+                        child = new MirrorModule(part);
+                        node.register_module(part, child);
+                    }
+                    node = child;
+                }
+                node.register_buffer(parts[^1], zeros(k.Shape, dtype));
+            }
+            return root;
+        }
+    }
+}

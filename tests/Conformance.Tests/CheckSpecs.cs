@@ -1,0 +1,259 @@
+using Conformance.Orchestrator;
+using Conformance.Orchestrator.Check;
+using Conformance.Orchestrator.Matrix;
+using Conformance.Orchestrator.Runtimes;
+using Xunit.Abstractions;
+
+namespace Conformance.Tests;
+
+/// <summary>
+/// One `conformance check` over user-shaped files from every producer: the golden fixtures (state dicts
+/// and checkpoints of each PyTorch, a TorchSharp Module.save file, TorchScript, a pickled whole model,
+/// the legacy format) and tests/check-samples (Hugging Face sharded safetensors and bin folders, a
+/// DataParallel state dict, a re-zipped deflated file; python3 -m torchconformance check-samples).
+/// Real workers of every runtime read each file; the specs pin the inventory, the readers' results
+/// and the verdict.
+/// </summary>
+public sealed class CheckFixture : IDisposable
+{
+    public static readonly string Root = RepoLayout.Find().Root;
+
+    public static readonly string[] Producers = ["pytorch-1.13", "pytorch-2.6", "pytorch-2.14"];
+
+    public CheckRun Run { get; }
+    public Suite Suite { get; }
+    public string? Missing { get; }
+
+    public CheckFixture()
+    {
+        Suite = new Suite(RepoLayout.Find());
+        var missing = Suite.Runtimes.Where(r => !r.Available).Select(r => $"{r.Id}: {r.MissingReason}").ToList();
+        Missing = missing.Count == 0 ? null : string.Join("; ", missing);
+        var paths = Producers.SelectMany(p => new[] { $"fixtures/{p}/lenet.pickle.pt", $"fixtures/{p}/ckpt_adam.checkpoint.pt" })
+            .Concat([
+                "fixtures/torchsharp-0.107/lenet.torchsharp_native.bin",
+                "fixtures/pytorch-2.6/lenet.torchscript_script.bin",
+                "fixtures/pytorch-1.13/lenet.pickled_model.pt",
+                "fixtures/pytorch-1.13/lenet.pickle_legacy.pt",
+                "tests/check-samples",
+            ]).Select(p => Path.Combine(Root, p)).ToList();
+        var options = RunnerOptions.FromEnvironment(Path.Combine(Root, "artifacts", "tests", "check"));
+        Run = new FileCheck(Suite, options).Run(paths);
+    }
+
+    public CheckedFile File(string relative) =>
+        Run.Files.SingleOrDefault(f => f.Path == Path.Combine(Root, relative)) ?? throw new KeyNotFoundException($"{relative} was not checked; checked: {string.Join(", ", Run.Files.Select(f => f.Path))}");
+
+    public void Dispose() { }
+}
+
+public sealed class CheckSpecs(CheckFixture fx, ITestOutputHelper output) : IClassFixture<CheckFixture>
+{
+    private void RequireRuntimes()
+    {
+        if (fx.Missing is null) return;
+        if (Suite.RequireAll) Assert.Fail($"CONFORMANCE_REQUIRE_ALL=1 and a runtime is missing: {fx.Missing}");
+        Skip.If(true, "missing: " + fx.Missing);
+    }
+
+    private void Show(CheckedFile f)
+    {
+        output.WriteLine(f.Verdict.Line);
+        foreach (var r in f.Readers) output.WriteLine($"  {r.Runtime} {r.Reader}: {r.Status} {r.Message}");
+    }
+
+    private static ReaderResult Reader(CheckedFile f, string runtime, string reader) =>
+        f.Readers.SingleOrDefault(r => r.Runtime == runtime && r.Reader == reader)
+        ?? throw new KeyNotFoundException($"no reader '{reader}' of {runtime} on {f.Path}; have: {string.Join(", ", f.Readers.Select(r => r.Runtime + " " + r.Reader))}");
+
+    [SkippableTheory]
+    [InlineData("pytorch-1.13")]
+    [InlineData("pytorch-2.6")]
+    [InlineData("pytorch-2.14")]
+    public void A_state_dict_from_each_pytorch_loads_in_dotnet_with_every_tensor_identical(string producer)
+    {
+        RequireRuntimes();
+        var f = fx.File($"fixtures/{producer}/lenet.pickle.pt");
+        Show(f);
+        Assert.Equal("torch_zip", f.Format);
+        var tensors = f.Inventory!["tensors"]!.AsArray();
+        Assert.Equal(10, tensors.Count);
+        Assert.Equal("conv1.weight", (string)tensors[0]!["key"]!);
+        Assert.All(tensors, t => Assert.Matches("^[0-9a-f]{64}$", (string)t!["sha256"]!));
+        Assert.Contains(f.Inventory["globals"]!.AsArray(), g => (string)g!["name"]! == "torch._utils._rebuild_tensor_v2" && (bool)g["allowed"]!);
+        foreach (var reader in new[] { "PyBridge load_py (strict)", "TorchCheckpoints TorchCheckpoint.Load", "PyBridge PyTorchUnpickler.UnpickleStateDict" })
+            Assert.True(Reader(f, "torchsharp-0.107", reader).Identical, reader);
+        foreach (var rt in CheckFixture.Producers)
+            Assert.True(Reader(f, rt, "torch.load(map_location='cpu')").Identical, rt);
+        Assert.True(f.Verdict.LoadsInDotNet);
+        Assert.StartsWith("✓ loads in .NET", f.Verdict.Line);
+    }
+
+    [SkippableTheory]
+    [InlineData("pytorch-1.13")]
+    [InlineData("pytorch-2.6")]
+    [InlineData("pytorch-2.14")]
+    public void A_checkpoint_from_each_pytorch_is_named_a_checkpoint_read_whole_by_the_codec_and_refused_by_load_py(string producer)
+    {
+        RequireRuntimes();
+        var f = fx.File($"fixtures/{producer}/ckpt_adam.checkpoint.pt");
+        Show(f);
+        var keys = f.Inventory!["tensors"]!.AsArray().Select(t => (string)t!["key"]!).ToList();
+        Assert.Contains("model_state_dict/fc1.weight", keys);
+        Assert.Contains("optimizer_state_dict/state/0/exp_avg_sq", keys);
+        Assert.Contains(f.Inventory["others"]!.AsArray(), o => (string)o!["key"]! == "epoch" && (string)o["value"]! == "3");
+        Assert.Contains(f.Inventory["others"]!.AsArray(), o => ((string)o!["key"]!).EndsWith("param_groups/0/lr", StringComparison.Ordinal));
+        Assert.True(Reader(f, "torchsharp-0.107", "TorchCheckpoints TorchCheckpoint.Load").Identical);
+        var loadPy = Reader(f, "torchsharp-0.107", "PyBridge load_py (strict)");
+        Assert.Equal("failed", loadPy.Status);
+        Assert.Contains("InvalidCastException", loadPy.Message);
+        Assert.StartsWith("✓ a training checkpoint", f.Verdict.Line);
+        Assert.Contains("model_state_dict", f.Verdict.Remedy);
+    }
+
+    [SkippableFact]
+    public void Torch_1_13s_weights_only_reader_is_shown_failing_on_a_checkpoint_while_the_others_read_it()
+    {
+        RequireRuntimes();
+        var f = fx.File("fixtures/pytorch-2.6/ckpt_adam.checkpoint.pt");
+        Assert.Equal("failed", Reader(f, "pytorch-1.13", "torch.load(weights_only=True)").Status);
+        Assert.True(Reader(f, "pytorch-2.6", "torch.load(weights_only=True)").Identical);
+        Assert.True(Reader(f, "pytorch-2.14", "torch.load(mmap=True)").Identical);
+    }
+
+    [SkippableFact]
+    public void A_torchsharp_module_save_file_is_read_by_module_load_and_by_pytorch()
+    {
+        RequireRuntimes();
+        var f = fx.File("fixtures/torchsharp-0.107/lenet.torchsharp_native.bin");
+        Show(f);
+        Assert.Equal("torchsharp_native", f.Format);
+        Assert.Equal(10, f.Inventory!["tensors"]!.AsArray().Count);
+        Assert.True(Reader(f, "torchsharp-0.107", "TorchSharp Module.load (strict)").Identical);
+        Assert.True(f.Verdict.LoadsInDotNet);
+    }
+
+    [SkippableFact]
+    public void A_torchscript_archive_says_use_torch_jit_load_and_the_codec_refuses_it_by_name()
+    {
+        RequireRuntimes();
+        var f = fx.File("fixtures/pytorch-2.6/lenet.torchscript_script.bin");
+        Show(f);
+        Assert.Equal("torchscript", f.Format);
+        Assert.True(Reader(f, "torchsharp-0.107", "TorchSharp torch.jit.load").Identical);
+        var codec = Reader(f, "torchsharp-0.107", "TorchCheckpoints TorchCheckpoint.Load");
+        Assert.Equal("failed", codec.Status);
+        Assert.Contains("TorchScript", codec.Message);
+        Assert.StartsWith("✓ TorchScript", f.Verdict.Line);
+        Assert.Contains("torch.jit.load", f.Verdict.Remedy);
+    }
+
+    [SkippableTheory]
+    [InlineData("hf-sharded-safetensors", "model.safetensors.index.json")]
+    [InlineData("hf-sharded-bin", "pytorch_model.bin.index.json")]
+    public void A_hugging_face_sharded_folder_is_read_by_its_index_and_loads_with_load_checkpoint(string folder, string index)
+    {
+        RequireRuntimes();
+        var f = fx.File($"tests/check-samples/{folder}");
+        Show(f);
+        Assert.Equal("hf_sharded", f.Format);
+        Assert.Equal(index, (string)f.Inventory!["index"]!);
+        Assert.Equal(2, f.Parts.Count);
+        Assert.All(f.Parts, p => Assert.True(p.Verdict.LoadsInDotNet, p.Verdict.Line));
+        // In the index's order: save_pretrained writes it with sorted keys.
+        Assert.Equal(["fc1.bias", "fc1.weight", "fc2.bias", "fc2.weight"], f.Inventory["tensors"]!.AsArray().Select(t => (string)t!["key"]!));
+        Assert.Empty(f.Inventory["index_problems"]!.AsArray());
+        Assert.True(Reader(f, "torchsharp-0.107", "PyBridge load_checkpoint (strict)").Identical);
+        Assert.StartsWith("✓ a Hugging Face sharded checkpoint (2 shards", f.Verdict.Line);
+        if (folder.Contains("safetensors"))
+            Assert.Equal("pt", (string)f.Parts[0].Inventory!["metadata"]!["format"]!);
+    }
+
+    [SkippableFact]
+    public void A_data_parallel_state_dict_gets_the_strip_the_prefix_remedy()
+    {
+        RequireRuntimes();
+        var f = fx.File("tests/check-samples/module_prefixed.pt");
+        Show(f);
+        Assert.False(f.Verdict.LoadsInDotNet);
+        Assert.Contains("`module.`", f.Verdict.Line);
+        Assert.StartsWith("strip the `module.` prefix", f.Verdict.Remedy);
+    }
+
+    [SkippableFact]
+    public void A_deflated_zip_is_shown_read_wrong_by_torch_mmap_and_right_by_the_others()
+    {
+        RequireRuntimes();
+        var f = fx.File("tests/check-samples/deflated.pt");
+        Show(f);
+        // torch.load(mmap=True) maps the entries as stored: deflated ones come back as compressed bytes.
+        Assert.Equal("differs", Reader(f, "pytorch-2.6", "torch.load(mmap=True)").Status);
+        Assert.Equal("differs", Reader(f, "pytorch-2.14", "torch.load(mmap=True)").Status);
+        Assert.True(Reader(f, "pytorch-2.6", "torch.load (default)").Identical);
+        Assert.True(Reader(f, "torchsharp-0.107", "TorchCheckpoints TorchCheckpoint.LoadMapped").Identical);
+        Assert.StartsWith("⚠ `mmap=True` reads this file wrong", f.Verdict.Line);
+    }
+
+    [SkippableFact]
+    public void A_pickled_whole_model_is_never_executed_and_names_the_classes_it_needs()
+    {
+        RequireRuntimes();
+        var f = fx.File("fixtures/pytorch-1.13/lenet.pickled_model.pt");
+        Show(f);
+        Assert.Contains(f.Inventory!["globals"]!.AsArray(), g => (string)g!["name"]! == "torchconformance.models.TheModelClass" && !(bool)g["allowed"]!);
+        Assert.Contains("never executes", (string)f.Inventory["inventory_error"]!);
+        // Readers that would run the pickle's globals are listed and not run, on every runtime.
+        Assert.All(f.Readers.Where(r => r.Reader == "torch.load (default)" && r.Runtime == "pytorch-1.13"), r => Assert.Equal("not_run", r.Status));
+        Assert.StartsWith("✗ a pickled whole model", f.Verdict.Line);
+        Assert.Contains("TheModelClass", f.Verdict.Line);
+        Assert.Contains("torch.save(model.state_dict()", f.Verdict.Remedy);
+    }
+
+    [SkippableFact]
+    public void A_legacy_file_is_refused_by_every_dotnet_reader_with_the_resave_remedy()
+    {
+        RequireRuntimes();
+        var f = fx.File("fixtures/pytorch-1.13/lenet.pickle_legacy.pt");
+        Show(f);
+        Assert.Equal("torch_legacy", f.Format);
+        Assert.False(f.Verdict.LoadsInDotNet);
+        Assert.True(Reader(f, "pytorch-2.14", "torch.load(weights_only=True)").Identical);
+        Assert.Contains("torch >= 1.6", f.Verdict.Remedy);
+    }
+
+    [SkippableFact]
+    public void The_report_renders_as_markdown_json_and_html()
+    {
+        RequireRuntimes();
+        var dir = Path.Combine(CheckFixture.Root, "artifacts", "tests", "check-report");
+        var written = CheckReport.Write(fx.Run, dir, json: true, html: true);
+        Assert.Equal(3, written.Count);
+        var md = System.IO.File.ReadAllText(Path.Combine(dir, "check.md"));
+        Assert.Contains("| runtime | reader | result |", md);
+        Assert.Contains("## `" + Path.Combine(CheckFixture.Root, "tests/check-samples/module_prefixed.pt") + "`", md);
+        var json = System.Text.Json.Nodes.JsonNode.Parse(System.IO.File.ReadAllText(Path.Combine(dir, "check.json")))!;
+        Assert.Equal(fx.Run.Files.Count, json["files"]!.AsArray().Count);
+        Assert.Contains("<table>", System.IO.File.ReadAllText(Path.Combine(dir, "check.html")));
+        output.WriteLine(md.Length > 6000 ? md[..6000] : md);
+    }
+
+    [SkippableFact]
+    public void The_cli_exits_0_when_a_file_loads_1_when_one_does_not_and_2_for_a_missing_path_and_compares_a_twin()
+    {
+        RequireRuntimes();
+        var dir = Path.Combine(CheckFixture.Root, "artifacts", "tests", "check-cli");
+        var cli = $"dotnet {CliSpecs.Cli()} check";
+        var (ok, okText) = Shell.Run($"{cli} fixtures/pytorch-2.6/lenet.pickle.pt --model-twin lenet --json --html --out {dir}", TimeSpan.FromMinutes(5), output);
+        Assert.True(ok == 0, okText);
+        var json = System.Text.Json.Nodes.JsonNode.Parse(System.IO.File.ReadAllText(Path.Combine(dir, "check.json")))!;
+        var twin = json["files"]![0]!["model_twin"]!.AsArray();
+        Assert.Contains(twin, t => (string)t!["runtime"]! == "torchsharp-0.107" && (string)t["status"]! == "within");
+        Assert.True(System.IO.File.Exists(Path.Combine(dir, "check.html")));
+        var (bad, badText) = Shell.Run($"{cli} tests/check-samples/module_prefixed.pt --out {dir}", TimeSpan.FromMinutes(5), output);
+        Assert.True(bad == 1, badText);
+        Assert.Contains("strip the `module.` prefix", badText);
+        var (usage, usageText) = Shell.Run($"{cli} no/such/file.pt", TimeSpan.FromMinutes(2), output);
+        Assert.Equal(2, usage);
+        Assert.Contains("no/such/file.pt: no such file or folder", usageText);
+    }
+}
