@@ -1,4 +1,4 @@
-"""Command line: ``python3 -m torchconformance serve|hello|listing CASE|check-samples DIR|gpu-check --out DIR [--device cuda|cpu]|judge``.
+"""Command line: ``python3 -m torchconformance serve|hello|listing CASE|check FILE...|check-samples DIR|gpu-check --out DIR [--device cuda|cpu]|judge``.
 
 ``judge [FILE]`` reads JSON lines ``{case, consumer, mode, expected, reply, path[, tolerance]}`` (stdin) and
 writes each verdict of ``judge.py`` as a JSON line (GpuJudgeAgreementSpecs compares it with the
@@ -14,6 +14,15 @@ def main(argv: list) -> int:
     cmd = argv[0] if argv else "serve"
     if cmd == "judge":
         return _judge_lines(argv[1] if len(argv) > 1 else None)
+    if cmd == "check":
+        # This runtime's part of `conformance check`, standalone (no .NET): inventory and readers, JSON.
+        from . import check
+
+        if len(argv) < 2:
+            print("usage: python3 -m torchconformance check FILE...", file=sys.stderr)
+            return 2
+        print(json.dumps([check.check({"path": p, "inventory": True}) for p in argv[1:]], indent=1))
+        return 0
     if cmd == "check-samples":
         from . import samples
 
