@@ -5,7 +5,10 @@
   and ``model.safetensors.index.json``, named and laid out as transformers' ``save_pretrained`` does;
 - ``hf-sharded-bin/``: ``pytorch_model-0000k-of-00002.bin`` and ``pytorch_model.bin.index.json``;
 - ``module_prefixed.pt``: the state dict of ``nn.DataParallel(model)``, every key under ``module.``;
-- ``deflated.pt``: ``torch.save``'s zip re-packed with deflated entries (as a zip tool re-saving it does).
+- ``deflated.pt``: ``torch.save``'s zip re-packed with deflated entries (as a zip tool re-saving it does);
+- ``cuda_tagged.pt``: a state dict whose storages carry the location ``cuda:0``, as a GPU's torch.save
+  writes it. Made on a CPU: a tagger registered ahead of torch's own (``register_package``) names
+  every CPU storage ``cuda:0``; the pickle is what a CUDA producer writes, the bytes are the CPU's.
 Needs the safetensors package (Debian 13's python3-safetensors: the pytorch-2.6 runtime has it).
 """
 
@@ -31,6 +34,17 @@ def _index(path: str, sd: Dict[str, torch.Tensor], weight_map: Dict[str, str]) -
     with open(path, "w", encoding="utf-8") as f:
         json.dump({"metadata": {"total_size": total}, "weight_map": weight_map}, f, indent=2, sort_keys=True)
         f.write("\n")
+
+
+def _save_cuda_tagged(sd: Dict[str, torch.Tensor], path: str) -> None:
+    registry = torch.serialization._package_registry
+    before = list(registry)
+    torch.serialization.register_package(-1, lambda storage: "cuda:0" if storage.device.type == "cpu" else None,
+                                         lambda storage, location: None)
+    try:
+        torch.save(sd, path)
+    finally:
+        registry[:] = before
 
 
 def write(out: str) -> None:
@@ -60,6 +74,8 @@ def write(out: str) -> None:
     _index(os.path.join(folder, "pytorch_model.bin.index.json"), sd, weight_map)
 
     torch.save(torch.nn.DataParallel(model).state_dict(), os.path.join(out, "module_prefixed.pt"))
+
+    _save_cuda_tagged(sd, os.path.join(out, "cuda_tagged.pt"))
 
     plain = os.path.join(out, "plain.pt.tmp")
     torch.save(sd, plain)

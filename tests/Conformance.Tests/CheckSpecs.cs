@@ -195,6 +195,24 @@ public sealed class CheckSpecs(CheckFixture fx, ITestOutputHelper output) : ICla
     }
 
     [SkippableFact]
+    public void A_file_saved_from_cuda_is_read_onto_the_cpu_by_every_dotnet_reader_and_by_pytorch_only_with_map_location()
+    {
+        RequireRuntimes();
+        var f = fx.File("tests/check-samples/cuda_tagged.pt");
+        Show(f);
+        Assert.All(f.Inventory!["storage"]!.AsArray(), s => Assert.Equal("cuda:0", (string)s!["location"]!));
+        foreach (var reader in new[] { "PyBridge load_py (strict)", "TorchCheckpoints TorchCheckpoint.Load", "TorchCheckpoints TorchCheckpoint.LoadMapped" })
+            Assert.True(Reader(f, "torchsharp-0.107", reader).Identical, reader);
+        foreach (var rt in CheckFixture.Producers)
+        {
+            Assert.True(Reader(f, rt, "torch.load(map_location='cpu')").Identical, rt);
+            Assert.Equal("failed", Reader(f, rt, "torch.load (default)").Status);
+        }
+        Assert.Contains("saved from cuda:0", f.Verdict.Line);
+        Assert.Contains("map_location='cpu'", f.Verdict.Remedy);
+    }
+
+    [SkippableFact]
     public void A_pickled_whole_model_is_never_executed_and_names_the_classes_it_needs()
     {
         RequireRuntimes();
