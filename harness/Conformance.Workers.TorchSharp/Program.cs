@@ -69,6 +69,7 @@ static JsonNode Hello()
         // TorchSharp exposes no torch.__config__.show(): the packages it was built with are what is known.
         ["packages"] = PackageVersions(),
         ["build_config"] = "not exposed by TorchSharp; libtorch comes from the package listed under packages",
+        ["tf32"] = Devices.Tf32(),
     };
 }
 
@@ -126,6 +127,8 @@ static JsonNode Produce(JsonObject args)
     var route = Str(args, "route");
     var path = Str(args, "path");
     if (c.Unproducible() is { } lacks) throw new NotApplicableException(lacks);
+    if (Devices.Resolve(args).type != DeviceType.CPU)
+        throw new NotApplicableException("the TorchSharp worker trains and produces on the CPU; it consumes onto cuda");
     nn.Module model;
     Func<Tensor, Tensor> forward;
     try
@@ -177,6 +180,7 @@ static JsonNode Consume(JsonObject args)
     var path = Str(args, "path");
     var mode = args["mode"]?.GetValue<string>() ?? "default";
     var route = Str(args, "route");
+    var device = Devices.Resolve(args);
     var loaded = new Dictionary<string, bool>();
     nn.Module model;
     Func<Tensor, Tensor> forward;
@@ -187,14 +191,17 @@ static JsonNode Consume(JsonObject args)
         {
             if (mode != "default") throw new NotApplicableException($"TorchScript modules load one way (torch.jit.load); no mode '{mode}'");
             var script = TorchScripts.Load(path);
-            (model, forward) = (script, script.call);
+            if (device.type != DeviceType.CPU) script.to(device);
+            (model, forward) = (script, x => script.call(x.to(device)));
         }
         else
         {
             var twin = (c.Variants?.GetValueOrDefault(mode) ?? c.Build)();
             twinKeys = twin.state_dict().Keys.ToList();
             Routes.Load(route, mode, twin, path, loaded);
-            (model, forward) = (twin, twin.call);
+            // Loaded on the CPU, then moved, as a TorchSharp user with a GPU does (model.to(cuda)).
+            if (device.type != DeviceType.CPU) twin.to(device);
+            (model, forward) = (twin, x => twin.call(x.to(device)));
         }
     }
     catch (Exception e) when (e is not NotApplicableException)
@@ -232,6 +239,8 @@ static JsonNode Consume(JsonObject args)
 static JsonNode ProduceCheckpoint(JsonObject args)
 {
     var path = Str(args, "path");
+    if (Devices.Resolve(args).type != DeviceType.CPU)
+        throw new NotApplicableException("the TorchSharp worker trains and produces on the CPU; it consumes onto cuda");
     try
     {
         var optimizer = Str(args, "optimizer");
@@ -248,6 +257,8 @@ static JsonNode ProduceCheckpoint(JsonObject args)
 static JsonNode ConsumeCheckpoint(JsonObject args)
 {
     var path = Str(args, "path");
+    if (Devices.Resolve(args).type != DeviceType.CPU)
+        throw new NotApplicableException("the TorchSharp worker resumes training checkpoints on the CPU");
     var mode = args["mode"]?.GetValue<string>() ?? "default";
     if (mode != "default") throw new NotApplicableException($"TorchSharp has no checkpoint load mode '{mode}'");
     try

@@ -2,6 +2,7 @@ using Conformance.Orchestrator;
 using Conformance.Orchestrator.Check;
 using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Runtimes;
+using Conformance.Orchestrator.Workers;
 using Xunit.Abstractions;
 
 namespace Conformance.Tests;
@@ -273,5 +274,96 @@ public sealed class CheckSpecs(CheckFixture fx, ITestOutputHelper output) : ICla
         var (usage, usageText) = Shell.Run($"{cli} no/such/file.pt", TimeSpan.FromMinutes(2), output);
         Assert.Equal(2, usage);
         Assert.Contains("no/such/file.pt: no such file or folder", usageText);
+    }
+}
+
+/// <summary>The bare errors users met become errors that name the file, the format found and what to do (issue 9).</summary>
+public sealed class ClearErrorSpecs(ITestOutputHelper output)
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(180);
+    private static readonly Lazy<Suite> Discovered = new(() => new Suite(RepoLayout.Find()));
+
+    private (Runtime Ts, Runtime Py) Runtimes()
+    {
+        var ts = Discovered.Value.Runtimes.FirstOrDefault(r => r.Id == "torchsharp-0.107" && r.Available);
+        var py = Discovered.Value.Runtimes.FirstOrDefault(r => r.Id == "pytorch-2.6" && r.Available);
+        if (ts is null || py is null)
+        {
+            if (Suite.RequireAll) Assert.Fail("CONFORMANCE_REQUIRE_ALL=1 and torchsharp-0.107 or pytorch-2.6 is missing");
+            Skip.If(true, "torchsharp-0.107 or pytorch-2.6 is missing");
+        }
+        return (ts!, py!);
+    }
+
+    private string Error(WorkerPool pool, Runtime rt, string op, System.Text.Json.Nodes.JsonObject args)
+    {
+        var reply = pool.Send(rt, op, args, Timeout);
+        var error = Assert.IsType<Conformance.Orchestrator.Workers.WorkerReply.Answered>(reply).Response.Error;
+        Assert.NotNull(error);
+        output.WriteLine($"{rt.Id} {op}: {error!.Kind}: {error.Message}");
+        return error.Kind + ": " + error.Message;
+    }
+
+    private static string Fixture(string relative) => Path.Combine(CheckFixture.Root, relative);
+
+    [SkippableFact]
+    public void A_checkpoint_dict_given_to_load_py_is_named_a_checkpoint_with_its_keys_and_the_remedy()
+    {
+        var (ts, _) = Runtimes();
+        using var pool = new Conformance.Orchestrator.Workers.WorkerPool(Timeout);
+        var path = Fixture("fixtures/pytorch-2.6/ckpt_adam.checkpoint.pt");
+        var e = Error(pool, ts, "consume", new() { ["case"] = "lenet", ["route"] = "pickle", ["path"] = path });
+        Assert.StartsWith($"load_error: {path} is a dict of 4 entries (epoch, model_state_dict, optimizer_state_dict, loss), a training checkpoint", e);
+        Assert.Contains("load its 'model_state_dict' entry", e);
+    }
+
+    [SkippableFact]
+    public void A_zip_given_as_safetensors_and_torchscript_given_as_a_state_dict_are_named_for_what_they_are()
+    {
+        var (ts, _) = Runtimes();
+        using var pool = new Conformance.Orchestrator.Workers.WorkerPool(Timeout);
+        var zip = Fixture("fixtures/pytorch-2.6/lenet.pickle.pt");
+        Assert.StartsWith($"load_error: {zip} is a torch.save zip file, not what the safetensors route reads",
+            Error(pool, ts, "consume", new() { ["case"] = "lenet", ["route"] = "safetensors", ["path"] = zip }));
+        var script = Fixture("fixtures/pytorch-2.6/lenet.torchscript_script.bin");
+        Assert.StartsWith($"load_error: {script} is a TorchScript archive (torch.jit.save), not a state dict: load it with torch.jit.load(path)",
+            Error(pool, ts, "consume", new() { ["case"] = "lenet", ["route"] = "pickle", ["path"] = script }));
+    }
+
+    [SkippableFact]
+    public void PyBridges_bare_strict_failure_names_the_missing_and_unexpected_keys_and_the_prefix_to_strip()
+    {
+        var (ts, _) = Runtimes();
+        using var pool = new Conformance.Orchestrator.Workers.WorkerPool(Timeout);
+        var e = Error(pool, ts, "consume", new() { ["case"] = "mlp_dropout", ["route"] = "pickle", ["path"] = Fixture("tests/check-samples/module_prefixed.pt") });
+        Assert.Contains("Missing key(s) in state_dict: \"fc1.weight\"", e);
+        Assert.Contains("Unexpected key(s) in state_dict: \"module.fc1.weight\"", e);
+        Assert.Contains("starts with 'module.': strip the prefix", e);
+    }
+
+    [SkippableFact]
+    public void A_state_dict_given_to_consume_checkpoint_is_named_a_bare_state_dict_on_both_sides()
+    {
+        var (ts, py) = Runtimes();
+        using var pool = new Conformance.Orchestrator.Workers.WorkerPool(Timeout);
+        var path = Fixture("fixtures/pytorch-2.6/lenet.pickle.pt");
+        foreach (var rt in new[] { ts, py })
+        {
+            var e = Error(pool, rt, "consume_checkpoint", new() { ["optimizer"] = "adam", ["path"] = path });
+            Assert.Contains("this file is a bare state dict (conv1.weight, conv1.bias", e);
+            Assert.Contains("conformance check FILE", e);
+            Assert.DoesNotContain("Missing key(s): ;", e);
+        }
+    }
+
+    [SkippableFact]
+    public void The_TorchSharp_worker_takes_a_cuda_device_and_without_a_cuda_backend_answers_not_applicable_naming_it()
+    {
+        var (ts, _) = Runtimes();
+        using var pool = new Conformance.Orchestrator.Workers.WorkerPool(Timeout);
+        var e = Error(pool, ts, "consume", new() { ["case"] = "lenet", ["route"] = "pickle", ["device"] = "cuda", ["path"] = Fixture("fixtures/pytorch-2.6/lenet.pickle.pt") });
+        Assert.StartsWith("not_applicable: no TorchSharp CUDA backend in this worker", e);
+        Assert.StartsWith("not_applicable: the TorchSharp worker knows devices cpu and cuda",
+            Error(pool, ts, "consume", new() { ["case"] = "lenet", ["route"] = "pickle", ["device"] = "tpu", ["path"] = Fixture("fixtures/pytorch-2.6/lenet.pickle.pt") }));
     }
 }

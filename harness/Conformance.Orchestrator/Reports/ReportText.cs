@@ -90,6 +90,16 @@ public static class ReportText
             var status = r.Runtime.Available ? (r.Error is null ? "available" : $"error: {Cell(r.Error)}") : $"missing: {Cell(r.Runtime.MissingReason ?? "")}";
             sb.AppendLine($"| {r.Runtime.Id} | {r.Runtime.Kind} | {version} | {r.Runtime.Device} | {Cell(r.Runtime.Where)} | {status} |");
         }
+        // Runtimes whose cells are planned and skipped (a device this machine lacks: torchsharp-*-cuda) are rows too.
+        var listed = run.Runtimes.Select(r => r.Runtime.Id).ToHashSet();
+        foreach (var (id, first) in run.Results.Where(r => r.Outcome == Outcome.Skipped)
+                     .SelectMany(r => new[] { (Id: r.Cell.Producer, Result: r), (Id: r.Cell.Consumer, Result: r) })
+                     .Where(x => !x.Id.Contains('@') && !listed.Contains(x.Id))
+                     .GroupBy(x => x.Id).Select(g => (g.Key, g.First().Result)))
+        {
+            var kind = id.Split('-')[0];
+            sb.AppendLine($"| {id} | {kind} | {Runtime.WithoutDevice(id).Split('-').Last()} | {Runtime.DeviceOf(id)} | — | skipped: {Cell(first.Message)} |");
+        }
         sb.AppendLine();
         foreach (var g in Grid.From(run.Results))
         {
