@@ -228,6 +228,10 @@ class NewDtypes(nn.Module):
         return self.fc(x)
 
 
+def _storage_ptr(t: torch.Tensor) -> int:
+    return (t.untyped_storage() if hasattr(t, "untyped_storage") else t.storage()).data_ptr()  # torch < 2.0: storage()
+
+
 class Layouts(nn.Module):
     """The layouts that trip writers and readers: a transposed (non-contiguous) parameter, and two
     slices of one storage, the second at an offset."""
@@ -242,6 +246,16 @@ class Layouts(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(x) + x @ self.wt + self.head.sum() + self.tail.sum()
+
+    def _apply(self, fn, *args, **kwargs):  # type: ignore[override]
+        """``model.to(device)`` moves each buffer alone, which splits head and tail into two storages:
+        they are sliced again from one moved storage, so the layout survives ``--device``."""
+        result = super()._apply(fn, *args, **kwargs)
+        head, tail = self._buffers["head"], self._buffers["tail"]
+        if head is not None and tail is not None and _storage_ptr(head) != _storage_ptr(tail):
+            base = torch.cat([head, tail])
+            self._buffers["head"], self._buffers["tail"] = base[:head.numel()], base[head.numel():]
+        return result
 
 
 class CheckpointNet(nn.Module):
