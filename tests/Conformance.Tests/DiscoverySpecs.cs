@@ -96,4 +96,27 @@ public sealed class GoldenFixtureSpecs
             Assert.Contains(goldens, g => g.Producer == id && g.Case == "lenet" && g.Route == "pickle");
         Assert.All(goldens, g => Assert.NotEmpty(g.Expected().Tensors));
     }
+
+    [Fact]
+    public void An_interpreter_with_a_cuda_build_of_torch_and_a_gpu_node_reports_cuda_and_a_cpu_build_does_not()
+    {
+        // A torch package that is only its version.py, as a CUDA wheel writes it; the probe reads, never imports, it.
+        var dir = Path.Combine(Path.GetTempPath(), $"conformance-fake-cuda-torch-{Environment.ProcessId}");
+        Directory.CreateDirectory(Path.Combine(dir, "torch"));
+        File.WriteAllText(Path.Combine(dir, "torch", "__init__.py"), "");
+        File.WriteAllText(Path.Combine(dir, "torch", "version.py"), "__version__ = '2.11.0+cu130'\ncuda: Optional[str] = '13.0'\n");
+        var wrapper = Path.Combine(dir, "python3");
+        File.WriteAllText(wrapper, $"#!/bin/sh\nPYTHONPATH={dir} exec /usr/bin/python3 \"$@\"\n");
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(wrapper, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var node = Path.Combine(dir, "nvidiactl");
+        File.WriteAllText(node, "");
+
+        var withGpu = Discovery.QueryPython(wrapper, chroot: null, gpuNode: node);
+        Assert.Equal("2.11.0+cu130", withGpu.Torch);
+        Assert.Equal("13.0", withGpu.Cuda);
+        Assert.Equal("pytorch-2.11-cuda", Runtime.MakeId(RuntimeKinds.PyTorch, withGpu.Torch!, "cuda"));
+        Assert.Null(Discovery.QueryPython(wrapper, chroot: null, gpuNode: Path.Combine(dir, "absent")).Cuda);
+        // The host's Debian torch is a CPU build: no cuda runtime, GPU node or not.
+        Assert.Null(Discovery.QueryPython("/usr/bin/python3", chroot: null, gpuNode: node).Cuda);
+    }
 }

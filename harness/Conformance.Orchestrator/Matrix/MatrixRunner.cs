@@ -333,9 +333,9 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, Ledger.Ledger 
         var clock = Stopwatch.StartNew();
         var reply = spec.IsCheckpoint
             ? pool.Send(consumer, Ops.ConsumeCheckpoint,
-                new JsonObject { ["case"] = cell.Case, ["optimizer"] = spec.Optimizer, ["mode"] = cell.Mode, ["path"] = path }, options.RequestTimeout)
+                OnDevice(new JsonObject { ["case"] = cell.Case, ["optimizer"] = spec.Optimizer, ["mode"] = cell.Mode, ["path"] = path }, consumer), options.RequestTimeout)
             : pool.Send(consumer, Ops.Consume,
-                new JsonObject { ["case"] = cell.Case, ["route"] = cell.Route, ["mode"] = cell.Mode, ["path"] = path }, options.RequestTimeout);
+                OnDevice(new JsonObject { ["case"] = cell.Case, ["route"] = cell.Route, ["mode"] = cell.Mode, ["path"] = path }, consumer), options.RequestTimeout);
         var seconds = produceSeconds + clock.Elapsed.TotalSeconds;
         // CUDA kernels against CPU ones: the tolerance is stated per device pair (Catalogue.ToleranceFor).
         var verdict = CellJudge.Judge(cell, spec with { Tolerance = Catalogue.ToleranceFor(spec, cell) }, expectedNode, expected, reply, path);
@@ -361,7 +361,14 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, Ledger.Ledger 
             if (made.Result is null) { RemovePartial(source); return made; }
             args["source"] = source;
         }
-        return pool.Send(producer, ProduceOp(spec), args, options.RequestTimeout);
+        return pool.Send(producer, ProduceOp(spec), OnDevice(args, producer), options.RequestTimeout);
+    }
+
+    /// <summary>A runtime on a device (<c>pytorch-2.11-cuda</c>) is the same worker asked to act there: <c>device</c> in its requests.</summary>
+    public static JsonObject OnDevice(JsonObject args, Runtime runtime)
+    {
+        if (Runtime.IsAccelerator(runtime.Device)) args["device"] = runtime.Device;
+        return args;
     }
 
     /// <summary>The op that makes a case's artifact: a trained state dict, or a training checkpoint.</summary>

@@ -22,6 +22,7 @@ public sealed class Discovery(RepoLayout repo)
     public const string DefaultRootfs = "/var/cache/torch-conformance/rootfs-trixie";
     private const string TorchSharpNeeds = "GLIBCXX_3.4.32";
     private readonly List<string> _notes = [];
+    private readonly List<Runtime> _deviceRuntimes = [];
 
     /// <summary>What discovery tried, for the report and for missing-runtime messages.</summary>
     public IReadOnlyList<string> Notes => _notes;
@@ -68,6 +69,9 @@ public sealed class Discovery(RepoLayout repo)
             }
         }
 
+        // The device runtimes the interpreters reported (a CUDA torch with a GPU node), after their CPU twins.
+        foreach (var r in _deviceRuntimes) Add(r);
+
         // 4. Declared runtimes replace discovered ones with the same id.
         foreach (var r in config.Runtimes) found[r.Id] = r;
 
@@ -96,6 +100,9 @@ public sealed class Discovery(RepoLayout repo)
     }
 
     // Asks the interpreter itself; torch's version is read from torch/version.py, not imported.
+    /// <summary>The NVIDIA driver's control node: present where a GPU can be used.</summary>
+    internal const string GpuNode = "/dev/nvidiactl";
+
     private const string ProbeScript = """
 import importlib.util, json, os, re, sys, sysconfig
 r = {"python": "%d.%d.%d" % sys.version_info[:3], "torch": None, "libpython": None}
@@ -109,28 +116,39 @@ if spec and spec.submodule_search_locations:
     vf = os.path.join(list(spec.submodule_search_locations)[0], "version.py")
     m = re.search(r"__version__\s*=\s*['\"]([^'\"]+)", open(vf).read()) if os.path.exists(vf) else None
     r["torch"] = m.group(1) if m else "unknown"
+    c = re.search(r"^cuda\s*(?::[^=]*)?=\s*['\"]([^'\"]+)", open(vf).read(), re.M) if os.path.exists(vf) else None
+    r["torch_cuda"] = c.group(1) if c else None  # the CUDA version torch was built for; None on a CPU build
+r["gpu"] = os.path.exists(sys.argv[1] if len(sys.argv) > 1 else "/dev/nvidiactl")
 print(json.dumps(r))
 """;
 
     /// <summary>What an interpreter says about itself; <see cref="Problem"/> is set when it could not be asked.</summary>
-    internal sealed record PythonInfo(string Where, string? Python, string? Torch, string? LibPython, string? Problem);
+    internal sealed record PythonInfo(string Where, string? Python, string? Torch, string? LibPython, string? Problem)
+    {
+        /// <summary>The CUDA version torch was built for (torch/version.py), when a GPU device node exists too; else null.</summary>
+        public string? Cuda { get; init; }
+    }
 
     /// <summary>Asks one interpreter (on the host, or inside <paramref name="chroot"/>); shared with the doctor.</summary>
-    internal static PythonInfo QueryPython(string python, string? chroot)
+    internal static PythonInfo QueryPython(string python, string? chroot, string gpuNode = GpuNode)
     {
         var where = chroot is null ? $"host {python}" : $"rootfs {chroot} {python}";
-        var argv = chroot is null ? new[] { python, "-c", ProbeScript } : new[] { "chroot", chroot, python, "-c", ProbeScript };
+        var argv = chroot is null ? new[] { python, "-c", ProbeScript, gpuNode } : new[] { "chroot", chroot, python, "-c", ProbeScript, gpuNode };
         var (code, stdout, stderr) = Run(argv, TimeSpan.FromSeconds(30));
         if (code != 0) return new PythonInfo(where, null, null, null, $"probe exited {code}: {Last(stderr)}");
         JsonNode? info;
         try { info = JsonNode.Parse(stdout.Trim().Split('\n').Last()); }
         catch (JsonException) { return new PythonInfo(where, null, null, null, $"probe printed no JSON: {Last(stdout)}"); }
-        return new PythonInfo(where, info?["python"]?.GetValue<string>(), info?["torch"]?.GetValue<string>(), info?["libpython"]?.GetValue<string>(), null);
+        return new PythonInfo(where, info?["python"]?.GetValue<string>(), info?["torch"]?.GetValue<string>(), info?["libpython"]?.GetValue<string>(), null)
+        {
+            Cuda = info?["gpu"]?.GetValue<bool>() == true ? info["torch_cuda"]?.GetValue<string>() : null,
+        };
     }
 
     private Runtime? ProbePython(string python, string? chroot)
     {
-        var (where, pyVersion, torch, libpython, problem) = QueryPython(python, chroot);
+        var info = QueryPython(python, chroot);
+        var (where, pyVersion, torch, libpython, problem) = info;
         if (problem is not null) { _notes.Add($"{where}: {problem}"); return null; }
         if (torch is null) { _notes.Add($"{where}: python {pyVersion} cannot import torch"); return null; }
         if (libpython is null) { _notes.Add($"{where}: torch {torch} but no shared libpython to embed"); return null; }
@@ -141,7 +159,15 @@ print(json.dumps(r))
         var worker = new List<string>();
         if (chroot is not null) worker.AddRange(["chroot", chroot]);
         worker.AddRange(["dotnet", dll, "--python-dll", libpython, "--python-path", repo.PythonPackageDir]);
-        return new Runtime(id, RuntimeKinds.PyTorch, torch, "cpu", new Launch(worker.ToArray()), Where: where);
+        var cpu = new Runtime(id, RuntimeKinds.PyTorch, torch, "cpu", new Launch(worker.ToArray()), Where: where);
+        if (info.Cuda is { } cudaVersion)
+        {
+            // A CUDA build of torch with a GPU here: the same worker, asked to act on cuda, is one more runtime.
+            var cuda = cpu with { Id = Runtime.MakeId(RuntimeKinds.PyTorch, torch, "cuda"), Device = "cuda" };
+            _notes.Add($"{where}: torch {torch} built for CUDA {cudaVersion}, and /dev/nvidiactl exists -> {cuda.Id}");
+            _deviceRuntimes.Add(cuda);
+        }
+        return cpu;
     }
 
     /// <summary>
