@@ -8,7 +8,8 @@ namespace Conformance.Protocol;
 /// Python package also works standalone (gpu-check). Found by walking up from this assembly's
 /// folder, then from the working directory, to the checkout that holds them: the TorchSharp worker
 /// runs inside a rootfs with the checkout bind-mounted at the same path, so the walk finds the same
-/// files there. <c>CONFORMANCE_CATALOGUE</c> names another folder.
+/// files there. <c>CONFORMANCE_CATALOGUE</c> names another folder; <c>CONFORMANCE_REPO</c> (as for
+/// RepoLayout) another checkout.
 /// </summary>
 public static class CatalogueFiles
 {
@@ -49,6 +50,11 @@ public static class CatalogueFiles
             return File.Exists(Path.Combine(overridden, "cases.json"))
                 ? Path.GetFullPath(overridden)
                 : throw new FileNotFoundException($"CONFORMANCE_CATALOGUE={overridden} holds no cases.json");
+        var repo = Environment.GetEnvironmentVariable("CONFORMANCE_REPO");
+        if (!string.IsNullOrEmpty(repo))
+            return File.Exists(Path.Combine(repo, RelativeDirectory, "cases.json"))
+                ? Path.GetFullPath(Path.Combine(repo, RelativeDirectory))
+                : throw new FileNotFoundException($"CONFORMANCE_REPO={repo} holds no {RelativeDirectory}/cases.json");
         foreach (var start in new[] { AppContext.BaseDirectory, System.IO.Directory.GetCurrentDirectory() })
             for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
             {
