@@ -1,10 +1,15 @@
+using System.Text.Json.Nodes;
+using Conformance.Protocol;
 using Conformance.Workers.TorchSharp.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Conformance.Workers.TorchSharp;
 
-/// <summary>How to build, train, perturb and feed each case; twin of python/torchconformance/cases.py.</summary>
+/// <summary>
+/// How to build, train, perturb and feed each case; twin of python/torchconformance/cases.py. What a
+/// case is (input, loss, optimizer knobs, variants) comes from the catalogue; the models are Zoo.Builders.
+/// </summary>
 public sealed record Case(
     string Name,
     Func<nn.Module<Tensor, Tensor>> Build,
@@ -40,32 +45,43 @@ public static class Cases
 
     private static Func<long, Tensor> Tokens(long vocab, params long[] shape) => salt => Data.Tokens(shape, vocab, salt);
 
-    public static readonly IReadOnlyDictionary<string, Case> All = new Case[]
+    /// <summary>Why a builder cannot run on this runtime (a dtype its TorchSharp lacks), by builder name.</summary>
+    private static readonly Dictionary<string, Func<string?>> Lacks = new()
     {
-        // The seed's LeNet and optimizer (SGD lr=0.001, momentum=0.9), trained with cross entropy.
-        new("lenet", () => new TheModelClass(), Floats(4, 3, 32, 32), Loss: "cross_entropy", Classes: 10, Lr: 0.001, TrainSteps: 3,
-            Variants: new Dictionary<string, Func<nn.Module<Tensor, Tensor>>>
-            {
-                ["strict_false"] = () => new LeNetWithHead("fc4", 10),
-                ["shape_mismatch"] = () => new LeNetWithHead("fc3", 11),
-            }),
-        new("mlp_dropout", () => new MlpDropout(), Floats(8, 20)),
-        new("cnn_batchnorm", () => new CnnBatchNorm(), Floats(4, 3, 16, 16)),
-        new("norm_gelu", () => new NormGelu(), Floats(8, 16)),
-        new("embedding_bilstm", () => new EmbeddingBiLstm(), Tokens(50, 4, 7)),
-        new("gru", () => new GruNet(), Floats(4, 6, 10)),
-        new("transformer_encoder", () => new TransformerEncoder(), Floats(5, 2, 16)),
-        new("nested", () => new Nested(), Floats(4, 8)),
-        new("tied_weights", () => new TiedWeights(), Tokens(30, 4, 6)),
-        new("nonpersistent_buffer", () => new NonPersistentBuffer(), Floats(4, 6)),
-        new("all_dtypes", () => new AllDtypes(), Floats(2, 4)),
-        new("layouts", () => new Layouts(), Floats(2, 4)),
         // Producing needs every dtype; consuming builds the twin with those present and loads the file anyway.
-        new("new_dtypes", () => new NewDtypes(), Floats(2, 4), Lacks: () => NewDtypes.Missing.Count == 0 ? null
-            : $"TorchSharp {typeof(torch).Assembly.GetName().Version?.ToString(3)} has no ScalarType for {string.Join(", ", NewDtypes.Missing)}"),
-        // torchvision's resnet18 against TorchSharp's TorchVision resnet18, built from the seed, no download.
-        new("resnet18", () => torchvision.models.resnet18(num_classes: 10), Floats(2, 3, 32, 32), TrainSteps: 1),
-    }.ToDictionary(c => c.Name);
+        ["new_dtypes"] = () => NewDtypes.Missing.Count == 0 ? null
+            : $"TorchSharp {typeof(torch).Assembly.GetName().Version?.ToString(3)} has no ScalarType for {string.Join(", ", NewDtypes.Missing)}",
+    };
+
+    private static Func<nn.Module<Tensor, Tensor>> Builder(string name) =>
+        Zoo.Builders.TryGetValue(name, out var b) ? b : throw new KeyNotFoundException($"the catalogue names model builder '{name}', which Zoo.Builders lacks");
+
+    /// <summary>A case's <c>input</c> in the catalogue: {floats: shape} or {tokens: shape, vocab: N}.</summary>
+    private static Func<long, Tensor> Inputs(JsonNode input) =>
+        input["tokens"] is { } t
+            ? Tokens(input["vocab"]!.GetValue<long>(), Longs(t))
+            : Floats(Longs(input["floats"]!));
+
+    private static long[] Longs(JsonNode n) => n.AsArray().Select(d => d!.GetValue<long>()).ToArray();
+
+    /// <summary>One state-dict case of the catalogue (python/torchconformance/catalogue/cases.json), its defaults filled in.</summary>
+    private static Case Parse(JsonNode c, JsonNode defaults)
+    {
+        JsonNode Field(string key) => c[key] ?? defaults[key] ?? throw new KeyNotFoundException($"case {c["name"]}: no '{key}' and no default");
+        var name = c["name"]!.GetValue<string>();
+        var model = c["model"]?.GetValue<string>() ?? name;
+        return new Case(name, Builder(model), Inputs(c["input"]!),
+            Loss: Field("loss").GetValue<string>(), Classes: Field("classes").GetValue<long>(), Lr: Field("lr").GetValue<double>(),
+            Momentum: Field("momentum").GetValue<double>(), TrainSteps: Field("train_steps").GetValue<int>(),
+            Variants: CatalogueFiles.Entries(c["variants"]).ToDictionary(v => v.Key, v => Builder(v.Value!.GetValue<string>())),
+            Lacks: Lacks.GetValueOrDefault(model));
+    }
+
+    /// <summary>The catalogue's state-dict cases, in its order (training checkpoints: Training/CheckpointCases.cs).</summary>
+    public static readonly IReadOnlyDictionary<string, Case> All = ReadAll(CatalogueFiles.Read("cases.json"));
+
+    private static Dictionary<string, Case> ReadAll(JsonObject doc) =>
+        doc["cases"]!.AsArray().Where(c => c!["optimizer"] is null).Select(c => Parse(c!, doc["defaults"]!)).ToDictionary(c => c.Name);
 
     public static Case Get(string name) =>
         All.TryGetValue(name, out var c)

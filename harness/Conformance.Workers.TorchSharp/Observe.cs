@@ -8,22 +8,11 @@ namespace Conformance.Workers.TorchSharp;
 /// <summary>Observations of state dicts and outputs; twin of python/torchconformance/observe.py.</summary>
 public static class Observe
 {
-    /// <summary>One table from TorchSharp dtypes to the wire names shared with the Python side.</summary>
-    public static readonly IReadOnlyDictionary<ScalarType, string> DtypeNames = new Dictionary<ScalarType, string>
-    {
-        [ScalarType.Float32] = "float32",
-        [ScalarType.Float64] = "float64",
-        [ScalarType.Float16] = "float16",
-        [ScalarType.BFloat16] = "bfloat16",
-        [ScalarType.Int64] = "int64",
-        [ScalarType.Int32] = "int32",
-        [ScalarType.Int16] = "int16",
-        [ScalarType.Int8] = "int8",
-        [ScalarType.Byte] = "uint8",
-        [ScalarType.Bool] = "bool",
-        [ScalarType.ComplexFloat32] = "complex64",
-        [ScalarType.ComplexFloat64] = "complex128",
-    }.Concat(NewDtypes.Present.Select(p => KeyValuePair.Create(p.Type, p.Name))).ToDictionary(); // none in TorchSharp 0.107
+    /// <summary>
+    /// One table from TorchSharp dtypes to the wire names shared with the Python side: the dtype table
+    /// (catalogue/dtypes.json), each dtype this TorchSharp's ScalarType has.
+    /// </summary>
+    public static readonly IReadOnlyDictionary<ScalarType, string> DtypeNames = DtypeTable.Present.ToDictionary(p => p.Type, p => p.Name);
 
     public static JsonObject DescribeTensor(string key, Tensor t)
     {

@@ -8,6 +8,14 @@ using Conformance.Workers.TorchSharp.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
+// `builders`: the model builders this side has (Zoo.Builders), one per line, for CatalogueSpecs;
+// it touches no libtorch, so it runs on any machine with .NET.
+if (args is ["builders"])
+{
+    foreach (var name in Conformance.Workers.TorchSharp.Models.Zoo.Builders.Keys) Console.WriteLine(name);
+    return 0;
+}
+
 // The TorchSharp worker: acts and observes, never judges. Claim stdout before libtorch loads.
 var channel = WorkerHost.ClaimProtocolChannel();
 // Pin libtorch's thread pools before any parallel work: results change with the thread count.

@@ -15,15 +15,9 @@ public sealed class TorchSharpTensors : TensorBackend
     /// <summary>The one instance; the backend holds no state.</summary>
     public static TorchSharpTensors Instance { get; } = new();
 
+    // The dtype table's c10::ScalarType member names, which TorchSharp's ScalarType mirrors.
     private static readonly (TorchDtype Dtype, ScalarType Type)[] Types =
-    {
-        (TorchDtype.Float32, ScalarType.Float32), (TorchDtype.Float64, ScalarType.Float64),
-        (TorchDtype.Float16, ScalarType.Float16), (TorchDtype.BFloat16, ScalarType.BFloat16),
-        (TorchDtype.Int64, ScalarType.Int64), (TorchDtype.Int32, ScalarType.Int32),
-        (TorchDtype.Int16, ScalarType.Int16), (TorchDtype.Int8, ScalarType.Int8),
-        (TorchDtype.UInt8, ScalarType.Byte), (TorchDtype.Bool, ScalarType.Bool),
-        (TorchDtype.Complex64, ScalarType.ComplexFloat32), (TorchDtype.Complex128, ScalarType.ComplexFloat64),
-    };
+        TorchDtype.All.Select(d => (d, Enum.Parse<ScalarType>(d.ScalarTypeName))).ToArray();
 
     /// <summary>TorchSharp's scalar type for a checkpoint dtype.</summary>
     public static ScalarType ToScalarType(TorchDtype dtype) => Types.First(t => t.Dtype == dtype).Type;

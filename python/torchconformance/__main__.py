@@ -1,4 +1,7 @@
-"""Command line: ``python3 -m torchconformance serve|hello|listing CASE|check FILE...|check-samples DIR|gpu-check --out DIR [--device cuda|cpu]|judge``.
+"""Command line: ``python3 -m torchconformance serve|hello|listing CASE|builders|check FILE...|check-samples DIR|gpu-check --out DIR [--device cuda|cpu]|judge``.
+
+``builders`` prints the model builders this side has (models.BUILDERS), one per line (CatalogueSpecs
+compares them with the C# twin's and the catalogue's).
 
 ``judge [FILE]`` reads JSON lines ``{case, consumer, mode, expected, reply, path[, tolerance]}`` (stdin) and
 writes each verdict of ``judge.py`` as a JSON line (GpuJudgeAgreementSpecs compares it with the
@@ -27,6 +30,11 @@ def main(argv: list) -> int:
         from . import samples
 
         samples.write(argv[1] if len(argv) > 1 else "tests/check-samples")
+        return 0
+    if cmd == "builders":
+        from . import models
+
+        print("\n".join(models.BUILDERS))
         return 0
     if cmd == "gpu-check":
         from . import gpu_check

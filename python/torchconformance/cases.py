@@ -1,6 +1,8 @@
 """The suite's cases, PyTorch side: how to build, train, perturb and feed each model.
 
-The C# twin is Cases.cs. A case's tolerance lives with the orchestrator, which owns verdicts.
+What a case is (input, loss, optimizer knobs, variants) is data, in catalogue/cases.json; the
+models are code, in models.BUILDERS. The C# twin is Cases.cs. A case's tolerance is read by the
+orchestrator, which owns verdicts.
 """
 
 from dataclasses import dataclass, field
@@ -9,7 +11,7 @@ from typing import Callable, Dict, Optional, Tuple
 import torch
 import torch.nn as nn
 
-from . import data, models, routes
+from . import catalogue, data, models, routes
 
 
 @dataclass(frozen=True)
@@ -48,12 +50,6 @@ def tokens(vocab: int, *shape: int) -> Callable[[int], torch.Tensor]:
     return lambda salt: data.tokens(shape, vocab, salt)
 
 
-def _resnet18() -> nn.Module:
-    import torchvision  # Debian's python3-torchvision; absent runtimes answer not_applicable
-
-    return torchvision.models.resnet18(num_classes=10)
-
-
 def _new_dtypes() -> nn.Module:
     missing = models.missing_dtypes()
     if missing:  # the twin cannot be built, so this runtime neither produces nor consumes the case
@@ -61,25 +57,29 @@ def _new_dtypes() -> nn.Module:
     return models.NewDtypes()
 
 
-CASES: Dict[str, Case] = {c.name: c for c in [
-    # The seed's LeNet and optimizer (SGD lr=0.001, momentum=0.9), trained with cross entropy.
-    Case("lenet", models.TheModelClass, floats(4, 3, 32, 32), loss="cross_entropy", classes=10, lr=0.001, train_steps=3,
-         variants={"strict_false": lambda: models.LeNetWithHead("fc4", 10),
-                   "shape_mismatch": lambda: models.LeNetWithHead("fc3", 11)}),
-    Case("mlp_dropout", models.MlpDropout, floats(8, 20)),
-    Case("cnn_batchnorm", models.CnnBatchNorm, floats(4, 3, 16, 16)),
-    Case("norm_gelu", models.NormGelu, floats(8, 16)),
-    Case("embedding_bilstm", models.EmbeddingBiLstm, tokens(50, 4, 7)),
-    Case("gru", models.GruNet, floats(4, 6, 10)),
-    Case("transformer_encoder", models.TransformerEncoder, floats(5, 2, 16)),
-    Case("nested", models.Nested, floats(4, 8)),
-    Case("tied_weights", models.TiedWeights, tokens(30, 4, 6)),
-    Case("nonpersistent_buffer", models.NonPersistentBuffer, floats(4, 6)),
-    Case("all_dtypes", models.AllDtypes, floats(2, 4)),
-    Case("layouts", models.Layouts, floats(2, 4)),
-    Case("new_dtypes", _new_dtypes, floats(2, 4)),
-    Case("resnet18", _resnet18, floats(2, 3, 32, 32), train_steps=1),
-]}
+# Builders that need more than construction on this side: new_dtypes answers not_applicable here.
+_GUARDED: Dict[str, Callable[[], nn.Module]] = {"new_dtypes": _new_dtypes}
+
+
+def _builder(name: str) -> Callable[[], nn.Module]:
+    return _GUARDED.get(name) or models.BUILDERS[name]
+
+
+def _inputs(spec: Dict) -> Callable[[int], torch.Tensor]:
+    """A case's `input` in the catalogue: {floats: shape} or {tokens: shape, vocab: N}."""
+    if "tokens" in spec:
+        return tokens(int(spec["vocab"]), *spec["tokens"])
+    return floats(*spec["floats"])
+
+
+def _case(c: Dict) -> Case:
+    return Case(c["name"], _builder(c["model"]), _inputs(c["input"]), loss=c["loss"], classes=int(c["classes"]),
+                lr=float(c["lr"]), momentum=float(c["momentum"]), train_steps=int(c["train_steps"]),
+                variants={mode: _builder(b) for mode, b in c.get("variants", {}).items()})
+
+
+# The state-dict cases of the catalogue, in its order (training checkpoints: checkpoints.py).
+CASES: Dict[str, Case] = {c["name"]: _case(c) for c in catalogue.cases() if c.get("optimizer") is None}
 
 
 def get(name: str) -> Case:

@@ -286,12 +286,19 @@ def _top_level(obj: Any) -> Dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 # safetensors, read by its header (this project's reader: json + bytes; no package needed)
 
-_ST_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
-              "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
-              "BOOL": torch.bool}
-for _name, _attr in (("F8_E4M3", "float8_e4m3fn"), ("F8_E5M2", "float8_e5m2"), ("U16", "uint16"), ("U32", "uint32"), ("U64", "uint64")):
-    if hasattr(torch, _attr):
-        _ST_DTYPES[_name] = getattr(torch, _attr)
+def _safetensors_dtypes() -> Dict[str, torch.dtype]:
+    """safetensors' dtype names, from the shared table (catalogue/dtypes.json), for the dtypes this torch has."""
+    from . import catalogue
+
+    table = {}
+    for d in catalogue.dtypes():
+        attr = d["torch"].replace("torch.", "")
+        if d.get("safetensors") and hasattr(torch, attr):
+            table[d["safetensors"]] = getattr(torch, attr)
+    return table
+
+
+_ST_DTYPES = _safetensors_dtypes()
 
 
 def _safetensors_read(path: str) -> Tuple[Dict[str, Any], List[Tuple[str, torch.Tensor]]]:

@@ -7,40 +7,33 @@ orchestrator judges P1 against P2. The C# twin is Checkpoints/CheckpointCases.cs
 """
 
 import math
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Dict, Tuple
 
 import torch
 import torch.nn as nn
 
-from . import data, observe
+from . import catalogue, data, models, observe
 from .atomic import atomic_torch_save
-from .models import CheckpointNet
 
 # Every hyperparameter stated explicitly, off its default where the optimizer allows it, so a
-# consumer that drops one is caught. Twin: CheckpointCases.Optimizers.
-OPTIMIZERS: Dict[str, Callable[[List[nn.Parameter]], torch.optim.Optimizer]] = {
-    "sgd": lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9, dampening=0.1, weight_decay=0.01, nesterov=False),
-    "sgd_nesterov": lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9, dampening=0.0, weight_decay=0.001, nesterov=True),
-    "adam": lambda p: torch.optim.Adam(p, lr=1e-3, betas=(0.9, 0.99), eps=1e-7, weight_decay=0.01, amsgrad=False),
-    "adam_amsgrad": lambda p: torch.optim.Adam(p, lr=1e-3, betas=(0.8, 0.99), eps=1e-8, weight_decay=0.0, amsgrad=True),
-    "adamw": lambda p: torch.optim.AdamW(p, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.05, amsgrad=False),
-    "rmsprop": lambda p: torch.optim.RMSprop(p, lr=1e-3, alpha=0.95, eps=1e-7, weight_decay=0.01, momentum=0.5, centered=True),
-    "adagrad": lambda p: torch.optim.Adagrad(p, lr=0.01, lr_decay=0.001, weight_decay=0.01, initial_accumulator_value=0.1, eps=1e-9),
-    "adamax": lambda p: torch.optim.Adamax(p, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01),
-    "nadam": lambda p: torch.optim.NAdam(p, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01, momentum_decay=4e-3),
-    "radam": lambda p: torch.optim.RAdam(p, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01),
-}
+# consumer that drops one is caught: catalogue/cases.json's `optimizers` (its C# reader:
+# CheckpointCases.Spec). JSON arrays are the tuples torch keeps (betas).
+OPTIMIZERS: Dict[str, Dict[str, Any]] = catalogue.optimizers()
 
-TRAIN_STEPS = 3
-RESUME_STEPS = 3
-INPUT_SHAPE = (6, 8)
+_CHECKPOINT = catalogue.checkpoint()
+TRAIN_STEPS = int(_CHECKPOINT["train_steps"])
+RESUME_STEPS = int(_CHECKPOINT["resume_steps"])
+INPUT_SHAPE = tuple(_CHECKPOINT["input"]["floats"])
+CheckpointNet = models.BUILDERS[_CHECKPOINT["model"]]
 
 
 def _optimizer(name: str, params) -> torch.optim.Optimizer:
     try:
-        return OPTIMIZERS[name](params)
+        spec = OPTIMIZERS[name]
     except KeyError:
         raise KeyError(f"unknown optimizer '{name}' (this runtime has: {', '.join(OPTIMIZERS)})") from None
+    group = {k: tuple(v) if isinstance(v, list) else v for k, v in spec["param_group"].items()}
+    return getattr(torch.optim, spec["class"])(params, **group)
 
 
 def _step(model: nn.Module, optimizer: torch.optim.Optimizer, step: int) -> float:
@@ -146,7 +139,7 @@ def consume(optimizer_name: str, path: str, mode: str, device: str = "cpu") -> D
 
 
 # Several models in one file, GAN-style: {'netG', 'netD', 'optimizerG', 'optimizerD', 'epoch'}.
-GAN_OPTIMIZERS = {"G": "adam", "D": "sgd"}
+GAN_OPTIMIZERS: Dict[str, str] = catalogue.case("ckpt_gan")["gan"]
 
 
 def _gan(seed: int, device: str = "cpu"):

@@ -27,7 +27,7 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from . import device as devices
-from . import judge
+from . import catalogue, judge
 
 MAX_ARCHIVE_BYTES = 16 * 1024 * 1024
 
@@ -36,7 +36,7 @@ ROUTES = ["pickle", "pickle_legacy", "safetensors", "torchsharp_native", "torchs
 PICKLE_ROUTES = ("pickle", "pickle_legacy", "checkpoint", "pickled_model")
 EXTENSIONS = {"pickle": ".pt", "pickle_legacy": ".pt", "pickled_model": ".pt", "checkpoint": ".pt", "safetensors": ".safetensors",
               "torchsharp_native": ".bin", "torchscript_script": ".bin", "torchscript_trace": ".bin"}
-NOT_GOLDEN = {"resnet18"}  # ~45 MB artifacts (Catalogue: Golden: false)
+NOT_GOLDEN = {c["name"] for c in catalogue.cases() if not c["golden"]}  # resnet18's ~45 MB artifacts
 
 
 def routes_of(spec: judge.CaseSpec) -> List[str]:

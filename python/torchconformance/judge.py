@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from . import catalogue
+
 # ProblemCodes (Problem.cs)
 ERRORS = {"load_error", "save_error", "runtime_error", "bad_request", "worker_crash", "worker_timeout",
           "worker_start_error", "protocol_error", "fixture_error", "io_error"}
@@ -19,7 +21,7 @@ _REPLY_CODES = {"load_error": "load_error", "save_error": "save_error", "bad_req
 
 STRICT_FALSE = "strict_false"
 SHAPE_MISMATCH = "shape_mismatch"
-IMPLEMENTATION_FLAGS = {"foreach", "capturable", "differentiable", "fused"}
+IMPLEMENTATION_FLAGS = set(catalogue.document()["implementation_flags"])
 
 
 @dataclass(frozen=True)
@@ -46,32 +48,20 @@ class CaseSpec:
         return self.optimizer is not None
 
 
-_FLOAT32 = Tolerance(1e-5, 1e-4)
-_RESUME = Tolerance(1e-5, 1e-4)
-OPTIMIZERS = ["sgd", "sgd_nesterov", "adam", "adam_amsgrad", "adamw", "rmsprop", "adagrad", "adamax", "nadam", "radam"]
+def _spec(c: Dict[str, Any]) -> CaseSpec:
+    partial, mismatch = c.get("partial_load"), c.get("shape_mismatch")
+    return CaseSpec(c["name"], Tolerance(**catalogue.tolerance(c)), train_mode_matters=bool(c["train_mode_matters"]),
+                    partial=(partial["missing"], partial["unexpected"]) if partial else None,
+                    mismatch=(mismatch["key"], mismatch["file_shape"], mismatch["model_shape"]) if mismatch else None,
+                    optimizer=c.get("optimizer"))
 
-# Catalogue.Cases / Catalogue.All, in the same order.
-CASES: Dict[str, CaseSpec] = {c.name: c for c in [
-    CaseSpec("lenet", _FLOAT32, partial=(["fc4.bias", "fc4.weight"], ["fc3.bias", "fc3.weight"]),
-             mismatch=("fc3.weight", [10, 84], [11, 84])),
-    CaseSpec("mlp_dropout", _FLOAT32, train_mode_matters=True),
-    CaseSpec("cnn_batchnorm", _FLOAT32, train_mode_matters=True),
-    CaseSpec("norm_gelu", _FLOAT32, train_mode_matters=True),
-    CaseSpec("embedding_bilstm", _FLOAT32),
-    CaseSpec("gru", _FLOAT32),
-    CaseSpec("transformer_encoder", _FLOAT32, train_mode_matters=True),
-    CaseSpec("nested", _FLOAT32),
-    CaseSpec("tied_weights", _FLOAT32),
-    CaseSpec("nonpersistent_buffer", _FLOAT32),
-    CaseSpec("all_dtypes", _FLOAT32),
-    CaseSpec("layouts", _FLOAT32),
-    CaseSpec("new_dtypes", _FLOAT32),
-    CaseSpec("resnet18", Tolerance(1e-4, 1e-3), train_mode_matters=True),
-] + [CaseSpec(f"ckpt_{o}", _RESUME, optimizer=o) for o in OPTIMIZERS] + [CaseSpec("ckpt_gan", _RESUME, optimizer="gan")]}
 
-# Catalogue.DeviceTolerance: CUDA kernels (cuBLAS, cuDNN; TF32 off) against CPU ones. Bytes stay
-# exact; outputs and resumed parameters are allowed 10x the CPU-to-CPU distance.
-DEVICE_FACTOR = 10.0
+# Catalogue.All: every case of catalogue/cases.json, in its order.
+CASES: Dict[str, CaseSpec] = {c["name"]: _spec(c) for c in catalogue.cases()}
+
+# Catalogue.DeviceFactor: CUDA kernels (cuBLAS, cuDNN; TF32 off) against CPU ones. Bytes stay
+# exact; outputs and resumed parameters are allowed this times the CPU-to-CPU distance.
+DEVICE_FACTOR = float(catalogue.document()["device_factor"])
 
 
 def is_device(device: str) -> bool:

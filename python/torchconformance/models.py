@@ -1,14 +1,17 @@
 """PyTorch twins of the suite's models.
 
 Each class has a C# twin in harness/Conformance.Workers.TorchSharp/Models/ with the same field
-names in the same order: the field names *are* the state_dict keys.
+names in the same order: the field names *are* the state_dict keys. BUILDERS, at the end, names
+each model the catalogue (catalogue/cases.json) refers to; Zoo.Builders is its C# twin.
 """
 
-from typing import List
+from typing import Callable, Dict, List
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from . import catalogue
 
 
 class TheModelClass(nn.Module):
@@ -176,13 +179,8 @@ class NonPersistentBuffer(nn.Module):
         return self.fc(x) * self.scale + self.offset
 
 
-# Every dtype both sides have, by wire name.
-ALL_DTYPES = [
-    ("float32", torch.float32), ("float64", torch.float64), ("float16", torch.float16),
-    ("bfloat16", torch.bfloat16), ("int64", torch.int64), ("int32", torch.int32),
-    ("int16", torch.int16), ("int8", torch.int8), ("uint8", torch.uint8),
-    ("bool", torch.bool), ("complex64", torch.complex64),
-]
+# Every dtype both sides have, by wire name: the all_dtypes case's list in the catalogue.
+ALL_DTYPES = [(name, getattr(torch, name)) for name in catalogue.case("all_dtypes")["dtypes"]]
 
 
 class AllDtypes(nn.Module):
@@ -202,11 +200,9 @@ class AllDtypes(nn.Module):
 
 
 # The dtypes newer PyTorch has and older versions lack, by wire name, with the release that added
-# each. Names, not torch attributes: torch 1.13 has none of them.
-NEW_DTYPES = [
-    ("uint16", "2.3"), ("uint32", "2.3"), ("uint64", "2.3"),
-    ("float8_e4m3fn", "2.1"), ("float8_e5m2", "2.1"),
-]
+# each (the new_dtypes case's list; dtypes.json's torch_since). Names, not torch attributes: torch
+# 1.13 has none of them.
+NEW_DTYPES = [(name, catalogue.dtype(name)["torch_since"]) for name in catalogue.case("new_dtypes")["dtypes"]]
 
 
 def missing_dtypes() -> List[str]:
@@ -268,3 +264,32 @@ class CheckpointNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(torch.tanh(self.fc1(x)))
+
+
+def _resnet18() -> nn.Module:
+    import torchvision  # Debian's python3-torchvision; absent runtimes answer not_applicable
+
+    return torchvision.models.resnet18(num_classes=10)
+
+
+# The model builders the catalogue names (a case's `model`, its `variants`, the checkpoint model);
+# twin: Zoo.Builders in harness/Conformance.Workers.TorchSharp/Models/Zoo.cs, same names, same order.
+BUILDERS: Dict[str, Callable[[], nn.Module]] = {
+    "lenet": TheModelClass,
+    "lenet_fc4": lambda: LeNetWithHead("fc4", 10),
+    "lenet_fc3_11_classes": lambda: LeNetWithHead("fc3", 11),
+    "mlp_dropout": MlpDropout,
+    "cnn_batchnorm": CnnBatchNorm,
+    "norm_gelu": NormGelu,
+    "embedding_bilstm": EmbeddingBiLstm,
+    "gru": GruNet,
+    "transformer_encoder": TransformerEncoder,
+    "nested": Nested,
+    "tied_weights": TiedWeights,
+    "nonpersistent_buffer": NonPersistentBuffer,
+    "all_dtypes": AllDtypes,
+    "layouts": Layouts,
+    "new_dtypes": NewDtypes,
+    "resnet18": _resnet18,
+    "checkpoint_net": CheckpointNet,
+}

@@ -9,26 +9,15 @@ from typing import Any, Dict, List, Mapping
 
 import torch
 
-# One table from torch dtypes to the wire names shared with the C# side.
-DTYPE_NAMES: Dict[torch.dtype, str] = {
-    torch.float32: "float32",
-    torch.float64: "float64",
-    torch.float16: "float16",
-    torch.bfloat16: "bfloat16",
-    torch.int64: "int64",
-    torch.int32: "int32",
-    torch.int16: "int16",
-    torch.int8: "int8",
-    torch.uint8: "uint8",
-    torch.bool: "bool",
-    torch.complex64: "complex64",
-    torch.complex128: "complex128",
-}
-# The dtypes newer PyTorch has (models.NEW_DTYPES), where this torch has them; torch's name is the
-# wire name. numpy has no float8 (and old numpy no uint16..64 from torch): their raw bytes are
-# hashed, viewed as uint8.
-_NEW_DTYPES = {getattr(torch, n): n for n in ("uint16", "uint32", "uint64", "float8_e4m3fn", "float8_e5m2") if hasattr(torch, n)}
-DTYPE_NAMES.update(_NEW_DTYPES)
+from . import catalogue
+
+# One table from torch dtypes to the wire names shared with the C# side: catalogue/dtypes.json,
+# each dtype this torch has (torch's attribute name is the wire name).
+DTYPE_NAMES: Dict[torch.dtype, str] = {getattr(torch, d["name"]): d["name"] for d in catalogue.dtypes() if hasattr(torch, d["name"])}
+# The dtypes newer PyTorch has (torch_since set), where this torch has them. numpy has no float8
+# (and old numpy no uint16..64 from torch): their raw bytes are hashed, viewed as uint8.
+_NEW_DTYPES = {getattr(torch, d["name"]): d["name"] for d in catalogue.dtypes() if d["torch_since"] and hasattr(torch, d["name"])}
+
 
 def tensor_bytes(t: torch.Tensor) -> bytes:
     """Raw little-endian bytes of a tensor's elements in row-major order."""

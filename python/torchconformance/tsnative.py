@@ -37,24 +37,13 @@ from typing import BinaryIO, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 import torch
 
+from . import catalogue
 from .atomic import atomic_write
 from .observe import tensor_bytes
 
-# TorchSharp's ScalarType codes (torch.ScalarType in TorchSharp/Tensor/Tensor.cs), one table.
-DTYPE_CODES: Dict[torch.dtype, int] = {
-    torch.uint8: 0,
-    torch.int8: 1,
-    torch.int16: 2,
-    torch.int32: 3,
-    torch.int64: 4,
-    torch.float16: 5,
-    torch.float32: 6,
-    torch.float64: 7,
-    torch.complex64: 9,
-    torch.complex128: 10,
-    torch.bool: 11,
-    torch.bfloat16: 15,
-}
+# TorchSharp's ScalarType codes (torch.ScalarType in TorchSharp/Tensor/Tensor.cs), one table:
+# catalogue/dtypes.json's scalar_type_code of each dtype TorchSharp 0.107 has.
+DTYPE_CODES: Dict[torch.dtype, int] = {getattr(torch, d["name"]): d["scalar_type_code"] for d in catalogue.dtypes() if d["torchsharp_0_107"]}
 CODE_DTYPES = {v: k for k, v in DTYPE_CODES.items()}
 DTYPE_SIZES: Dict[torch.dtype, int] = {dt: torch.empty((), dtype=dt).element_size() for dt in DTYPE_CODES}
 
@@ -62,7 +51,8 @@ DTYPE_SIZES: Dict[torch.dtype, int] = {dt: torch.empty((), dtype=dt).element_siz
 # codes (c10::ScalarType) that TorchSharp lacks: named in errors.
 OTHER_CODES = {8: "ComplexHalf (commented out in TorchSharp's ScalarType)", 12: "TorchSharp's QInt8 (quantized)",
                13: "TorchSharp's QUInt8 (quantized)", 14: "TorchSharp's QInt32 (quantized)"}
-LIBTORCH_ONLY_CODES = {23: "Float8_e5m2", 24: "Float8_e4m3fn", 27: "UInt16", 28: "UInt32", 29: "UInt64"}
+LIBTORCH_ONLY_CODES = {d["scalar_type_code"]: d["scalar_type"] for d in sorted(catalogue.dtypes(), key=lambda d: d["scalar_type_code"])
+                       if not d["torchsharp_0_107"]}
 
 MAX_DIMS = 64  # PyTorch's limit on a tensor's rank
 MAX_DIM = 1 << 62

@@ -1,4 +1,6 @@
+using System.Text.Json.Nodes;
 using Conformance.Orchestrator.Runtimes;
+using Conformance.Protocol;
 
 namespace Conformance.Orchestrator.Matrix;
 
@@ -32,9 +34,21 @@ public sealed record CaseSpec(
 {
     /// <summary>A training-checkpoint case: the artifact is the seed's checkpoint dict for this optimizer.</summary>
     public bool IsCheckpoint => Optimizer is not null;
+
+    /// <summary>The routes its artifact crosses by, in column order.</summary>
+    public IReadOnlyList<string> Routes { get; init; } = [];
+
+    /// <summary>The builder of its model twin (models.BUILDERS ⇄ Zoo.Builders), and of each load mode's variant.</summary>
+    public string Model { get; init; } = Name;
+
+    /// <summary>Load mode -> the builder of the consumer's model for that mode (strict_false, shape_mismatch).</summary>
+    public IReadOnlyDictionary<string, string> Variants { get; init; } = new Dictionary<string, string>();
 }
 
-/// <summary>The declarative list of cases, routes and load modes the matrix is built from.</summary>
+/// <summary>
+/// The cases, routes and load modes the matrix is built from, read from the one catalogue file
+/// (python/torchconformance/catalogue/cases.json, <see cref="CatalogueFiles"/>) that both workers read too.
+/// </summary>
 public static class Catalogue
 {
     public const string Pickle = "pickle";
@@ -53,81 +67,56 @@ public static class Catalogue
 
     public static bool IsTorchScript(string route) => route is TorchScriptScript or TorchScriptTrace;
 
-    /// <summary>Each route is a column family of the matrix (checkpoints have their own).</summary>
-    public static readonly IReadOnlyList<string> Routes = [Pickle, PickleLegacy, Safetensors, TorchSharpNative, TorchScriptScript, TorchScriptTrace];
-
     /// <summary>torch.save(model): the whole module pickled with its Python class (the seed's "entire model").</summary>
     public const string PickledModel = "pickled_model";
 
+    private static JsonObject Document => CatalogueFiles.Read("cases.json");
+
+    /// <summary>The state-dict routes every case crosses by unless it says otherwise (the catalogue's defaults.routes).</summary>
+    public static IReadOnlyList<string> Routes { get; } = Strings(Document["defaults"]!["routes"]);
+
+    /// <summary>Each route with its load modes per consumer kind ("*": any other) and whether a case's own modes apply on it.</summary>
+    private static readonly Dictionary<string, (Dictionary<string, IReadOnlyList<string>> Modes, bool CaseModes)> RouteTable =
+        CatalogueFiles.Entries(Document["routes"]).ToDictionary(
+            r => r.Key,
+            r => (CatalogueFiles.Entries(r.Value!["modes"]).ToDictionary(m => m.Key, m => Strings(m.Value)), r.Value!["case_modes"]!.GetValue<bool>()));
+
     /// <summary>The routes a case's artifact crosses by.</summary>
-    public static IReadOnlyList<string> RoutesOf(CaseSpec c) =>
-        c.IsCheckpoint ? [Checkpoint] : c.Partial is not null ? [.. Routes, PickledModel] : Routes;
+    public static IReadOnlyList<string> RoutesOf(CaseSpec c) => c.Routes;
 
-    // Resumed training runs 3 more optimizer steps on both sides: parameters may drift by a few
-    // float32 ulps between libtorch builds, never by a changed update rule.
-    private static readonly Tolerance Resume = new(Atol: 1e-5, Rtol: 1e-4);
-
-    /// <summary>Optimizer names shared with python/torchconformance/checkpoints.py and the C# twin.</summary>
-    public static readonly IReadOnlyList<string> Optimizers =
-        ["sgd", "sgd_nesterov", "adam", "adam_amsgrad", "adamw", "rmsprop", "adagrad", "adamax", "nadam", "radam"];
+    /// <summary>Optimizer names of the training-checkpoint cases, in catalogue order (the catalogue's optimizers).</summary>
+    public static IReadOnlyList<string> Optimizers { get; } = CatalogueFiles.Entries(Document["optimizers"]).Select(o => o.Key).ToList();
 
     /// <summary>param_groups flags PyTorch keeps for its own kernels, which TorchSharp does not represent.</summary>
-    public static readonly IReadOnlySet<string> ImplementationFlags = new HashSet<string> { "foreach", "capturable", "differentiable", "fused" };
-
-    // Outputs come from two libtorch builds (different kernels): weights must be bit-identical,
-    // outputs only close. float32 models get atol 1e-5 / rtol 1e-4.
-    private static readonly Tolerance Float32 = new(Atol: 1e-5, Rtol: 1e-4);
-
-    public static readonly IReadOnlyList<CaseSpec> Cases =
-    [
-        new("lenet", "The seed's TheModelClass after 3 SGD steps (lr=0.001, momentum=0.9)", Float32,
-            Partial: new PartialLoad(["fc4.bias", "fc4.weight"], ["fc3.bias", "fc3.weight"]),
-            Mismatch: new ShapeMismatch("fc3.weight", [10, 84], [11, 84])),
-        new("mlp_dropout", "Linear, ReLU, Dropout(0.5), Linear", Float32, TrainModeMatters: true),
-        new("cnn_batchnorm", "Conv2d, BatchNorm2d (running stats and num_batches_tracked moved by training), Linear", Float32, TrainModeMatters: true),
-        new("norm_gelu", "Linear, BatchNorm1d, LayerNorm, GELU, Linear", Float32, TrainModeMatters: true),
-        new("embedding_bilstm", "Embedding, 2-layer bidirectional LSTM, Linear", Float32),
-        new("gru", "GRU, Linear", Float32),
-        new("transformer_encoder", "TransformerEncoderLayer (self_attn.in_proj_weight), dropout 0.1", Float32, TrainModeMatters: true),
-        new("nested", "Sequential, ModuleList and ModuleDict nesting", Float32),
-        new("tied_weights", "Embedding and output projection sharing one Parameter", Float32),
-        new("nonpersistent_buffer", "A persistent and a non-persistent buffer", Float32),
-        new("all_dtypes", "A buffer of each of 11 dtypes, a 0-dim and a 0-size tensor", Float32),
-        new("layouts", "A transposed (non-contiguous) parameter; two slices sharing one storage at an offset", Float32),
-        // Issue 8: what a file with a dtype older runtimes lack does to them.
-        new("new_dtypes", "A buffer of each dtype newer PyTorch has: uint16, uint32, uint64 (torch 2.3), float8_e4m3fn, float8_e5m2 (torch 2.1)", Float32),
-        // 11M parameters and 20 BatchNorm layers: deeper accumulation of kernel differences. Its
-        // ~45 MB artifacts are too large to keep as golden fixtures.
-        new("resnet18", "torchvision resnet18 (num_classes=10) against TorchSharp's TorchVision resnet18", new Tolerance(Atol: 1e-4, Rtol: 1e-3),
-            TrainModeMatters: true, Golden: false),
-    ];
+    public static readonly IReadOnlySet<string> ImplementationFlags = Strings(Document["implementation_flags"]).ToHashSet();
 
     /// <summary>The load modes a consumer of this kind offers on a route for a case; each is its own cell.</summary>
     public static IReadOnlyList<string> LoadModes(CaseSpec c, string consumerKind, string route)
     {
-        if (IsTorchScript(route)) return ["default"];
-        var modes = new List<string>();
-        if (consumerKind == RuntimeKinds.PyTorch && route is Pickle or PickleLegacy or Checkpoint or PickledModel)
-            modes.AddRange(["default", "weights_only", "mmap", "map_location_cpu"]);
-        else
-            modes.Add("default");
+        if (!RouteTable.TryGetValue(route, out var r))
+            throw new KeyNotFoundException($"unknown route '{route}' (the catalogue has: {string.Join(", ", RouteTable.Keys)})");
+        var modes = new List<string>(r.Modes.TryGetValue(consumerKind, out var own) ? own : r.Modes["*"]);
+        if (!r.CaseModes) return modes;
         if (c.Partial is not null) modes.Add(StrictFalse);
         if (c.Mismatch is not null) modes.Add(ShapeMismatchMode);
         return modes;
     }
 
-    /// <summary>Every case: the state-dict zoo, then one training checkpoint per optimizer.</summary>
-    public static IReadOnlyList<CaseSpec> All { get; } = Cases.Concat(Optimizers.Select(o =>
-        new CaseSpec($"ckpt_{o}", $"The seed's checkpoint dict with {o}: 3 steps, save, resume 3 more", Resume, Optimizer: o)))
-        .Append(new CaseSpec("ckpt_gan", "Several models in one file, GAN-style: {netG, netD, optimizerG (Adam), optimizerD (SGD), epoch}", Resume, Optimizer: "gan"))
-        .ToList();
+    /// <summary>Every case, in catalogue order: the state-dict zoo, then one training checkpoint per optimizer.</summary>
+    public static IReadOnlyList<CaseSpec> All { get; } = Document["cases"]!.AsArray().Select(n => Parse(n!.AsObject())).ToList();
+
+    /// <summary>The state-dict cases (every case that is not a training checkpoint).</summary>
+    public static IReadOnlyList<CaseSpec> Cases { get; } = All.Where(c => !c.IsCheckpoint).ToList();
+
+    /// <summary>The checkpoint model's builder (every training-checkpoint case trains it).</summary>
+    public static string CheckpointModel { get; } = Document["checkpoint"]!["model"]!.GetValue<string>();
 
     /// <summary>
     /// How much wider a tolerance is when either side computed on a GPU: cuBLAS and cuDNN kernels (TF32
     /// off, stated by the worker) sum in other orders than the CPU's. Bytes stay exact; outputs and
-    /// resumed parameters get 10x the case's CPU-to-CPU tolerance. Twin: judge.DEVICE_FACTOR.
+    /// resumed parameters get this times the case's CPU-to-CPU tolerance. Twin: judge.DEVICE_FACTOR.
     /// </summary>
-    public const double DeviceFactor = 10.0;
+    public static readonly double DeviceFactor = Document["device_factor"]!.GetValue<double>();
 
     /// <summary>The case's tolerance for one device pair (<see cref="Runtime.DeviceOf"/> of producer and consumer).</summary>
     public static Tolerance ToleranceFor(CaseSpec c, string producerDevice, string consumerDevice) =>
@@ -140,4 +129,44 @@ public static class Catalogue
 
     public static CaseSpec Case(string name) =>
         All.FirstOrDefault(c => c.Name == name) ?? throw new KeyNotFoundException($"unknown case '{name}'");
+
+    /// <summary>Every model builder the catalogue names: each case's model and variants, then the checkpoint model.</summary>
+    public static IReadOnlyList<string> BuilderNames() =>
+        All.Where(c => !c.IsCheckpoint).SelectMany(c => c.Variants.Values.Prepend(c.Model)).Append(CheckpointModel).Distinct().ToList();
+
+    private static IReadOnlyList<string> Strings(JsonNode? node) =>
+        node?.AsArray().Select(s => s!.GetValue<string>()).ToList() ?? [];
+
+    private static IReadOnlyList<long> Longs(JsonNode? node) =>
+        node!.AsArray().Select(s => s!.GetValue<long>()).ToList();
+
+    /// <summary>One case of the file, the catalogue's defaults filled in where it says nothing.</summary>
+    private static CaseSpec Parse(JsonObject c)
+    {
+        var defaults = Document["defaults"]!;
+        JsonNode? Field(string key) => c[key] ?? defaults[key];
+        var name = c["name"]!.GetValue<string>();
+        var tolerances = Document["tolerances"]!;
+        var tolName = c["tolerance"]?.GetValue<string>() ?? throw new InvalidDataException($"case '{name}': no tolerance");
+        var tol = tolerances[tolName] ?? throw new InvalidDataException($"case '{name}': unknown tolerance '{tolName}'");
+        var partial = c["partial_load"];
+        var mismatch = c["shape_mismatch"];
+        var routes = Strings(Field("routes"));
+        foreach (var route in routes)
+            if (!RouteTable.ContainsKey(route)) throw new InvalidDataException($"case '{name}': unknown route '{route}'");
+        return new CaseSpec(
+            name,
+            c["description"]!.GetValue<string>(),
+            new Tolerance(tol["atol"]!.GetValue<double>(), tol["rtol"]!.GetValue<double>()),
+            TrainModeMatters: Field("train_mode_matters")!.GetValue<bool>(),
+            Partial: partial is null ? null : new PartialLoad(Strings(partial["missing"]), Strings(partial["unexpected"])),
+            Mismatch: mismatch is null ? null : new ShapeMismatch(mismatch["key"]!.GetValue<string>(), Longs(mismatch["file_shape"]), Longs(mismatch["model_shape"])),
+            Golden: Field("golden")!.GetValue<bool>(),
+            Optimizer: c["optimizer"]?.GetValue<string>())
+        {
+            Routes = routes,
+            Model = c["model"]?.GetValue<string>() ?? name,
+            Variants = CatalogueFiles.Entries(c["variants"]).ToDictionary(v => v.Key, v => v.Value!.GetValue<string>()),
+        };
+    }
 }

@@ -1,3 +1,4 @@
+using Conformance.Protocol;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -6,7 +7,31 @@ using static TorchSharp.torch.nn;
 namespace Conformance.Workers.TorchSharp.Models;
 
 // C# twins of python/torchconformance/models.py, in the same order, with the same field names
-// (the field names are the state_dict keys) and the same comments.
+// (the field names are the state_dict keys) and the same comments. Zoo.Builders, at the end, names
+// each model the catalogue (python/torchconformance/catalogue/cases.json) refers to; models.BUILDERS
+// is its Python twin.
+
+/// <summary>The dtype table (catalogue/dtypes.json): wire name -> libtorch's ScalarType member name.</summary>
+public static class DtypeTable
+{
+    /// <summary>Each dtype's wire name and ScalarType member (c10 spelling), in the table's order.</summary>
+    public static IReadOnlyList<(string Name, string Member)> Members { get; } =
+        CatalogueFiles.Read("dtypes.json")["dtypes"]!.AsArray()
+            .Select(d => (d!["name"]!.GetValue<string>(), d["scalar_type"]!.GetValue<string>())).ToList();
+
+    /// <summary>The dtypes this TorchSharp's ScalarType has, by wire name.</summary>
+    public static IReadOnlyList<(string Name, ScalarType Type)> Present { get; } =
+        Members.Select(d => (d.Name, Ok: Enum.TryParse<ScalarType>(d.Member, out var t), Type: t)).Where(d => d.Ok).Select(d => (d.Name, d.Type)).ToList();
+
+    /// <summary>The ScalarType member name of a wire name.</summary>
+    public static string Member(string name) =>
+        Members.FirstOrDefault(d => d.Name == name).Member ?? throw new KeyNotFoundException($"dtypes.json has no dtype '{name}'");
+
+    /// <summary>A case's <c>dtypes</c> list in the catalogue (all_dtypes, new_dtypes).</summary>
+    public static IReadOnlyList<string> OfCase(string caseName) =>
+        CatalogueFiles.Read("cases.json")["cases"]!.AsArray().Single(c => c!["name"]!.GetValue<string>() == caseName)!["dtypes"]!.AsArray()
+            .Select(d => d!.GetValue<string>()).ToList();
+}
 
 /// <summary>
 /// The seed's LeNet with its last layer named <c>head</c> and <c>classes</c> wide, for the loads users
@@ -173,14 +198,9 @@ public sealed class NonPersistentBuffer : Module<Tensor, Tensor>
 /// <summary>A buffer of each dtype, plus a 0-dim and a 0-size tensor.</summary>
 public sealed class AllDtypes : Module<Tensor, Tensor>
 {
-    /// <summary>Every dtype both sides have, by wire name (python: models.ALL_DTYPES).</summary>
+    /// <summary>Every dtype both sides have, by wire name: the all_dtypes case's list in the catalogue (python: models.ALL_DTYPES).</summary>
     public static readonly (string Name, ScalarType Type)[] Dtypes =
-    [
-        ("float32", ScalarType.Float32), ("float64", ScalarType.Float64), ("float16", ScalarType.Float16),
-        ("bfloat16", ScalarType.BFloat16), ("int64", ScalarType.Int64), ("int32", ScalarType.Int32),
-        ("int16", ScalarType.Int16), ("int8", ScalarType.Int8), ("uint8", ScalarType.Byte),
-        ("bool", ScalarType.Bool), ("complex64", ScalarType.ComplexFloat32),
-    ];
+        DtypeTable.OfCase("all_dtypes").Select(n => (n, Enum.Parse<ScalarType>(DtypeTable.Member(n)))).ToArray();
 
     private readonly Linear fc = Linear(4, 3);
 
@@ -203,15 +223,13 @@ public sealed class AllDtypes : Module<Tensor, Tensor>
 public sealed class NewDtypes : Module<Tensor, Tensor>
 {
     /// <summary>
-    /// The dtypes newer PyTorch has and older versions lack (python: models.NEW_DTYPES), by wire
-    /// name, with the ScalarType member a TorchSharp that has them would call them (libtorch's
-    /// c10::ScalarType names). Looked up by name: TorchSharp 0.107's ScalarType has none of them.
+    /// The dtypes newer PyTorch has and older versions lack (the new_dtypes case's list in the
+    /// catalogue; python: models.NEW_DTYPES), by wire name, with the ScalarType member a TorchSharp
+    /// that has them would call them (libtorch's c10::ScalarType names, from dtypes.json). Looked up
+    /// by name: TorchSharp 0.107's ScalarType has none of them.
     /// </summary>
     public static readonly (string Name, string Member)[] Dtypes =
-    [
-        ("uint16", "UInt16"), ("uint32", "UInt32"), ("uint64", "UInt64"),
-        ("float8_e4m3fn", "Float8_e4m3fn"), ("float8_e5m2", "Float8_e5m2"),
-    ];
+        DtypeTable.OfCase("new_dtypes").Select(n => (n, DtypeTable.Member(n))).ToArray();
 
     /// <summary>The dtypes this TorchSharp's ScalarType has.</summary>
     public static IReadOnlyList<(string Name, ScalarType Type)> Present { get; } =
@@ -265,4 +283,38 @@ public sealed class CheckpointNet : Module<Tensor, Tensor>
     public CheckpointNet() : base(nameof(CheckpointNet)) => RegisterComponents();
 
     public override Tensor forward(Tensor x) => fc2.call(torch.tanh(fc1.call(x)));
+}
+
+/// <summary>
+/// The model builders the catalogue names (a case's <c>model</c>, its <c>variants</c>, the checkpoint
+/// model); twin: <c>BUILDERS</c> in python/torchconformance/models.py, same names, same order.
+/// </summary>
+public static class Zoo
+{
+    public static readonly IReadOnlyDictionary<string, Func<Module<Tensor, Tensor>>> Builders = new Dictionary<string, Func<Module<Tensor, Tensor>>>
+    {
+        ["lenet"] = () => new TheModelClass(),
+        ["lenet_fc4"] = () => new LeNetWithHead("fc4", 10),
+        ["lenet_fc3_11_classes"] = () => new LeNetWithHead("fc3", 11),
+        ["mlp_dropout"] = () => new MlpDropout(),
+        ["cnn_batchnorm"] = () => new CnnBatchNorm(),
+        ["norm_gelu"] = () => new NormGelu(),
+        ["embedding_bilstm"] = () => new EmbeddingBiLstm(),
+        ["gru"] = () => new GruNet(),
+        ["transformer_encoder"] = () => new TransformerEncoder(),
+        ["nested"] = () => new Nested(),
+        ["tied_weights"] = () => new TiedWeights(),
+        ["nonpersistent_buffer"] = () => new NonPersistentBuffer(),
+        ["all_dtypes"] = () => new AllDtypes(),
+        ["layouts"] = () => new Layouts(),
+        ["new_dtypes"] = () => new NewDtypes(),
+        // torchvision's resnet18 against TorchSharp's TorchVision resnet18, built from the seed, no download.
+        ["resnet18"] = () => torchvision.models.resnet18(num_classes: 10),
+        ["checkpoint_net"] = () => new CheckpointNet(),
+    };
+
+    public static Module<Tensor, Tensor> Build(string name) =>
+        Builders.TryGetValue(name, out var build)
+            ? build()
+            : throw new KeyNotFoundException($"no model builder '{name}' (this runtime has: {string.Join(", ", Builders.Keys)})");
 }

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Conformance.Protocol;
 using TorchCheckpoints;
 using Conformance.Workers.TorchSharp.Models;
 using TorchSharp;
@@ -14,43 +15,44 @@ namespace Conformance.Workers.TorchSharp.Training;
 /// </summary>
 public static class CheckpointCases
 {
-    public const int TrainSteps = 3;
-    public const int ResumeSteps = 3;
-    private static readonly long[] InputShape = [6, 8];
+    private static readonly JsonNode Shared = CatalogueFiles.Read("cases.json")["checkpoint"]!;
+    public static readonly int TrainSteps = Shared["train_steps"]!.GetValue<int>();
+    public static readonly int ResumeSteps = Shared["resume_steps"]!.GetValue<int>();
+    private static readonly long[] InputShape = Shared["input"]!["floats"]!.AsArray().Select(d => d!.GetValue<long>()).ToArray();
 
-    /// <summary>(TorchSharp optimizer kind, PyTorch param group) per case; twin of checkpoints.OPTIMIZERS.</summary>
+    /// <summary>The model every checkpoint case trains (the catalogue's checkpoint.model, a Zoo builder).</summary>
+    private static nn.Module<Tensor, Tensor> NewModel() => Zoo.Build(Shared["model"]!.GetValue<string>());
+
+    /// <summary>
+    /// (TorchSharp optimizer kind, PyTorch param group) per optimizer, from the catalogue's optimizers
+    /// (python: checkpoints.OPTIMIZERS reads the same entries). Numbers are floats, arrays tuples (betas).
+    /// </summary>
     private static (string Kind, PyDict Group) Spec(string name)
     {
-        PyDict G(params (string Key, object? Value)[] kv)
+        var spec = CatalogueFiles.Entries(CatalogueFiles.Read("cases.json")["optimizers"]).FirstOrDefault(o => o.Key == name).Value
+                   ?? throw new KeyNotFoundException($"unknown optimizer '{name}'");
+        var group = new PyDict();
+        foreach (var (key, value) in CatalogueFiles.Entries(spec["param_group"]))
+            group.Add(key, Value(value!));
+        return (spec["class"]!.GetValue<string>(), group);
+
+        static object Value(JsonNode v) => v switch
         {
-            var d = new PyDict();
-            foreach (var (k, v) in kv) d.Add(k, v);
-            return d;
-        }
-        PyTuple Betas(double a, double b) => new([a, b]);
-        return name switch
-        {
-            "sgd" => ("SGD", G(("lr", 0.01), ("momentum", 0.9), ("dampening", 0.1), ("weight_decay", 0.01), ("nesterov", false), ("maximize", false))),
-            "sgd_nesterov" => ("SGD", G(("lr", 0.01), ("momentum", 0.9), ("dampening", 0.0), ("weight_decay", 0.001), ("nesterov", true), ("maximize", false))),
-            "adam" => ("Adam", G(("lr", 1e-3), ("betas", Betas(0.9, 0.99)), ("eps", 1e-7), ("weight_decay", 0.01), ("amsgrad", false), ("maximize", false))),
-            "adam_amsgrad" => ("Adam", G(("lr", 1e-3), ("betas", Betas(0.8, 0.99)), ("eps", 1e-8), ("weight_decay", 0.0), ("amsgrad", true), ("maximize", false))),
-            "adamw" => ("AdamW", G(("lr", 1e-3), ("betas", Betas(0.9, 0.999)), ("eps", 1e-8), ("weight_decay", 0.05), ("amsgrad", false), ("maximize", false))),
-            "rmsprop" => ("RMSprop", G(("lr", 1e-3), ("alpha", 0.95), ("eps", 1e-7), ("weight_decay", 0.01), ("momentum", 0.5), ("centered", true), ("maximize", false))),
-            "adagrad" => ("Adagrad", G(("lr", 0.01), ("lr_decay", 0.001), ("weight_decay", 0.01), ("initial_accumulator_value", 0.1), ("eps", 1e-9))),
-            "adamax" => ("Adamax", G(("lr", 2e-3), ("betas", Betas(0.9, 0.999)), ("eps", 1e-8), ("weight_decay", 0.01))),
-            "nadam" => ("NAdam", G(("lr", 2e-3), ("betas", Betas(0.9, 0.999)), ("eps", 1e-8), ("weight_decay", 0.01), ("momentum_decay", 4e-3))),
-            "radam" => ("RAdam", G(("lr", 1e-3), ("betas", Betas(0.9, 0.999)), ("eps", 1e-8), ("weight_decay", 0.01))),
-            _ => throw new KeyNotFoundException($"unknown optimizer '{name}'"),
+            JsonArray a => new PyTuple(a.Select(x => Value(x!)).ToArray()),
+            JsonValue b when b.GetValueKind() is System.Text.Json.JsonValueKind.True or System.Text.Json.JsonValueKind.False => b.GetValue<bool>(),
+            _ => v.GetValue<double>(),
         };
     }
 
-    /// <summary>Several models in one file, GAN-style; twin of checkpoints.GAN_OPTIMIZERS.</summary>
-    private static readonly (string Net, string Optimizer)[] Gan = [("G", "adam"), ("D", "sgd")];
+    /// <summary>Several models in one file, GAN-style: net -> optimizer, the ckpt_gan case's gan (python: checkpoints.GAN_OPTIMIZERS).</summary>
+    private static readonly (string Net, string Optimizer)[] Gan =
+        CatalogueFiles.Read("cases.json")["cases"]!.AsArray().Single(c => c!["name"]!.GetValue<string>() == "ckpt_gan")!["gan"]!.AsObject()
+            .Select(kv => (kv.Key, kv.Value!.GetValue<string>())).ToArray();
 
     public static JsonObject ProduceGan(string path, long seed)
     {
         manual_seed(seed);
-        var nets = Gan.ToDictionary(g => g.Net, _ => new CheckpointNet());
+        var nets = Gan.ToDictionary(g => g.Net, _ => NewModel());
         var optimizers = Gan.ToDictionary(g => g.Net, g => { var (kind, group) = Spec(g.Optimizer); return PyTorchOptimizers.Build(kind, nets[g.Net].parameters(), group); });
         for (int step = 0; step < TrainSteps; step++) GanStep(nets, optimizers, step);
         var checkpoint = new PyDict();
@@ -72,11 +74,11 @@ public static class CheckpointCases
     public static JsonObject ConsumeGan(string path)
     {
         var checkpoint = TorchCheckpoint.Load(path) as PyDict ?? throw new CheckpointFormatException($"{path}: the checkpoint is not a dict");
-        var nets = new Dictionary<string, CheckpointNet>();
+        var nets = new Dictionary<string, nn.Module<Tensor, Tensor>>();
         var optimizers = new Dictionary<string, optim.Optimizer>();
         foreach (var (k, name) in Gan)
         {
-            nets[k] = new CheckpointNet();
+            nets[k] = NewModel();
             LoadModel(nets[k], checkpoint[$"net{k}"] as PyDict ?? throw new CheckpointFormatException($"{path}: net{k} is not a dict"), $"{path}: net{k}");
             optimizers[k] = LoadOptimizer(Spec(name).Kind, nets[k], checkpoint[$"optimizer{k}"], $"{path}: optimizer{k}");
         }
@@ -87,12 +89,12 @@ public static class CheckpointCases
         return loaded;
     }
 
-    private static void GanStep(Dictionary<string, CheckpointNet> nets, Dictionary<string, optim.Optimizer> optimizers, int step)
+    private static void GanStep(Dictionary<string, nn.Module<Tensor, Tensor>> nets, Dictionary<string, optim.Optimizer> optimizers, int step)
     {
         foreach (var k in new[] { "D", "G" }) Step(nets[k], optimizers[k], step);
     }
 
-    private static JsonObject DescribeGan(long epoch, Dictionary<string, CheckpointNet> nets, Dictionary<string, optim.Optimizer> optimizers)
+    private static JsonObject DescribeGan(long epoch, Dictionary<string, nn.Module<Tensor, Tensor>> nets, Dictionary<string, optim.Optimizer> optimizers)
     {
         var tensors = new JsonArray();
         foreach (var (k, _) in Gan)
@@ -103,7 +105,7 @@ public static class CheckpointCases
         return new JsonObject { ["epoch"] = epoch, ["tensors"] = tensors, ["optimizers"] = described };
     }
 
-    private static JsonObject GanParameters(Dictionary<string, CheckpointNet> nets)
+    private static JsonObject GanParameters(Dictionary<string, nn.Module<Tensor, Tensor>> nets)
     {
         using var flat = torch.cat(Gan.SelectMany(g => nets[g.Net].parameters()).Select(p => p.detach().reshape(-1).to(ScalarType.Float64)).ToArray());
         return new JsonObject
@@ -127,7 +129,7 @@ public static class CheckpointCases
     {
         var (kind, group) = Spec(optimizerName);
         manual_seed(seed);
-        var model = new CheckpointNet();
+        var model = NewModel();
         var optimizer = PyTorchOptimizers.Build(kind, model.parameters(), group);
         double loss = 0;
         for (int step = 0; step < TrainSteps; step++) loss = Step(model, optimizer, step);
@@ -149,7 +151,7 @@ public static class CheckpointCases
         var (kind, _) = Spec(optimizerName);
         var checkpoint = TorchCheckpoint.Load(path) as PyDict ?? throw new CheckpointFormatException($"{path}: the checkpoint is not a dict");
         RequireCheckpoint(checkpoint, path, "model_state_dict", "optimizer_state_dict", "epoch", "loss");
-        var model = new CheckpointNet();
+        var model = NewModel();
         LoadModel(model, checkpoint["model_state_dict"] as PyDict ?? throw new CheckpointFormatException($"{path}: model_state_dict is not a dict"), path);
         var optimizer = LoadOptimizer(kind, model, checkpoint["optimizer_state_dict"], $"{path}: optimizer_state_dict");
         var epoch = (int)PyTorchOptimizers.ToDouble(checkpoint["epoch"], "epoch");
