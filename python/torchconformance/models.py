@@ -244,6 +244,43 @@ class Layouts(nn.Module):
         return self.fc(x) + x @ self.wt + self.head.sum() + self.tail.sum()
 
 
+class StorageViews(nn.Module):
+    """Three buffers viewing one storage of 24 floats, as SAM's vit_b checkpoint has them
+    (TorchSharp.PyBridge#18): ``a`` contiguous at offset 0, ``b`` a column slice (non-contiguous,
+    offset 7), ``c`` a transpose (non-contiguous, offset 18)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+        base = torch.arange(24, dtype=torch.float32) / 8
+        self.register_buffer("a", base[0:6])
+        self.register_buffer("b", base[6:18].view(3, 4)[:, 1:3])
+        self.register_buffer("c", base[18:24].view(2, 3).t())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x) + self.a.sum() + (self.b * self.c).sum()
+
+
+def _quantize_inputs() -> torch.Tensor:
+    return torch.tensor([[0.0, 0.5, 1.0], [-1.5, 2.25, 3.0]])
+
+
+class Quantized(nn.Module):
+    """Quantized buffers beside a Linear: per-tensor qint8, per-channel qint8 (axis 0), per-tensor quint8."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+        x = _quantize_inputs()
+        self.register_buffer("q_tensor", torch.quantize_per_tensor(x, 0.25, 3, torch.qint8))
+        self.register_buffer("q_channel", torch.quantize_per_channel(x, torch.tensor([0.25, 0.5], dtype=torch.float64),
+                                                                     torch.tensor([1, -2]), 0, torch.qint8))
+        self.register_buffer("q_uint8", torch.quantize_per_tensor(x, 0.5, 10, torch.quint8))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x) + self.q_tensor.dequantize().sum() + self.q_channel.dequantize().sum() + self.q_uint8.dequantize().sum()
+
+
 class CheckpointNet(nn.Module):
     """The small model every training-checkpoint case trains: two Linear layers around tanh."""
 

@@ -61,7 +61,9 @@ public static class Catalogue
 
     /// <summary>The routes a case's artifact crosses by.</summary>
     public static IReadOnlyList<string> RoutesOf(CaseSpec c) =>
-        c.IsCheckpoint ? [Checkpoint] : c.Partial is not null ? [.. Routes, PickledModel] : Routes;
+        c.IsCheckpoint ? [Checkpoint]
+        : RealLayouts.OnlyRoutes.TryGetValue(c.Name, out var only) ? only
+        : [.. c.Partial is not null ? [.. Routes, PickledModel] : Routes, .. RealLayouts.ExtraRoutes.GetValueOrDefault(c.Name, [])];
 
     // Resumed training runs 3 more optimizer steps on both sides: parameters may drift by a few
     // float32 ulps between libtorch builds, never by a changed update rule.
@@ -98,6 +100,9 @@ public static class Catalogue
         new("new_dtypes", "A buffer of each dtype newer PyTorch has: uint16, uint32, uint64 (torch 2.3), float8_e4m3fn, float8_e5m2 (torch 2.1)", Float32),
         // 11M parameters and 20 BatchNorm layers: deeper accumulation of kernel differences. Its
         // ~45 MB artifacts are too large to keep as golden fixtures.
+        // Issue 9, part 3b: the shapes real checkpoints come in (RealLayouts below has their routes).
+        new("storage_views", "Three buffers viewing one storage: contiguous at offset 0, a column slice (non-contiguous, offset 7), a transpose (offset 18)", Float32),
+        new("quantized", "Quantized buffers: per-tensor qint8, per-channel qint8 (axis 0), per-tensor quint8", Float32),
         new("resnet18", "torchvision resnet18 (num_classes=10) against TorchSharp's TorchVision resnet18", new Tolerance(Atol: 1e-4, Rtol: 1e-3),
             TrainModeMatters: true, Golden: false),
     ];
@@ -105,7 +110,8 @@ public static class Catalogue
     /// <summary>The load modes a consumer of this kind offers on a route for a case; each is its own cell.</summary>
     public static IReadOnlyList<string> LoadModes(CaseSpec c, string consumerKind, string route)
     {
-        if (IsTorchScript(route)) return ["default"];
+        if (IsTorchScript(route) || RealLayouts.IsFolder(route)) return ["default"];
+        if (RealLayouts.KeyPrefix(route) is not null) return ["default", RealLayouts.StripPrefix];
         var modes = new List<string>();
         if (consumerKind == RuntimeKinds.PyTorch && route is Pickle or PickleLegacy or Checkpoint or PickledModel)
             modes.AddRange(["default", "weights_only", "mmap", "map_location_cpu"]);
@@ -140,4 +146,55 @@ public static class Catalogue
 
     public static CaseSpec Case(string name) =>
         All.FirstOrDefault(c => c.Name == name) ?? throw new KeyNotFoundException($"unknown case '{name}'");
+}
+
+/// <summary>
+/// Issue 9, part 3b: the shapes real checkpoints come in, as routes. Hugging Face's layouts (the
+/// artifact is a folder, written as transformers' save_pretrained names it) and state dicts whose
+/// keys carry a wrapper's prefix. Kept in one block so that it ports to a data file as it is.
+/// </summary>
+public static class RealLayouts
+{
+    /// <summary>pytorch_model-0000k-of-0000n.bin shards with pytorch_model.bin.index.json ({"metadata": {"total_size"}, "weight_map"}).</summary>
+    public const string HfBinSharded = "hf_bin_sharded";
+    /// <summary>One model.safetensors with __metadata__ {"format": "pt"}; tied weights stored once, the alias in the metadata (safetensors.torch.save_model).</summary>
+    public const string HfSafetensors = "hf_safetensors";
+    /// <summary>model-0000k-of-0000n.safetensors shards with model.safetensors.index.json.</summary>
+    public const string HfSafetensorsSharded = "hf_safetensors_sharded";
+    /// <summary>A pickled state dict whose keys start with "module." (saved from DataParallel / DistributedDataParallel).</summary>
+    public const string PrefixModule = "prefix_module";
+    /// <summary>A pickled state dict whose keys start with "_orig_mod." (saved from a torch.compile'd model).</summary>
+    public const string PrefixOrigMod = "prefix_orig_mod";
+
+    /// <summary>The load mode that strips the route's prefix before a strict load; "default" is the plain load, which must refuse the file.</summary>
+    public const string StripPrefix = "strip_prefix";
+
+    public static readonly IReadOnlyList<string> HfRoutes = [HfBinSharded, HfSafetensors, HfSafetensorsSharded];
+    public static readonly IReadOnlyList<string> PrefixRoutes = [PrefixModule, PrefixOrigMod];
+
+    /// <summary>Routes whose artifact is a folder.</summary>
+    public static bool IsFolder(string route) => HfRoutes.Contains(route);
+
+    /// <summary>The prefix a route's producer puts before every key, or null.</summary>
+    public static string? KeyPrefix(string route) => route switch
+    {
+        PrefixModule => "module.",
+        PrefixOrigMod => "_orig_mod.",
+        _ => null,
+    };
+
+    /// <summary>Routes these cases cross by besides the usual ones.</summary>
+    public static readonly IReadOnlyDictionary<string, IReadOnlyList<string>> ExtraRoutes = new Dictionary<string, IReadOnlyList<string>>
+    {
+        ["lenet"] = [.. HfRoutes, .. PrefixRoutes],
+        ["tied_weights"] = HfRoutes,
+        ["layouts"] = HfRoutes,
+        ["storage_views"] = HfRoutes,
+    };
+
+    /// <summary>Cases that cross by these routes only. TorchScript of quantized buffers is not covered yet.</summary>
+    public static readonly IReadOnlyDictionary<string, IReadOnlyList<string>> OnlyRoutes = new Dictionary<string, IReadOnlyList<string>>
+    {
+        ["quantized"] = [Catalogue.Pickle, Catalogue.PickleLegacy, Catalogue.Safetensors, Catalogue.TorchSharpNative],
+    };
 }
