@@ -63,6 +63,9 @@ public static class Cases
         // Producing needs every dtype; consuming builds the twin with those present and loads the file anyway.
         new("new_dtypes", () => new NewDtypes(), Floats(2, 4), Lacks: () => NewDtypes.Missing.Count == 0 ? null
             : $"TorchSharp {typeof(torch).Assembly.GetName().Version?.ToString(3)} has no ScalarType for {string.Join(", ", NewDtypes.Missing)}"),
+        // Issue 9, part 3b: several views of one storage; quantized buffers.
+        new("storage_views", () => new StorageViews(), Floats(2, 4)),
+        new("quantized", () => new Quantized(), Floats(2, 4)),
         // torchvision's resnet18 against TorchSharp's TorchVision resnet18, built from the seed, no download.
         new("resnet18", () => torchvision.models.resnet18(num_classes: 10), Floats(2, 3, 32, 32), TrainSteps: 1),
     }.ToDictionary(c => c.Name);
@@ -90,6 +93,10 @@ public static class Cases
         return model;
     }
 
+    private static Tensor Requantize(Tensor like, Tensor values) => Observe.IsPerChannel(like)
+        ? torch.quantize_per_channel(values, like.q_per_channel_scales(), like.q_per_channel_zero_points(), like.q_per_channel_axis(), like.dtype)
+        : torch.quantize_per_tensor(values, like.q_scale(), like.q_zero_point(), like.dtype);
+
     /// <summary>
     /// Moves every persistent buffer off its initial value, so a consumer that fails to load one is
     /// caught. Training already moves parameters and BatchNorm statistics.
@@ -102,7 +109,9 @@ public static class Cases
         {
             var leaf = name.Split('.')[^1];
             if (!persistent.Contains(name) || leaf is "running_mean" or "running_var" or "num_batches_tracked") continue;
-            if (b.dtype == ScalarType.Bool) b.logical_not_();
+            // No in-place arithmetic on quantized tensors: value + 1 requantized with the same parameters, copied in (same scheme).
+            if (b.is_quantized()) b.copy_(Requantize(b, b.dequantize() + 1));
+            else if (b.dtype == ScalarType.Bool) b.logical_not_();
             // libtorch has no add kernel for these: add in float64, cast back (exact for small values).
             else if (NewDtypes.Present.Any(p => p.Type == b.dtype)) b.copy_((b.to(ScalarType.Float64) + 1).to(b.dtype));
             else b.add_(1);

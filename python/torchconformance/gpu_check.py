@@ -146,7 +146,7 @@ def consume(producer_id: str, set_dir: str, rid: str, device: str, case_names: O
             cell = f"{name}/{route}/{producer_id}->{rid}/{mode}"
             started = time.monotonic()
             reply = _request(op, _args(spec, route, path, device, mode))
-            verdict = judge.judge_cell(name, rid, mode, expected, reply, path, tol)
+            verdict = judge.judge_cell(name, rid, mode, expected, reply, path, tol, route=route)
             if ledger is not None:
                 verdict = ledger.apply(cell, verdict)
             if verdict.outcome == "fail":

@@ -256,6 +256,46 @@ public sealed class Layouts : Module<Tensor, Tensor>
         fc.call(x) + x.matmul(get_parameter("wt")!) + get_buffer("head")!.sum() + get_buffer("tail")!.sum();
 }
 
+/// <summary>
+/// Three buffers viewing one storage of 24 floats, as SAM's vit_b checkpoint has them
+/// (TorchSharp.PyBridge#18): a contiguous at offset 0, b a column slice (non-contiguous, offset 7),
+/// c a transpose (non-contiguous, offset 18).
+/// </summary>
+public sealed class StorageViews : Module<Tensor, Tensor>
+{
+    private readonly Linear fc = Linear(4, 3);
+
+    public StorageViews() : base(nameof(StorageViews))
+    {
+        RegisterComponents();
+        var @base = torch.arange(24, dtype: ScalarType.Float32) / 8;
+        register_buffer("a", @base[0..6]);
+        register_buffer("b", @base[6..18].view(3, 4)[TensorIndex.Colon, TensorIndex.Slice(1, 3)]);
+        register_buffer("c", @base[18..24].view(2, 3).t());
+    }
+
+    public override Tensor forward(Tensor x) =>
+        fc.call(x) + get_buffer("a")!.sum() + (get_buffer("b")! * get_buffer("c")!).sum();
+}
+
+/// <summary>Quantized buffers beside a Linear: per-tensor qint8, per-channel qint8 (axis 0), per-tensor quint8.</summary>
+public sealed class Quantized : Module<Tensor, Tensor>
+{
+    private readonly Linear fc = Linear(4, 3);
+
+    public Quantized() : base(nameof(Quantized))
+    {
+        RegisterComponents();
+        var x = torch.tensor(new float[] { 0.0f, 0.5f, 1.0f, -1.5f, 2.25f, 3.0f }).reshape(2, 3);
+        register_buffer("q_tensor", torch.quantize_per_tensor(x, 0.25, 3, ScalarType.QInt8));
+        register_buffer("q_channel", torch.quantize_per_channel(x, torch.tensor(new double[] { 0.25, 0.5 }), torch.tensor(new long[] { 1, -2 }), 0, ScalarType.QInt8));
+        register_buffer("q_uint8", torch.quantize_per_tensor(x, 0.5, 10, ScalarType.QUInt8));
+    }
+
+    public override Tensor forward(Tensor x) =>
+        fc.call(x) + get_buffer("q_tensor")!.dequantize().sum() + get_buffer("q_channel")!.dequantize().sum() + get_buffer("q_uint8")!.dequantize().sum();
+}
+
 /// <summary>The small model every training-checkpoint case trains: two Linear layers around tanh.</summary>
 public sealed class CheckpointNet : Module<Tensor, Tensor>
 {
