@@ -65,6 +65,7 @@ public static class Cases
             : $"TorchSharp {typeof(torch).Assembly.GetName().Version?.ToString(3)} has no ScalarType for {string.Join(", ", NewDtypes.Missing)}"),
         // Issue 9, part 3b: several views of one storage; quantized buffers.
         new("storage_views", () => new StorageViews(), Floats(2, 4)),
+        new("storage_offsets", () => new StorageOffsets(), Floats(2, 4)),
         new("quantized", () => new Quantized(), Floats(2, 4)),
         // torchvision's resnet18 against TorchSharp's TorchVision resnet18, built from the seed, no download.
         new("resnet18", () => torchvision.models.resnet18(num_classes: 10), Floats(2, 3, 32, 32), TrainSteps: 1),

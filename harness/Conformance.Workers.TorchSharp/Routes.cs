@@ -20,7 +20,14 @@ public static class Routes
             // Each through its stream overload into DurableFile: a temporary beside the path, fsynced,
             // its size checked, then renamed; a failed save leaves nothing behind.
             case "pickle": DurableFile.Write(path, s => model.save_py(s, leaveOpen: true)); break;
-            case "safetensors": DurableFile.Write(path, s => model.save_safetensors(s, leaveOpen: true)); break;
+            case "safetensors":
+                try { DurableFile.Write(path, s => model.save_safetensors(s, leaveOpen: true)); }
+                // The format has no code for it (quantized dtypes), as safetensors.torch answers on the PyTorch side.
+                catch (NotImplementedException e) when (e.Message.StartsWith("Unrecognized data type listed", StringComparison.Ordinal))
+                {
+                    throw new NotApplicableException($"safetensors has no dtype for it: PyBridge says \"{e.Message}\"");
+                }
+                break;
             case "torchsharp_native":
                 DurableFile.Write(path, s =>
                 {

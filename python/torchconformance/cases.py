@@ -80,6 +80,7 @@ CASES: Dict[str, Case] = {c.name: c for c in [
     Case("new_dtypes", _new_dtypes, floats(2, 4)),
     # Issue 9, part 3b: several views of one storage; quantized buffers.
     Case("storage_views", models.StorageViews, floats(2, 4)),
+    Case("storage_offsets", models.StorageOffsets, floats(2, 4)),
     Case("quantized", models.Quantized, floats(2, 4)),
     Case("resnet18", _resnet18, floats(2, 3, 32, 32), train_steps=1),
 ]}

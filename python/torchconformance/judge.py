@@ -68,6 +68,7 @@ CASES: Dict[str, CaseSpec] = {c.name: c for c in [
     CaseSpec("new_dtypes", _FLOAT32),
     # Issue 9, part 3b.
     CaseSpec("storage_views", _FLOAT32),
+    CaseSpec("storage_offsets", _FLOAT32),
     CaseSpec("quantized", _FLOAT32),
     CaseSpec("resnet18", Tolerance(1e-4, 1e-3), train_mode_matters=True),
 ] + [CaseSpec(f"ckpt_{o}", _RESUME, optimizer=o) for o in OPTIMIZERS] + [CaseSpec("ckpt_gan", _RESUME, optimizer="gan")]}

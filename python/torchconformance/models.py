@@ -4,7 +4,7 @@ Each class has a C# twin in harness/Conformance.Workers.TorchSharp/Models/ with 
 names in the same order: the field names *are* the state_dict keys.
 """
 
-from typing import List
+from typing import Dict, List
 
 import torch
 import torch.nn as nn
@@ -244,6 +244,16 @@ class Layouts(nn.Module):
         return self.fc(x) + x @ self.wt + self.head.sum() + self.tail.sum()
 
 
+class _Buffers(nn.Module):
+    """A child holding only buffers: the root keeps none, so both sides list keys in one order
+    (TorchSharp lists a module's own buffers after its children, PyTorch before)."""
+
+    def __init__(self, buffers: Dict[str, torch.Tensor]) -> None:
+        super().__init__()
+        for name, t in buffers.items():
+            self.register_buffer(name, t)
+
+
 class StorageViews(nn.Module):
     """Three buffers viewing one storage of 24 floats, as SAM's vit_b checkpoint has them
     (TorchSharp.PyBridge#18): ``a`` contiguous at offset 0, ``b`` a column slice (non-contiguous,
@@ -253,12 +263,26 @@ class StorageViews(nn.Module):
         super().__init__()
         self.fc = nn.Linear(4, 3)
         base = torch.arange(24, dtype=torch.float32) / 8
-        self.register_buffer("a", base[0:6])
-        self.register_buffer("b", base[6:18].view(3, 4)[:, 1:3])
-        self.register_buffer("c", base[18:24].view(2, 3).t())
+        self.views = _Buffers({"a": base[0:6], "b": base[6:18].view(3, 4)[:, 1:3], "c": base[18:24].view(2, 3).t()})
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(x) + self.a.sum() + (self.b * self.c).sum()
+        v = self.views
+        return self.fc(x) + v.a.sum() + (v.b * v.c).sum()
+
+
+class StorageOffsets(nn.Module):
+    """Three contiguous buffers viewing one storage of 32 floats at offsets 0, 4 and 20 (12..19 and
+    26..31 belong to none): offsets alone, with no non-contiguous view to stop a reader first."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+        base = torch.arange(32, dtype=torch.float32) / 8
+        self.views = _Buffers({"a": base[0:4], "b": base[4:12].view(2, 4), "c": base[20:26]})
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        v = self.views
+        return self.fc(x) + v.a.sum() + v.b.sum() * 2 + v.c.sum() * 3
 
 
 def _quantize_inputs() -> torch.Tensor:
@@ -272,13 +296,15 @@ class Quantized(nn.Module):
         super().__init__()
         self.fc = nn.Linear(4, 3)
         x = _quantize_inputs()
-        self.register_buffer("q_tensor", torch.quantize_per_tensor(x, 0.25, 3, torch.qint8))
-        self.register_buffer("q_channel", torch.quantize_per_channel(x, torch.tensor([0.25, 0.5], dtype=torch.float64),
-                                                                     torch.tensor([1, -2]), 0, torch.qint8))
-        self.register_buffer("q_uint8", torch.quantize_per_tensor(x, 0.5, 10, torch.quint8))
+        self.q = _Buffers({
+            "per_tensor": torch.quantize_per_tensor(x, 0.25, 3, torch.qint8),
+            "per_channel": torch.quantize_per_channel(x, torch.tensor([0.25, 0.5], dtype=torch.float64), torch.tensor([1, -2]), 0, torch.qint8),
+            "quint8": torch.quantize_per_tensor(x, 0.5, 10, torch.quint8),
+        })
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(x) + self.q_tensor.dequantize().sum() + self.q_channel.dequantize().sum() + self.q_uint8.dequantize().sum()
+        q = self.q
+        return self.fc(x) + q.per_tensor.dequantize().sum() + q.per_channel.dequantize().sum() + q.quint8.dequantize().sum()
 
 
 class CheckpointNet(nn.Module):
