@@ -79,6 +79,7 @@ public static class GoldenFixtures
                 // A route this producer cannot write (not_applicable) has no fixture; anything else is an error.
                 if (reply is WorkerReply.Answered { Response.Error.Kind: ErrorKinds.NotApplicable }) { MatrixRunner.RemovePartial(path); continue; }
                 onError?.Invoke($"{rt.Id} could not produce {path}: {Judgement.CellJudge.FromReply(reply, path, rt.Id).Line}");
+                MatrixRunner.RemovePartial(path); // a folder a producer began and could not finish is no fixture
                 continue;
             }
             var manifest = new JsonObject
