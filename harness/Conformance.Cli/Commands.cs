@@ -78,7 +78,7 @@ public static partial class Commands
         return suite.Runtimes.All(r => r.Available) ? 0 : 1;
     }
 
-    public static int Fixtures(string[] only, string[] caseNames)
+    public static int Fixtures(string[] only, string[] caseNames, string[] routeNames)
     {
         var repo = Repo();
         var suite = new Suite(repo);
@@ -97,7 +97,7 @@ public static partial class Commands
         }
         int errors = 0;
         foreach (var f in GoldenFixtures.Write(suite.Runtimes, repo.FixturesDir, RunnerOptions.FromEnvironment(repo.ArtifactsDir),
-                     e => { errors++; Console.Error.WriteLine("error: " + e); }, only.Length == 0 ? null : only, caseNames.Length == 0 ? null : caseNames))
+                     e => { errors++; Console.Error.WriteLine("error: " + e); }, only.Length == 0 ? null : only, caseNames.Length == 0 ? null : caseNames, routeNames.Length == 0 ? null : routeNames))
             Console.WriteLine($"wrote {Path.GetRelativePath(repo.Root, f)} (+ .json)");
         return errors == 0 ? 0 : 1;
     }

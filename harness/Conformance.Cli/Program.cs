@@ -61,8 +61,9 @@ root.Subcommands.Add(ledger);
 
 var onlyOpt = new Option<string[]>("--runtime") { Description = "Only these runtimes' fixture sets (repeatable), e.g. a newly added pytorch-2.14" };
 var fixtureCaseOpt = new Option<string[]>("--case") { Description = "Only these cases' fixtures (repeatable), e.g. a newly added case; other files are kept" };
-var fixtures = new Command("fixtures", "Regenerate fixtures/<runtime>/ for the runtimes present (or those given); other versions' folders are kept.") { onlyOpt, fixtureCaseOpt };
-fixtures.SetAction(r => Commands.Fixtures(r.GetValue(onlyOpt) ?? [], r.GetValue(fixtureCaseOpt) ?? []));
+var fixtureRouteOpt = new Option<string[]>("--route") { Description = "Only these routes' fixtures (repeatable), e.g. a newly added route of an existing case; other files are kept" };
+var fixtures = new Command("fixtures", "Regenerate fixtures/<runtime>/ for the runtimes present (or those given); other versions' folders are kept.") { onlyOpt, fixtureCaseOpt, fixtureRouteOpt };
+fixtures.SetAction(r => Commands.Fixtures(r.GetValue(onlyOpt) ?? [], r.GetValue(fixtureCaseOpt) ?? [], r.GetValue(fixtureRouteOpt) ?? []));
 root.Subcommands.Add(fixtures);
 
 var bench = new Command("bench", "The checkpoint codec against torch.save / torch.load on ~419 MB, as ratios (reports/bench.md).");

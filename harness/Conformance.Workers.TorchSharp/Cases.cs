@@ -106,6 +106,10 @@ public static class Cases
         return model;
     }
 
+    private static Tensor Requantize(Tensor like, Tensor values) => Observe.IsPerChannel(like)
+        ? torch.quantize_per_channel(values, like.q_per_channel_scales(), like.q_per_channel_zero_points(), like.q_per_channel_axis(), like.dtype)
+        : torch.quantize_per_tensor(values, like.q_scale(), like.q_zero_point(), like.dtype);
+
     /// <summary>
     /// Moves every persistent buffer off its initial value, so a consumer that fails to load one is
     /// caught. Training already moves parameters and BatchNorm statistics.
@@ -118,7 +122,9 @@ public static class Cases
         {
             var leaf = name.Split('.')[^1];
             if (!persistent.Contains(name) || leaf is "running_mean" or "running_var" or "num_batches_tracked") continue;
-            if (b.dtype == ScalarType.Bool) b.logical_not_();
+            // No in-place arithmetic on quantized tensors: value + 1 requantized with the same parameters, copied in (same scheme).
+            if (b.is_quantized()) b.copy_(Requantize(b, b.dequantize() + 1));
+            else if (b.dtype == ScalarType.Bool) b.logical_not_();
             // libtorch has no add kernel for these: add in float64, cast back (exact for small values).
             else if (NewDtypes.Present.Any(p => p.Type == b.dtype)) b.copy_((b.to(ScalarType.Float64) + 1).to(b.dtype));
             else b.add_(1);

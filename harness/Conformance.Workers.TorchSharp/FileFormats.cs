@@ -56,8 +56,9 @@ public static class FileFormats
     public static string? Explain(string route, string path, Exception failure, IReadOnlyCollection<string>? modelKeys = null)
     {
         string found;
+        if (!File.Exists(path)) return null; // a folder (Hugging Face layouts) or nothing: the reader's own error stands
         try { found = Sniff(path); }
-        catch (IOException) { return null; }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
         var pybridgeZip = route is "pickle" or "pickle_legacy";
         if (found == "torchscript")
             return $"{path} is {Names[found]}, not a state dict: load it with torch.jit.load(path) in TorchSharp ({failure.GetType().Name} from the {route} reader)";

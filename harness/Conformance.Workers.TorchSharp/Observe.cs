@@ -14,8 +14,57 @@ public static class Observe
     /// </summary>
     public static readonly IReadOnlyDictionary<ScalarType, string> DtypeNames = DtypeTable.Present.ToDictionary(p => p.Type, p => p.Name);
 
+    /// <summary>Quantized dtypes: the integer representation's bytes, then the quantization parameters (<see cref="QuantizedParams"/>).</summary>
+    private static readonly IReadOnlyDictionary<ScalarType, string> QuantizedNames = new Dictionary<ScalarType, string>
+    {
+        [ScalarType.QInt8] = "qint8",
+        [ScalarType.QUInt8] = "quint8",
+        [ScalarType.QInt32] = "qint32",
+    };
+
+    /// <summary>TorchSharp 0.107 has no qscheme(): a per-tensor quantized tensor refuses q_per_channel_axis.</summary>
+    public static bool IsPerChannel(Tensor t)
+    {
+        try { t.q_per_channel_axis(); return true; }
+        catch (System.Runtime.InteropServices.ExternalException) { return false; }
+    }
+
+    /// <summary>A quantized tensor's scheme, scales (float64), zero points (int64) and axis, as bytes; twin of observe.quantized_params.</summary>
+    public static byte[] QuantizedParams(Tensor t)
+    {
+        var bytes = new List<byte>();
+        if (IsPerChannel(t))
+        {
+            bytes.AddRange("per_channel"u8.ToArray());
+            bytes.AddRange(BitConverter.GetBytes((long)t.q_per_channel_axis()));
+            using var scales = t.q_per_channel_scales().to(ScalarType.Float64).contiguous();
+            using var zeros = t.q_per_channel_zero_points().to(ScalarType.Int64).contiguous();
+            bytes.AddRange(scales.bytes.ToArray());
+            bytes.AddRange(zeros.bytes.ToArray());
+        }
+        else
+        {
+            bytes.AddRange("per_tensor"u8.ToArray());
+            bytes.AddRange(BitConverter.GetBytes((double)t.q_scale()));
+            bytes.AddRange(BitConverter.GetBytes((long)t.q_zero_point()));
+        }
+        return bytes.ToArray();
+    }
+
     public static JsonObject DescribeTensor(string key, Tensor t)
     {
+        if (t.is_quantized())
+        {
+            using var q = t.detach().cpu();
+            using var ints = q.int_repr().contiguous();
+            return new JsonObject
+            {
+                ["key"] = key,
+                ["shape"] = new JsonArray(t.shape.Select(d => (JsonNode)d).ToArray()),
+                ["dtype"] = QuantizedNames.TryGetValue(t.dtype, out var qname) ? qname : t.dtype.ToString(),
+                ["sha256"] = Convert.ToHexStringLower(SHA256.HashData([.. ints.bytes.ToArray(), .. QuantizedParams(q)])),
+            };
+        }
         using var c = t.detach().cpu().contiguous();
         var hash = Convert.ToHexStringLower(SHA256.HashData(c.bytes));
         return new JsonObject

@@ -78,7 +78,7 @@ def _judge_lines(path) -> int:
             continue
         q = json.loads(line)
         tol = judge.Tolerance(q["tolerance"]["atol"], q["tolerance"]["rtol"]) if q.get("tolerance") else None
-        v = judge.judge_cell(q["case"], q["consumer"], q["mode"], q["expected"], q["reply"], q["path"], tol)
+        v = judge.judge_cell(q["case"], q["consumer"], q["mode"], q["expected"], q["reply"], q["path"], tol, route=q.get("route"))
         print(json.dumps(_wire({"outcome": v.outcome, "message": v.message, "problems": v.problems,
                                 "max_abs_diff": v.diff.max_abs if v.diff else None, "train_eval_max_abs_diff": v.train_eval_diff}),
                          allow_nan=False), flush=True)

@@ -104,12 +104,22 @@ def perturb(model: nn.Module) -> None:
         for name, b in model.named_buffers():
             if name not in persistent or name.rsplit(".", 1)[-1] in ("running_mean", "running_var", "num_batches_tracked"):
                 continue
-            if b.dtype == torch.bool:
+            if b.is_quantized:  # no in-place arithmetic on quantized tensors: requantize value + 1 with the same parameters
+                owner, _, leaf = name.rpartition(".")
+                module = model.get_submodule(owner) if owner else model
+                module._buffers[leaf] = _requantize(b, b.dequantize() + 1)
+            elif b.dtype == torch.bool:
                 b.logical_not_()
             elif b.dtype in _FEW_KERNELS:  # no add kernel for these: add in float64, cast back (exact for small values)
                 b.copy_((b.to(torch.float64) + 1).to(b.dtype))
             else:
                 b.add_(1)
+
+
+def _requantize(like: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    if like.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric):
+        return torch.quantize_per_channel(values, like.q_per_channel_scales(), like.q_per_channel_zero_points(), like.q_per_channel_axis(), like.dtype)
+    return torch.quantize_per_tensor(values, like.q_scale(), like.q_zero_point(), like.dtype)
 
 
 def train(case: Case, seed: int, device: str = "cpu") -> Tuple[nn.Module, torch.optim.Optimizer]:

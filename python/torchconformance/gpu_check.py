@@ -37,6 +37,9 @@ PICKLE_ROUTES = ("pickle", "pickle_legacy", "checkpoint", "pickled_model")
 EXTENSIONS = {"pickle": ".pt", "pickle_legacy": ".pt", "pickled_model": ".pt", "checkpoint": ".pt", "safetensors": ".safetensors",
               "torchsharp_native": ".bin", "torchscript_script": ".bin", "torchscript_trace": ".bin"}
 NOT_GOLDEN = {c["name"] for c in catalogue.cases() if not c["golden"]}  # resnet18's ~45 MB artifacts
+# Cases the device leg does not run yet, with why: CUDA has kernels for few quantized ops (no per-channel
+# quantize), so the twin cannot be moved there; its committed fixtures are skipped too.
+NOT_ON_DEVICE = {"quantized": "CUDA quantized support is partial; the device leg does not run the quantized case yet"}
 
 
 def routes_of(spec: judge.CaseSpec) -> List[str]:
@@ -130,7 +133,7 @@ def consume(producer_id: str, set_dir: str, rid: str, device: str, case_names: O
     results = []
     for name, route, path in artifacts(set_dir):
         spec = judge.CASES.get(name)
-        if spec is None or route not in routes_of(spec) or (case_names is not None and name not in case_names):
+        if spec is None or name in NOT_ON_DEVICE or route not in routes_of(spec) or (case_names is not None and name not in case_names):
             continue
         manifest_path = os.path.splitext(path)[0] + ".json"
         try:
@@ -146,7 +149,7 @@ def consume(producer_id: str, set_dir: str, rid: str, device: str, case_names: O
             cell = f"{name}/{route}/{producer_id}->{rid}/{mode}"
             started = time.monotonic()
             reply = _request(op, _args(spec, route, path, device, mode))
-            verdict = judge.judge_cell(name, rid, mode, expected, reply, path, tol)
+            verdict = judge.judge_cell(name, rid, mode, expected, reply, path, tol, route=route)
             if ledger is not None:
                 verdict = ledger.apply(cell, verdict)
             if verdict.outcome == "fail":
@@ -273,7 +276,7 @@ def main(argv: List[str]) -> int:
 
     stated = devices.prepare(ns.device)
     rid = devices.runtime_id(ns.device)
-    golden = [c for c in judge.CASES if c not in NOT_GOLDEN]
+    golden = [c for c in judge.CASES if c not in NOT_GOLDEN and c not in NOT_ON_DEVICE]
     case_names = golden if ns.cases is None else [c.strip() for c in ns.cases.split(",") if c.strip()]
     unknown = [c for c in case_names if c not in judge.CASES]
     if unknown:

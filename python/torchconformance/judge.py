@@ -329,6 +329,19 @@ def compare_mismatch_error(error: Optional[str], key: str, file_shape: List[int]
     return [_problem("shape_mismatch", key, f"the error does not name {' or '.join(f'{chr(34)}{a}{chr(34)}' for a in absent)}: {error}")]
 
 
+# Routes whose producer puts a wrapper's prefix before every key (Catalogue's RealLayouts.KeyPrefix).
+KEY_PREFIXES = {"prefix_module": "module.", "prefix_orig_mod": "_orig_mod."}
+
+
+def compare_prefix_error(error: Optional[str], prefix: str) -> List[Dict[str, Any]]:
+    remedy = f"strip the `{prefix}` prefix"
+    if error is None:
+        return [_problem("prefixed_keys", prefix, f"loaded a file whose every key starts with '{prefix}' without an error")]
+    if remedy in error:
+        return []
+    return [_problem("prefixed_keys", prefix, f"the error does not name the prefix and the remedy (\"{remedy}\"): {error}")]
+
+
 def compare_train_mode(consumer: Observation, tol: Tolerance):
     t, o = consumer.train_outputs, consumer.outputs
     if t is None or o is None or len(t[1]) != len(o[1]):
@@ -471,7 +484,7 @@ def _failed(p: Dict[str, Any]) -> CellVerdict:
 
 
 def judge_cell(case: str, consumer: str, mode: str, expected_node: Dict[str, Any], reply: Dict[str, Any], path: str,
-               tol: Optional[Tolerance] = None) -> CellVerdict:
+               tol: Optional[Tolerance] = None, route: Optional[str] = None) -> CellVerdict:
     """CellJudge.Judge on one consumer reply (the worker protocol's response object)."""
     spec = CASES[case]
     tol = tol or spec.tolerance
@@ -481,6 +494,13 @@ def judge_cell(case: str, consumer: str, mode: str, expected_node: Dict[str, Any
     if mode == SHAPE_MISMATCH and spec.mismatch is not None:
         load_error = strip_path(error["message"], path) if error is not None and error.get("kind") == "load_error" else None
         problems = compare_mismatch_error(load_error, *spec.mismatch)
+        if not problems:
+            return CellVerdict("pass", [], f"refused as expected: {load_error}", tolerance=tol)
+        return CellVerdict("fail", problems, "; ".join(line(p) for p in problems), tolerance=tol)
+    if mode == "default" and route in KEY_PREFIXES:
+        # A plain load of prefixed keys is meant to fail: the verdict is on the error's evidence.
+        load_error = strip_path(error["message"], path) if error is not None and error.get("kind") == "load_error" else None
+        problems = compare_prefix_error(load_error, KEY_PREFIXES[route])
         if not problems:
             return CellVerdict("pass", [], f"refused as expected: {load_error}", tolerance=tol)
         return CellVerdict("fail", problems, "; ".join(line(p) for p in problems), tolerance=tol)

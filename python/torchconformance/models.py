@@ -254,6 +254,69 @@ class Layouts(nn.Module):
         return result
 
 
+class _Buffers(nn.Module):
+    """A child holding only buffers: the root keeps none, so both sides list keys in one order
+    (TorchSharp lists a module's own buffers after its children, PyTorch before)."""
+
+    def __init__(self, buffers: Dict[str, torch.Tensor]) -> None:
+        super().__init__()
+        for name, t in buffers.items():
+            self.register_buffer(name, t)
+
+
+class StorageViews(nn.Module):
+    """Three buffers viewing one storage of 24 floats, as SAM's vit_b checkpoint has them
+    (TorchSharp.PyBridge#18): ``a`` contiguous at offset 0, ``b`` a column slice (non-contiguous,
+    offset 7), ``c`` a transpose (non-contiguous, offset 18)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+        base = torch.arange(24, dtype=torch.float32) / 8
+        self.views = _Buffers({"a": base[0:6], "b": base[6:18].view(3, 4)[:, 1:3], "c": base[18:24].view(2, 3).t()})
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        v = self.views
+        return self.fc(x) + v.a.sum() + (v.b * v.c).sum()
+
+
+class StorageOffsets(nn.Module):
+    """Three contiguous buffers viewing one storage of 32 floats at offsets 0, 4 and 20 (12..19 and
+    26..31 belong to none): offsets alone, with no non-contiguous view to stop a reader first."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+        base = torch.arange(32, dtype=torch.float32) / 8
+        self.views = _Buffers({"a": base[0:4], "b": base[4:12].view(2, 4), "c": base[20:26]})
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        v = self.views
+        return self.fc(x) + v.a.sum() + v.b.sum() * 2 + v.c.sum() * 3
+
+
+def _quantize_inputs() -> torch.Tensor:
+    return torch.tensor([[0.0, 0.5, 1.0], [-1.5, 2.25, 3.0]])
+
+
+class Quantized(nn.Module):
+    """Quantized buffers beside a Linear: per-tensor qint8, per-channel qint8 (axis 0), per-tensor quint8."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+        x = _quantize_inputs()
+        self.q = _Buffers({
+            "per_tensor": torch.quantize_per_tensor(x, 0.25, 3, torch.qint8),
+            "per_channel": torch.quantize_per_channel(x, torch.tensor([0.25, 0.5], dtype=torch.float64), torch.tensor([1, -2]), 0, torch.qint8),
+            "quint8": torch.quantize_per_tensor(x, 0.5, 10, torch.quint8),
+        })
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q = self.q
+        return self.fc(x) + q.per_tensor.dequantize().sum() + q.per_channel.dequantize().sum() + q.quint8.dequantize().sum()
+
+
 class CheckpointNet(nn.Module):
     """The small model every training-checkpoint case trains: two Linear layers around tanh."""
 
@@ -290,6 +353,10 @@ BUILDERS: Dict[str, Callable[[], nn.Module]] = {
     "all_dtypes": AllDtypes,
     "layouts": Layouts,
     "new_dtypes": NewDtypes,
+    # Issue 9: several views of one storage; quantized buffers.
+    "storage_views": StorageViews,
+    "storage_offsets": StorageOffsets,
+    "quantized": Quantized,
     "resnet18": _resnet18,
     "checkpoint_net": CheckpointNet,
 }

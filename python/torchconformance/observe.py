@@ -19,8 +19,26 @@ DTYPE_NAMES: Dict[torch.dtype, str] = {getattr(torch, d["name"]): d["name"] for 
 _NEW_DTYPES = {getattr(torch, d["name"]): d["name"] for d in catalogue.dtypes() if d["torch_since"] and hasattr(torch, d["name"])}
 
 
+# Quantized dtypes: the integer representation's bytes, then the quantization parameters (quantized_params).
+DTYPE_NAMES.update({torch.qint8: "qint8", torch.quint8: "quint8", torch.qint32: "qint32"})
+
+
+def quantized_params(t: torch.Tensor) -> bytes:
+    """A quantized tensor's scheme, scales (float64), zero points (int64) and axis, as bytes; the C# twin is Observe.QuantizedParams."""
+    if t.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric):
+        scales = t.q_per_channel_scales().to(torch.float64).contiguous().numpy().tobytes()
+        zeros = t.q_per_channel_zero_points().to(torch.int64).contiguous().numpy().tobytes()
+        return b"per_channel" + t.q_per_channel_axis().to_bytes(8, "little") + scales + zeros
+    import struct
+
+    return b"per_tensor" + struct.pack("<dq", t.q_scale(), t.q_zero_point())
+
+
 def tensor_bytes(t: torch.Tensor) -> bytes:
     """Raw little-endian bytes of a tensor's elements in row-major order."""
+    if t.is_quantized:  # the stored integers, then what turns them into values: a lost scale is a changed hash
+        t = t.detach().cpu()
+        return t.int_repr().contiguous().numpy().tobytes() + quantized_params(t)
     t = t.detach().cpu().contiguous()
     if t.dtype == torch.bfloat16:  # numpy has no bfloat16: reinterpret the same 2 bytes.
         t = t.view(torch.int16)

@@ -9,7 +9,7 @@ from typing import Any, Callable, Dict, Mapping
 
 import torch
 
-from . import tsnative
+from . import layouts, tsnative
 from .atomic import atomic_torch_save, atomic_write_bytes
 
 
@@ -103,6 +103,13 @@ def save_model(route: str, model: torch.nn.Module, path: str, example: torch.Ten
     elif route == "torchscript_trace":
         traced = torch.jit.trace(model, example)
         atomic_torch_save(path, lambda f: torch.jit.save(traced, f), [traced], "TorchScript module (trace)")
+    elif route in layouts.HF_ROUTES:  # a folder, as transformers' save_pretrained lays it out
+        try:
+            layouts.save(route, model, path, None if route == "hf_bin_sharded" else _safetensors())
+        except KeyError as e:
+            if e.args and isinstance(e.args[0], torch.dtype):
+                raise NotApplicable(f"safetensors has no dtype for {e.args[0]}") from None
+            raise
     else:
         save_state_dict(route, model.state_dict(), path)
 
@@ -143,6 +150,9 @@ def save_state_dict(route: str, state_dict: Mapping[str, torch.Tensor], path: st
                 raise NotApplicable(f"safetensors cannot store tensors that share memory (tied weights): {first}") from None
             raise
         atomic_write_bytes(path, data, "state dict (safetensors)")
+    elif route in layouts.PREFIXES:  # what a DataParallel/DDP or torch.compile'd model's state_dict() holds
+        prefixed = layouts.add_prefix(route, state_dict)
+        atomic_torch_save(path, lambda f: torch.save(prefixed, f), [prefixed], f"state dict ({route})")
     elif route == "torchsharp_native":
         try:
             tsnative.save(state_dict, path)
@@ -160,6 +170,15 @@ def load_state_dict(route: str, mode: str, path: str, device: str = "cpu") -> Ma
     """
     if mode in VARIANT_MODES:
         mode = "default"
+    if route in layouts.PREFIXES:
+        if mode not in ("default", "strip_prefix"):
+            raise NotApplicable(f"route '{route}' has no load mode '{mode}' (it has: default, strip_prefix)")
+        obj = load_pickle("default", path, device)
+        return layouts.strip_prefix(route, obj) if mode == "strip_prefix" else obj
+    if route in layouts.HF_ROUTES:
+        if mode != "default":
+            raise NotApplicable(f"route '{route}' has no load mode '{mode}'")
+        return layouts.load(route, path, None if route == "hf_bin_sharded" else _safetensors())
     if route in ("pickle", "pickle_legacy", "pickled_model"):
         obj = load_pickle(mode, path, device)
         if route == "pickled_model":

@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict
 
 import torch
 
-from . import cases, checkpoints, device as devices, observe, routes
+from . import cases, checkpoints, device as devices, layouts, observe, routes
 from .atomic import SaveError
 
 
@@ -166,7 +166,14 @@ def _consume(args: Dict[str, Any]) -> Dict[str, Any]:
             # not_applicable before reading the file. Loading draws no random numbers.
             model = build().to(device)
             loaded = routes.load_state_dict(args["route"], mode, path, device)
-            result = model.load_state_dict(loaded, strict=(mode != "strict_false"))
+            try:
+                result = model.load_state_dict(loaded, strict=(mode != "strict_false"))
+            except RuntimeError as e:
+                # Keys behind a wrapper's prefix (module., _orig_mod.): the message names the prefix and the remedy first.
+                hint = layouts.prefix_diagnosis(list(loaded), list(model.state_dict()))
+                if hint:
+                    raise RuntimeError(f"{hint}: {e}") from e
+                raise
     except routes.NotApplicable:
         raise
     except Exception as e:

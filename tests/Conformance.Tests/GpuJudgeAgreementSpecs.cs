@@ -45,7 +45,7 @@ public sealed class GpuJudgeAgreementSpecs(ITestOutputHelper output)
     private static double Num(JsonNode? v) => v is JsonValue x && x.TryGetValue(out double d) ? d
         : v is JsonValue s && s.TryGetValue(out string? str) ? double.Parse(str, CultureInfo.InvariantCulture) : double.NaN;
 
-    private static IEnumerable<(string Variant, JsonObject Reply)> Variants(CaseSpec spec, string mode, JsonObject expected, string path)
+    private static IEnumerable<(string Variant, JsonObject Reply)> Variants(CaseSpec spec, string route, string mode, JsonObject expected, string path)
     {
         var good = AsConsumer(expected);
         yield return ("as-is", Ok(good));
@@ -53,6 +53,12 @@ public sealed class GpuJudgeAgreementSpecs(ITestOutputHelper output)
         yield return ("not_applicable", Error(ErrorKinds.NotApplicable, "torch 1.13.0a0 has no torch.load(mmap=...) (added in 2.1)"));
         yield return ("runtime_error", Error(ErrorKinds.RuntimeError, "RuntimeError: CUDA error: out of memory"));
         yield return ("no result", new JsonObject { ["id"] = 1, ["status"] = "ok" });
+        if (mode == "default" && RealLayouts.KeyPrefix(route) is { } prefix)
+        {
+            yield return ("prefix named", Error(ErrorKinds.LoadError, $"{path}: RuntimeError: every key in the file starts with '{prefix}': strip the `{prefix}` prefix: Error(s) in loading state_dict"));
+            yield return ("prefix unnamed", Error(ErrorKinds.LoadError, $"{path}: InvalidOperationException: The loaded state_dict is not identical to the target dictionary."));
+            yield break;
+        }
         if (mode == Catalogue.ShapeMismatchMode)
         {
             yield return ("mismatch named", Error(ErrorKinds.LoadError, $"{path}: RuntimeError: Error(s) in loading state_dict for LeNetWithHead: size mismatch for fc3.weight: copying a param with shape torch.Size([10, 84]) from checkpoint, the shape in current model is torch.Size([11, 84])."));
@@ -201,7 +207,7 @@ public sealed class GpuJudgeAgreementSpecs(ITestOutputHelper output)
                 // Mode-specific variants where the mode changes the judgement; one plain mode otherwise.
                 if (mode is "weights_only" or "mmap" or "map_location_cpu") continue;
                 var tol = Catalogue.ToleranceFor(spec, producerDevice, Runtime.DeviceOf(Consumer));
-                foreach (var (variant, reply) in Variants(spec, mode, expected, g.ArtifactPath))
+                foreach (var (variant, reply) in Variants(spec, g.Route, mode, expected, g.ArtifactPath))
                     queries.Add(new Query(g.Case, g.Route, g.ProducerId, mode, expected, reply, g.ArtifactPath, tol, variant));
             }
         }
@@ -219,7 +225,7 @@ public sealed class GpuJudgeAgreementSpecs(ITestOutputHelper output)
         var input = Path.Combine(dir, "queries.jsonl");
         await File.WriteAllLinesAsync(input, corpus.Select(q => new JsonObject
         {
-            ["case"] = q.Case, ["consumer"] = Consumer, ["mode"] = q.Mode, ["expected"] = q.Expected.DeepClone(), ["reply"] = q.Reply.DeepClone(),
+            ["case"] = q.Case, ["route"] = q.Route, ["consumer"] = Consumer, ["mode"] = q.Mode, ["expected"] = q.Expected.DeepClone(), ["reply"] = q.Reply.DeepClone(),
             ["path"] = q.Path, ["tolerance"] = new JsonObject { ["atol"] = q.Tolerance.Atol, ["rtol"] = q.Tolerance.Rtol },
         }.ToJsonString()));
         var (code, stdout, stderr) = Discovery.Run([python, "-m", "torchconformance", "judge", input], TimeSpan.FromSeconds(240), ("PYTHONPATH", Repo.PythonPackageDir));

@@ -69,6 +69,15 @@ public static class CellJudge
             return v.Passed ? new CellVerdict(Outcome.Pass, [], $"refused as expected: {loadError}") : new CellVerdict(Outcome.Fail, v.Problems, v.Summary);
         }
 
+        if (cell.Mode == "default" && RealLayouts.KeyPrefix(cell.Route) is { } prefix)
+        {
+            // A plain load of prefixed keys is meant to fail: the verdict is on the error's evidence.
+            if (reply is WorkerReply.Failed) return Failed(FromReply(reply, path, cell.Consumer));
+            var loadError = reply is WorkerReply.Answered { Response.Error: { Kind: ErrorKinds.LoadError } e } ? StripPath(e.Message, path) : null;
+            var v = Judgement.Judge.ComparePrefixError(loadError, prefix);
+            return v.Passed ? new CellVerdict(Outcome.Pass, [], $"refused as expected: {loadError}") : new CellVerdict(Outcome.Fail, v.Problems, v.Summary);
+        }
+
         if (reply.Result is not { } obs)
         {
             var p = FromReply(reply, path, cell.Consumer);

@@ -172,6 +172,21 @@ public static class Judge
     }
 
     /// <summary>
+    /// A plain load of a file whose every key carries a wrapper's prefix (module. from DataParallel/DDP,
+    /// _orig_mod. from torch.compile) must fail, and its error must name the prefix and the remedy
+    /// ("strip the `module.` prefix"): a load that succeeds has loaded nothing the model uses.
+    /// </summary>
+    public static Verdict ComparePrefixError(string? error, string prefix)
+    {
+        var remedy = $"strip the `{prefix}` prefix";
+        if (error is null)
+            return new Verdict([new Problem(P.PrefixedKeys, prefix, $"loaded a file whose every key starts with '{prefix}' without an error")], null);
+        return error.Contains(remedy, StringComparison.Ordinal)
+            ? new Verdict([], null)
+            : new Verdict([new Problem(P.PrefixedKeys, prefix, $"the error does not name the prefix and the remedy (\"{remedy}\"): {error}")], null);
+    }
+
+    /// <summary>
     /// Proof that eval() took effect on a model with dropout or batch statistics: its train-mode
     /// outputs must differ from its eval-mode outputs by more than the case's tolerance. A smaller
     /// difference is indistinguishable from the kernel noise of one libtorch run to the next.

@@ -34,6 +34,8 @@ public static class ProblemCodes
     public const string PartialLoad = "partial_load";
     /// <summary>A load into a model of the wrong shape succeeded, or its error did not name the key and both shapes.</summary>
     public const string ShapeMismatch = "shape_mismatch";
+    /// <summary>A plain load of a file whose keys carry a wrapper's prefix (module., _orig_mod.) succeeded, or its error did not name the prefix and the remedy.</summary>
+    public const string PrefixedKeys = "prefixed_keys";
     public const string Epoch = "epoch";
     public const string Loss = "loss";
     public const string ParamGroups = "param_groups";

@@ -42,7 +42,8 @@ public static class GoldenFixtures
         if (!Directory.Exists(fixturesDir)) return [];
         var list = new List<GoldenFixture>();
         foreach (var dir in Directory.GetDirectories(fixturesDir).Order(StringComparer.Ordinal))
-        foreach (var file in Directory.GetFiles(dir).Where(f => !f.EndsWith(".json", StringComparison.Ordinal)).Order(StringComparer.Ordinal))
+        // Files, and folders (Hugging Face's layouts, named <case>.<route>.hf).
+        foreach (var file in Directory.GetFiles(dir).Where(f => !f.EndsWith(".json", StringComparison.Ordinal)).Concat(Directory.GetDirectories(dir)).Order(StringComparer.Ordinal))
         {
             var parts = Path.GetFileName(file).Split('.');
             if (parts.Length != 3 || !File.Exists(Path.ChangeExtension(file, ".json"))) continue;
@@ -58,25 +59,27 @@ public static class GoldenFixtures
     /// <param name="only">Runtime ids to write (a new PyTorch version's set, leaving the committed ones untouched); null: all.</param>
     /// <param name="cases">Case names to write (a newly added case, leaving the other files untouched); null: every golden case.</param>
     public static IReadOnlyList<string> Write(IReadOnlyList<Runtime> runtimes, string fixturesDir, RunnerOptions options, Action<string>? onError = null,
-        IReadOnlyCollection<string>? only = null, IReadOnlyCollection<string>? cases = null)
+        IReadOnlyCollection<string>? only = null, IReadOnlyCollection<string>? cases = null, IReadOnlyCollection<string>? routes = null)
     {
         var written = new List<string>();
         using var pool = new WorkerPool(options.StartTimeout, options.WorkerEnvironment);
         foreach (var rt in runtimes.Where(r => r.Available && (only is null || only.Contains(r.Id))))
         foreach (var c in Catalogue.All.Where(c => c.Golden && (cases is null || cases.Contains(c.Name))))
-        foreach (var route in Catalogue.RoutesOf(c))
+        foreach (var route in Catalogue.RoutesOf(c).Where(r => routes is null || routes.Count == 0 || routes.Contains(r)))
         {
             var dir = Path.Combine(fixturesDir, rt.Id);
             Directory.CreateDirectory(dir);
             var path = Path.Combine(dir, $"{c.Name}.{route}{MatrixRunner.Extension(route)}");
+            if (Directory.Exists(path)) Directory.Delete(path, recursive: true); // a folder fixture is written afresh
             var reply = MatrixRunner.ProduceArtifact(pool, runtimes, c, route, rt, path, options);
             var source = Path.ChangeExtension(path, ".source.pt");
             if (File.Exists(source)) File.Delete(source);
             if (reply.Result is not { } obs)
             {
                 // A route this producer cannot write (not_applicable) has no fixture; anything else is an error.
-                if (reply is WorkerReply.Answered { Response.Error.Kind: ErrorKinds.NotApplicable }) { File.Delete(path); continue; }
+                if (reply is WorkerReply.Answered { Response.Error.Kind: ErrorKinds.NotApplicable }) { MatrixRunner.RemovePartial(path); continue; }
                 onError?.Invoke($"{rt.Id} could not produce {path}: {Judgement.CellJudge.FromReply(reply, path, rt.Id).Line}");
+                MatrixRunner.RemovePartial(path); // a folder a producer began and could not finish is no fixture
                 continue;
             }
             var manifest = new JsonObject

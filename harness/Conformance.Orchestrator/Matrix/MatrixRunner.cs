@@ -206,6 +206,7 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, Ledger.Ledger 
         {
             Directory.CreateDirectory(Path.GetDirectoryName(path)!);
             if (File.Exists(path)) File.Delete(path);
+            if (Directory.Exists(path)) Directory.Delete(path, recursive: true); // a folder artifact (RealLayouts.IsFolder)
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -240,11 +241,12 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, Ledger.Ledger 
         var golden = _goldens.Single(g => g.ProducerId == first.Producer && g.Case == first.Case && g.Route == first.Route);
         var path = ArtifactPath(first);
         JsonNode expected;
-        FileStream source;
+        Stream source;
         try
         {
             expected = golden.ExpectedNode();
-            source = File.OpenRead(golden.ArtifactPath);
+            // A folder fixture (Hugging Face's layouts) is copied file by file below.
+            source = Directory.Exists(golden.ArtifactPath) ? Stream.Null : File.OpenRead(golden.ArtifactPath);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Text.Json.JsonException or InvalidDataException or NullReferenceException)
         {
@@ -259,7 +261,8 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, Ledger.Ledger 
             using (source)
             {
                 Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-                DurableFile.Write(path, s => source.CopyTo(s));
+                if (Directory.Exists(golden.ArtifactPath)) CopyFolder(golden.ArtifactPath, path);
+                else DurableFile.Write(path, s => source.CopyTo(s));
             }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -267,6 +270,18 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, Ledger.Ledger 
             return IoFailed(cells, path, $"orchestrator could not copy the golden fixture {golden.ArtifactPath} to {path}: {IoCause(e)}");
         }
         return Parsed(cells, path, expected, 0);
+    }
+
+    /// <summary>A folder artifact's copy: every file written durably; a copy already there is replaced.</summary>
+    private static void CopyFolder(string from, string to)
+    {
+        if (Directory.Exists(to)) Directory.Delete(to, recursive: true);
+        Directory.CreateDirectory(to);
+        foreach (var f in Directory.GetFiles(from).Order(StringComparer.Ordinal))
+        {
+            using var input = File.OpenRead(f);
+            DurableFile.Write(Path.Combine(to, Path.GetFileName(f)), s => input.CopyTo(s));
+        }
     }
 
     /// <summary>Every cell of an artifact the orchestrator could not write: io_error, naming the path and the cause.</summary>
@@ -290,6 +305,12 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, Ledger.Ledger 
                 try { File.Delete(f); removed.Add(f); }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException) { removed.Add($"{f} NOT removed: {Errno.Cause(e)}"); }
             }
+            // A folder artifact (Hugging Face's layouts) that a producer left half-written.
+            if (Directory.Exists(path))
+            {
+                try { Directory.Delete(path, recursive: true); removed.Add(path + "/"); }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException) { removed.Add($"{path}/ NOT removed: {Errno.Cause(e)}"); }
+            }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { removed.Add($"{Path.GetDirectoryName(path)} NOT listed: {Errno.Cause(e)}"); }
         return removed;
@@ -300,8 +321,11 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, Ledger.Ledger 
     {
         try
         {
+            // A folder artifact (Hugging Face's layouts) must hold at least one non-empty file.
+            if (Directory.Exists(path))
+                return Directory.GetFiles(path).Any(f => new FileInfo(f).Length > 0) ? null : "is a folder without a non-empty file";
             var info = new FileInfo(path);
-            return !info.Exists ? (Directory.Exists(path) ? "is a directory, not a file" : "does not exist")
+            return !info.Exists ? "does not exist"
                 : info.Length == 0 ? "is empty (0 bytes)" : null;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -386,6 +410,9 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, Ledger.Ledger 
     {
         Catalogue.Pickle or Catalogue.PickleLegacy or Catalogue.PickledModel or Catalogue.Checkpoint => ".pt",
         Catalogue.Safetensors => ".safetensors",
+        RealLayouts.PrefixModule or RealLayouts.PrefixOrigMod => ".pt",
+        // A folder (Hugging Face's layouts): the name keeps three dot-separated parts in fixtures/.
+        _ when RealLayouts.IsFolder(route) => ".hf",
         _ => ".bin",
     };
 }

@@ -274,6 +274,79 @@ public sealed class Layouts : Module<Tensor, Tensor>
         fc.call(x) + x.matmul(get_parameter("wt")!) + get_buffer("head")!.sum() + get_buffer("tail")!.sum();
 }
 
+/// <summary>
+/// A child holding only buffers: the root keeps none, so both sides list keys in one order
+/// (TorchSharp lists a module's own buffers after its children, PyTorch before).
+/// </summary>
+public sealed class Buffers : nn.Module
+{
+    public Buffers(params (string Name, Tensor Tensor)[] buffers) : base(nameof(Buffers))
+    {
+        foreach (var (name, t) in buffers) register_buffer(name, t);
+    }
+
+    public Tensor this[string name] => get_buffer(name)!;
+}
+
+/// <summary>
+/// Three buffers viewing one storage of 24 floats, as SAM's vit_b checkpoint has them
+/// (TorchSharp.PyBridge#18): a contiguous at offset 0, b a column slice (non-contiguous, offset 7),
+/// c a transpose (non-contiguous, offset 18).
+/// </summary>
+public sealed class StorageViews : Module<Tensor, Tensor>
+{
+    private readonly Linear fc = Linear(4, 3);
+    private readonly Buffers views;
+
+    public StorageViews() : base(nameof(StorageViews))
+    {
+        var @base = torch.arange(24, dtype: ScalarType.Float32) / 8;
+        views = new Buffers(("a", @base[0..6]), ("b", @base[6..18].view(3, 4)[TensorIndex.Colon, TensorIndex.Slice(1, 3)]), ("c", @base[18..24].view(2, 3).t()));
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x) => fc.call(x) + views["a"].sum() + (views["b"] * views["c"]).sum();
+}
+
+/// <summary>
+/// Three contiguous buffers viewing one storage of 32 floats at offsets 0, 4 and 20 (12..19 and
+/// 26..31 belong to none): offsets alone, with no non-contiguous view to stop a reader first.
+/// </summary>
+public sealed class StorageOffsets : Module<Tensor, Tensor>
+{
+    private readonly Linear fc = Linear(4, 3);
+    private readonly Buffers views;
+
+    public StorageOffsets() : base(nameof(StorageOffsets))
+    {
+        var @base = torch.arange(32, dtype: ScalarType.Float32) / 8;
+        views = new Buffers(("a", @base[0..4]), ("b", @base[4..12].view(2, 4)), ("c", @base[20..26]));
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x) => fc.call(x) + views["a"].sum() + views["b"].sum() * 2 + views["c"].sum() * 3;
+}
+
+/// <summary>Quantized buffers beside a Linear: per-tensor qint8, per-channel qint8 (axis 0), per-tensor quint8.</summary>
+public sealed class Quantized : Module<Tensor, Tensor>
+{
+    private readonly Linear fc = Linear(4, 3);
+    private readonly Buffers q;
+
+    public Quantized() : base(nameof(Quantized))
+    {
+        var x = torch.tensor(new float[] { 0.0f, 0.5f, 1.0f, -1.5f, 2.25f, 3.0f }).reshape(2, 3);
+        q = new Buffers(
+            ("per_tensor", torch.quantize_per_tensor(x, 0.25, 3, ScalarType.QInt8)),
+            ("per_channel", torch.quantize_per_channel(x, torch.tensor(new double[] { 0.25, 0.5 }), torch.tensor(new long[] { 1, -2 }), 0, ScalarType.QInt8)),
+            ("quint8", torch.quantize_per_tensor(x, 0.5, 10, ScalarType.QUInt8)));
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x) =>
+        fc.call(x) + q["per_tensor"].dequantize().sum() + q["per_channel"].dequantize().sum() + q["quint8"].dequantize().sum();
+}
+
 /// <summary>The small model every training-checkpoint case trains: two Linear layers around tanh.</summary>
 public sealed class CheckpointNet : Module<Tensor, Tensor>
 {
@@ -308,6 +381,10 @@ public static class Zoo
         ["all_dtypes"] = () => new AllDtypes(),
         ["layouts"] = () => new Layouts(),
         ["new_dtypes"] = () => new NewDtypes(),
+        // Issue 9: several views of one storage; quantized buffers.
+        ["storage_views"] = () => new StorageViews(),
+        ["storage_offsets"] = () => new StorageOffsets(),
+        ["quantized"] = () => new Quantized(),
         // torchvision's resnet18 against TorchSharp's TorchVision resnet18, built from the seed, no download.
         ["resnet18"] = () => torchvision.models.resnet18(num_classes: 10),
         ["checkpoint_net"] = () => new CheckpointNet(),
