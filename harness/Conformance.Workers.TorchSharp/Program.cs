@@ -214,6 +214,8 @@ static JsonNode Consume(JsonObject args)
         ["train_outputs"] = Observe.DescribeOutputs(trainOutputs),
         ["aliases"] = aliases,
     };
+    // Last, as it changes the model: one SGD step must move every parameter (requires_grad survived the load).
+    reply["fine_tune"] = FineTune.Observe(model, () => c.TrainLoss(forward, 0));
     if (mode == "strict_false")
     {
         var modelKeys = model.state_dict().Keys.ToList();

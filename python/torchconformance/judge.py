@@ -472,6 +472,22 @@ class CellVerdict:
     known_failure: Optional[Dict[str, Any]] = field(default=None)
 
 
+def compare_fine_tune(consumer: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """Judge.CompareFineTune: every parameter still requires a gradient and moves in one SGD step."""
+    f = consumer.get("fine_tune")
+    if not isinstance(f, dict):
+        return [_problem("frozen_after_load", "", "fine-tuning after the load unobserved: the consumer reported no fine_tune")]
+    problems = []
+    n = len(f["parameters"])
+    if f["frozen"]:
+        problems.append(_problem("frozen_after_load", ",".join(f["frozen"]),
+                                 f"frozen after load: requires_grad is false on {len(f['frozen'])} of {n} parameter(s): {quoted(f['frozen'])}"))
+    if f["unchanged"]:
+        problems.append(_problem("frozen_after_load", ",".join(f["unchanged"]),
+                                 f"not trained after load: one SGD step left {len(f['unchanged'])} of {n} parameter(s) unchanged: {quoted(f['unchanged'])}"))
+    return problems
+
+
 def strip_path(message: str, path: Optional[str]) -> str:
     return message[len(path) + 2:] if path and message.startswith(path + ": ") else message
 
@@ -509,6 +525,8 @@ def judge_cell(case: str, consumer: str, mode: str, expected_node: Dict[str, Any
         expected = Observation.from_json(expected_node)
         actual = Observation.from_json(result)
         checkpoint = compare_checkpoint(expected_node, result) if spec.is_checkpoint else None
+        # checkpoints judge training by their resumed parameters instead
+        fine_tune = compare_fine_tune(result) if not spec.is_checkpoint else []
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         return _failed(_problem("protocol_error", consumer, f"consumer {consumer} sent a malformed observation: {e}"))
     if mode == STRICT_FALSE and spec.partial is not None:
@@ -524,6 +542,7 @@ def judge_cell(case: str, consumer: str, mode: str, expected_node: Dict[str, Any
             problems.append(train_problem)
         elif train_eval is None:
             problems.append(_problem("train_mode", "", "train-mode outputs missing or of another length: whether eval() took effect is unproven"))
+    problems += fine_tune
     notes = "notes: " + "; ".join(checkpoint[1]) if checkpoint and checkpoint[1] else ""
     if not problems:
         return CellVerdict("pass", [], notes, diff, train_eval, tol)
