@@ -235,7 +235,7 @@ static JsonNode ProduceCheckpoint(JsonObject args)
             ? CheckpointCases.ProduceGan(path, args["seed"]?.GetValue<long>() ?? 0)
             : CheckpointCases.Produce(optimizer, path, args["seed"]?.GetValue<long>() ?? 0);
     }
-    catch (Exception e) when (e is not KeyNotFoundException)
+    catch (Exception e) when (e is not KeyNotFoundException and not NotApplicableException)
     {
         throw ArtifactException.For(ErrorKinds.SaveError, path, e);
     }
@@ -251,7 +251,7 @@ static JsonNode ConsumeCheckpoint(JsonObject args)
         var optimizer = Str(args, "optimizer");
         return optimizer == "gan" ? CheckpointCases.ConsumeGan(path) : CheckpointCases.Consume(optimizer, path);
     }
-    catch (Exception e) when (e is not KeyNotFoundException)
+    catch (Exception e) when (e is not KeyNotFoundException and not NotApplicableException)
     {
         throw ArtifactException.For(ErrorKinds.LoadError, path, e);
     }

@@ -29,6 +29,10 @@ OPTIMIZERS: Dict[str, Callable[[List[nn.Parameter]], torch.optim.Optimizer]] = {
     "adamax": lambda p: torch.optim.Adamax(p, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01),
     "nadam": lambda p: torch.optim.NAdam(p, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01, momentum_decay=4e-3),
     "radam": lambda p: torch.optim.RAdam(p, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01),
+    # Needs a closure (_step); its state is one entry for the first parameter: func_evals, n_iter,
+    # d, t, old_dirs, old_stps, ro, H_diag, prev_flat_grad, prev_loss, al (lists of tensors).
+    "lbfgs": lambda p: torch.optim.LBFGS(p, lr=0.5, max_iter=4, max_eval=6, tolerance_grad=1e-9, tolerance_change=1e-12,
+                                         history_size=5, line_search_fn=None),
 }
 
 TRAIN_STEPS = 3
@@ -44,10 +48,18 @@ def _optimizer(name: str, params) -> torch.optim.Optimizer:
 
 
 def _step(model: nn.Module, optimizer: torch.optim.Optimizer, step: int) -> float:
-    optimizer.zero_grad()
     device = next(model.parameters()).device  # --device: the data follows the model
-    loss = model(data.pattern(INPUT_SHAPE, salt=step + 1).to(device)).pow(2).mean()
-    loss.backward()
+    x = data.pattern(INPUT_SHAPE, salt=step + 1).to(device)
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = model(x).pow(2).mean()
+        loss.backward()
+        return loss
+
+    if isinstance(optimizer, torch.optim.LBFGS):  # re-evaluates the loss itself; returns the first evaluation
+        return float(optimizer.step(closure))
+    loss = closure()
     optimizer.step()
     return float(loss)
 
@@ -63,19 +75,28 @@ def _plain(v: Any) -> Any:
     return v
 
 
+def _describe_entry(name: str, value: Any, entries: List[Dict[str, Any]]) -> None:
+    """A tensor by SHA-256, a scalar by value; a list (LBFGS's history) element by element as name[i]."""
+    if isinstance(value, (list, tuple)):
+        entries.append({"key": name, "value": len(value), "representation": "list"})
+        for i, item in enumerate(value):
+            _describe_entry(f"{name}[{i}]", item, entries)
+    elif isinstance(value, torch.Tensor) and value.dim() > 0:
+        entries.append(observe.describe_tensor(name, value))
+    else:
+        kind = f"tensor({observe.DTYPE_NAMES.get(value.dtype, str(value.dtype))})" if isinstance(value, torch.Tensor) else type(value).__name__
+        entries.append({"key": name, "value": _plain(value), "representation": kind})
+
+
 def describe_optimizer(optimizer: torch.optim.Optimizer) -> Dict[str, Any]:
     """param_groups field by field, and every per-parameter state entry (tensors by SHA-256)."""
     sd = optimizer.state_dict()
     groups = [{k: _plain(v) for k, v in g.items()} for g in sd["param_groups"]]
     state = []
     for index in sorted(sd["state"]):
-        entries = []
+        entries: List[Dict[str, Any]] = []
         for name, value in sorted(sd["state"][index].items()):
-            if isinstance(value, torch.Tensor) and value.dim() > 0:
-                entries.append(observe.describe_tensor(name, value))
-            else:
-                kind = f"tensor({observe.DTYPE_NAMES.get(value.dtype, str(value.dtype))})" if isinstance(value, torch.Tensor) else type(value).__name__
-                entries.append({"key": name, "value": _plain(value), "representation": kind})
+            _describe_entry(name, value, entries)
         state.append({"param": index, "entries": entries})
     return {"type": type(optimizer).__name__, "param_groups": groups, "state": state}
 

@@ -7,7 +7,7 @@ case's training loss and reports which parameters are frozen (requires_grad Fals
 trainable ones the step left unchanged. The orchestrator judges (problem ``frozen_after_load``).
 """
 
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, List
 
 import torch
 import torch.nn as nn
@@ -21,8 +21,9 @@ def observe(model: nn.Module, loss: Callable[[nn.Module], torch.Tensor]) -> Dict
     """One plain SGD step (lr=LR) on ``loss(model)`` in train mode; what it froze and what it left unchanged.
 
     Returns:
-        ``{"parameters": [names], "frozen": [names], "unchanged": [names]}``, names in
-        ``named_parameters()`` order (a tied parameter once).
+        ``{"parameters", "frozen", "unchanged", "zero_grad"}``, lists of names in ``named_parameters()``
+        order (a tied parameter once). ``unchanged``: trainable, yet no gradient reached it or the
+        step did not move it; ``zero_grad``: its gradient is exactly zero by the model's structure.
     """
     named = list(model.named_parameters())
     frozen = [n for n, p in named if not p.requires_grad]
@@ -37,5 +38,15 @@ def observe(model: nn.Module, loss: Callable[[nn.Module], torch.Tensor]) -> Dict
             if value.requires_grad:  # nothing reaches the loss: every parameter stays, reported unchanged
                 value.backward()
         optimizer.step()
-    unchanged = [n for (n, p), b in zip(named, before) if p.requires_grad and torch.equal(p.detach(), b)]
-    return {"parameters": [n for n, _ in named], "frozen": frozen, "unchanged": unchanged}
+    unchanged: List[str] = []
+    zero_grad: List[str] = []
+    for (n, p), b in zip(named, before):
+        if not p.requires_grad:
+            continue
+        if p.grad is not None and not bool(p.grad.detach().ne(0).any()):
+            # The model's own structure: e.g. a reverse LSTM's weight_hh_l1_reverse when only the
+            # last time step is read (its hidden state is still zero there). Reported, not judged.
+            zero_grad.append(n)
+        elif p.grad is None or torch.equal(p.detach(), b):
+            unchanged.append(n)
+    return {"parameters": [n for n, _ in named], "frozen": frozen, "unchanged": unchanged, "zero_grad": zero_grad}

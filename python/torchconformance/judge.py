@@ -48,7 +48,7 @@ class CaseSpec:
 
 _FLOAT32 = Tolerance(1e-5, 1e-4)
 _RESUME = Tolerance(1e-5, 1e-4)
-OPTIMIZERS = ["sgd", "sgd_nesterov", "adam", "adam_amsgrad", "adamw", "rmsprop", "adagrad", "adamax", "nadam", "radam"]
+OPTIMIZERS = ["sgd", "sgd_nesterov", "adam", "adam_amsgrad", "adamw", "rmsprop", "adagrad", "adamax", "nadam", "radam", "lbfgs"]
 
 # Catalogue.Cases / Catalogue.All, in the same order.
 CASES: Dict[str, CaseSpec] = {c.name: c for c in [

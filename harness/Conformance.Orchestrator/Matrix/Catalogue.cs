@@ -69,7 +69,9 @@ public static class Catalogue
 
     /// <summary>Optimizer names shared with python/torchconformance/checkpoints.py and the C# twin.</summary>
     public static readonly IReadOnlyList<string> Optimizers =
-        ["sgd", "sgd_nesterov", "adam", "adam_amsgrad", "adamw", "rmsprop", "adagrad", "adamax", "nadam", "radam"];
+        ["sgd", "sgd_nesterov", "adam", "adam_amsgrad", "adamw", "rmsprop", "adagrad", "adamax", "nadam", "radam",
+         // Issue 9: L-BFGS (a closure; its state is a history of tensors in lists).
+         "lbfgs"];
 
     /// <summary>param_groups flags PyTorch keeps for its own kernels, which TorchSharp does not represent.</summary>
     public static readonly IReadOnlySet<string> ImplementationFlags = new HashSet<string> { "foreach", "capturable", "differentiable", "fused" };

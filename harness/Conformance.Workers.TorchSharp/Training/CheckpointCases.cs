@@ -39,6 +39,7 @@ public static class CheckpointCases
             "adagrad" => ("Adagrad", G(("lr", 0.01), ("lr_decay", 0.001), ("weight_decay", 0.01), ("initial_accumulator_value", 0.1), ("eps", 1e-9))),
             "adamax" => ("Adamax", G(("lr", 2e-3), ("betas", Betas(0.9, 0.999)), ("eps", 1e-8), ("weight_decay", 0.01))),
             "nadam" => ("NAdam", G(("lr", 2e-3), ("betas", Betas(0.9, 0.999)), ("eps", 1e-8), ("weight_decay", 0.01), ("momentum_decay", 4e-3))),
+            "lbfgs" => ("LBFGS", G(("lr", 0.5), ("max_iter", 4L), ("max_eval", 6L), ("tolerance_grad", 1e-9), ("tolerance_change", 1e-12), ("history_size", 5L), ("line_search_fn", null))),
             "radam" => ("RAdam", G(("lr", 1e-3), ("betas", Betas(0.9, 0.999)), ("eps", 1e-8), ("weight_decay", 0.01))),
             _ => throw new KeyNotFoundException($"unknown optimizer '{name}'"),
         };
@@ -123,8 +124,38 @@ public static class CheckpointCases
         return loss.item<float>();
     }
 
+    /// <summary>
+    /// Why TorchSharp cannot carry this optimizer's state, or null. Probed, not assumed: TorchSharp's
+    /// LBFGS wraps libtorch's C++ optimizer, and its class offers no state_dict() (0.107), or one that
+    /// throws NotImplementedException (later sources), so L-BFGS history (old_dirs, old_stps, ro,
+    /// H_diag, ...) can neither be saved nor restored. A TorchSharp whose LBFGS returns a state makes
+    /// this null, and the cell then fails on the missing mapping until one is written.
+    /// </summary>
+    private static string? Lacks(string optimizerName)
+    {
+        if (optimizerName != "lbfgs") return null;
+        using var p = new global::TorchSharp.Modules.Parameter(zeros(1));
+        var lbfgs = optim.LBFGS([p]);
+        var version = typeof(torch).Assembly.GetName().Version?.ToString(3);
+        const string Context = "so L-BFGS history (old_dirs, old_stps, ro, H_diag, prev_flat_grad, ...) is neither saved nor restored; "
+            + "TorchSharp imports PyTorch optimizer state for every optimizer but LBFGS (https://github.com/dotnet/TorchSharp/pull/964)";
+        // By reflection: the method is absent in 0.107 and present but unimplemented in later sources.
+        var method = lbfgs.GetType().GetMethod("state_dict", Type.EmptyTypes);
+        if (method is null) return $"TorchSharp {version}'s LBFGS ({lbfgs.GetType().FullName}) has no state_dict(), {Context}";
+        try
+        {
+            method.Invoke(lbfgs, null);
+            return null;
+        }
+        catch (System.Reflection.TargetInvocationException e) when (e.InnerException is NotImplementedException)
+        {
+            return $"TorchSharp {version}'s LBFGS.state_dict() throws NotImplementedException, {Context}";
+        }
+    }
+
     public static JsonObject Produce(string optimizerName, string path, long seed)
     {
+        if (Lacks(optimizerName) is { } lacks) throw new NotApplicableException(lacks);
         var (kind, group) = Spec(optimizerName);
         manual_seed(seed);
         var model = new CheckpointNet();
@@ -146,6 +177,7 @@ public static class CheckpointCases
 
     public static JsonObject Consume(string optimizerName, string path)
     {
+        if (Lacks(optimizerName) is { } lacks) throw new NotApplicableException(lacks);
         var (kind, _) = Spec(optimizerName);
         var checkpoint = TorchCheckpoint.Load(path) as PyDict ?? throw new CheckpointFormatException($"{path}: the checkpoint is not a dict");
         var model = new CheckpointNet();

@@ -16,7 +16,11 @@ public static class FineTune
     /// <summary>Large enough that any nonzero gradient moves a float32 parameter of the zoo by more than one ulp.</summary>
     public const double Lr = 0.1;
 
-    /// <summary><c>{"parameters": [names], "frozen": [names], "unchanged": [names]}</c>, in named_parameters() order.</summary>
+    /// <summary>
+    /// <c>{"parameters", "frozen", "unchanged", "zero_grad"}</c>, names in named_parameters() order.
+    /// unchanged: trainable, yet no gradient reached it or the step did not move it; zero_grad: its
+    /// gradient is exactly zero by the model's structure (not judged).
+    /// </summary>
     public static JsonObject Observe(nn.Module model, Func<Tensor> loss)
     {
         var named = model.named_parameters().ToList();
@@ -34,14 +38,24 @@ public static class FineTune
             if (value.requires_grad) value.backward(); // nothing reaches the loss: every parameter stays, reported unchanged
             optimizer.step();
         }
-        var unchanged = named.Zip(before).Where(x => x.First.parameter.requires_grad && x.First.parameter.detach().eq(x.Second).all().item<bool>())
-            .Select(x => x.First.name).ToList();
+        var unchanged = new List<string>();
+        var zeroGrad = new List<string>();
+        foreach (var ((name, p), b) in named.Zip(before))
+        {
+            if (!p.requires_grad) continue;
+            var g = p.grad;
+            // The model's own structure: e.g. a reverse LSTM's weight_hh_l1_reverse when only the last
+            // time step is read (its hidden state is still zero there). Reported, not judged.
+            if (g is not null && !g.ne(0).any().item<bool>()) zeroGrad.Add(name);
+            else if (g is null || p.detach().eq(b).all().item<bool>()) unchanged.Add(name);
+        }
         foreach (var b in before) b.Dispose();
         return new JsonObject
         {
             ["parameters"] = Names(named.Select(p => p.name)),
             ["frozen"] = Names(frozen),
             ["unchanged"] = Names(unchanged),
+            ["zero_grad"] = Names(zeroGrad),
         };
     }
 
