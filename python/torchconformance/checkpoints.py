@@ -35,6 +35,18 @@ OPTIMIZERS: Dict[str, Callable[[List[nn.Parameter]], torch.optim.Optimizer]] = {
                                          history_size=5, line_search_fn=None),
 }
 
+# LR schedulers inside the checkpoint ('scheduler_state_dict'), each over the same SGD. Resuming
+# must give the learning rates (and OneCycleLR's cycled momentum) the producer's continuation has.
+# StepLR decays at epoch 3, exactly where the checkpoint is saved. Twin: CheckpointCases.Schedulers.
+SCHEDULED_SGD = lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, dampening=0.0, weight_decay=0.0, nesterov=False)  # noqa: E731
+SCHEDULERS: Dict[str, Callable[[torch.optim.Optimizer], Any]] = {
+    "steplr": lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=3, gamma=0.5),
+    "cosine": lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=8, eta_min=0.001),
+    "onecycle": lambda o: torch.optim.lr_scheduler.OneCycleLR(o, max_lr=0.1, total_steps=10, pct_start=0.3, anneal_strategy="cos",
+                                                              cycle_momentum=True, base_momentum=0.8, max_momentum=0.9,
+                                                              div_factor=10.0, final_div_factor=100.0, three_phase=False),
+}
+
 TRAIN_STEPS = 3
 RESUME_STEPS = 3
 INPUT_SHAPE = (6, 8)
@@ -106,27 +118,60 @@ def _parameters(model: nn.Module) -> Dict[str, Any]:
     return {"shape": [flat.numel()], "values": flat.tolist()}
 
 
+def _build(name: str, params) -> Tuple[torch.optim.Optimizer, Any]:
+    """The case's optimizer, and its LR scheduler where the case has one (else None)."""
+    if name in SCHEDULERS:
+        optimizer = SCHEDULED_SGD(params)
+        return optimizer, SCHEDULERS[name](optimizer)
+    return _optimizer(name, params), None
+
+
+def _resume(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, epoch: int, described: Dict[str, Any]) -> None:
+    """RESUME_STEPS more steps; with a scheduler, the lr and momentum each step ran with."""
+    lrs, momenta = [], []
+    for step in range(epoch, epoch + RESUME_STEPS):
+        lrs.append(float(optimizer.param_groups[0]["lr"]))
+        momentum = optimizer.param_groups[0].get("momentum")
+        momenta.append(None if momentum is None else float(momentum))
+        _step(model, optimizer, step)
+        if scheduler is not None:
+            scheduler.step()
+    described["resumed"] = _parameters(model)
+    if scheduler is not None:
+        described["schedule"]["lrs"] = lrs
+        described["schedule"]["momenta"] = momenta
+
+
+def _schedule(scheduler: Any) -> Dict[str, Any]:
+    """What a user sees of the scheduler once loaded: its type and get_last_lr()."""
+    return {"type": type(scheduler).__name__, "last_lr": [float(v) for v in scheduler.get_last_lr()]}
+
+
 def produce(optimizer_name: str, path: str, seed: int, device: str = "cpu") -> Dict[str, Any]:
     """Trains on ``device`` (built on the CPU from the seed, then moved), saves, resumes there."""
     torch.manual_seed(seed)
     model = CheckpointNet().to(device)
-    optimizer = _optimizer(optimizer_name, model.parameters())
+    optimizer, scheduler = _build(optimizer_name, model.parameters())
     loss = 0.0
     for step in range(TRAIN_STEPS):
         loss = _step(model, optimizer, step)
+        if scheduler is not None:
+            scheduler.step()
     checkpoint = {
         "epoch": TRAIN_STEPS,
         "model_state_dict": model.state_dict(),
         "optimizer_state_dict": optimizer.state_dict(),
         "loss": loss,
     }
+    if scheduler is not None:
+        checkpoint["scheduler_state_dict"] = scheduler.state_dict()
     # Staged in memory first, then written atomically: a full disk raises atomic.SaveError, no file.
     atomic_torch_save(path, lambda f: torch.save(checkpoint, f), [checkpoint], "checkpoint")
     saved = {"epoch": TRAIN_STEPS, "loss": loss, "tensors": observe.describe_state_dict(model.state_dict()),
              "optimizer": describe_optimizer(optimizer)}
-    for step in range(TRAIN_STEPS, TRAIN_STEPS + RESUME_STEPS):
-        _step(model, optimizer, step)
-    saved["resumed"] = _parameters(model)
+    if scheduler is not None:
+        saved["schedule"] = _schedule(scheduler)
+    _resume(model, optimizer, scheduler, TRAIN_STEPS, saved)
     return saved
 
 
@@ -137,16 +182,18 @@ def consume(optimizer_name: str, path: str, mode: str, device: str = "cpu") -> D
     checkpoint = routes.load_pickle(mode, path, device)
     model = CheckpointNet().to(device)
     model.load_state_dict(checkpoint["model_state_dict"])
-    # Built with the case's optimizer type; every hyperparameter then comes from the file.
-    optimizer = _optimizer(optimizer_name, model.parameters())
+    # Built with the case's optimizer type (and scheduler); every hyperparameter then comes from the file.
+    optimizer, scheduler = _build(optimizer_name, model.parameters())
     optimizer.load_state_dict(checkpoint["optimizer_state_dict"])
+    if scheduler is not None:
+        scheduler.load_state_dict(checkpoint["scheduler_state_dict"])
     epoch = int(checkpoint["epoch"])
     loaded = {"epoch": epoch, "loss": _plain(checkpoint["loss"]), "tensors": observe.describe_state_dict(model.state_dict()),
               "optimizer": describe_optimizer(optimizer)}
+    if scheduler is not None:
+        loaded["schedule"] = _schedule(scheduler)
     model.train()
-    for step in range(epoch, epoch + RESUME_STEPS):
-        _step(model, optimizer, step)
-    loaded["resumed"] = _parameters(model)
+    _resume(model, optimizer, scheduler, epoch, loaded)
     return loaded
 
 

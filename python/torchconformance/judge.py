@@ -20,6 +20,8 @@ _REPLY_CODES = {"load_error": "load_error", "save_error": "save_error", "bad_req
 STRICT_FALSE = "strict_false"
 SHAPE_MISMATCH = "shape_mismatch"
 IMPLEMENTATION_FLAGS = {"foreach", "capturable", "differentiable", "fused"}
+SCHEDULER_GROUP_KEYS = {"initial_lr", "max_lr", "min_lr", "base_momentum", "max_momentum"}
+SCHEDULERS = ["steplr", "cosine", "onecycle"]
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ CASES: Dict[str, CaseSpec] = {c.name: c for c in [
     CaseSpec("layouts", _FLOAT32),
     CaseSpec("new_dtypes", _FLOAT32),
     CaseSpec("resnet18", Tolerance(1e-4, 1e-3), train_mode_matters=True),
-] + [CaseSpec(f"ckpt_{o}", _RESUME, optimizer=o) for o in OPTIMIZERS] + [CaseSpec("ckpt_gan", _RESUME, optimizer="gan")]}
+] + [CaseSpec(f"ckpt_{o}", _RESUME, optimizer=o) for o in OPTIMIZERS + SCHEDULERS] + [CaseSpec("ckpt_gan", _RESUME, optimizer="gan")]}
 
 # Catalogue.DeviceTolerance: CUDA kernels (cuBLAS, cuDNN; TF32 off) against CPU ones. Bytes stay
 # exact; outputs and resumed parameters are allowed 10x the CPU-to-CPU distance.
@@ -396,7 +398,36 @@ def compare_checkpoint(producer: Dict[str, Any], consumer: Dict[str, Any]):
             problems.append(_problem("optimizer_state", label + "optimizer", f"{label}optimizer state missing on the consumer"))
             continue
         _compare_optimizer(label, p, c, problems, notes)
+    if isinstance(producer.get("schedule"), dict):
+        _compare_schedule(producer["schedule"], consumer.get("schedule"), problems)
     return problems, sorted(notes, key=lambda n: n.encode("utf-16-be"))
+
+
+def _close_as_scheduled(a: Any, b: Any) -> bool:
+    if same_value(a, b):
+        return True
+    x, y = (_number(a), _number(b)) if a is not None and b is not None else (None, None)
+    return x is not None and y is not None and abs(x - y) <= 1e-9 * max(abs(x), abs(y))
+
+
+def _compare_schedule(producer: Dict[str, Any], consumer: Any, problems: List[Dict[str, Any]]) -> None:
+    """CheckpointJudge.CompareSchedule."""
+    if not isinstance(consumer, dict):
+        problems.append(_problem("scheduler", "schedule", "schedule missing on the consumer: the LR scheduler was not restored"))
+        return
+    if not same_value(producer.get("type"), consumer.get("type")):
+        problems.append(_problem("scheduler", "type", f"scheduler type: {_show(producer.get('type'))} became {_show(consumer.get('type'))}"))
+    for field_name in ("last_lr", "lrs", "momenta"):
+        p = producer.get(field_name)
+        if not isinstance(p, list):
+            continue
+        c = consumer.get(field_name)
+        if not isinstance(c, list) or len(c) != len(p):
+            problems.append(_problem("scheduler", field_name, f"{field_name}: {_show(p)} became {_show(c)}"))
+            continue
+        for i, (x, y) in enumerate(zip(p, c)):
+            if not _close_as_scheduled(x, y):
+                problems.append(_problem("scheduler", f"{field_name}[{i}]", f"{field_name}[{i}]: {_show(x)} became {_show(y)}"))
 
 
 def _text(v: Any) -> str:
@@ -419,6 +450,8 @@ def _compare_optimizer(label: str, producer: Dict[str, Any], consumer: Dict[str,
             if key not in cg:
                 if key in IMPLEMENTATION_FLAGS:
                     notes.add(f"not represented by the consumer: {label}param_groups.{key}")
+                elif key in SCHEDULER_GROUP_KEYS:
+                    notes.add(f"kept by the consumer's LR scheduler, not its param group: {label}param_groups.{key}")
                 else:
                     problems.append(_problem("param_groups", f"{label}param_groups[{g}].{key}", f"{label}param_groups[{g}].{key} = {_show(value)} was dropped"))
                 continue

@@ -73,6 +73,15 @@ public static class Catalogue
          // Issue 9: L-BFGS (a closure; its state is a history of tensors in lists).
          "lbfgs"];
 
+    /// <summary>
+    /// Issue 9: LR schedulers in the checkpoint ('scheduler_state_dict'), each over one SGD; twins:
+    /// checkpoints.SCHEDULERS, CheckpointCases.Schedulers. A case ckpt_&lt;name&gt; each.
+    /// </summary>
+    public static readonly IReadOnlyList<string> Schedulers = ["steplr", "cosine", "onecycle"];
+
+    /// <summary>param_groups keys PyTorch's LR schedulers write into the optimizer's groups; TorchSharp keeps them in the scheduler.</summary>
+    public static readonly IReadOnlySet<string> SchedulerGroupKeys = new HashSet<string> { "initial_lr", "max_lr", "min_lr", "base_momentum", "max_momentum" };
+
     /// <summary>param_groups flags PyTorch keeps for its own kernels, which TorchSharp does not represent.</summary>
     public static readonly IReadOnlySet<string> ImplementationFlags = new HashSet<string> { "foreach", "capturable", "differentiable", "fused" };
 
@@ -121,6 +130,8 @@ public static class Catalogue
     /// <summary>Every case: the state-dict zoo, then one training checkpoint per optimizer.</summary>
     public static IReadOnlyList<CaseSpec> All { get; } = Cases.Concat(Optimizers.Select(o =>
         new CaseSpec($"ckpt_{o}", $"The seed's checkpoint dict with {o}: 3 steps, save, resume 3 more", Resume, Optimizer: o)))
+        .Concat(Schedulers.Select(s =>
+            new CaseSpec($"ckpt_{s}", $"The seed's checkpoint dict with SGD and a {s} LR scheduler ('scheduler_state_dict'): 3 steps, save, resume 3 more", Resume, Optimizer: s)))
         .Append(new CaseSpec("ckpt_gan", "Several models in one file, GAN-style: {netG, netD, optimizerG (Adam), optimizerD (SGD), epoch}", Resume, Optimizer: "gan"))
         .ToList();
 

@@ -114,7 +114,7 @@ public static class CheckpointCases
         };
     }
 
-    private static double Step(nn.Module<Tensor, Tensor> model, optim.Optimizer optimizer, int step)
+    internal static double Step(nn.Module<Tensor, Tensor> model, optim.Optimizer optimizer, int step)
     {
         using var scope = NewDisposeScope();
         optimizer.zero_grad();
@@ -155,6 +155,7 @@ public static class CheckpointCases
 
     public static JsonObject Produce(string optimizerName, string path, long seed)
     {
+        if (ScheduledCheckpoints.Handles(optimizerName)) return ScheduledCheckpoints.Produce(optimizerName, path, seed);
         if (Lacks(optimizerName) is { } lacks) throw new NotApplicableException(lacks);
         var (kind, group) = Spec(optimizerName);
         manual_seed(seed);
@@ -177,6 +178,7 @@ public static class CheckpointCases
 
     public static JsonObject Consume(string optimizerName, string path)
     {
+        if (ScheduledCheckpoints.Handles(optimizerName)) return ScheduledCheckpoints.Consume(optimizerName, path);
         if (Lacks(optimizerName) is { } lacks) throw new NotApplicableException(lacks);
         var (kind, _) = Spec(optimizerName);
         var checkpoint = TorchCheckpoint.Load(path) as PyDict ?? throw new CheckpointFormatException($"{path}: the checkpoint is not a dict");
@@ -193,7 +195,7 @@ public static class CheckpointCases
     }
 
     /// <summary>Copies a state dict into the model strictly, in PyTorch's wording (the library's load_state_dict).</summary>
-    private static void LoadModel(nn.Module model, PyDict modelState, string where)
+    internal static void LoadModel(nn.Module model, PyDict modelState, string where)
     {
         try
         {
@@ -206,7 +208,7 @@ public static class CheckpointCases
     }
 
     /// <summary>Builds the optimizer from the file's single param group and loads its per-parameter state.</summary>
-    private static optim.Optimizer LoadOptimizer(string kind, nn.Module model, object? stateDict, string where)
+    internal static optim.Optimizer LoadOptimizer(string kind, nn.Module model, object? stateDict, string where)
     {
         var osd = stateDict as PyDict ?? throw new CheckpointFormatException($"{where} is not a dict");
         try
@@ -219,18 +221,21 @@ public static class CheckpointCases
         }
     }
 
-    private static JsonObject Describe(long epoch, double loss, nn.Module model, optim.Optimizer optimizer, string kind) => new()
+    /// <param name="groupKeys">keys this producer wrote into the saved param group beside the optimizer's own (an LR scheduler's initial_lr, ...).</param>
+    internal static JsonObject Describe(long epoch, double loss, nn.Module model, optim.Optimizer optimizer, string kind, PyDict? groupKeys = null) => new()
     {
         ["epoch"] = epoch,
         ["loss"] = loss,
         ["tensors"] = Observe.DescribeStateDict(model.state_dict()),
-        ["optimizer"] = DescribeOptimizer(optimizer, kind),
+        ["optimizer"] = DescribeOptimizer(optimizer, kind, groupKeys),
     };
 
-    private static JsonObject DescribeOptimizer(optim.Optimizer optimizer, string kind)
+    private static JsonObject DescribeOptimizer(optim.Optimizer optimizer, string kind, PyDict? groupKeys = null)
     {
         var sd = ((global::TorchSharp.Modules.OptimizerHelper)optimizer).state_dict();
         var group = ToJson(PyTorchOptimizers.Hyperparameters(optimizer))!.AsObject();
+        if (groupKeys is not null)
+            foreach (var (k, v) in groupKeys) group[(string)k] = ToJson(v);
         group["params"] = new JsonArray(Enumerable.Range(0, sd.State.Count).Select(i => (JsonNode)i).ToArray());
         var state = new JsonArray();
         for (int i = 0; i < sd.State.Count; i++)
@@ -264,7 +269,7 @@ public static class CheckpointCases
         _ => v.ToString(),
     };
 
-    private static JsonObject Parameters(nn.Module model)
+    internal static JsonObject Parameters(nn.Module model)
     {
         using var flat = torch.cat(model.parameters().Select(p => p.detach().reshape(-1).to(ScalarType.Float64)).ToArray());
         return new JsonObject
