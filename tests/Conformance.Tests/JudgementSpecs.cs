@@ -158,8 +158,10 @@ public sealed class VariantJudgementSpecs
     public void A_shape_mismatch_must_be_refused_naming_the_key_and_both_shapes(string? error, bool passes) =>
         Assert.Equal(passes, Judge.CompareMismatchError(error, new ShapeMismatch("fc3.weight", [10, 84], [11, 84])).Passed);
 
+    private static Observation Plain() => new([new TensorInfo("fc.weight", [1], "float32", new string('0', 64))], new Outputs([1], [1.0]));
+
     private static Observation Tuned(string[] parameters, string[]? frozen = null, string[]? unchanged = null) =>
-        Obs([("fc.weight", Weights())], 1.0) with { FineTune = new FineTuneObservation(parameters, frozen ?? [], unchanged ?? []) };
+        Plain() with { FineTune = new FineTuneObservation(parameters, frozen ?? [], unchanged ?? []) };
 
     [Fact]
     public void Every_parameter_trainable_and_moved_by_one_step_after_the_load_passes()
@@ -186,7 +188,7 @@ public sealed class VariantJudgementSpecs
     [Fact]
     public void A_consumer_that_does_not_report_fine_tuning_cannot_pass_it()
     {
-        var p = Assert.Single(Judge.CompareFineTune(Obs([("fc.weight", Weights())], 1.0)));
+        var p = Assert.Single(Judge.CompareFineTune(Plain()));
         Assert.Equal(("frozen_after_load", ""), (p.Code, p.Subject));
         Assert.StartsWith("fine-tuning after the load unobserved", p.Message);
     }
