@@ -30,9 +30,12 @@ public sealed record Case(
 
     public optim.Optimizer Optimizer(nn.Module model) => optim.SGD(model.parameters(), learningRate: Lr, momentum: Momentum);
 
-    public Tensor TrainLoss(nn.Module<Tensor, Tensor> model, int step)
+    public Tensor TrainLoss(nn.Module<Tensor, Tensor> model, int step) => TrainLoss(model.call, step);
+
+    /// <summary>The training loss through any forward (a C# twin's, or a loaded ScriptModule's).</summary>
+    public Tensor TrainLoss(Func<Tensor, Tensor> forward, int step)
     {
-        var output = model.call(Inputs(step + 1));
+        var output = forward(Inputs(step + 1));
         return Loss == "cross_entropy"
             ? nn.functional.cross_entropy(output, Data.Labels(output.shape[0], Classes, salt: step))
             : output.to(ScalarType.Float32).pow(2).mean();

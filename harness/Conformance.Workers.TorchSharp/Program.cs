@@ -235,6 +235,8 @@ static JsonNode Consume(JsonObject args)
         ["train_outputs"] = Observe.DescribeOutputs(trainOutputs),
         ["aliases"] = aliases,
     };
+    // Last, as it changes the model: one SGD step must move every parameter (requires_grad survived the load).
+    reply["fine_tune"] = FineTune.Observe(model, () => c.TrainLoss(forward, 0));
     if (mode == "strict_false")
     {
         var modelKeys = model.state_dict().Keys.ToList();
@@ -256,7 +258,7 @@ static JsonNode ProduceCheckpoint(JsonObject args)
             ? CheckpointCases.ProduceGan(path, args["seed"]?.GetValue<long>() ?? 0)
             : CheckpointCases.Produce(optimizer, path, args["seed"]?.GetValue<long>() ?? 0);
     }
-    catch (Exception e) when (e is not KeyNotFoundException)
+    catch (Exception e) when (e is not KeyNotFoundException and not NotApplicableException)
     {
         throw ArtifactException.For(ErrorKinds.SaveError, path, e);
     }
@@ -274,7 +276,7 @@ static JsonNode ConsumeCheckpoint(JsonObject args)
         var optimizer = Str(args, "optimizer");
         return optimizer == "gan" ? CheckpointCases.ConsumeGan(path) : CheckpointCases.Consume(optimizer, path);
     }
-    catch (Exception e) when (e is not KeyNotFoundException)
+    catch (Exception e) when (e is not KeyNotFoundException and not NotApplicableException)
     {
         throw ArtifactException.For(ErrorKinds.LoadError, path, e);
     }

@@ -7,7 +7,7 @@ orchestrator judges P1 against P2. The C# twin is Checkpoints/CheckpointCases.cs
 """
 
 import math
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, List, Tuple
 
 import torch
 import torch.nn as nn
@@ -19,6 +19,22 @@ from .atomic import atomic_torch_save
 # consumer that drops one is caught: catalogue/cases.json's `optimizers` (its C# reader:
 # CheckpointCases.Spec). JSON arrays are the tuples torch keeps (betas).
 OPTIMIZERS: Dict[str, Dict[str, Any]] = catalogue.optimizers()
+
+# LR schedulers inside the checkpoint ('scheduler_state_dict'), each over the same SGD (the catalogue's
+# scheduled_optimizer). Resuming must give the learning rates (and OneCycleLR's cycled momentum) the
+# producer's continuation has. StepLR decays at epoch 3, exactly where the checkpoint is saved.
+# C# reader: ScheduledCheckpoints.
+SCHEDULED_OPTIMIZER: Dict[str, Any] = catalogue.document()["scheduled_optimizer"]
+SCHEDULERS: Dict[str, Dict[str, Any]] = catalogue.document()["schedulers"]
+
+
+def SCHEDULED_SGD(params) -> torch.optim.Optimizer:  # noqa: N802 - the name the scheduler cases use
+    return getattr(torch.optim, SCHEDULED_OPTIMIZER["class"])(params, **SCHEDULED_OPTIMIZER["param_group"])
+
+
+def _scheduler(name: str, optimizer: torch.optim.Optimizer) -> Any:
+    spec = SCHEDULERS[name]
+    return getattr(torch.optim.lr_scheduler, spec["class"])(optimizer, **spec["args"])
 
 _CHECKPOINT = catalogue.checkpoint()
 TRAIN_STEPS = int(_CHECKPOINT["train_steps"])
@@ -37,10 +53,18 @@ def _optimizer(name: str, params) -> torch.optim.Optimizer:
 
 
 def _step(model: nn.Module, optimizer: torch.optim.Optimizer, step: int) -> float:
-    optimizer.zero_grad()
     device = next(model.parameters()).device  # --device: the data follows the model
-    loss = model(data.pattern(INPUT_SHAPE, salt=step + 1).to(device)).pow(2).mean()
-    loss.backward()
+    x = data.pattern(INPUT_SHAPE, salt=step + 1).to(device)
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = model(x).pow(2).mean()
+        loss.backward()
+        return loss
+
+    if isinstance(optimizer, torch.optim.LBFGS):  # re-evaluates the loss itself; returns the first evaluation
+        return float(optimizer.step(closure))
+    loss = closure()
     optimizer.step()
     return float(loss)
 
@@ -56,19 +80,28 @@ def _plain(v: Any) -> Any:
     return v
 
 
+def _describe_entry(name: str, value: Any, entries: List[Dict[str, Any]]) -> None:
+    """A tensor by SHA-256, a scalar by value; a list (LBFGS's history) element by element as name[i]."""
+    if isinstance(value, (list, tuple)):
+        entries.append({"key": name, "value": len(value), "representation": "list"})
+        for i, item in enumerate(value):
+            _describe_entry(f"{name}[{i}]", item, entries)
+    elif isinstance(value, torch.Tensor) and value.dim() > 0:
+        entries.append(observe.describe_tensor(name, value))
+    else:
+        kind = f"tensor({observe.DTYPE_NAMES.get(value.dtype, str(value.dtype))})" if isinstance(value, torch.Tensor) else type(value).__name__
+        entries.append({"key": name, "value": _plain(value), "representation": kind})
+
+
 def describe_optimizer(optimizer: torch.optim.Optimizer) -> Dict[str, Any]:
     """param_groups field by field, and every per-parameter state entry (tensors by SHA-256)."""
     sd = optimizer.state_dict()
     groups = [{k: _plain(v) for k, v in g.items()} for g in sd["param_groups"]]
     state = []
     for index in sorted(sd["state"]):
-        entries = []
+        entries: List[Dict[str, Any]] = []
         for name, value in sorted(sd["state"][index].items()):
-            if isinstance(value, torch.Tensor) and value.dim() > 0:
-                entries.append(observe.describe_tensor(name, value))
-            else:
-                kind = f"tensor({observe.DTYPE_NAMES.get(value.dtype, str(value.dtype))})" if isinstance(value, torch.Tensor) else type(value).__name__
-                entries.append({"key": name, "value": _plain(value), "representation": kind})
+            _describe_entry(name, value, entries)
         state.append({"param": index, "entries": entries})
     return {"type": type(optimizer).__name__, "param_groups": groups, "state": state}
 
@@ -78,27 +111,60 @@ def _parameters(model: nn.Module) -> Dict[str, Any]:
     return {"shape": [flat.numel()], "values": flat.tolist()}
 
 
+def _build(name: str, params) -> Tuple[torch.optim.Optimizer, Any]:
+    """The case's optimizer, and its LR scheduler where the case has one (else None)."""
+    if name in SCHEDULERS:
+        optimizer = SCHEDULED_SGD(params)
+        return optimizer, _scheduler(name, optimizer)
+    return _optimizer(name, params), None
+
+
+def _resume(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, epoch: int, described: Dict[str, Any]) -> None:
+    """RESUME_STEPS more steps; with a scheduler, the lr and momentum each step ran with."""
+    lrs, momenta = [], []
+    for step in range(epoch, epoch + RESUME_STEPS):
+        lrs.append(float(optimizer.param_groups[0]["lr"]))
+        momentum = optimizer.param_groups[0].get("momentum")
+        momenta.append(None if momentum is None else float(momentum))
+        _step(model, optimizer, step)
+        if scheduler is not None:
+            scheduler.step()
+    described["resumed"] = _parameters(model)
+    if scheduler is not None:
+        described["schedule"]["lrs"] = lrs
+        described["schedule"]["momenta"] = momenta
+
+
+def _schedule(scheduler: Any) -> Dict[str, Any]:
+    """What a user sees of the scheduler once loaded: its type and get_last_lr()."""
+    return {"type": type(scheduler).__name__, "last_lr": [float(v) for v in scheduler.get_last_lr()]}
+
+
 def produce(optimizer_name: str, path: str, seed: int, device: str = "cpu") -> Dict[str, Any]:
     """Trains on ``device`` (built on the CPU from the seed, then moved), saves, resumes there."""
     torch.manual_seed(seed)
     model = CheckpointNet().to(device)
-    optimizer = _optimizer(optimizer_name, model.parameters())
+    optimizer, scheduler = _build(optimizer_name, model.parameters())
     loss = 0.0
     for step in range(TRAIN_STEPS):
         loss = _step(model, optimizer, step)
+        if scheduler is not None:
+            scheduler.step()
     checkpoint = {
         "epoch": TRAIN_STEPS,
         "model_state_dict": model.state_dict(),
         "optimizer_state_dict": optimizer.state_dict(),
         "loss": loss,
     }
+    if scheduler is not None:
+        checkpoint["scheduler_state_dict"] = scheduler.state_dict()
     # Staged in memory first, then written atomically: a full disk raises atomic.SaveError, no file.
     atomic_torch_save(path, lambda f: torch.save(checkpoint, f), [checkpoint], "checkpoint")
     saved = {"epoch": TRAIN_STEPS, "loss": loss, "tensors": observe.describe_state_dict(model.state_dict()),
              "optimizer": describe_optimizer(optimizer)}
-    for step in range(TRAIN_STEPS, TRAIN_STEPS + RESUME_STEPS):
-        _step(model, optimizer, step)
-    saved["resumed"] = _parameters(model)
+    if scheduler is not None:
+        saved["schedule"] = _schedule(scheduler)
+    _resume(model, optimizer, scheduler, TRAIN_STEPS, saved)
     return saved
 
 
@@ -125,16 +191,18 @@ def consume(optimizer_name: str, path: str, mode: str, device: str = "cpu") -> D
     require_keys(checkpoint, path, ("model_state_dict", "optimizer_state_dict", "epoch", "loss"))
     model = CheckpointNet().to(device)
     model.load_state_dict(checkpoint["model_state_dict"])
-    # Built with the case's optimizer type; every hyperparameter then comes from the file.
-    optimizer = _optimizer(optimizer_name, model.parameters())
+    # Built with the case's optimizer type (and scheduler); every hyperparameter then comes from the file.
+    optimizer, scheduler = _build(optimizer_name, model.parameters())
     optimizer.load_state_dict(checkpoint["optimizer_state_dict"])
+    if scheduler is not None:
+        scheduler.load_state_dict(checkpoint["scheduler_state_dict"])
     epoch = int(checkpoint["epoch"])
     loaded = {"epoch": epoch, "loss": _plain(checkpoint["loss"]), "tensors": observe.describe_state_dict(model.state_dict()),
               "optimizer": describe_optimizer(optimizer)}
+    if scheduler is not None:
+        loaded["schedule"] = _schedule(scheduler)
     model.train()
-    for step in range(epoch, epoch + RESUME_STEPS):
-        _step(model, optimizer, step)
-    loaded["resumed"] = _parameters(model)
+    _resume(model, optimizer, scheduler, epoch, loaded)
     return loaded
 
 

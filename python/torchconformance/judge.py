@@ -22,6 +22,8 @@ _REPLY_CODES = {"load_error": "load_error", "save_error": "save_error", "bad_req
 STRICT_FALSE = "strict_false"
 SHAPE_MISMATCH = "shape_mismatch"
 IMPLEMENTATION_FLAGS = set(catalogue.document()["implementation_flags"])
+SCHEDULER_GROUP_KEYS = set(catalogue.document()["scheduler_group_keys"])
+SCHEDULERS = list(catalogue.document()["schedulers"])
 
 
 @dataclass(frozen=True)
@@ -399,7 +401,36 @@ def compare_checkpoint(producer: Dict[str, Any], consumer: Dict[str, Any]):
             problems.append(_problem("optimizer_state", label + "optimizer", f"{label}optimizer state missing on the consumer"))
             continue
         _compare_optimizer(label, p, c, problems, notes)
+    if isinstance(producer.get("schedule"), dict):
+        _compare_schedule(producer["schedule"], consumer.get("schedule"), problems)
     return problems, sorted(notes, key=lambda n: n.encode("utf-16-be"))
+
+
+def _close_as_scheduled(a: Any, b: Any) -> bool:
+    if same_value(a, b):
+        return True
+    x, y = (_number(a), _number(b)) if a is not None and b is not None else (None, None)
+    return x is not None and y is not None and abs(x - y) <= 1e-9 * max(abs(x), abs(y))
+
+
+def _compare_schedule(producer: Dict[str, Any], consumer: Any, problems: List[Dict[str, Any]]) -> None:
+    """CheckpointJudge.CompareSchedule."""
+    if not isinstance(consumer, dict):
+        problems.append(_problem("scheduler", "schedule", "schedule missing on the consumer: the LR scheduler was not restored"))
+        return
+    if not same_value(producer.get("type"), consumer.get("type")):
+        problems.append(_problem("scheduler", "type", f"scheduler type: {_show(producer.get('type'))} became {_show(consumer.get('type'))}"))
+    for field_name in ("last_lr", "lrs", "momenta"):
+        p = producer.get(field_name)
+        if not isinstance(p, list):
+            continue
+        c = consumer.get(field_name)
+        if not isinstance(c, list) or len(c) != len(p):
+            problems.append(_problem("scheduler", field_name, f"{field_name}: {_show(p)} became {_show(c)}"))
+            continue
+        for i, (x, y) in enumerate(zip(p, c)):
+            if not _close_as_scheduled(x, y):
+                problems.append(_problem("scheduler", f"{field_name}[{i}]", f"{field_name}[{i}]: {_show(x)} became {_show(y)}"))
 
 
 def _text(v: Any) -> str:
@@ -422,6 +453,8 @@ def _compare_optimizer(label: str, producer: Dict[str, Any], consumer: Dict[str,
             if key not in cg:
                 if key in IMPLEMENTATION_FLAGS:
                     notes.add(f"not represented by the consumer: {label}param_groups.{key}")
+                elif key in SCHEDULER_GROUP_KEYS:
+                    notes.add(f"kept by the consumer's LR scheduler, not its param group: {label}param_groups.{key}")
                 else:
                     problems.append(_problem("param_groups", f"{label}param_groups[{g}].{key}", f"{label}param_groups[{g}].{key} = {_show(value)} was dropped"))
                 continue
@@ -475,6 +508,22 @@ class CellVerdict:
     known_failure: Optional[Dict[str, Any]] = field(default=None)
 
 
+def compare_fine_tune(consumer: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """Judge.CompareFineTune: every parameter still requires a gradient and moves in one SGD step."""
+    f = consumer.get("fine_tune")
+    if not isinstance(f, dict):
+        return [_problem("frozen_after_load", "", "fine-tuning after the load unobserved: the consumer reported no fine_tune")]
+    problems = []
+    n = len(f["parameters"])
+    if f["frozen"]:
+        problems.append(_problem("frozen_after_load", ",".join(f["frozen"]),
+                                 f"frozen after load: requires_grad is false on {len(f['frozen'])} of {n} parameter(s): {quoted(f['frozen'])}"))
+    if f["unchanged"]:
+        problems.append(_problem("frozen_after_load", ",".join(f["unchanged"]),
+                                 f"not trained after load: one SGD step left {len(f['unchanged'])} of {n} parameter(s) unchanged: {quoted(f['unchanged'])}"))
+    return problems
+
+
 def strip_path(message: str, path: Optional[str]) -> str:
     return message[len(path) + 2:] if path and message.startswith(path + ": ") else message
 
@@ -519,6 +568,8 @@ def judge_cell(case: str, consumer: str, mode: str, expected_node: Dict[str, Any
         expected = Observation.from_json(expected_node)
         actual = Observation.from_json(result)
         checkpoint = compare_checkpoint(expected_node, result) if spec.is_checkpoint else None
+        # checkpoints judge training by their resumed parameters instead
+        fine_tune = compare_fine_tune(result) if not spec.is_checkpoint else []
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         return _failed(_problem("protocol_error", consumer, f"consumer {consumer} sent a malformed observation: {e}"))
     if mode == STRICT_FALSE and spec.partial is not None:
@@ -534,6 +585,7 @@ def judge_cell(case: str, consumer: str, mode: str, expected_node: Dict[str, Any
             problems.append(train_problem)
         elif train_eval is None:
             problems.append(_problem("train_mode", "", "train-mode outputs missing or of another length: whether eval() took effect is unproven"))
+    problems += fine_tune
     notes = "notes: " + "; ".join(checkpoint[1]) if checkpoint and checkpoint[1] else ""
     if not problems:
         return CellVerdict("pass", [], notes, diff, train_eval, tol)

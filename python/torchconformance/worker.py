@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict
 
 import torch
 
-from . import cases, checkpoints, device as devices, layouts, observe, routes
+from . import cases, checkpoints, device as devices, finetune, layouts, observe, routes
 from .atomic import SaveError
 
 
@@ -194,6 +194,8 @@ def _consume(args: Dict[str, Any]) -> Dict[str, Any]:
         "train_outputs": observe.describe_outputs(train_outputs),
         "aliases": tied,
     }
+    # Last, as it changes the model: one SGD step must move every parameter (requires_grad survived the load).
+    reply["fine_tune"] = finetune.observe(model, lambda m: case.train_loss(m, 0, device))
     if mode == "strict_false":
         reply["missing_keys"] = sorted(result.missing_keys)
         reply["unexpected_keys"] = sorted(result.unexpected_keys)

@@ -54,7 +54,7 @@ public sealed class CatalogueSpecs
     {
         var doc = CatalogueFiles.Read("cases.json");
         var routes = CatalogueFiles.Entries(doc["routes"]).Select(r => r.Key).ToHashSet();
-        var optimizers = Catalogue.Optimizers.Append("gan").ToHashSet();
+        var optimizers = Catalogue.Optimizers.Concat(Catalogue.Schedulers).Append("gan").ToHashSet();
         Assert.Equal(Catalogue.All.Count, Catalogue.All.Select(c => c.Name).Distinct().Count());
         foreach (var c in Catalogue.All)
         {

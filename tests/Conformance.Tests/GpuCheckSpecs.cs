@@ -142,8 +142,11 @@ public sealed class GpuCheckSpecs(ITestOutputHelper output)
         Assert.NotEmpty(results);
         Assert.All(results, r => Assert.StartsWith($"{id}@golden", r!["producer"]!.GetValue<string>()));
         Assert.All(results, r => Assert.NotEqual("fail", r!["outcome"]!.GetValue<string>()));
-        foreach (var route in new[] { "pickle", "torchsharp_native", "torchscript_script", "torchscript_trace", "checkpoint" })
+        foreach (var route in new[] { "torchsharp_native", "torchscript_script", "torchscript_trace", "checkpoint" })
             Assert.Contains(results, r => r!["route"]!.GetValue<string>() == route && r["outcome"]!.GetValue<string>() == "pass");
+        // pickle loads, but PyBridge's load_py leaves every parameter frozen (a PyTorch file says requires_grad=False): the CPU twin's declared failure.
+        Assert.Contains(results, r => r!["cell"]!.GetValue<string>() == $"lenet/pickle/{id}@golden->torchsharp-0.107/default"
+            && r["outcome"]!.GetValue<string>() == "known_failure" && r["known_failure"]!["id"]!.GetValue<string>() == "pybridge-load-py-takes-file-requires-grad");
         // Judged with the tolerance of the device pair: the producer's side is a (simulated) GPU.
         Assert.All(results.Where(r => r!["case"]!.GetValue<string>() == "lenet"), r => Assert.Equal(1e-4, r!["tolerance"]!["atol"]!.GetValue<double>()));
         // Declared failures of the CPU twin's cells (pickle_legacy: TorchSharp cannot read the old format) apply to the device's cells too.

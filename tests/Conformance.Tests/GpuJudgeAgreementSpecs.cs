@@ -39,6 +39,15 @@ public sealed class GpuJudgeAgreementSpecs(ITestOutputHelper output)
         var c = Copy(expected);
         if (c["outputs"] is JsonObject o)
             c["train_outputs"] = new JsonObject { ["shape"] = o["shape"]!.DeepClone(), ["values"] = new JsonArray(o["values"]!.AsArray().Select(v => (JsonNode)(Num(v) + 0.5)).ToArray()) };
+        // Fine-tuning after the load: every parameter trainable and moved by one step.
+        if (c["outputs"] is not null)
+            c["fine_tune"] = new JsonObject
+            {
+                ["parameters"] = new JsonArray(c["tensors"]!.AsArray().Select(t => (JsonNode)t!["key"]!.GetValue<string>()).ToArray()),
+                ["frozen"] = new JsonArray(),
+                ["unchanged"] = new JsonArray(),
+                ["zero_grad"] = new JsonArray(),
+            };
         return c;
     }
 
@@ -132,6 +141,40 @@ public sealed class GpuJudgeAgreementSpecs(ITestOutputHelper output)
             var unverified = Copy(good);
             unverified.Remove("aliases");
             yield return ("tie unverified", Ok(unverified));
+        }
+        if (good["fine_tune"] is JsonObject ft && ft["parameters"]!.AsArray().Count > 0)
+        {
+            var first = ft["parameters"]![0]!.GetValue<string>();
+            var frozen = Copy(good);
+            frozen["fine_tune"]!["frozen"] = ft["parameters"]!.DeepClone();
+            yield return ("frozen after load", Ok(frozen));
+            var unchanged = Copy(good);
+            unchanged["fine_tune"]!["unchanged"] = new JsonArray(first);
+            unchanged["fine_tune"]!["zero_grad"] = new JsonArray(first);
+            yield return ("unchanged after a step", Ok(unchanged));
+            var unobserved = Copy(good);
+            unobserved.Remove("fine_tune");
+            yield return ("fine-tune unobserved", Ok(unobserved));
+        }
+        if (good["schedule"] is JsonObject schedule)
+        {
+            var later = Copy(good);
+            var lrs = later["schedule"]!["lrs"]!.AsArray();
+            lrs[0] = Num(lrs[0]) * 0.5;
+            yield return ("schedule one step off", Ok(later));
+            var close = Copy(good);
+            close["schedule"]!["last_lr"]![0] = Num(schedule["last_lr"]![0]) * (1 + 1e-12);
+            yield return ("schedule within 1e-9", Ok(close));
+            var renamed = Copy(good);
+            renamed["schedule"]!["type"] = "LambdaLR";
+            renamed["schedule"]!.AsObject().Remove("momenta");
+            yield return ("scheduler renamed", Ok(renamed));
+            var lost = Copy(good);
+            lost.Remove("schedule");
+            yield return ("schedule missing", Ok(lost));
+            var group = Copy(good);
+            group["optimizer"]!["param_groups"]![0]!.AsObject().Remove("initial_lr");
+            yield return ("initial_lr kept by the scheduler", Ok(group));
         }
         if (mode == Catalogue.StrictFalse)
         {

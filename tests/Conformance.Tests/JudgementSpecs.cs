@@ -157,4 +157,82 @@ public sealed class VariantJudgementSpecs
     [InlineData(null, false)]
     public void A_shape_mismatch_must_be_refused_naming_the_key_and_both_shapes(string? error, bool passes) =>
         Assert.Equal(passes, Judge.CompareMismatchError(error, new ShapeMismatch("fc3.weight", [10, 84], [11, 84])).Passed);
+
+    private static Observation Plain() => new([new TensorInfo("fc.weight", [1], "float32", new string('0', 64))], new Outputs([1], [1.0]));
+
+    private static Observation Tuned(string[] parameters, string[]? frozen = null, string[]? unchanged = null) =>
+        Plain() with { FineTune = new FineTuneObservation(parameters, frozen ?? [], unchanged ?? []) };
+
+    [Fact]
+    public void Every_parameter_trainable_and_moved_by_one_step_after_the_load_passes()
+    {
+        Assert.Empty(Judge.CompareFineTune(Tuned(["fc.weight", "fc.bias"])));
+    }
+
+    [Fact]
+    public void Parameters_left_frozen_by_the_load_fail_naming_each_of_them()
+    {
+        var p = Assert.Single(Judge.CompareFineTune(Tuned(["fc.weight", "fc.bias"], frozen: ["fc.weight", "fc.bias"])));
+        Assert.Equal(("frozen_after_load", "fc.weight,fc.bias"), (p.Code, p.Subject));
+        Assert.Equal("frozen after load: requires_grad is false on 2 of 2 parameter(s): \"fc.weight\", \"fc.bias\"", p.Message);
+    }
+
+    [Fact]
+    public void A_trainable_parameter_that_one_step_leaves_unchanged_fails_apart_from_a_frozen_one()
+    {
+        var problems = Judge.CompareFineTune(Tuned(["a", "b", "c"], frozen: ["a"], unchanged: ["c"]));
+        Assert.Equal(["a", "c"], problems.Select(p => p.Subject));
+        Assert.StartsWith("not trained after load: one SGD step left 1 of 3 parameter(s) unchanged: \"c\"", problems[1].Message);
+    }
+
+    [Fact]
+    public void A_consumer_that_does_not_report_fine_tuning_cannot_pass_it()
+    {
+        var p = Assert.Single(Judge.CompareFineTune(Plain()));
+        Assert.Equal(("frozen_after_load", ""), (p.Code, p.Subject));
+        Assert.StartsWith("fine-tuning after the load unobserved", p.Message);
+    }
+
+    private static System.Text.Json.Nodes.JsonObject Scheduled(double[] lrs, string type = "StepLR") => new()
+    {
+        ["epoch"] = 3, ["loss"] = 0.5,
+        ["optimizer"] = new System.Text.Json.Nodes.JsonObject
+        {
+            ["param_groups"] = new System.Text.Json.Nodes.JsonArray(new System.Text.Json.Nodes.JsonObject { ["lr"] = lrs[0], ["initial_lr"] = 0.05 }),
+            ["state"] = new System.Text.Json.Nodes.JsonArray(),
+        },
+        ["schedule"] = new System.Text.Json.Nodes.JsonObject
+        {
+            ["type"] = type,
+            ["last_lr"] = new System.Text.Json.Nodes.JsonArray(lrs[0]),
+            ["lrs"] = new System.Text.Json.Nodes.JsonArray(lrs.Select(v => (System.Text.Json.Nodes.JsonNode)v).ToArray()),
+        },
+    };
+
+    [Fact]
+    public void A_resumed_schedule_equal_within_1e_9_passes_and_an_initial_lr_kept_by_the_scheduler_is_only_noted()
+    {
+        var consumer = Scheduled([0.025, 0.025 * (1 + 1e-12), 0.0125]);
+        consumer["optimizer"]!["param_groups"]![0]!.AsObject().Remove("initial_lr");
+        var v = CheckpointJudge.Compare(Scheduled([0.025, 0.025, 0.0125]), consumer);
+        Assert.Empty(v.Problems);
+        Assert.Contains("kept by the consumer's LR scheduler, not its param group: param_groups.initial_lr", v.Notes);
+    }
+
+    [Fact]
+    public void A_resumed_schedule_one_step_off_fails_naming_the_step()
+    {
+        var v = CheckpointJudge.Compare(Scheduled([0.025, 0.025, 0.0125]), Scheduled([0.025, 0.0125, 0.0125]));
+        var p = Assert.Single(v.Problems);
+        Assert.Equal(("scheduler", "lrs[1]", "lrs[1]: 0.025 became 0.0125"), (p.Code, p.Subject, p.Message));
+    }
+
+    [Fact]
+    public void A_checkpoint_whose_scheduler_the_consumer_did_not_restore_fails()
+    {
+        var consumer = Scheduled([0.025, 0.025, 0.0125]);
+        consumer.Remove("schedule");
+        var p = Assert.Single(CheckpointJudge.Compare(Scheduled([0.025, 0.025, 0.0125]), consumer).Problems);
+        Assert.Equal(("scheduler", "schedule"), (p.Code, p.Subject));
+    }
 }

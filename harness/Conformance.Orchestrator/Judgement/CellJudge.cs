@@ -112,6 +112,9 @@ public static class CellJudge
                 problems.Add(new Problem(P.TrainMode, "", "train-mode outputs missing or of another length: whether eval() took effect is unproven"));
         }
 
+        // Fine-tuning after the load (checkpoints judge training by their resumed parameters instead).
+        if (!spec.IsCheckpoint) problems.AddRange(Judgement.Judge.CompareFineTune(actual));
+
         var notes = checkpoint is { Notes.Count: > 0 } ? "notes: " + string.Join("; ", checkpoint.Notes) : "";
         return problems.Count == 0
             ? new CellVerdict(Outcome.Pass, [], notes) { Diff = verdict.Diff, TrainEvalDiff = trainEval }

@@ -34,8 +34,41 @@ public static class CheckpointJudge
             if (c is null) { problems.Add(new Problem(P.OptimizerState, label + "optimizer", $"{label}optimizer state missing on the consumer")); continue; }
             CompareOptimizer(label, p!, c, problems, notes);
         }
+        if (producer["schedule"] is JsonObject schedule) CompareSchedule(schedule, consumer["schedule"], problems);
         return new CheckpointVerdict(problems, notes.ToList());
     }
+
+    /// <summary>
+    /// An LR scheduler restored from the checkpoint: its type, get_last_lr() once loaded, and the
+    /// learning rate and momentum each resumed step ran with, against the producer's continuation.
+    /// Both sides compute them in float64 (cosines from each runtime's libm): equal within 1e-9
+    /// relative; a schedule one step off differs by far more.
+    /// </summary>
+    private static void CompareSchedule(JsonObject producer, JsonNode? consumer, List<Problem> problems)
+    {
+        if (consumer is not JsonObject c)
+        {
+            problems.Add(new Problem(P.Scheduler, "schedule", "schedule missing on the consumer: the LR scheduler was not restored"));
+            return;
+        }
+        if (!SameValue(producer["type"], c["type"]))
+            problems.Add(new Problem(P.Scheduler, "type", $"scheduler type: {Show(producer["type"])} became {Show(c["type"])}"));
+        foreach (var field in new[] { "last_lr", "lrs", "momenta" })
+        {
+            if (producer[field] is not JsonArray p) continue;
+            if (c[field] is not JsonArray theirs || theirs.Count != p.Count)
+            {
+                problems.Add(new Problem(P.Scheduler, field, $"{field}: {Show(p)} became {Show(c[field])}"));
+                continue;
+            }
+            for (int i = 0; i < p.Count; i++)
+                if (!CloseAsScheduled(p[i], theirs[i]))
+                    problems.Add(new Problem(P.Scheduler, $"{field}[{i}]", $"{field}[{i}]: {Show(p[i])} became {Show(theirs[i])}"));
+        }
+    }
+
+    private static bool CloseAsScheduled(JsonNode? a, JsonNode? b) =>
+        SameValue(a, b) || (a is not null && b is not null && Number(a) is { } x && Number(b) is { } y && Math.Abs(x - y) <= 1e-9 * Math.Max(Math.Abs(x), Math.Abs(y)));
 
     private static void CompareOptimizer(string label, JsonNode producer, JsonNode consumer, List<Problem> problems, SortedSet<string> notes)
     {
@@ -51,6 +84,7 @@ public static class CheckpointJudge
                 if (!cg.TryGetPropertyValue(key, out var theirs))
                 {
                     if (Catalogue.ImplementationFlags.Contains(key)) notes.Add($"not represented by the consumer: {label}param_groups.{key}");
+                    else if (Catalogue.SchedulerGroupKeys.Contains(key)) notes.Add($"kept by the consumer's LR scheduler, not its param group: {label}param_groups.{key}");
                     else problems.Add(new Problem(P.ParamGroups, $"{label}param_groups[{g}].{key}", $"{label}param_groups[{g}].{key} = {Show(value)} was dropped"));
                     continue;
                 }

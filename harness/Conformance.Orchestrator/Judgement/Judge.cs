@@ -201,6 +201,25 @@ public static class Judge
     }
 
 
+    /// <summary>
+    /// Fine-tuning after a load: every parameter must still require a gradient, and one plain SGD
+    /// step on the case's loss must move each of them. A consumer that did not report it has not
+    /// shown it: a missing check must not pass.
+    /// </summary>
+    public static IReadOnlyList<Problem> CompareFineTune(Observation consumer)
+    {
+        if (consumer.FineTune is not { } f)
+            return [new Problem(P.FrozenAfterLoad, "", "fine-tuning after the load unobserved: the consumer reported no fine_tune")];
+        var problems = new List<Problem>();
+        if (f.Frozen.Count > 0)
+            problems.Add(new Problem(P.FrozenAfterLoad, string.Join(",", f.Frozen),
+                $"frozen after load: requires_grad is false on {f.Frozen.Count} of {f.Parameters.Count} parameter(s): {Quoted(f.Frozen)}"));
+        if (f.Unchanged.Count > 0)
+            problems.Add(new Problem(P.FrozenAfterLoad, string.Join(",", f.Unchanged),
+                $"not trained after load: one SGD step left {f.Unchanged.Count} of {f.Parameters.Count} parameter(s) unchanged: {Quoted(f.Unchanged)}"));
+        return problems;
+    }
+
     /// <summary>numpy.allclose semantics with the producer as reference; NaN equals NaN.</summary>
     public static OutputDiff CompareOutputs(IReadOnlyList<double> expected, IReadOnlyList<double> actual, Tolerance tol)
     {

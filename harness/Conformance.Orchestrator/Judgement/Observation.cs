@@ -9,6 +9,9 @@ public sealed record TensorInfo(string Key, IReadOnlyList<long> Shape, string Dt
 
 public sealed record Outputs(IReadOnlyList<long> Shape, IReadOnlyList<double> Values);
 
+/// <summary>Consumer only: one plain SGD step after the load; which parameters were frozen (requires_grad false) and which it left unchanged.</summary>
+public sealed record FineTuneObservation(IReadOnlyList<string> Parameters, IReadOnlyList<string> Frozen, IReadOnlyList<string> Unchanged);
+
 /// <summary>What a runtime reported about a state dict it saved or loaded, and its eval outputs.</summary>
 public sealed record Observation(IReadOnlyList<TensorInfo> Tensors, Outputs? Outputs)
 {
@@ -22,6 +25,9 @@ public sealed record Observation(IReadOnlyList<TensorInfo> Tensors, Outputs? Out
 
     /// <summary>Pairs of keys whose tensors share memory (tied weights); null when not reported.</summary>
     public IReadOnlyList<(string A, string B)>? Aliases { get; init; }
+
+    /// <summary>Consumer only: fine-tuning after the load (one SGD step); null when not reported.</summary>
+    public FineTuneObservation? FineTune { get; init; }
 
     public static Observation FromJson(JsonNode node)
     {
@@ -37,8 +43,13 @@ public sealed record Observation(IReadOnlyList<TensorInfo> Tensors, Outputs? Out
             MissingKeys = node["missing_keys"]?.AsArray().Select(k => k!.GetValue<string>()).ToList(),
             UnexpectedKeys = node["unexpected_keys"]?.AsArray().Select(k => k!.GetValue<string>()).ToList(),
             Aliases = node["aliases"]?.AsArray().Select(p => (p![0]!.GetValue<string>(), p[1]!.GetValue<string>())).ToList(),
+            FineTune = node["fine_tune"] is JsonObject f
+                ? new FineTuneObservation(Names(f["parameters"]), Names(f["frozen"]), Names(f["unchanged"]))
+                : null,
         };
     }
+
+    private static List<string> Names(JsonNode? n) => n!.AsArray().Select(k => k!.GetValue<string>()).ToList();
 
     private static Outputs? ReadOutputs(JsonNode? node) => node is JsonObject o
         ? new Outputs(o["shape"]!.AsArray().Select(d => d!.GetValue<long>()).ToList(), o["values"]!.AsArray().Select(ToDouble).ToList())

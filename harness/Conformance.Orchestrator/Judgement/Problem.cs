@@ -42,6 +42,10 @@ public static class ProblemCodes
     public const string OptimizerState = "optimizer_state";
     /// <summary>Training resumed on the consumer diverged from the producer's own continuation.</summary>
     public const string Resume = "resume";
+    /// <summary>After the load, parameters were frozen (requires_grad false) or one SGD step left them unchanged: fine-tuning would silently do nothing.</summary>
+    public const string FrozenAfterLoad = "frozen_after_load";
+    /// <summary>An LR scheduler restored from a checkpoint hands the optimizer other learning rates (or momenta) than the producer's continuation.</summary>
+    public const string Scheduler = "scheduler";
 
     // Errors: the consumer or producer did not get as far as an observation.
     public const string LoadError = "load_error";

@@ -87,6 +87,15 @@ public static class Catalogue
     /// <summary>Optimizer names of the training-checkpoint cases, in catalogue order (the catalogue's optimizers).</summary>
     public static IReadOnlyList<string> Optimizers { get; } = CatalogueFiles.Entries(Document["optimizers"]).Select(o => o.Key).ToList();
 
+    /// <summary>
+    /// Issue 9: LR schedulers in the checkpoint ('scheduler_state_dict'), each over the catalogue's
+    /// scheduled_optimizer; a case ckpt_&lt;name&gt; each (the catalogue's schedulers).
+    /// </summary>
+    public static IReadOnlyList<string> Schedulers { get; } = CatalogueFiles.Entries(Document["schedulers"]).Select(o => o.Key).ToList();
+
+    /// <summary>param_groups keys PyTorch's LR schedulers write into the optimizer's groups; TorchSharp keeps them in the scheduler.</summary>
+    public static readonly IReadOnlySet<string> SchedulerGroupKeys = Strings(Document["scheduler_group_keys"]).ToHashSet();
+
     /// <summary>param_groups flags PyTorch keeps for its own kernels, which TorchSharp does not represent.</summary>
     public static readonly IReadOnlySet<string> ImplementationFlags = Strings(Document["implementation_flags"]).ToHashSet();
 

@@ -33,12 +33,13 @@ public static class CheckpointCases
                    ?? throw new KeyNotFoundException($"unknown optimizer '{name}'");
         var group = new PyDict();
         foreach (var (key, value) in CatalogueFiles.Entries(spec["param_group"]))
-            group.Add(key, Value(value!));
+            group.Add(key, Value(value));
         return (spec["class"]!.GetValue<string>(), group);
 
-        static object Value(JsonNode v) => v switch
+        static object? Value(JsonNode? v) => v switch
         {
-            JsonArray a => new PyTuple(a.Select(x => Value(x!)).ToArray()),
+            null => null,
+            JsonArray a => new PyTuple(a.Select(x => Value(x)).ToArray()),
             JsonValue b when b.GetValueKind() is System.Text.Json.JsonValueKind.True or System.Text.Json.JsonValueKind.False => b.GetValue<bool>(),
             _ => v.GetValue<double>(),
         };
@@ -115,7 +116,7 @@ public static class CheckpointCases
         };
     }
 
-    private static double Step(nn.Module<Tensor, Tensor> model, optim.Optimizer optimizer, int step)
+    internal static double Step(nn.Module<Tensor, Tensor> model, optim.Optimizer optimizer, int step)
     {
         using var scope = NewDisposeScope();
         optimizer.zero_grad();
@@ -125,8 +126,39 @@ public static class CheckpointCases
         return loss.item<float>();
     }
 
+    /// <summary>
+    /// Why TorchSharp cannot carry this optimizer's state, or null. Probed, not assumed: TorchSharp's
+    /// LBFGS wraps libtorch's C++ optimizer, and its class offers no state_dict() (0.107), or one that
+    /// throws NotImplementedException (later sources), so L-BFGS history (old_dirs, old_stps, ro,
+    /// H_diag, ...) can neither be saved nor restored. A TorchSharp whose LBFGS returns a state makes
+    /// this null, and the cell then fails on the missing mapping until one is written.
+    /// </summary>
+    private static string? Lacks(string optimizerName)
+    {
+        if (optimizerName != "lbfgs") return null;
+        using var p = new global::TorchSharp.Modules.Parameter(zeros(1));
+        var lbfgs = optim.LBFGS([p]);
+        var version = typeof(torch).Assembly.GetName().Version?.ToString(3);
+        const string Context = "so L-BFGS history (old_dirs, old_stps, ro, H_diag, prev_flat_grad, ...) is neither saved nor restored; "
+            + "TorchSharp imports PyTorch optimizer state for every optimizer but LBFGS (https://github.com/dotnet/TorchSharp/pull/964)";
+        // By reflection: the method is absent in 0.107 and present but unimplemented in later sources.
+        var method = lbfgs.GetType().GetMethod("state_dict", Type.EmptyTypes);
+        if (method is null) return $"TorchSharp {version}'s LBFGS ({lbfgs.GetType().FullName}) has no state_dict(), {Context}";
+        try
+        {
+            method.Invoke(lbfgs, null);
+            return null;
+        }
+        catch (System.Reflection.TargetInvocationException e) when (e.InnerException is NotImplementedException)
+        {
+            return $"TorchSharp {version}'s LBFGS.state_dict() throws NotImplementedException, {Context}";
+        }
+    }
+
     public static JsonObject Produce(string optimizerName, string path, long seed)
     {
+        if (ScheduledCheckpoints.Handles(optimizerName)) return ScheduledCheckpoints.Produce(optimizerName, path, seed);
+        if (Lacks(optimizerName) is { } lacks) throw new NotApplicableException(lacks);
         var (kind, group) = Spec(optimizerName);
         manual_seed(seed);
         var model = NewModel();
@@ -148,6 +180,8 @@ public static class CheckpointCases
 
     public static JsonObject Consume(string optimizerName, string path)
     {
+        if (ScheduledCheckpoints.Handles(optimizerName)) return ScheduledCheckpoints.Consume(optimizerName, path);
+        if (Lacks(optimizerName) is { } lacks) throw new NotApplicableException(lacks);
         var (kind, _) = Spec(optimizerName);
         var checkpoint = TorchCheckpoint.Load(path) as PyDict ?? throw new CheckpointFormatException($"{path}: the checkpoint is not a dict");
         RequireCheckpoint(checkpoint, path, "model_state_dict", "optimizer_state_dict", "epoch", "loss");
@@ -179,7 +213,7 @@ public static class CheckpointCases
     }
 
     /// <summary>Copies a state dict into the model strictly, in PyTorch's wording (the library's load_state_dict).</summary>
-    private static void LoadModel(nn.Module model, PyDict modelState, string where)
+    internal static void LoadModel(nn.Module model, PyDict modelState, string where)
     {
         try
         {
@@ -192,7 +226,7 @@ public static class CheckpointCases
     }
 
     /// <summary>Builds the optimizer from the file's single param group and loads its per-parameter state.</summary>
-    private static optim.Optimizer LoadOptimizer(string kind, nn.Module model, object? stateDict, string where)
+    internal static optim.Optimizer LoadOptimizer(string kind, nn.Module model, object? stateDict, string where)
     {
         var osd = stateDict as PyDict ?? throw new CheckpointFormatException($"{where} is not a dict");
         try
@@ -205,18 +239,21 @@ public static class CheckpointCases
         }
     }
 
-    private static JsonObject Describe(long epoch, double loss, nn.Module model, optim.Optimizer optimizer, string kind) => new()
+    /// <param name="groupKeys">keys this producer wrote into the saved param group beside the optimizer's own (an LR scheduler's initial_lr, ...).</param>
+    internal static JsonObject Describe(long epoch, double loss, nn.Module model, optim.Optimizer optimizer, string kind, PyDict? groupKeys = null) => new()
     {
         ["epoch"] = epoch,
         ["loss"] = loss,
         ["tensors"] = Observe.DescribeStateDict(model.state_dict()),
-        ["optimizer"] = DescribeOptimizer(optimizer, kind),
+        ["optimizer"] = DescribeOptimizer(optimizer, kind, groupKeys),
     };
 
-    private static JsonObject DescribeOptimizer(optim.Optimizer optimizer, string kind)
+    private static JsonObject DescribeOptimizer(optim.Optimizer optimizer, string kind, PyDict? groupKeys = null)
     {
         var sd = ((global::TorchSharp.Modules.OptimizerHelper)optimizer).state_dict();
         var group = ToJson(PyTorchOptimizers.Hyperparameters(optimizer))!.AsObject();
+        if (groupKeys is not null)
+            foreach (var (k, v) in groupKeys) group[(string)k] = ToJson(v);
         group["params"] = new JsonArray(Enumerable.Range(0, sd.State.Count).Select(i => (JsonNode)i).ToArray());
         var state = new JsonArray();
         for (int i = 0; i < sd.State.Count; i++)
@@ -250,7 +287,7 @@ public static class CheckpointCases
         _ => v.ToString(),
     };
 
-    private static JsonObject Parameters(nn.Module model)
+    internal static JsonObject Parameters(nn.Module model)
     {
         using var flat = torch.cat(model.parameters().Select(p => p.detach().reshape(-1).to(ScalarType.Float64)).ToArray());
         return new JsonObject
