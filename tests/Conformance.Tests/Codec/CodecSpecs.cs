@@ -43,7 +43,8 @@ public sealed class CodecSpecs
     public void Every_PyTorch_fixture_loads_in_process_with_every_tensor_equal_to_what_the_producer_saved()
     {
         int files = 0, tensors = 0, refused = 0;
-        foreach (var manifest in Directory.GetFiles(Path.Combine(Repo, "fixtures"), "*.json", SearchOption.AllDirectories).Order())
+        // Manifests sit beside their artifact; a Hugging Face folder artifact (*.hf/) holds its own index JSON.
+        foreach (var manifest in Directory.GetFiles(Path.Combine(Repo, "fixtures"), "*.json", SearchOption.AllDirectories).Where(m => !Path.GetDirectoryName(m)!.EndsWith(".hf", StringComparison.Ordinal)).Order())
         {
             var json = JsonNode.Parse(File.ReadAllText(manifest))!;
             var producer = (string)json["producer"]!;
@@ -56,6 +57,14 @@ public sealed class CodecSpecs
             try
             {
                 loaded = TorchCheckpoint.Load(path, RawTensors.Instance);
+            }
+            catch (ForbiddenGlobalException e) when (producer == "pytorch-1.13" && json["case"]?.GetValue<string>() == "ckpt_onecycle")
+            {
+                // Declared (known-failures.json: pytorch-1.13-onecycle-pickles-bound-method-codec): torch 1.13
+                // pickles OneCycleLR's anneal_func as a bound method, which the codec refuses by name.
+                Assert.Contains("__builtin__.getattr", e.Message);
+                refused++;
+                continue;
             }
             catch (CheckpointFormatException e)
             {
@@ -86,7 +95,7 @@ public sealed class CodecSpecs
                     var entries = (PyDict)state[(long)p!["param"]!]!;
                     foreach (var entry in p["entries"]!.AsArray().Where(e => e!["sha256"] is not null))
                     {
-                        Assert.Equal((string)entry!["sha256"]!, Sha((RawTensor)entries[(string)entry["key"]!]!));
+                        Assert.Equal((string)entry!["sha256"]!, Sha((RawTensor)StateEntry(entries, (string)entry["key"]!)!));
                         tensors++;
                     }
                 }
@@ -94,6 +103,13 @@ public sealed class CodecSpecs
         }
         Assert.True(files >= 60 && tensors >= 500, $"only {files} files and {tensors} tensors were checked");
         Assert.True(refused <= 6, $"{refused} fixtures refused");
+    }
+
+    /// <summary>An optimizer state entry: a tensor by name, or an element of a list (L-BFGS's old_dirs[0]).</summary>
+    private static object? StateEntry(PyDict entries, string key)
+    {
+        var m = System.Text.RegularExpressions.Regex.Match(key, @"^(.+)\[(\d+)\]$");
+        return m.Success ? ((System.Collections.IList)entries[m.Groups[1].Value]!)[int.Parse(m.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture)] : entries[key];
     }
 
     /// <summary>A model key in a checkpoint: under model_state_dict, or netG.x under netG.</summary>
