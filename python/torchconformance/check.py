@@ -24,21 +24,37 @@ import torch
 
 from . import observe, tsnative
 
-# What a torch.save pickle of tensors, containers and scalars needs and nothing that runs code; the same
-# list as the C# codec's PickleReader.AllowedGlobals, plus the storage classes of every dtype.
-_STORAGES = ("Float", "Double", "Half", "BFloat16", "Long", "Int", "Short", "Char", "Byte", "Bool",
-             "ComplexFloat", "ComplexDouble", "QInt8", "QUInt8", "QInt32", "QUInt4x2", "QUInt2x4",
-             "UInt16", "UInt32", "UInt64", "Float8_e4m3fn", "Float8_e5m2", "Untyped")
-ALLOWED_GLOBALS = frozenset(
-    ["collections.OrderedDict", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor",
-     "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state", "_codecs.encode"]
-    + [f"torch.{s}Storage" for s in _STORAGES])
+# What a torch.save pickle of tensors, containers and scalars needs and nothing that runs code: the C#
+# codec's PickleReader.AllowedGlobals, with the storage class of every dtype in the shared table
+# (catalogue/dtypes.json) and the untyped storage.
+def _allowed_globals() -> frozenset:
+    from . import catalogue
+
+    storages = [f"torch.{d['storage_class']}" for d in catalogue.dtypes() if d.get("storage_class")]
+    return frozenset(["collections.OrderedDict", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor",
+                      "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state", "_codecs.encode",
+                      "torch.UntypedStorage"] + storages)
+
+
+ALLOWED_GLOBALS = _allowed_globals()
 # Readable only by readers that know them: quantized tensors, dtypes and devices as values.
-KNOWN_SAFE_GLOBALS = frozenset(
-    ["torch._utils._rebuild_qtensor", "torch.per_tensor_affine", "torch.per_channel_affine",
-     "torch._tensor._rebuild_from_type_v2", "torch.device", "torch.Size", "builtins.set", "builtins.frozenset", "__builtin__.set"]
-    + [f"torch.{n}" for n in ("float32", "float64", "float16", "bfloat16", "int64", "int32", "int16", "int8", "uint8",
-                              "bool", "complex64", "complex128", "qint8", "quint8", "qint32")])
+def _known_safe_globals() -> frozenset:
+    """Globals that build values and run nothing, which readers other than the codec accept: the storage
+    classes of dtypes the codec lacks (uint16..64, float8), quantized tensors, torch 2.x's untyped
+    storages and dtype objects (every dtype of the shared table), devices and sizes."""
+    from . import catalogue
+
+    table = catalogue.dtypes()
+    return frozenset(
+        [f"torch.{d['scalar_type']}Storage" for d in table if not d.get("storage_class")]
+        + [d["torch"] for d in table]
+        + ["torch.QInt8Storage", "torch.QUInt8Storage", "torch.QInt32Storage", "torch._utils._rebuild_qtensor",
+           "torch.per_tensor_affine", "torch.per_channel_affine", "torch.qint8", "torch.quint8", "torch.qint32",
+           "torch._utils._rebuild_tensor_v3", "torch.storage.UntypedStorage", "torch._tensor._rebuild_from_type_v2",
+           "torch.device", "torch.Size", "builtins.set", "builtins.frozenset", "__builtin__.set"])
+
+
+KNOWN_SAFE_GLOBALS = _known_safe_globals()
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 

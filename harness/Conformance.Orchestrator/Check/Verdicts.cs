@@ -85,7 +85,7 @@ public static class Verdicts
         var deflated = inv?["deflated_count"]?.GetValue<int>() ?? 0;
         var mmapWrong = f.Readers.Any(r => r.Reader.Contains("mmap", StringComparison.OrdinalIgnoreCase) && r.Status is "differs" or "failed");
         if (deflated > 0 && mmapWrong)
-            return new(loads, $"⚠ `mmap=True` reads this file wrong: {deflated} entries are deflated (torch.save never compresses)" + (loads ? $"; {Best()} reads it" : FirstBad()),
+            return new(loads, $"⚠ `mmap=True` reads this file wrong: {deflated} entries are deflated (torch.save never compresses)" + (loads ? $"; {Best()} read{(good.Select(r => r.Reader).Distinct().Count() == 1 ? "s" : "")} it right" : FirstBad()),
                 "re-save with torch.save (stored entries), or load without mmap");
 
         var cuda = inv?["storage"]?.AsArray().OfType<JsonObject>().Select(s => s["location"]?.GetValue<string>() ?? "cpu").Where(l => l != "cpu").Distinct().ToList() ?? [];
