@@ -6,11 +6,15 @@ simulated device (``cpu`` standing in for ``cuda`` on a machine without a GPU) r
 of a device run on the CPU and says so in every id it writes: ``pytorch-2.6-cuda-cpu-simulated``.
 """
 
-from typing import Any, Dict
+import contextlib
+from typing import Any, Dict, Iterator
 
 import torch
 
 SIMULATED_SUFFIX = "cuda-cpu-simulated"
+
+# Set while a request runs with ``simulate_cuda`` (``--device cpu`` standing in for cuda): see ``simulating``.
+_simulating = False
 
 
 def label(device: str) -> str:
@@ -51,3 +55,39 @@ def prepare(device: str) -> Dict[str, Any]:
         stated["cuda"] = torch.version.cuda
         stated["cudnn"] = torch.backends.cudnn.version()
     return stated
+
+
+def is_simulating() -> bool:
+    """Whether the request in progress stands in for a CUDA run (``simulating``)."""
+    return _simulating
+
+
+def _tag_cpu_as_cuda(storage: Any) -> Any:
+    return "cuda:0" if storage.device.type == "cpu" else None
+
+
+def _no_restore(storage: Any, location: str) -> Any:
+    return None
+
+
+@contextlib.contextmanager
+def simulating() -> Iterator[None]:
+    """The CPU standing in for ``cuda:0`` for one request, as far as files can tell.
+
+    While it lasts:
+    - ``torch.save`` (zip and legacy) names every CPU storage's location ``cuda:0``: a tagger is
+      registered ahead of torch's own, so the pickle is the one a CUDA producer writes (its bytes
+      are the CPU's); TorchScript and safetensors keep no such tag and are unchanged;
+    - ``routes.load_pickle`` passes ``map_location`` in every mode, as a consumer on a GPU does
+      (``map_location='cuda'``), here with ``'cpu'``.
+    """
+    global _simulating
+    registry = torch.serialization._package_registry
+    before = list(registry)
+    torch.serialization.register_package(-1, _tag_cpu_as_cuda, _no_restore)
+    _simulating = True
+    try:
+        yield
+    finally:
+        _simulating = False
+        registry[:] = before

@@ -21,8 +21,14 @@ import io
 import json
 import os
 import platform
+import queue
+import shutil
+import signal
+import subprocess
 import sys
 import tarfile
+import tempfile
+import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -30,12 +36,14 @@ from . import device as devices
 from . import catalogue, judge
 
 MAX_ARCHIVE_BYTES = 16 * 1024 * 1024
+# A child that met a sticky CUDA error (the context is lost for every later call) finishes its
+# cell, then exits with this code: the parent goes on in a fresh process from the next cell.
+EXIT_RESTART = 75
+_STICKY = ("CUDA error", "cudaError", "CUBLAS_STATUS", "CUDNN_STATUS", "device-side assert", "illegal memory access")
+# The seconds kept back from --budget to write the report and pack the archive.
+PACK_RESERVE = 20.0
 
-# Catalogue.Routes, RoutesOf and MatrixRunner.Extension.
-ROUTES = ["pickle", "pickle_legacy", "safetensors", "torchsharp_native", "torchscript_script", "torchscript_trace"]
 PICKLE_ROUTES = ("pickle", "pickle_legacy", "checkpoint", "pickled_model")
-EXTENSIONS = {"pickle": ".pt", "pickle_legacy": ".pt", "pickled_model": ".pt", "checkpoint": ".pt", "safetensors": ".safetensors",
-              "torchsharp_native": ".bin", "torchscript_script": ".bin", "torchscript_trace": ".bin"}
 NOT_GOLDEN = {c["name"] for c in catalogue.cases() if not c["golden"]}  # resnet18's ~45 MB artifacts
 # Cases the device leg does not run yet, with why: CUDA has kernels for few quantized ops (no per-channel
 # quantize), so the twin cannot be moved there; its committed fixtures are skipped too.
@@ -43,21 +51,30 @@ NOT_ON_DEVICE = {"quantized": "CUDA quantized support is partial; the device leg
 
 
 def routes_of(spec: judge.CaseSpec) -> List[str]:
-    if spec.is_checkpoint:
-        return ["checkpoint"]
-    return ROUTES + ["pickled_model"] if spec.partial is not None else list(ROUTES)
+    """Catalogue.RoutesOf: the case's routes from cases.json (defaults.routes when it names none)."""
+    return list(catalogue.case(spec.name)["routes"])
+
+
+def extension(route: str) -> str:
+    """MatrixRunner.Extension: a folder (Hugging Face's layouts) is named ``.hf``."""
+    if route in PICKLE_ROUTES or route.startswith("prefix_"):
+        return ".pt"
+    if route == "safetensors":
+        return ".safetensors"
+    return ".hf" if route.startswith("hf_") else ".bin"
 
 
 def load_modes(spec: judge.CaseSpec, route: str) -> List[str]:
-    """Catalogue.LoadModes for a PyTorch consumer."""
-    if route in ("torchscript_script", "torchscript_trace"):
-        return ["default"]
-    modes = ["default", "weights_only", "mmap", "map_location_cpu"] if route in PICKLE_ROUTES else ["default"]
-    if spec.partial is not None:
-        modes.append(judge.STRICT_FALSE)
-    if spec.mismatch is not None:
-        modes.append(judge.SHAPE_MISMATCH)
+    """Catalogue.LoadModes for a PyTorch consumer: the route's modes, then the case's own where the route takes them."""
+    table = catalogue.document()["routes"][route]
+    modes = list(table["modes"].get("pytorch", table["modes"]["*"]))
+    if table.get("case_modes"):
+        if spec.partial is not None:
+            modes.append(judge.STRICT_FALSE)
+        if spec.mismatch is not None:
+            modes.append(judge.SHAPE_MISMATCH)
     return modes
+
 
 
 def _request(op: str, args: Dict[str, Any]) -> Dict[str, Any]:
@@ -66,8 +83,10 @@ def _request(op: str, args: Dict[str, Any]) -> Dict[str, Any]:
     return worker.handle({"id": 0, "op": op, "args": args})
 
 
-def _args(spec: judge.CaseSpec, route: str, path: str, device: str, mode: Optional[str] = None) -> Dict[str, Any]:
+def _args(spec: judge.CaseSpec, route: str, path: str, device: str, simulated: bool, mode: Optional[str] = None) -> Dict[str, Any]:
     a: Dict[str, Any] = {"case": spec.name, "route": route, "path": path, "seed": 0, "device": device}
+    if simulated:
+        a["simulate_cuda"] = True  # device.simulating: cuda:0 tags on save, map_location on load
     if spec.is_checkpoint:
         a["optimizer"] = spec.optimizer
     if mode is not None:
@@ -75,38 +94,13 @@ def _args(spec: judge.CaseSpec, route: str, path: str, device: str, mode: Option
     return a
 
 
-def produce(out_dir: str, rid: str, device: str, case_names: List[str], log) -> Tuple[List[str], List[Dict[str, Any]]]:
-    """Writes the device's fixture set; returns the files written and the producer failures as results."""
-    import torch
+# ---- the plan: one item per artifact to write, then one per cell to judge ----
 
-    set_dir = os.path.join(out_dir, "fixtures", rid)
-    os.makedirs(set_dir, exist_ok=True)
-    written, failures = [], []
-    for name in case_names:
-        spec = judge.CASES[name]
-        for route in routes_of(spec):
-            path = os.path.join(set_dir, f"{name}.{route}{EXTENSIONS[route]}")
-            op = "produce_checkpoint" if spec.is_checkpoint else "produce"
-            started = time.monotonic()
-            reply = _request(op, _args(spec, route, path, device))
-            if reply["status"] != "ok":
-                if os.path.exists(path):
-                    os.remove(path)
-                if reply["error"]["kind"] == "not_applicable":
-                    log(f"  {rid} does not write {name}.{route}: {reply['error']['message']}")
-                    continue
-                p = judge._problem("save_error" if reply["error"]["kind"] == "save_error" else "runtime_error", f"producer {rid}",
-                                   judge.strip_path(reply["error"]["message"], path))
-                failures.append({"cell": f"{name}/{route}/{rid}->{rid}/default", "verdict": judge._failed(p), "artifact": path,
-                                 "seconds": time.monotonic() - started})
-                log(f"  FAIL producing {path}: {judge.line(p)}")
-                continue
-            manifest = {"producer": rid, "producer_version": torch.__version__, "case": name, "route": route, "seed": 0,
-                        "device": device, "observation": reply["result"]}
-            with open(os.path.splitext(path)[0] + ".json", "w", encoding="utf-8") as f:
-                f.write(json.dumps(manifest, indent=2) + "\n")
-            written.append(path)
-    return written, failures
+def plan_produce(set_dir: str, rid: str, case_names: List[str]) -> List[Dict[str, Any]]:
+    return [{"op": "produce", "case": name, "route": route, "producer": rid,
+             "path": os.path.join(set_dir, f"{name}.{route}{extension(route)}"),
+             "cell": f"{name}/{route}/{rid}->{rid}/default"}
+            for name in case_names for route in routes_of(judge.CASES[name])]
 
 
 def fixture_sets(fixtures_dir: str) -> List[Tuple[str, str]]:
@@ -117,7 +111,7 @@ def fixture_sets(fixtures_dir: str) -> List[Tuple[str, str]]:
 
 
 def artifacts(set_dir: str) -> List[Tuple[str, str, str]]:
-    """(case, route, artifact path) for each ``<case>.<route>.<ext>`` with its observation beside it (GoldenFixtures.Find)."""
+    """(case, route, artifact path) for each ``<case>.<route>.<ext>`` (a file, or a ``.hf`` folder) with its observation beside it (GoldenFixtures.Find)."""
     found = []
     for f in sorted(os.listdir(set_dir)):
         parts = f.split(".")
@@ -128,35 +122,234 @@ def artifacts(set_dir: str) -> List[Tuple[str, str, str]]:
     return found
 
 
-def consume(producer_id: str, set_dir: str, rid: str, device: str, case_names: Optional[List[str]], ledger: Optional[judge.Ledger], log) -> List[Dict[str, Any]]:
-    """Every cell of one fixture set onto the device: load, observe, judge, apply the ledger."""
-    results = []
+def plan_consume(producer_id: str, set_dir: str, rid: str, case_names: Optional[List[str]]) -> List[Dict[str, Any]]:
+    """Every cell of one fixture set onto the device, one item per load mode."""
+    items = []
     for name, route, path in artifacts(set_dir):
         spec = judge.CASES.get(name)
         if spec is None or name in NOT_ON_DEVICE or route not in routes_of(spec) or (case_names is not None and name not in case_names):
             continue
-        manifest_path = os.path.splitext(path)[0] + ".json"
-        try:
-            with open(manifest_path, encoding="utf-8") as f:
-                expected = json.load(f)["observation"]
-        except (OSError, ValueError, KeyError) as e:
-            results.append({"cell": f"{name}/{route}/{producer_id}->{rid}/default", "artifact": path, "seconds": 0.0,
-                            "verdict": judge._failed(judge._problem("fixture_error", manifest_path, f"{manifest_path}: {type(e).__name__}: {e}"))})
-            continue
-        tol = judge.tolerance_for(spec, judge.device_of(producer_id), judge.device_of(rid))
-        op = "consume_checkpoint" if spec.is_checkpoint else "consume"
         for mode in load_modes(spec, route):
-            cell = f"{name}/{route}/{producer_id}->{rid}/{mode}"
-            started = time.monotonic()
-            reply = _request(op, _args(spec, route, path, device, mode))
-            verdict = judge.judge_cell(name, rid, mode, expected, reply, path, tol, route=route)
-            if ledger is not None:
-                verdict = ledger.apply(cell, verdict)
-            if verdict.outcome == "fail":
-                log(f"  FAIL {cell}: {verdict.message[:300]}")
-            results.append({"cell": cell, "verdict": verdict, "artifact": path, "seconds": time.monotonic() - started,
-                            "archive_version": expected.get("archive_version")})
-    return results
+            items.append({"op": "consume", "case": name, "route": route, "mode": mode, "producer": producer_id, "path": path,
+                          "cell": f"{name}/{route}/{producer_id}->{rid}/{mode}"})
+    return items
+
+
+# ---- the child: runs items in order, one JSON line per item on a guarded stdout ----
+
+def _sticky(reply: Dict[str, Any]) -> bool:
+    error = reply.get("error") or {}
+    text = f"{error.get('message', '')} {error.get('detail', '')}"
+    return any(s in text for s in _STICKY)
+
+
+def run_item(item: Dict[str, Any], plan: Dict[str, Any], ledger: Optional[judge.Ledger]) -> Tuple[Dict[str, Any], bool]:
+    """One item in this process: (the line for the parent, whether the CUDA context is now lost)."""
+    import torch
+
+    rid, device, simulated = plan["rid"], plan["device"], plan["simulated"]
+    spec = judge.CASES[item["case"]]
+    started = time.monotonic()
+    if item["op"] == "produce":
+        path = item["path"]
+        reply = _request("produce_checkpoint" if spec.is_checkpoint else "produce", _args(spec, item["route"], path, device, simulated))
+        if reply["status"] != "ok":
+            _remove(path)
+            if reply["error"]["kind"] == "not_applicable":
+                return {"not_applicable": reply["error"]["message"]}, False
+            p = judge._problem("save_error" if reply["error"]["kind"] == "save_error" else "runtime_error", f"producer {rid}",
+                               judge.strip_path(reply["error"]["message"], path))
+            verdict = judge._failed(p)
+            if ledger is not None:  # a declared producer failure (safetensors' save_model on views) is one here too
+                verdict = ledger.apply(item["cell"], verdict)
+            row = {"cell": item["cell"], "verdict": verdict, "artifact": path, "seconds": time.monotonic() - started}
+            return {"row": result_json(row)}, _sticky(reply)
+        manifest = {"producer": rid, "producer_version": torch.__version__, "case": item["case"], "route": item["route"], "seed": 0,
+                    "device": device, "simulated": simulated, "observation": reply["result"]}
+        with open(os.path.splitext(path)[0] + ".json", "w", encoding="utf-8") as f:
+            f.write(json.dumps(manifest, indent=2) + "\n")
+        return {"written": path}, False
+    path = item["path"]
+    manifest_path = os.path.splitext(path)[0] + ".json"
+    try:
+        with open(manifest_path, encoding="utf-8") as f:
+            expected = json.load(f)["observation"]
+    except (OSError, ValueError, KeyError) as e:
+        v = judge._failed(judge._problem("fixture_error", manifest_path, f"{manifest_path}: {type(e).__name__}: {e}"))
+        return {"row": result_json({"cell": item["cell"], "artifact": path, "seconds": 0.0, "verdict": v})}, False
+    tol = judge.tolerance_for(spec, judge.device_of(item["producer"]), judge.device_of(rid))
+    reply = _request("consume_checkpoint" if spec.is_checkpoint else "consume", _args(spec, item["route"], path, device, simulated, item["mode"]))
+    verdict = judge.judge_cell(item["case"], rid, item["mode"], expected, reply, path, tol, route=item["route"])
+    if ledger is not None:
+        verdict = ledger.apply(item["cell"], verdict)
+    row = {"cell": item["cell"], "verdict": verdict, "artifact": path, "seconds": time.monotonic() - started,
+           "archive_version": expected.get("archive_version")}
+    return {"row": result_json(row)}, _sticky(reply)
+
+
+def _remove(path: str) -> None:
+    if os.path.isdir(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.exists(path):
+        os.remove(path)
+
+
+def child_main(plan_path: str, start: int) -> int:
+    """``gpu_check child PLAN START``: items START.. of the plan, each answered by one line on fd 1."""
+    proto = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)  # whatever torch or a model prints goes to stderr, never into the answers
+    sys.stdout = sys.stderr
+    with open(plan_path, encoding="utf-8") as f:
+        plan = json.load(f)
+    devices.prepare(plan["device"])
+    ledger = judge.Ledger(plan["ledger"]) if plan.get("ledger") else None
+    # Tests only (GpuCheckSpecs): "crash:CELL;hang:CELL" makes this process die or hang on those cells.
+    faults = dict(f.split(":", 1)[::-1] for f in os.environ.get("TORCHCONFORMANCE_GPU_CHECK_FAULT", "").split(";") if ":" in f)
+    for k in range(start, len(plan["items"])):
+        item = plan["items"][k]
+        if faults.get(item["cell"]) == "crash":
+            os.kill(os.getpid(), signal.SIGSEGV)
+        if faults.get(item["cell"]) == "hang":
+            time.sleep(3600)
+        line, sticky = run_item(item, plan, ledger)
+        line["i"] = k
+        proto.write(json.dumps(line, allow_nan=False) + "\n")
+        proto.flush()
+        if sticky and plan["device"].startswith("cuda"):
+            print(f"gpu-check: a CUDA error in {item['cell']} leaves this process's context unusable; going on in a fresh one", file=sys.stderr, flush=True)
+            return EXIT_RESTART
+    return 0
+
+
+# ---- the parent: children, a timeout per cell, a deadline, nothing lost ----
+
+def _signal_name(code: int) -> str:
+    if code < 0:
+        try:
+            return f"signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit code {code}"
+
+
+class Runner:
+    """Runs a plan's items in child processes. A child that crashes or hangs costs one cell, which is
+    judged worker_crash / worker_timeout (like the orchestrator's); the next child starts at the cell
+    after it. Past the deadline no cell starts: the rest are skipped, naming the budget."""
+
+    def __init__(self, plan_path: str, plan: Dict[str, Any], cell_timeout: float, deadline: Optional[float], ledger: Optional[judge.Ledger], log) -> None:
+        self.plan_path, self.plan = plan_path, plan
+        self.cell_timeout, self.deadline, self.ledger, self.log = cell_timeout, deadline, ledger, log
+        self.children = 0
+        self.over_budget = False
+
+    def _verdict_row(self, item: Dict[str, Any], code: str, message: str) -> Dict[str, Any]:
+        spec = judge.CASES[item["case"]]
+        p = judge._problem(code, item["producer"] if item["op"] == "produce" else self.plan["rid"], message)
+        v = judge._failed(p)
+        if item["op"] == "consume":
+            v.tolerance = judge.tolerance_for(spec, judge.device_of(item["producer"]), judge.device_of(self.plan["rid"]))
+            if self.ledger is not None:
+                v = self.ledger.apply(item["cell"], v)
+        return result_json({"cell": item["cell"], "verdict": v, "artifact": item["path"], "seconds": 0.0})
+
+    def _skipped_row(self, item: Dict[str, Any], why: str) -> Dict[str, Any]:
+        return result_json({"cell": item["cell"], "verdict": judge.CellVerdict("skipped", [], f"skipped: {why}"), "artifact": item["path"], "seconds": 0.0})
+
+    def _left(self) -> Optional[float]:
+        return None if self.deadline is None else self.deadline - time.monotonic()
+
+    def run(self, first: int, last: int, on_line) -> None:
+        """Items first..last-1; ``on_line(k, line)`` for each, in order, exactly once."""
+        k = first
+        while k < last:
+            left = self._left()
+            if left is not None and left <= 0:
+                self._stop(k, last, on_line)
+                return
+            self.children += 1
+            k = self._one_child(k, last, on_line)
+
+    def _one_child(self, k: int, last: int, on_line) -> int:
+        """Starts a child at item k and takes its answers until it ends, hangs or the deadline; returns the next item."""
+        env = dict(os.environ)
+        package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        env["PYTHONPATH"] = os.pathsep.join(p for p in [package_parent, env.get("PYTHONPATH", "")] if p)
+        env["PYTHONUNBUFFERED"] = "1"
+        child = subprocess.Popen([sys.executable, "-m", "torchconformance.gpu_check", "child", self.plan_path, str(k)],
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True)
+        answers: "queue.Queue[Optional[str]]" = queue.Queue()
+        tail: List[str] = []
+
+        def pump_out() -> None:
+            for ln in child.stdout:  # type: ignore[union-attr]
+                answers.put(ln.decode("utf-8", "replace"))
+            answers.put(None)
+
+        def pump_err() -> None:  # the child's log, passed on, its last lines kept for a crash's message
+            for ln in child.stderr:  # type: ignore[union-attr]
+                text = ln.decode("utf-8", "replace")
+                sys.stderr.write(text)
+                sys.stderr.flush()
+                tail.append(text.rstrip())
+                del tail[:-8]
+
+        pumps = [threading.Thread(target=pump_out, daemon=True), threading.Thread(target=pump_err, daemon=True)]
+        for t in pumps:
+            t.start()
+        try:
+            while k < last:
+                item = self.plan["items"][k]
+                left = self._left()
+                wait = self.cell_timeout if left is None else max(0.0, min(self.cell_timeout, left))
+                try:
+                    text = answers.get(timeout=wait)
+                except queue.Empty:
+                    if left is not None and left <= self.cell_timeout:
+                        self.log(f"  budget spent during {item['cell']}")
+                        self._stop(k, last, on_line)
+                        return last
+                    self.log(f"  HANG {item['cell']}: no answer in {self.cell_timeout:.0f} s; killed, going on in a fresh process")
+                    on_line(k, {"row": self._verdict_row(item, "worker_timeout", f"no answer within {self.cell_timeout:.0f} s: the gpu-check "
+                                                                                 "process was killed; the cells after it ran in a fresh one")})
+                    return k + 1
+                if text is None:  # the child ended
+                    code = child.wait()
+                    for t in pumps:
+                        t.join(timeout=5)
+                    if code == EXIT_RESTART:
+                        return k
+                    self.log(f"  CRASH {item['cell']}: the process ended ({_signal_name(code)}); going on in a fresh process")
+                    said = " | ".join(x for x in tail if x)[-400:]
+                    on_line(k, {"row": self._verdict_row(item, "worker_crash", f"the gpu-check process ended with {_signal_name(code)} on this cell"
+                                                                                f"{': ' + said if said else ''}; the cells after it ran in a fresh one")})
+                    return k + 1
+                try:
+                    line = json.loads(text)
+                    if not isinstance(line, dict) or line.get("i") != k:
+                        raise ValueError(f"expected the answer for item {k}")
+                except ValueError as e:
+                    on_line(k, {"row": self._verdict_row(item, "protocol_error", f"gpu-check's child answered garbage ({e}): {text[:200]!r}")})
+                    return k + 1
+                on_line(k, line)
+                k += 1
+            return k
+        finally:
+            if child.poll() is None:
+                self._kill(child)
+
+    def _kill(self, child: subprocess.Popen) -> None:
+        try:
+            os.killpg(child.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            child.kill()
+        child.wait()
+
+    def _stop(self, k: int, last: int, on_line) -> None:
+        self.over_budget = True
+        why = f"gpu-check's budget ran out before this cell (--budget); run it again with GPU_CASES for the rest"
+        for j in range(k, last):
+            on_line(j, {"row": self._skipped_row(self.plan["items"][j], why)})
 
 
 def _finite(x: Optional[float]) -> Optional[float]:
@@ -186,10 +379,12 @@ def result_json(r: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def summary_line(counts: Dict[str, int]) -> str:
-    """ReportMerge.SummaryLine's words."""
+    """ReportMerge.SummaryLine's words; skips here are cells the budget left out, and the line says so."""
     ok = counts.get("fail", 0) == 0
+    skips = counts.get("skipped", 0)
     return (f"CONFORMANCE SUITE {'PASSED' if ok else 'FAILED'}: {counts.get('pass', 0)} passes, {counts.get('known_failure', 0)} known failures, "
-            f"{counts.get('fail', 0)} unexpected failures, {counts.get('skipped', 0)} skips, {counts.get('not_applicable', 0)} not applicable")
+            f"{counts.get('fail', 0)} unexpected failures, {skips} skips{f' ({skips} past the gpu-check budget)' if skips else ''}, "
+            f"{counts.get('not_applicable', 0)} not applicable")
 
 
 def _cpu_model() -> str:
@@ -203,9 +398,8 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def build_report(rid: str, device: str, stated: Dict[str, Any], hello: Dict[str, Any], results: List[Dict[str, Any]],
+def build_report(rid: str, device: str, stated: Dict[str, Any], hello: Dict[str, Any], rows: List[Dict[str, Any]],
                  started: float, wall: float, case_filter: Optional[str], argv: List[str]) -> Dict[str, Any]:
-    rows = [result_json(r) for r in results]
     counts = {o: sum(1 for r in rows if r["outcome"] == o) for o in ("pass", "known_failure", "fail", "skipped", "not_applicable")}
     hello = dict(hello)
     hello["device"] = stated
@@ -236,40 +430,69 @@ def build_report(rid: str, device: str, stated: Dict[str, Any], hello: Dict[str,
     }
 
 
-def pack(out_dir: str, rid: str, members: List[str]) -> str:
-    """One .tar.gz of the fixture set and the report; refuses one over MAX_ARCHIVE_BYTES."""
+def pack(work: str, out_dir: str, rid: str, members: List[str]) -> str:
+    """One .tar.gz of ``members`` (paths under ``work``) in ``out_dir``, replaced atomically; refuses one over MAX_ARCHIVE_BYTES."""
     target = os.path.join(out_dir, f"gpu-check-{rid}.tar.gz")
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=9) as tar:
         for m in members:
-            tar.add(os.path.join(out_dir, m), arcname=m)
+            tar.add(os.path.join(work, m), arcname=m)
     data = buf.getvalue()
     if len(data) > MAX_ARCHIVE_BYTES:
         raise RuntimeError(f"{target}: {len(data)} bytes is over the {MAX_ARCHIVE_BYTES} bytes that come back from a GPU machine")
-    tmp = target + ".tmp"
+    _write_atomically(target, data)
+    return target
+
+
+def _write_atomically(path: str, data: bytes) -> None:
+    tmp = path + ".tmp"
     with open(tmp, "wb") as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
-    os.replace(tmp, target)
-    return target
+    os.replace(tmp, path)
 
 
 def _repo_root() -> str:
     return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+class _Tee:
+    """stderr, copied into ``gpu-check.log`` in --out (the log comes back with the archive)."""
+
+    def __init__(self, stream, path: str) -> None:
+        self.stream, self.file = stream, open(path, "a", encoding="utf-8")
+
+    def write(self, text: str) -> int:
+        self.file.write(text)
+        self.file.flush()
+        return self.stream.write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+        self.file.flush()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+
 def main(argv: List[str]) -> int:
     ap = argparse.ArgumentParser(prog="python3 -m torchconformance gpu-check", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", required=True, help="output folder: fixtures/<id>/, gpu-report.json, gpu-check-<id>.tar.gz")
+    ap.add_argument("--out", required=True, help="output folder: gpu-check-<id>.tar.gz, gpu-report.json and gpu-check.log, nothing else")
     ap.add_argument("--device", default="cuda", help="cuda (default), or cpu to simulate the device (ids say cuda-cpu-simulated)")
     ap.add_argument("--cases", default=None, help="comma-separated case names (default: every golden case)")
     ap.add_argument("--fixtures", default=os.path.join(_repo_root(), "fixtures"), help="the committed fixture sets to load onto the device")
     ap.add_argument("--ledger", default=os.path.join(_repo_root(), "known-failures.json"), help="known failures ('' for none)")
-    ap.add_argument("--budget", type=float, default=0, help="seconds; over it the run still finishes but says so and exits 3")
+    ap.add_argument("--budget", type=float, default=0,
+                    help="seconds for the whole run (0: none): past it minus %.0f s no cell starts, the rest are skipped, "
+                         "the archive is packed with what ran, and the exit code is 3" % PACK_RESERVE)
+    ap.add_argument("--cell-timeout", type=float, default=180, help="seconds one cell may take before its process is killed (worker_timeout)")
+    ap.add_argument("--work", default=None, help="where the fixture set is written before packing (default: a temporary folder, removed after)")
     ns = ap.parse_args(argv)
     started = time.time()
     t0 = time.monotonic()
+    os.makedirs(ns.out, exist_ok=True)
+    sys.stderr = _Tee(sys.stderr, os.path.join(ns.out, "gpu-check.log"))  # type: ignore[assignment]
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
@@ -282,36 +505,93 @@ def main(argv: List[str]) -> int:
     if unknown:
         log(f"gpu-check: unknown case(s) {', '.join(unknown)} (known: {', '.join(judge.CASES)})")
         return 2
-    os.makedirs(ns.out, exist_ok=True)
+    work = ns.work or tempfile.mkdtemp(prefix=f"gpu-check-{rid}-")
+    set_dir = os.path.join(work, "fixtures", rid)
+    _remove(set_dir)
+    os.makedirs(set_dir)
     ledger = judge.Ledger(ns.ledger) if ns.ledger else None
     hello = _request("hello", {})["result"]
-    log(f"gpu-check: {rid} on {ns.device}{' (SIMULATED: cpu standing in for cuda)' if stated['simulated'] else ''}, torch {hello['version']}; "
-        f"TF32 off: {json.dumps({k: v for k, v in stated.items() if 'tf32' in k or 'precision' in k or 'determin' in k})}")
+    deadline = t0 + ns.budget - PACK_RESERVE if ns.budget else None
+    log(f"gpu-check: {rid} on {ns.device}{' (SIMULATED: cpu standing in for cuda, storages saved as cuda:0)' if stated['simulated'] else ''}, "
+        f"torch {hello['version']}; TF32 off: {json.dumps({k: v for k, v in stated.items() if 'tf32' in k or 'precision' in k or 'determin' in k})}"
+        f"{'; budget %.0f s' % ns.budget if ns.budget else ''}")
 
-    log(f"1/3 producing fixtures/{rid}/ ({len(case_names)} cases)")
-    written, results = produce(ns.out, rid, ns.device, case_names, log)
-    t_produce = time.monotonic() - t0
+    rows: List[Dict[str, Any]] = []
+    children = 0
+    timing: Dict[str, float] = {}
+
+    def run_phase(items: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+        """The items in child processes; the lines, in item order."""
+        nonlocal children
+        plan = {"rid": rid, "device": ns.device, "simulated": stated["simulated"], "ledger": ns.ledger or None, "items": items}
+        plan_path = os.path.join(work, "plan.json")
+        with open(plan_path, "w", encoding="utf-8") as f:
+            json.dump(plan, f)
+        got: Dict[int, Dict[str, Any]] = {}
+        runner = Runner(plan_path, plan, ns.cell_timeout, deadline, ledger, log)
+        runner.run(0, len(items), lambda k, line: got.__setitem__(k, line))
+        children += runner.children
+        return [got[k] for k in range(len(items))]
+
+    def checkpoint(final: bool) -> Tuple[Dict[str, Any], str]:
+        """The report and the archive as they stand: a run stopped from outside still leaves both."""
+        wall = time.monotonic() - t0
+        report = build_report(rid, ns.device, stated, hello, rows, started, wall, ns.cases, ["gpu-check"] + argv)
+        report["gpu_check"]["timing"] = dict(timing)
+        report["gpu_check"]["finished"] = final
+        report["gpu_check"]["processes"] = children
+        text = json.dumps(report, indent=2, allow_nan=False) + "\n"
+        with open(os.path.join(work, "gpu-report.json"), "w", encoding="utf-8") as f:
+            f.write(text)
+        _write_atomically(os.path.join(ns.out, "gpu-report.json"), text.encode("utf-8"))
+        return report, pack(work, ns.out, rid, [os.path.join("fixtures", rid), "gpu-report.json"])
+
+    items = plan_produce(set_dir, rid, case_names)
+    log(f"1/3 producing fixtures/{rid}/ ({len(case_names)} cases, {len(items)} artifacts)")
+    for item, line in zip(items, run_phase(items)):
+        if "not_applicable" in line:
+            log(f"  {rid} does not write {item['case']}.{item['route']}: {line['not_applicable']}")
+        elif "row" in line:
+            rows.append(line["row"])
+            outcome = line["row"]["outcome"]
+            if outcome in ("fail", "known_failure"):
+                known = f" (known: {line['row']['known_failure']['id']})" if outcome == "known_failure" else ""
+                log(f"  {'FAIL' if outcome == 'fail' else 'known failure'} producing {item['path']}{known}: {line['row']['message'][:300]}")
+    timing["produce_seconds"] = round(time.monotonic() - t0, 1)
+    checkpoint(False)
 
     log("2/3 loading every fixture set onto the device")
     sets = [(s + "@golden", d) for s, d in fixture_sets(ns.fixtures) if s != rid]
-    sets.append((rid, os.path.join(ns.out, "fixtures", rid)))
-    for producer_id, set_dir in sets:
-        n = len(results)
-        results += consume(producer_id, set_dir, rid, ns.device, None if ns.cases is None else case_names, ledger, log)
-        log(f"  {producer_id}: {len(results) - n} cells")
+    sets.append((rid, set_dir))
+    for producer_id, d in sets:
+        phase = [line["row"] for line in run_phase(plan_consume(producer_id, d, rid, None if ns.cases is None else case_names))]
+        for r in phase:
+            if r["outcome"] == "fail":
+                log(f"  FAIL {r['cell']}: {r['message'][:300]}")
+        rows.extend(phase)
+        tally = {o: sum(1 for r in phase if r["outcome"] == o) for o in ("pass", "known_failure", "fail", "skipped", "not_applicable")}
+        log(f"  {producer_id}: {len(phase)} cells ({', '.join(f'{n} {o}' for o, n in tally.items() if n)})")
+        checkpoint(False)
     wall = time.monotonic() - t0
+    timing["consume_seconds"] = round(wall - timing["produce_seconds"], 1)
 
-    report = build_report(rid, ns.device, stated, hello, results, started, wall, ns.cases, ["gpu-check"] + argv)
-    report["gpu_check"]["timing"] = {"produce_seconds": round(t_produce, 1), "consume_seconds": round(wall - t_produce, 1)}
-    with open(os.path.join(ns.out, "gpu-report.json"), "w", encoding="utf-8") as f:
-        f.write(json.dumps(report, indent=2, allow_nan=False) + "\n")
-    archive = pack(ns.out, rid, [os.path.join("fixtures", rid), "gpu-report.json"])
+    report, archive = checkpoint(True)
     size = os.path.getsize(archive)
-    digest = hashlib.sha256(open(archive, "rb").read()).hexdigest()
+    with open(archive, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
     log(f"3/3 {archive}: {size} bytes ({size / 1048576:.2f} MiB of 16), sha256 {digest}")
-    log(f"gpu-check took {wall:.1f} s (produce {t_produce:.1f} s, consume {wall - t_produce:.1f} s)")
+    log(f"gpu-check took {wall:.1f} s (produce {timing['produce_seconds']:.1f} s, consume {timing['consume_seconds']:.1f} s) in {children} process(es)")
+    if not ns.work:
+        shutil.rmtree(work, ignore_errors=True)
     print(report["summary"]["line"])
-    if ns.budget and wall > ns.budget:
-        log(f"gpu-check: {wall:.1f} s is over the budget of {ns.budget:.0f} s")
+    skipped = report["summary"]["skipped"]
+    if skipped:
+        log(f"gpu-check: the budget of {ns.budget:.0f} s ran out; {skipped} cells skipped (named in the report)")
         return 3
     return 0 if report["summary"]["fail"] == 0 else 1
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "child":
+        sys.exit(child_main(sys.argv[2], int(sys.argv[3])))
+    sys.exit(main(sys.argv[1:]))

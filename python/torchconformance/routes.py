@@ -9,7 +9,7 @@ from typing import Any, Callable, Dict, Mapping
 
 import torch
 
-from . import layouts, tsnative
+from . import device as devices, layouts, tsnative
 from .atomic import atomic_torch_save, atomic_write_bytes
 
 
@@ -53,8 +53,9 @@ def load_pickle(mode: str, path: str, device: str = "cpu") -> Any:
 
     On a device every mode but ``map_location_cpu`` passes ``map_location=device`` (what a user with
     a GPU writes); ``map_location_cpu`` loads onto the CPU, and the caller moves the model after.
+    So does the CPU standing in for a device (``device.simulating``).
     """
-    if device == "cpu" or mode == "map_location_cpu":
+    if (device == "cpu" and not devices.is_simulating()) or mode == "map_location_cpu":
         try:
             return PICKLE_LOAD_MODES[mode](path)
         except KeyError:

@@ -5,6 +5,7 @@ time. ``serve`` runs the same loop standalone over stdin/stdout, guarding the pr
 same way the .NET host does: fd 1 is moved to a private descriptor and pointed at stderr.
 """
 
+import contextlib
 import json
 import os
 import platform
@@ -262,8 +263,11 @@ def handle(request: Dict[str, Any]) -> Dict[str, Any]:
     fn = OPS.get(op)  # type: ignore[arg-type]
     if fn is None:
         return _error(rid, "bad_request", f"unknown op '{op}' (known: {', '.join(OPS)})")
+    args = request.get("args") or {}
     try:
-        return {"id": rid, "status": "ok", "result": fn(request.get("args") or {})}
+        # gpu-check --device cpu: the CPU stands in for cuda, in what is saved and how it is loaded.
+        with devices.simulating() if args.get("simulate_cuda") else contextlib.nullcontext():
+            return {"id": rid, "status": "ok", "result": fn(args)}
     except routes.NotApplicable as e:
         return _error(rid, "not_applicable", str(e))
     except _Failure as e:

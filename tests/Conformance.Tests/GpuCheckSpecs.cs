@@ -21,8 +21,9 @@ public sealed class GpuCheckSpecs(ITestOutputHelper output)
 {
     private static readonly RepoLayout Repo = RepoLayout.Find();
     // One case per route family: lenet (pickle, pickle_legacy, safetensors, torchsharp_native, both
-    // TorchScript routes, pickled_model, strict_false, shape_mismatch), a checkpoint, tied weights.
-    private const string Cases = "lenet,ckpt_adam,tied_weights";
+    // TorchScript routes, pickled_model, strict_false, shape_mismatch, Hugging Face shards), a
+    // checkpoint, tied weights, nested (the module. and _orig_mod. prefixes).
+    private const string Cases = "lenet,ckpt_adam,tied_weights,nested";
     private static string Dir(string name)
     {
         var d = Path.Combine(Repo.ArtifactsDir, "tests", "gpu-check", name);
@@ -35,10 +36,19 @@ public sealed class GpuCheckSpecs(ITestOutputHelper output)
     {
         var dir = Dir("simulated");
         var clock = Stopwatch.StartNew();
-        var (code, stdout, stderr) = Discovery.Run([PythonCodecSpecs.HostPython(), "-m", "torchconformance", "gpu-check", "--out", dir, "--device", "cpu", "--cases", Cases],
-            TimeSpan.FromSeconds(240), ("PYTHONPATH", Repo.PythonPackageDir));
+        var (code, stdout, stderr) = Discovery.Run([PythonCodecSpecs.HostPython(), "-m", "torchconformance", "gpu-check", "--out", Path.Combine(dir, "out"),
+                "--work", Path.Combine(dir, "work"), "--device", "cpu", "--cases", Cases], TimeSpan.FromSeconds(240), ("PYTHONPATH", Repo.PythonPackageDir));
         return (code, stdout, stderr, dir, clock.Elapsed.TotalSeconds);
     });
+
+    /// <summary>gpu-check on a small case set, with faults planted in its own processes (the one fake, as the dummy worker is for the orchestrator).</summary>
+    private static (int Code, string Stderr, JsonNode Report, string Out) Planted(string name, string faults, params string[] extra)
+    {
+        var dir = Dir(name);
+        var (code, _, stderr) = Discovery.Run([PythonCodecSpecs.HostPython(), "-m", "torchconformance", "gpu-check", "--out", dir, "--device", "cpu", "--cases", "ckpt_sgd", .. extra],
+            TimeSpan.FromSeconds(240), ("PYTHONPATH", Repo.PythonPackageDir), ("TORCHCONFORMANCE_GPU_CHECK_FAULT", faults));
+        return (code, stderr, JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "gpu-report.json")))!, dir);
+    }
 
     private static string Cli()
     {
@@ -53,8 +63,11 @@ public sealed class GpuCheckSpecs(ITestOutputHelper output)
     {
         var (code, stdout, stderr, dir, _) = Simulated.Value;
         Assert.True(code == 0, $"gpu-check exited {code}:\n{stdout}\n{stderr}");
-        var archive = Assert.Single(Directory.GetFiles(dir, "gpu-check-*.tar.gz"));
-        var report = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "gpu-report.json")))!;
+        // --out holds three files and no folder: at most 8 files come back from the GPU machine.
+        Assert.Equal(["gpu-check.log", "gpu-report.json"], Directory.GetFiles(Path.Combine(dir, "out")).Select(Path.GetFileName).Where(n => !n!.EndsWith(".tar.gz")).Order());
+        Assert.Empty(Directory.GetDirectories(Path.Combine(dir, "out")));
+        var archive = Assert.Single(Directory.GetFiles(Path.Combine(dir, "out"), "gpu-check-*.tar.gz"));
+        var report = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "out", "gpu-report.json")))!;
         var id = report["runtimes"]![0]!["id"]!.GetValue<string>();
         return (id, archive, report);
     }
@@ -81,8 +94,19 @@ public sealed class GpuCheckSpecs(ITestOutputHelper output)
         }
         Assert.Contains("gpu-report.json", names);
         Assert.All(names.Where(n => n != "gpu-report.json"), n => Assert.StartsWith($"fixtures/{id}/", n));
-        foreach (var f in new[] { "lenet.pickle.pt", "lenet.pickle.json", "lenet.torchscript_trace.bin", "lenet.pickled_model.pt", "ckpt_adam.checkpoint.pt", "tied_weights.torchsharp_native.bin" })
+        foreach (var f in new[] { "lenet.pickle.pt", "lenet.pickle.json", "lenet.torchscript_trace.bin", "lenet.pickled_model.pt", "ckpt_adam.checkpoint.pt",
+                                  "tied_weights.torchsharp_native.bin", "nested.prefix_module.pt", "tied_weights.hf_bin_sharded.hf/pytorch_model.bin.index.json" })
             Assert.Contains($"fixtures/{id}/{f}", names);
+        // What a GPU's torch.save writes: every storage's location is cuda:0 (the simulation's tagger), in zip and legacy pickles alike.
+        foreach (var f in new[] { "lenet.pickle.pt", "ckpt_adam.checkpoint.pt", "nested.prefix_orig_mod.pt" })
+        {
+            using var zip = System.IO.Compression.ZipFile.OpenRead(Path.Combine(Simulated.Value.Dir, "work", "fixtures", id, f));
+            using var pkl = new StreamReader(zip.Entries.Single(e => e.FullName.EndsWith("/data.pkl")).Open(), System.Text.Encoding.Latin1);
+            var text = await pkl.ReadToEndAsync();
+            Assert.Contains("cuda:0", text);
+            Assert.DoesNotContain("cpu", text);
+        }
+        Assert.Contains("cuda:0", File.ReadAllText(Path.Combine(Simulated.Value.Dir, "work", "fixtures", id, "lenet.pickle_legacy.pt"), System.Text.Encoding.Latin1));
 
         // Every committed set and its own one met the device, on every route family, and nothing failed unexpectedly.
         var results = report["results"]!.AsArray();
@@ -91,13 +115,75 @@ public sealed class GpuCheckSpecs(ITestOutputHelper output)
             Assert.Contains(set + GoldenFixture.Suffix, producers);
         Assert.Contains(id, producers);
         Assert.All(results, r => Assert.Equal(id, r!["consumer"]!.GetValue<string>()));
-        foreach (var route in new[] { "pickle", "pickle_legacy", "torchsharp_native", "torchscript_script", "torchscript_trace", "pickled_model", "checkpoint", "safetensors" })
+        foreach (var route in new[] { "pickle", "pickle_legacy", "torchsharp_native", "torchscript_script", "torchscript_trace", "pickled_model", "checkpoint",
+                                      "safetensors", "hf_bin_sharded", "hf_safetensors", "prefix_module", "prefix_orig_mod" })
             Assert.Contains(results, r => r!["route"]!.GetValue<string>() == route);
         Assert.Contains(results, r => r!["outcome"]!.GetValue<string>() == "pass" && r["route"]!.GetValue<string>() == "checkpoint" && r["producer"]!.GetValue<string>() == "torchsharp-0.107@golden");
         Assert.DoesNotContain(results, r => r!["outcome"]!.GetValue<string>() == "fail");
         Assert.Equal(0, report["summary"]!["fail"]!.GetValue<int>());
         // The device pair's tolerance is stated on each cell.
         Assert.All(results.Where(r => r!["case"]!.GetValue<string>() == "lenet"), r => Assert.Equal(1e-4, r!["tolerance"]!["atol"]!.GetValue<double>()));
+    }
+
+    [SkippableFact(Timeout = 300_000)]
+    public async Task A_crash_and_a_hang_in_gpu_check_cost_one_cell_each_and_the_archive_still_comes_back()
+    {
+        await Task.Yield();
+        PythonCodecSpecs.HostPython();
+        var id = $"pytorch-{TorchVersionOfHost()}-cuda-cpu-simulated";
+        var crash = $"ckpt_sgd/checkpoint/pytorch-2.6@golden->{id}/default";
+        var hang = $"ckpt_sgd/checkpoint/torchsharp-0.107@golden->{id}/mmap";
+        var (code, stderr, report, dir) = Planted("faults", $"crash:{crash};hang:{hang}", "--cell-timeout", "8");
+        output.WriteLine(stderr);
+        Assert.Equal(1, code);  // two unexpected failures, named
+        var results = report["results"]!.AsArray();
+        var crashed = Assert.Single(results, r => r!["cell"]!.GetValue<string>() == crash)!;
+        Assert.Equal("fail", crashed["outcome"]!.GetValue<string>());
+        Assert.Equal("worker_crash", crashed["problems"]![0]!["code"]!.GetValue<string>());
+        Assert.Contains("SIGSEGV", crashed["message"]!.GetValue<string>());
+        var hung = Assert.Single(results, r => r!["cell"]!.GetValue<string>() == hang)!;
+        Assert.Equal("worker_timeout", hung["problems"]![0]!["code"]!.GetValue<string>());
+        // Every other cell ran: the one after each fault, in a fresh process, passed as it does without faults.
+        Assert.Equal(2, report["summary"]!["fail"]!.GetValue<int>());
+        Assert.Equal(0, report["summary"]!["skipped"]!.GetValue<int>());
+        Assert.Contains(results, r => r!["cell"]!.GetValue<string>() == $"ckpt_sgd/checkpoint/pytorch-2.6@golden->{id}/map_location_cpu" && r["outcome"]!.GetValue<string>() == "pass");
+        Assert.Contains(results, r => r!["cell"]!.GetValue<string>() == $"ckpt_sgd/checkpoint/torchsharp-0.107@golden->{id}/map_location_cpu" && r["outcome"]!.GetValue<string>() == "pass");
+        Assert.True(report["gpu_check"]!["processes"]!.GetValue<int>() >= 3);
+        Assert.True(report["gpu_check"]!["finished"]!.GetValue<bool>());
+        Assert.Single(Directory.GetFiles(dir, "gpu-check-*.tar.gz"));
+        Assert.Contains($"CRASH {crash}", File.ReadAllText(Path.Combine(dir, "gpu-check.log")));
+    }
+
+    [SkippableFact(Timeout = 300_000)]
+    public async Task Past_its_budget_gpu_check_skips_the_rest_names_them_and_still_packs_what_ran()
+    {
+        await Task.Yield();
+        PythonCodecSpecs.HostPython();
+        var id = $"pytorch-{TorchVersionOfHost()}-cuda-cpu-simulated";
+        // A hang that would outlast the budget: 26 s of budget, 20 kept back to pack, so cells stop at about 6 s.
+        var hang = $"ckpt_sgd/checkpoint/pytorch-2.14@golden->{id}/default";
+        var clock = Stopwatch.StartNew();
+        var (code, stderr, report, dir) = Planted("budget", $"hang:{hang}", "--budget", "26");
+        output.WriteLine(stderr);
+        Assert.Equal(3, code);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), $"took {clock.Elapsed}");
+        var results = report["results"]!.AsArray();
+        var skipped = results.Where(r => r!["outcome"]!.GetValue<string>() == "skipped").ToList();
+        Assert.Contains(skipped, r => r!["cell"]!.GetValue<string>() == hang);
+        Assert.All(skipped, r => Assert.Contains("budget ran out", r!["message"]!.GetValue<string>()));
+        Assert.Contains(results, r => r!["outcome"]!.GetValue<string>() == "pass");  // what ran before is kept
+        Assert.Equal(0, report["summary"]!["fail"]!.GetValue<int>());
+        Assert.Contains($"{skipped.Count} skips ({skipped.Count} past the gpu-check budget)", report["summary"]!["line"]!.GetValue<string>());
+        var archive = Assert.Single(Directory.GetFiles(dir, "gpu-check-*.tar.gz"));
+        Assert.True(new FileInfo(archive).Length > 0);
+    }
+
+    private static string TorchVersionOfHost()
+    {
+        var (code, stdout, stderr) = Discovery.Run([PythonCodecSpecs.HostPython(), "-c", "import torch; v = torch.__version__.split('+')[0].split('.'); print(v[0] + '.' + ''.join(c for c in v[1] if c.isdigit()))"],
+            TimeSpan.FromSeconds(60));
+        Assert.True(code == 0, stderr);
+        return stdout.Trim();
     }
 
     [SkippableFact(Timeout = 600_000)]
@@ -111,7 +197,7 @@ public sealed class GpuCheckSpecs(ITestOutputHelper output)
         var (code, text) = Run($"dotnet {Cli()} run --case lenet --route torchsharp_native --runtime pytorch-1.13 --out {run}", TimeSpan.FromSeconds(300));
         Assert.True(code == 0, text);
         var merged = Path.Combine(dir, "merged");
-        var gpuReport = Path.Combine(Simulated.Value.Dir, "gpu-report.json");
+        var gpuReport = Path.Combine(Simulated.Value.Dir, "out", "gpu-report.json");
         (code, text) = Run($"dotnet {Cli()} merge {run}/compatibility.json {gpuReport} --out {merged}", TimeSpan.FromSeconds(120));
         Assert.True(code == 0, text);
         var m = JsonNode.Parse(File.ReadAllText(Path.Combine(merged, "compatibility.json")))!;
@@ -125,33 +211,55 @@ public sealed class GpuCheckSpecs(ITestOutputHelper output)
     }
 
     [SkippableFact(Timeout = 900_000)]
-    public async Task The_TorchSharp_worker_consumes_the_device_fixture_set_on_the_CPU_like_any_golden_set()
+    public async Task The_CPU_matrix_consumes_the_device_fixture_set_from_its_archive_like_any_golden_set()
     {
         await Task.Yield();
         PythonCodecSpecs.HostPython();
-        var (id, _, _) = Outputs();
-        // A fixtures folder holding only the device's set, as it will sit under fixtures/ once committed.
-        var fixtures = Dir("fixtures");
-        var set = Path.Combine(fixtures, id);
-        Directory.CreateDirectory(set);
-        foreach (var f in Directory.GetFiles(Path.Combine(Simulated.Value.Dir, "fixtures", id))) File.Copy(f, Path.Combine(set, Path.GetFileName(f)));
-        var outDir = Path.Combine(Repo.ArtifactsDir, "tests", "gpu-check", "torchsharp");
-        var (code, text) = Run($"CONFORMANCE_FIXTURES={fixtures} dotnet {Cli()} run --runtime 'torchsharp-*' --cells '*/*/{id}@golden->torchsharp-*/*' --out {outDir}", TimeSpan.FromSeconds(600));
+        var (id, archive, _) = Outputs();
+        // The README's step: unpack the archive where fixtures/ is; here a folder holding only the device's set.
+        var unpacked = Dir("unpacked");
+        await using (var gz = new GZipStream(File.OpenRead(archive), CompressionMode.Decompress))
+            await TarFile.ExtractToDirectoryAsync(gz, unpacked, overwriteFiles: true);
+        Assert.True(File.Exists(Path.Combine(unpacked, "gpu-report.json")));
+        var fixtures = Path.Combine(unpacked, "fixtures");
+        Assert.Equal([id], Directory.GetDirectories(fixtures).Select(Path.GetFileName));
+        Assert.True(Directory.Exists(Path.Combine(fixtures, id, "tied_weights.hf_bin_sharded.hf")));
+        var outDir = Path.Combine(Repo.ArtifactsDir, "tests", "gpu-check", "cpu-matrix");
+        var (code, text) = Run($"CONFORMANCE_FIXTURES={fixtures} dotnet {Cli()} run --cells '*/*/{id}@golden->*/*' --out {outDir}", TimeSpan.FromSeconds(800));
         Assert.True(code == 0, text);
-        var results = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "compatibility.json")))!["results"]!.AsArray();
+        var results = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "compatibility.json")))!["results"]!.AsArray()
+            .Where(r => !r!["consumer"]!.GetValue<string>().EndsWith("-cuda")).ToList();  // torchsharp-0.107-cuda: skipped, another spec
         Assert.NotEmpty(results);
         Assert.All(results, r => Assert.StartsWith($"{id}@golden", r!["producer"]!.GetValue<string>()));
         Assert.All(results, r => Assert.NotEqual("fail", r!["outcome"]!.GetValue<string>()));
-        foreach (var route in new[] { "torchsharp_native", "torchscript_script", "torchscript_trace", "checkpoint" })
-            Assert.Contains(results, r => r!["route"]!.GetValue<string>() == route && r["outcome"]!.GetValue<string>() == "pass");
+        static bool Is(JsonNode? r, string key, string value) => r![key]!.GetValue<string>() == value;
+        var ts = results.Where(r => r!["consumer"]!.GetValue<string>().StartsWith("torchsharp-")).ToList();
+        foreach (var route in new[] { "torchsharp_native", "torchscript_script", "torchscript_trace", "checkpoint", "prefix_module" })
+            Assert.Contains(ts, r => Is(r, "route", route) && Is(r, "outcome", "pass"));
+        // Hugging Face's .bin shards saved from (simulated) CUDA load with PyTorch's bytes, frozen as from the CPU: the CPU twin's entry.
+        Assert.Contains(ts, r => Is(r, "cell", $"tied_weights/hf_bin_sharded/{id}@golden->torchsharp-0.107/default")
+            && r!["known_failure"]?["id"]?.GetValue<string>() == "pybridge-load-checkpoint-bin-takes-file-requires-grad");
+        // TorchSharp reads the cuda:0-tagged checkpoint onto the CPU: resumed training continues as on the (simulated) GPU.
+        Assert.Contains(ts, r => Is(r, "cell", $"ckpt_adam/checkpoint/{id}@golden->torchsharp-0.107/default") && Is(r, "outcome", "pass"));
         // pickle loads, but PyBridge's load_py leaves every parameter frozen (a PyTorch file says requires_grad=False): the CPU twin's declared failure.
-        Assert.Contains(results, r => r!["cell"]!.GetValue<string>() == $"lenet/pickle/{id}@golden->torchsharp-0.107/default"
-            && r["outcome"]!.GetValue<string>() == "known_failure" && r["known_failure"]!["id"]!.GetValue<string>() == "pybridge-load-py-takes-file-requires-grad");
+        Assert.Contains(ts, r => Is(r, "cell", $"lenet/pickle/{id}@golden->torchsharp-0.107/default")
+            && Is(r, "outcome", "known_failure") && r!["known_failure"]!["id"]!.GetValue<string>() == "pybridge-load-py-takes-file-requires-grad");
         // Judged with the tolerance of the device pair: the producer's side is a (simulated) GPU.
-        Assert.All(results.Where(r => r!["case"]!.GetValue<string>() == "lenet"), r => Assert.Equal(1e-4, r!["tolerance"]!["atol"]!.GetValue<double>()));
+        Assert.All(results.Where(r => Is(r, "case", "lenet") && r!["tolerance"] is not null), r => Assert.Equal(1e-4, r!["tolerance"]!["atol"]!.GetValue<double>()));
         // Declared failures of the CPU twin's cells (pickle_legacy: TorchSharp cannot read the old format) apply to the device's cells too.
-        Assert.Contains(results, r => r!["cell"]!.GetValue<string>() == $"lenet/pickle_legacy/{id}@golden->torchsharp-0.107/default"
-                                      && r["outcome"]!.GetValue<string>() == "known_failure");
+        Assert.Contains(ts, r => Is(r, "cell", $"lenet/pickle_legacy/{id}@golden->torchsharp-0.107/default") && Is(r, "outcome", "known_failure"));
+
+        // PyTorch without a GPU: map_location='cpu' reads every GPU-saved pickle; every mode without it is refused, as the awaiting entry declares.
+        var py = results.Where(r => r!["consumer"]!.GetValue<string>().StartsWith("pytorch-")).ToList();
+        const string Cuda = "pytorch-cpu-refuses-cuda-saved-file-without-map-location";
+        foreach (var route in new[] { "pickle", "pickle_legacy", "checkpoint" })
+            Assert.All(py.Where(r => Is(r, "route", route) && Is(r, "mode", "map_location_cpu")), r => Assert.Equal("pass", r!["outcome"]!.GetValue<string>()));
+        var refused = py.Where(r => r!["known_failure"]?["id"]?.GetValue<string>() == Cuda).ToList();
+        Assert.Contains(refused, r => Is(r, "cell", $"lenet/pickle/{id}@golden->pytorch-2.6/default"));
+        Assert.Contains(refused, r => Is(r, "cell", $"ckpt_adam/checkpoint/{id}@golden->pytorch-2.14/mmap"));
+        Assert.Contains(refused, r => Is(r, "cell", $"nested/prefix_module/{id}@golden->pytorch-2.6/strip_prefix"));
+        Assert.All(refused, r => Assert.Contains("Attempting to deserialize object on a CUDA device", r!["message"]!.GetValue<string>()));
+        Assert.All(refused, r => Assert.NotEqual("map_location_cpu", r!["mode"]!.GetValue<string>()));
     }
 
     [SkippableFact(Timeout = 600_000)]

@@ -12,8 +12,8 @@ public sealed class LedgerSpecs
     private static readonly DateOnly Today = new(2026, 11, 29);
 
     private static string Entry(string id = "e1", string cell = "lenet/pickle/torchsharp-*->pytorch-*/mmap", string problems = """[{"code":"bytes","message":"conv1.weight: bytes differ"}]""",
-        int maxCells = 1, string? expires = null) =>
-        $$"""{"id":"{{id}}","cell":"{{cell}}","problems":{{problems}},"reason":"r","link":"https://example.org/1","added":"2026-11-01"{{(expires is null ? "" : $",\"expires\":\"{expires}\"")}},"max_cells":{{maxCells}}}""";
+        int maxCells = 1, string? expires = null, string? awaits = null) =>
+        $$"""{"id":"{{id}}","cell":"{{cell}}","problems":{{problems}},"reason":"r","link":"https://example.org/1","added":"2026-11-01"{{(expires is null ? "" : $",\"expires\":\"{expires}\"")}}{{(awaits is null ? "" : $",\"awaits\":\"{awaits}\"")}},"max_cells":{{maxCells}}}""";
 
     private static Ledger List(params string[] entries) => Ledger.Parse($$"""{"entries":[{{string.Join(",", entries)}}]}""", "test.json");
 
@@ -120,6 +120,27 @@ public sealed class LedgerSpecs
         var ran = new[] { Failed(Mmap, Bytes) };
         Assert.Equal("pattern \"gru/pickle/*/mmap\" matches no cell: remove the entry", Assert.Single(list.Check(ran, complete: true, Today)).Message);
         Assert.Empty(list.Check(ran, complete: false, Today));
+    }
+
+    [Fact]
+    public void An_entry_that_awaits_a_fixture_set_is_dormant_until_a_cell_matches_then_checked_like_any()
+    {
+        var cuda = Cell.Parse("lenet/pickle/pytorch-2.11-cuda@golden->pytorch-2.6/default");
+        var awaiting = List(Entry(cell: "lenet/pickle/pytorch-*-cuda@golden->pytorch-2.6/default", awaits: "a CUDA fixture set"));
+        Assert.Equal("a CUDA fixture set", awaiting.Entries[0].Awaits);
+        // No CUDA set yet: the complete run has no such cell, and that is no error.
+        Assert.Empty(awaiting.Check([Failed(Mmap, Bytes)], complete: true, Today));
+        // The set arrives: its cells are declared, and every other check holds (here max_cells 1, two cells).
+        var load = new Problem("load_error", "pytorch-2.6", "RuntimeError: Attempting to deserialize object on a CUDA device");
+        var known = awaiting.Apply(Failed(cuda, load));
+        Assert.Equal(Outcome.Fail, known.Outcome);  // the entry names bytes, not this problem: still a failure
+        var two = List(Entry(cell: "lenet/pickle/pytorch-*-cuda@golden->pytorch-2.6/*", awaits: "a CUDA fixture set",
+            problems: """[{"code":"load_error","message":"RuntimeError: Attempting to deserialize object on a CUDA device"}]"""));
+        var ran = new[] { two.Apply(Failed(cuda, load)), two.Apply(Failed(cuda with { Mode = "mmap" }, load)) };
+        Assert.All(ran, r => Assert.Equal(Outcome.KnownFailure, r.Outcome));
+        Assert.StartsWith("matches 2 cells, more than its max_cells 1", Assert.Single(two.Check(ran, complete: true, Today)).Message);
+        // A pass in an awaiting entry's cell is stale like any other.
+        Assert.StartsWith("stale known failure", two.Apply(new CellResult(cuda, Outcome.Pass, "ok")).Message);
     }
 
     [Fact]

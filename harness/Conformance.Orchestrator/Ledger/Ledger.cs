@@ -28,6 +28,9 @@ public sealed record ExpectedProblem(string Code, string? Subject, string Messag
 /// A declared known failure. <see cref="Pattern"/> names cells: <c>*</c> and <c>?</c> never cross a
 /// <c>/</c>, <c>{a,b}</c> names alternatives. A cell it matches is a known failure only when every one
 /// of the cell's problems is one of <see cref="Problems"/>; anything else in that cell stays a failure.
+/// <see cref="Awaits"/>: what must exist before any cell it names can run (a fixture set that only a
+/// GPU machine makes): while no cell matches, the entry is dormant instead of an error; once one
+/// does, every other check holds as for any entry.
 /// </summary>
 public sealed record LedgerEntry(
     string Id,
@@ -37,7 +40,8 @@ public sealed record LedgerEntry(
     string Link,
     DateOnly Added,
     DateOnly? Expires,
-    int MaxCells)
+    int MaxCells,
+    string? Awaits = null)
 {
     private Regex CellRegex { get; } = Glob.ToRegex(Pattern);
 
@@ -97,7 +101,7 @@ public static class Glob
 /// <summary>
 /// The failure ledger (<c>known-failures.json</c>), strict in the manner of protobuf's failure lists
 /// and PyTorch's compatibility allow list. A run fails on a stale entry (a cell it declares passes), an
-/// entry matching no cell, a cell matched by two entries, a declared cell that is not_applicable or
+/// entry matching no cell (unless it <c>awaits</c> something, see <see cref="LedgerEntry.Awaits"/>), a cell matched by two entries, a declared cell that is not_applicable or
 /// skipped, an expired entry, an entry matching more cells than its <c>max_cells</c>, an expected
 /// problem that no cell shows, and a declared cell that shows a problem its entry does not name.
 /// </summary>
@@ -155,7 +159,8 @@ public sealed class Ledger(IReadOnlyList<LedgerEntry> entries)
             list.Add(new LedgerEntry(id, pattern, problems, Req(node, "reason", at), link,
                 Date(Req(node, "added", at), at, "added"),
                 node["expires"] is null ? null : Date(Req(node, "expires", at), at, "expires"),
-                maxCells));
+                maxCells,
+                node["awaits"] is null ? null : Req(node, "awaits", at)));
             i++;
         }
         return new Ledger(list);
@@ -223,7 +228,7 @@ public sealed class Ledger(IReadOnlyList<LedgerEntry> entries)
             var cells = ran.Where(r => e.Matches(r.Cell)).ToList();
             if (cells.Count == 0)
             {
-                if (complete) errors.Add(new LedgerError(e.Id, $"pattern \"{e.Pattern}\" matches no cell: remove the entry"));
+                if (complete && e.Awaits is null) errors.Add(new LedgerError(e.Id, $"pattern \"{e.Pattern}\" matches no cell: remove the entry"));
                 continue;
             }
             if (complete && cells.Count > e.MaxCells)

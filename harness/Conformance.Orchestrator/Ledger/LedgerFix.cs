@@ -55,6 +55,7 @@ public static class LedgerFix
         {
             var node = entries.First(n => n!["id"]!.GetValue<string>() == use.Entry.Id)!;
             var id = use.Entry.Id;
+            if (use.Cells.Count == 0 && use.Entry.Awaits is not null) continue; // dormant until what it awaits exists
             if (use.Cells.Count == 0 || use.Cells.Count == use.Stale.Count)
             {
                 entries.Remove(node);
