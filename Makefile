@@ -114,18 +114,12 @@ clean:
 umount:
 	scripts/rootfs.sh umount
 
-# The GPU leg on a machine with CUDA torch and no .NET (README, "The GPU leg"): produces fixtures/
-# pytorch-<X.Y>-cuda/, loads every committed fixture set onto the GPU, judges (python/torchconformance/
-# judge.py, the orchestrator's twin), and packs fixtures and report into $(OUT)/gpu-check-<id>.tar.gz
-# (at most 16 MiB). DEVICE=cpu simulates the GPU (ids say cuda-cpu-simulated); GPU_PYTHON picks the
-# interpreter (default: the first of python3, /usr/bin/python3 that imports torch; for a rootfs:
-# GPU_PYTHON="chroot $(ROOTFS) python3", with OUT inside the mounted repository). GPU_CASES=a,b for a subset.
+# The GPU leg on a machine with CUDA torch and no .NET (README, "The GPU leg"): scripts/gpu-check.sh,
+# which needs no make there. It produces fixtures/pytorch-<X.Y>-cuda/, loads every committed fixture
+# set onto the GPU, judges (python/torchconformance/judge.py, the orchestrator's twin), and packs set and
+# report into $(OUT)/gpu-check-<id>.tar.gz (at most 16 MiB). DEVICE=cpu simulates the GPU (ids say
+# cuda-cpu-simulated); GPU_PYTHON picks the interpreter; GPU_CASES=a,b for a subset; GPU_BUDGET (480 s)
+# bounds the run inside a 10-minute command.
 OUT ?= reports/gpu-check
-DEVICE ?= cuda
-GPU_BUDGET ?= 600
-GPU_PYTHON ?= $(shell for p in python3 /usr/bin/python3 python3.12 python3.13; do $$p -c 'import torch' >/dev/null 2>&1 && { command -v $$p; break; }; done)
 gpu-check:
-	@test -n "$(GPU_PYTHON)" || { echo "gpu-check: no python3 here imports torch; set GPU_PYTHON=" >&2; exit 2; }
-	@mkdir -p $(OUT)
-	PYTHONPATH=$(CURDIR)/python $(GPU_PYTHON) -m torchconformance gpu-check --out $(abspath $(OUT)) --device $(DEVICE) \
-	  --fixtures $(CURDIR)/fixtures --ledger $(CURDIR)/known-failures.json --budget $(GPU_BUDGET) $(if $(GPU_CASES),--cases $(GPU_CASES))
+	@DEVICE=$(or $(DEVICE),cuda) GPU_BUDGET=$(or $(GPU_BUDGET),480) GPU_CASES=$(GPU_CASES) GPU_PYTHON="$(GPU_PYTHON)" scripts/gpu-check.sh $(OUT)

@@ -46,7 +46,8 @@ public static partial class Commands
         Console.WriteLine($"{"entry",-34} {"cells",5} {"known",5} {"max",5}  other");
         var uses = LedgerFix.Uses(ledger, report);
         foreach (var u in uses)
-            Console.WriteLine($"{u.Entry.Id,-34} {u.Cells.Count,5} {u.Known,5} {u.Entry.MaxCells,5}  {(u.Stale.Count > 0 ? $"{u.Stale.Count} stale " : "")}{(u.Other.Count > 0 ? $"{u.Other.Count} failing otherwise" : "")}");
+            Console.WriteLine($"{u.Entry.Id,-34} {u.Cells.Count,5} {u.Known,5} {u.Entry.MaxCells,5}  {(u.Stale.Count > 0 ? $"{u.Stale.Count} stale " : "")}{(u.Other.Count > 0 ? $"{u.Other.Count} failing otherwise" : "")}"
+                              + (u.Cells.Count == 0 && u.Entry.Awaits is { } awaits ? $"dormant: awaits {awaits}" : ""));
         var errors = report["ledger_errors"]?.AsArray() ?? [];
         foreach (var e in errors) Console.WriteLine($"ERROR ledger entry \"{e!["entry"]}\": {e["message"]}");
         // A stale cell or one failing otherwise than declared fails this command too.

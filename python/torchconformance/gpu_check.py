@@ -9,9 +9,17 @@ For a machine with CUDA torch and no .NET (``make gpu-check``). It:
    device (``map_location``), resumes training there, and judges each cell with ``judge.py``, the
    twin of the orchestrator's judge, then the ledger (known-failures.json);
 3. writes ``gpu-report.json`` in the main report's schema (2), which ``conformance merge`` joins;
-4. packs both into ``gpu-check-<id>.tar.gz`` (at most 16 MiB) in ``--out``.
+4. packs both into ``gpu-check-<id>.tar.gz`` (at most 16 MiB) in ``--out``, beside the report and
+   ``gpu-check.log``: three files, since at most 8 come back from the GPU machine.
 
-``--device cpu`` simulates the device on the CPU: every path above runs, and every id says so
+The cells run in child processes (``python3 -m torchconformance.gpu_check child PLAN K``), which answer
+one JSON line per cell on a guarded stdout; the parent (``Runner``) turns a crash or a hang into that
+cell's ``worker_crash`` / ``worker_timeout`` and starts a fresh child at the next cell, stops starting
+cells when ``--budget`` is spent (the rest are skipped, named), and rewrites report and archive after
+every fixture set, so that one shot on a borrowed GPU never comes back empty.
+
+``--device cpu`` simulates the device on the CPU: every path above runs, files are written as a GPU
+writes them (storages tagged ``cuda:0``, ``device.simulating``), and every id says so
 (``pytorch-2.6-cuda-cpu-simulated``), so nothing it writes can pass for a CUDA file.
 """
 
