@@ -211,7 +211,8 @@ def child_main(plan_path: str, start: int) -> int:
         plan = json.load(f)
     devices.prepare(plan["device"])
     ledger = judge.Ledger(plan["ledger"]) if plan.get("ledger") else None
-    # Tests only (GpuCheckSpecs): "crash:CELL;hang:CELL" makes this process die or hang on those cells.
+    # Tests only (GpuCheckSpecs): "crash:CELL;hang:CELL;cuda_error:CELL" makes this process die, hang, or
+    # fail that cell with a CUDA error (after which it must give way to a fresh process) on those cells.
     faults = dict(f.split(":", 1)[::-1] for f in os.environ.get("TORCHCONFORMANCE_GPU_CHECK_FAULT", "").split(";") if ":" in f)
     for k in range(start, len(plan["items"])):
         item = plan["items"][k]
@@ -219,11 +220,15 @@ def child_main(plan_path: str, start: int) -> int:
             os.kill(os.getpid(), signal.SIGSEGV)
         if faults.get(item["cell"]) == "hang":
             time.sleep(3600)
-        line, sticky = run_item(item, plan, ledger)
+        if faults.get(item["cell"]) == "cuda_error":  # what a device-side assert leaves: this cell fails, the context is gone
+            v = judge._failed(judge._problem("runtime_error", plan["rid"], "RuntimeError: CUDA error: device-side assert triggered (planted)"))
+            line, sticky = {"row": result_json({"cell": item["cell"], "verdict": v, "artifact": item["path"], "seconds": 0.0})}, True
+        else:
+            line, sticky = run_item(item, plan, ledger)
         line["i"] = k
         proto.write(json.dumps(line, allow_nan=False) + "\n")
         proto.flush()
-        if sticky and plan["device"].startswith("cuda"):
+        if sticky and (plan["device"].startswith("cuda") or plan["simulated"]):
             print(f"gpu-check: a CUDA error in {item['cell']} leaves this process's context unusable; going on in a fresh one", file=sys.stderr, flush=True)
             return EXIT_RESTART
     return 0

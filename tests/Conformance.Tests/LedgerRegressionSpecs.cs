@@ -28,8 +28,18 @@ public sealed class LedgerRegressionSpecs(MatrixFixture fixture, ITestOutputHelp
     [MemberData(nameof(EntryIds))]
     public void A_regression_planted_next_to_each_entrys_finding_is_caught(string entryId)
     {
-        var known = KnownCell(entryId);
+        var declared = RepoLedger.Entries.Single(e => e.Id == entryId);
+        Skip.If(declared.Awaits is not null && !fixture.Run.Results.Any(r => r.Declared?.Id == entryId),
+            $"dormant: {entryId} awaits {declared.Awaits}; GpuCheckSpecs plants beside its cells on a simulated set");
+        AssertPlantsCaught(RepoLedger, KnownCell(entryId), output);
+    }
+
+    /// <summary>The cell, a known failure under its entry, stays known unchanged and fails with any problem planted beside its own.</summary>
+    internal static void AssertPlantsCaught(Ledger ledger, CellResult known, ITestOutputHelper output)
+    {
         var entry = known.Declared!;
+        var entryId = entry.Id;
+        var RepoLedger = ledger;
         output.WriteLine($"{known.Cell.Name}: {known.Message}");
         // Unchanged, the cell is still the known failure (the plant below is what changes it).
         Assert.Equal(Outcome.KnownFailure, RepoLedger.Apply(Plant(known)).Outcome);
