@@ -50,6 +50,9 @@ EXIT_RESTART = 75
 _STICKY = ("CUDA error", "cudaError", "CUBLAS_STATUS", "CUDNN_STATUS", "device-side assert", "illegal memory access")
 # The seconds kept back from --budget to write the report and pack the archive.
 PACK_RESERVE = 20.0
+# The seconds a child may take to start (import torch, open the device) before it says "ready". Kept
+# apart from --cell-timeout: a loaded machine's slow import must not read as a cell that hangs.
+START_TIMEOUT = 300.0
 
 PICKLE_ROUTES = ("pickle", "pickle_legacy", "checkpoint", "pickled_model")
 NOT_GOLDEN = {c["name"] for c in catalogue.cases() if not c["golden"]}  # resnet18's ~45 MB artifacts
@@ -211,9 +214,18 @@ def child_main(plan_path: str, start: int) -> int:
         plan = json.load(f)
     devices.prepare(plan["device"])
     ledger = judge.Ledger(plan["ledger"]) if plan.get("ledger") else None
+    from . import worker  # noqa: F401 - imported before "ready", so that no cell's time includes start-up
+
     # Tests only (GpuCheckSpecs): "crash:CELL;hang:CELL;cuda_error:CELL" makes this process die, hang, or
-    # fail that cell with a CUDA error (after which it must give way to a fresh process) on those cells.
+    # fail that cell with a CUDA error (after which it must give way to a fresh process) on those cells;
+    # "slow_start:CELL" makes the process that starts at CELL take 12 s to start, longer than a test's --cell-timeout.
     faults = dict(f.split(":", 1)[::-1] for f in os.environ.get("TORCHCONFORMANCE_GPU_CHECK_FAULT", "").split(";") if ":" in f)
+    if start < len(plan["items"]) and faults.get(plan["items"][start]["cell"]) == "slow_start":
+        time.sleep(12)
+
+    # Start-up (torch, the device, the worker's imports) is over: from here on the parent times each cell.
+    proto.write(json.dumps({"ready": True}) + "\n")
+    proto.flush()
     for k in range(start, len(plan["items"])):
         item = plan["items"][k]
         if faults.get(item["cell"]) == "crash":
@@ -250,9 +262,11 @@ class Runner:
     judged worker_crash / worker_timeout (like the orchestrator's); the next child starts at the cell
     after it. Past the deadline no cell starts: the rest are skipped, naming the budget."""
 
-    def __init__(self, plan_path: str, plan: Dict[str, Any], cell_timeout: float, deadline: Optional[float], ledger: Optional[judge.Ledger], log) -> None:
+    def __init__(self, plan_path: str, plan: Dict[str, Any], cell_timeout: float, deadline: Optional[float], ledger: Optional[judge.Ledger], log,
+                 start_timeout: float = START_TIMEOUT) -> None:
         self.plan_path, self.plan = plan_path, plan
         self.cell_timeout, self.deadline, self.ledger, self.log = cell_timeout, deadline, ledger, log
+        self.start_timeout = start_timeout
         self.children = 0
         self.over_budget = False
 
@@ -310,21 +324,37 @@ class Runner:
         pumps = [threading.Thread(target=pump_out, daemon=True), threading.Thread(target=pump_err, daemon=True)]
         for t in pumps:
             t.start()
+        ready = False
         try:
             while k < last:
                 item = self.plan["items"][k]
                 left = self._left()
-                wait = self.cell_timeout if left is None else max(0.0, min(self.cell_timeout, left))
+                limit = self.cell_timeout if ready else self.start_timeout
+                wait = limit if left is None else max(0.0, min(limit, left))
                 try:
                     text = answers.get(timeout=wait)
                 except queue.Empty:
-                    if left is not None and left <= self.cell_timeout:
+                    if left is not None and left <= limit:
                         self.log(f"  budget spent during {item['cell']}")
                         self._stop(k, last, on_line)
                         return last
-                    self.log(f"  HANG {item['cell']}: no answer in {self.cell_timeout:.0f} s; killed, going on in a fresh process")
-                    on_line(k, {"row": self._verdict_row(item, "worker_timeout", f"no answer within {self.cell_timeout:.0f} s: the gpu-check "
+                    if not ready:
+                        self.log(f"  HANG before {item['cell']}: the process did not start in {limit:.0f} s; killed, going on in a fresh process")
+                        on_line(k, {"row": self._verdict_row(item, "worker_timeout", f"the gpu-check process did not start within {limit:.0f} s "
+                                                                                     "(importing torch, opening the device); the cells after it ran in a fresh one")})
+                        return k + 1
+                    self.log(f"  HANG {item['cell']}: no answer in {limit:.0f} s; killed, going on in a fresh process")
+                    on_line(k, {"row": self._verdict_row(item, "worker_timeout", f"no answer within {limit:.0f} s: the gpu-check "
                                                                                  "process was killed; the cells after it ran in a fresh one")})
+                    return k + 1
+                if text is not None and not ready:
+                    try:
+                        ready = json.loads(text) == {"ready": True}
+                    except ValueError:
+                        ready = False
+                    if ready:
+                        continue
+                    on_line(k, {"row": self._verdict_row(item, "protocol_error", f"gpu-check's child did not say it was ready: {text[:200]!r}")})
                     return k + 1
                 if text is None:  # the child ended
                     code = child.wait()
@@ -500,6 +530,7 @@ def main(argv: List[str]) -> int:
                     help="seconds for the whole run (0: none): past it minus %.0f s no cell starts, the rest are skipped, "
                          "the archive is packed with what ran, and the exit code is 3" % PACK_RESERVE)
     ap.add_argument("--cell-timeout", type=float, default=180, help="seconds one cell may take before its process is killed (worker_timeout)")
+    ap.add_argument("--start-timeout", type=float, default=START_TIMEOUT, help="seconds a process may take to import torch and open the device")
     ap.add_argument("--work", default=None, help="where the fixture set is written before packing (default: a temporary folder, removed after)")
     ns = ap.parse_args(argv)
     started = time.time()
@@ -541,7 +572,7 @@ def main(argv: List[str]) -> int:
         with open(plan_path, "w", encoding="utf-8") as f:
             json.dump(plan, f)
         got: Dict[int, Dict[str, Any]] = {}
-        runner = Runner(plan_path, plan, ns.cell_timeout, deadline, ledger, log)
+        runner = Runner(plan_path, plan, ns.cell_timeout, deadline, ledger, log, ns.start_timeout)
         runner.run(0, len(items), lambda k, line: got.__setitem__(k, line))
         children += runner.children
         return [got[k] for k in range(len(items))]

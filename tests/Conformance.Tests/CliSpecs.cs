@@ -32,15 +32,22 @@ public sealed class CliSpecs(ITestOutputHelper output)
         var log = Path.Combine(dir, "terminal.log");
         Directory.CreateDirectory(dir);
         // `script -e` returns the command's exit status; what the terminal showed lands in the log.
-        var command = $"stty cols {columns} rows 40; dotnet {Cli()} run --case lenet --route pickle --runtime pytorch-1.13 --out {dir}/report";
-        var (code, text) = Run($"script -qec '{command}' {log}", TimeSpan.FromMinutes(4));
-        var screen = File.ReadAllText(log);
-        Assert.True(code == 0, $"exit {code} at {columns} columns:\n{text}");
-        Assert.Contains("CONFORMANCE SUITE PASSED", screen);
-        // The live bar (Spectre.Console, ANSI escapes) drew, not the sparse redirected lines.
-        Assert.Contains("\u001b[", screen);
-        Assert.DoesNotContain("Unhandled exception", screen);
-        Assert.True(File.Exists(Path.Combine(dir, "report", "compatibility.json")));
+        try
+        {
+            var command = $"stty cols {columns} rows 40; dotnet {Cli()} run --case lenet --route pickle --runtime pytorch-1.13 --out {dir}/report";
+            var (code, text) = Run($"script -qec '{command}' {log}", TimeSpan.FromMinutes(4));
+            var screen = File.ReadAllText(log);
+            Assert.True(code == 0, $"exit {code} at {columns} columns:\n{text}");
+            Assert.Contains("CONFORMANCE SUITE PASSED", screen);
+            // The live bar (Spectre.Console, ANSI escapes) drew, not the sparse redirected lines.
+            Assert.Contains("\u001b[", screen);
+            Assert.DoesNotContain("Unhandled exception", screen);
+            Assert.True(File.Exists(Path.Combine(dir, "report", "compatibility.json")));
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
     }
 
     [Theory(Timeout = 120_000)]

@@ -111,12 +111,19 @@ public sealed class GoldenFixtureSpecs
         var node = Path.Combine(dir, "nvidiactl");
         File.WriteAllText(node, "");
 
-        var withGpu = Discovery.QueryPython(wrapper, chroot: null, gpuNode: node);
-        Assert.Equal("2.11.0+cu130", withGpu.Torch);
-        Assert.Equal("13.0", withGpu.Cuda);
-        Assert.Equal("pytorch-2.11-cuda", Runtime.MakeId(RuntimeKinds.PyTorch, withGpu.Torch!, "cuda"));
-        Assert.Null(Discovery.QueryPython(wrapper, chroot: null, gpuNode: Path.Combine(dir, "absent")).Cuda);
-        // The host's Debian torch is a CPU build: no cuda runtime, GPU node or not.
-        Assert.Null(Discovery.QueryPython("/usr/bin/python3", chroot: null, gpuNode: node).Cuda);
+        try
+        {
+            var withGpu = Discovery.QueryPython(wrapper, chroot: null, gpuNode: node);
+            Assert.Equal("2.11.0+cu130", withGpu.Torch);
+            Assert.Equal("13.0", withGpu.Cuda);
+            Assert.Equal("pytorch-2.11-cuda", Runtime.MakeId(RuntimeKinds.PyTorch, withGpu.Torch!, "cuda"));
+            Assert.Null(Discovery.QueryPython(wrapper, chroot: null, gpuNode: Path.Combine(dir, "absent")).Cuda);
+            // The host's Debian torch is a CPU build: no cuda runtime, GPU node or not.
+            Assert.Null(Discovery.QueryPython("/usr/bin/python3", chroot: null, gpuNode: node).Cuda);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
     }
 }

@@ -134,7 +134,10 @@ public sealed class GpuCheckSpecs(ITestOutputHelper output)
         var crash = $"ckpt_sgd/checkpoint/pytorch-2.6@golden->{id}/default";
         var hang = $"ckpt_sgd/checkpoint/torchsharp-0.107@golden->{id}/mmap";
         var cudaError = $"ckpt_sgd/checkpoint/pytorch-1.13@golden->{id}/default";
-        var (code, stderr, report, dir) = Planted("faults", $"crash:{crash};hang:{hang};cuda_error:{cudaError}", "--cell-timeout", "8");
+        // The process started after the crash takes 12 s to start (importing torch on a loaded machine does):
+        // longer than --cell-timeout, which times cells, not start-up; its first cell must still be judged.
+        var slowStart = $"ckpt_sgd/checkpoint/pytorch-2.6@golden->{id}/weights_only";
+        var (code, stderr, report, dir) = Planted("faults", $"crash:{crash};hang:{hang};cuda_error:{cudaError};slow_start:{slowStart}", "--cell-timeout", "8");
         output.WriteLine(stderr);
         Assert.Equal(1, code);  // three unexpected failures, named
         var results = report["results"]!.AsArray();
@@ -149,6 +152,8 @@ public sealed class GpuCheckSpecs(ITestOutputHelper output)
         Assert.Contains("CUDA error: device-side assert triggered", poisoned["message"]!.GetValue<string>());
         Assert.Contains("going on in a fresh one", stderr);
         Assert.Contains(results, r => r!["cell"]!.GetValue<string>() == $"ckpt_sgd/checkpoint/pytorch-1.13@golden->{id}/map_location_cpu" && r["outcome"]!.GetValue<string>() == "pass");
+        var slow = Assert.Single(results, r => r!["cell"]!.GetValue<string>() == slowStart)!;
+        Assert.True(slow["outcome"]!.GetValue<string>() == "known_failure", $"{slowStart}: {slow.ToJsonString()}");
         // Every other cell ran: the one after each fault, in a fresh process, passed as it does without faults.
         Assert.Equal(3, report["summary"]!["fail"]!.GetValue<int>());
         Assert.Equal(0, report["summary"]!["skipped"]!.GetValue<int>());
@@ -166,13 +171,16 @@ public sealed class GpuCheckSpecs(ITestOutputHelper output)
         await Task.Yield();
         PythonCodecSpecs.HostPython();
         var id = $"pytorch-{TorchVersionOfHost()}-cuda-cpu-simulated";
-        // A hang that would outlast the budget: 26 s of budget, 20 kept back to pack, so cells stop at about 6 s.
+        // A hang that would outlast the budget: 45 s of budget, 20 kept back to pack, so cells stop at about
+        // 25 s, well after the produce phase and the first set even on a loaded machine (about 5 s unloaded).
         var hang = $"ckpt_sgd/checkpoint/pytorch-2.14@golden->{id}/default";
         var clock = Stopwatch.StartNew();
-        var (code, stderr, report, dir) = Planted("budget", $"hang:{hang}", "--budget", "26");
+        var (code, stderr, report, dir) = Planted("budget", $"hang:{hang}", "--budget", "45");
         output.WriteLine(stderr);
         Assert.Equal(3, code);
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), $"took {clock.Elapsed}");
+        // The budget, not the 180 s cell timeout, ended the hang.
+        Assert.Contains($"budget spent during {hang}", stderr);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(170), $"took {clock.Elapsed}");
         var results = report["results"]!.AsArray();
         var skipped = results.Where(r => r!["outcome"]!.GetValue<string>() == "skipped").ToList();
         Assert.Contains(skipped, r => r!["cell"]!.GetValue<string>() == hang);

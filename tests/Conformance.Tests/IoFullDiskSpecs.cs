@@ -79,7 +79,7 @@ public sealed class IoFullDiskSpecs(ITestOutputHelper output)
         var runtimes = Need(TorchSharp);
         // 64 KiB: every LeNet artifact (~250 KB) starts writing and meets the end of the disk part-way.
         using var fs = Tmpfs("saves", 64, runtimes);
-        var report = Path.Combine(Path.GetTempPath(), $"conformance-io-report-{Environment.ProcessId}");
+        var report = Path.Combine(Repo.ArtifactsDir, "tests", "io-report");
         if (Directory.Exists(report)) Directory.Delete(report, true);
         var (code, text) = Run($"dotnet {Cli()} run --case lenet --route pickle,safetensors,torchsharp_native --runtime {TorchSharp} --mode default "
                                + $"--artifacts {fs.Dir} --out {report}", TimeSpan.FromMinutes(4));
@@ -119,7 +119,8 @@ public sealed class IoFullDiskSpecs(ITestOutputHelper output)
         // Room for the PyTorch-made source ScriptModule (~263 KB) but not for TorchSharp's retrained copy:
         // libtorch's writer aborts the process when it meets a full disk, so the save must never give it one.
         using var fs = Tmpfs("jit", 384, runtimes);
-        var report = Path.Combine(Path.GetTempPath(), $"conformance-io-report-jit-{Environment.ProcessId}");
+        var report = Path.Combine(Repo.ArtifactsDir, "tests", "io-report-jit");
+        if (Directory.Exists(report)) Directory.Delete(report, true);
         var cell = $"lenet/torchscript_script/{TorchSharp}->{TorchSharp}/default";
         var (code, text) = Run($"dotnet {Cli()} run --cells '{cell}' --artifacts {fs.Dir} --out {report}", TimeSpan.FromMinutes(4));
 
