@@ -54,7 +54,6 @@ PACK_RESERVE = 20.0
 # apart from --cell-timeout: a loaded machine's slow import must not read as a cell that hangs.
 START_TIMEOUT = 300.0
 
-PICKLE_ROUTES = ("pickle", "pickle_legacy", "checkpoint", "pickled_model")
 NOT_GOLDEN = {c["name"] for c in catalogue.cases() if not c["golden"]}  # resnet18's ~45 MB artifacts
 # Cases the device leg does not run yet, with why: CUDA has kernels for few quantized ops (no per-channel
 # quantize), so the twin cannot be moved there; its committed fixtures are skipped too.
@@ -67,12 +66,8 @@ def routes_of(spec: judge.CaseSpec) -> List[str]:
 
 
 def extension(route: str) -> str:
-    """MatrixRunner.Extension: a folder (Hugging Face's layouts) is named ``.hf``."""
-    if route in PICKLE_ROUTES or route.startswith("prefix_"):
-        return ".pt"
-    if route == "safetensors":
-        return ".safetensors"
-    return ".hf" if route.startswith("hf_") else ".bin"
+    """The catalogue's routes.*.extension, as Catalogue.ExtensionOf reads it: ``.hf`` names a folder (Hugging Face's layouts)."""
+    return str(catalogue.document()["routes"][route]["extension"])
 
 
 def load_modes(spec: judge.CaseSpec, route: str) -> List[str]:

@@ -69,6 +69,33 @@ public sealed class CatalogueSpecs
     }
 
     [Fact]
+    public void Every_committed_fixture_is_named_case_route_and_its_routes_extension_from_the_catalogue()
+    {
+        // One table for the orchestrator and gpu-check (gpu_check.extension reads the same field); a
+        // fixture named otherwise would never be found by the golden runs.
+        var problems = new List<string>();
+        var cases = Catalogue.All.Select(c => c.Name).ToHashSet();
+        var seen = 0;
+        foreach (var set in Directory.GetDirectories(Repo.FixturesDir))
+            foreach (var entry in Directory.EnumerateFileSystemEntries(set))
+            {
+                var name = Path.GetFileName(entry);
+                if (name.EndsWith(".json") || name.EndsWith(".md") || name.Contains(".source.")) continue;
+                var parts = name.Split('.');
+                if (parts.Length != 3 || !cases.Contains(parts[0])) { problems.Add($"{entry}: not <case>.<route>.<ext>"); continue; }
+                string expected;
+                try { expected = Catalogue.ExtensionOf(parts[1]); }
+                catch (ArgumentException e) { problems.Add($"{entry}: {e.Message}"); continue; }
+                if ("." + parts[2] != expected) problems.Add($"{entry}: route {parts[1]}'s artifact ends with {expected}, not .{parts[2]}");
+                if ((expected == ".hf") != Directory.Exists(entry)) problems.Add($"{entry}: {(expected == ".hf" ? "a .hf artifact is a folder" : "only a .hf artifact is a folder")}");
+                seen++;
+            }
+        Assert.True(problems.Count == 0, string.Join("\n", problems));
+        Assert.True(seen >= 400, $"only {seen} fixtures were looked at");
+        Assert.Throws<ArgumentException>(() => Catalogue.ExtensionOf("no_such_route"));
+    }
+
+    [Fact]
     public void The_codec_dtypes_are_the_dtype_table_entries_with_a_storage_class()
     {
         var table = CatalogueFiles.Read("dtypes.json")["dtypes"]!.AsArray()

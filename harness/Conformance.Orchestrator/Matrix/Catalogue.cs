@@ -75,11 +75,16 @@ public static class Catalogue
     /// <summary>The state-dict routes every case crosses by unless it says otherwise (the catalogue's defaults.routes).</summary>
     public static IReadOnlyList<string> Routes { get; } = Strings(Document["defaults"]!["routes"]);
 
-    /// <summary>Each route with its load modes per consumer kind ("*": any other) and whether a case's own modes apply on it.</summary>
-    private static readonly Dictionary<string, (Dictionary<string, IReadOnlyList<string>> Modes, bool CaseModes)> RouteTable =
+    /// <summary>Each route with its artifact's extension, its load modes per consumer kind ("*": any other) and whether a case's own modes apply on it.</summary>
+    private static readonly Dictionary<string, (string Extension, Dictionary<string, IReadOnlyList<string>> Modes, bool CaseModes)> RouteTable =
         CatalogueFiles.Entries(Document["routes"]).ToDictionary(
             r => r.Key,
-            r => (CatalogueFiles.Entries(r.Value!["modes"]).ToDictionary(m => m.Key, m => Strings(m.Value)), r.Value!["case_modes"]!.GetValue<bool>()));
+            r => (r.Value!["extension"]!.GetValue<string>(),
+                  CatalogueFiles.Entries(r.Value!["modes"]).ToDictionary(m => m.Key, m => Strings(m.Value)), r.Value!["case_modes"]!.GetValue<bool>()));
+
+    /// <summary>What a route's artifact name ends with (the catalogue's routes.*.extension, gpu-check's too); <c>.hf</c> is a folder.</summary>
+    public static string ExtensionOf(string route) =>
+        RouteTable.TryGetValue(route, out var r) ? r.Extension : throw new ArgumentException($"route '{route}' is not in cases.json's routes", nameof(route));
 
     /// <summary>The routes a case's artifact crosses by.</summary>
     public static IReadOnlyList<string> RoutesOf(CaseSpec c) => c.Routes;

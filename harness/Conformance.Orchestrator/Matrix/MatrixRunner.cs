@@ -406,13 +406,6 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, Ledger.Ledger 
     public string ArtifactPath(Cell cell) =>
         Path.Combine(options.ArtifactsDir, cell.Case, cell.Route, cell.Producer + Extension(cell.Route));
 
-    public static string Extension(string route) => route switch
-    {
-        Catalogue.Pickle or Catalogue.PickleLegacy or Catalogue.PickledModel or Catalogue.Checkpoint => ".pt",
-        Catalogue.Safetensors => ".safetensors",
-        RealLayouts.PrefixModule or RealLayouts.PrefixOrigMod => ".pt",
-        // A folder (Hugging Face's layouts): the name keeps three dot-separated parts in fixtures/.
-        _ when RealLayouts.IsFolder(route) => ".hf",
-        _ => ".bin",
-    };
+    /// <summary>The route's extension, from the catalogue.</summary>
+    public static string Extension(string route) => Catalogue.ExtensionOf(route);
 }
