@@ -44,9 +44,16 @@ public sealed class WorkerPool(TimeSpan startTimeout, IReadOnlyDictionary<string
         }
     }
 
+    /// <summary>How each runtime's last worker ended, once the pool is disposed (<see cref="WorkerProcess.Ending"/>).</summary>
+    public ConcurrentDictionary<string, string> Endings { get; } = [];
+
     public void Dispose()
     {
-        foreach (var w in _workers.Values) w.Dispose();
+        foreach (var (id, w) in _workers)
+        {
+            w.Dispose();
+            Endings[id] = w.Ending!;
+        }
         _workers.Clear();
     }
 }

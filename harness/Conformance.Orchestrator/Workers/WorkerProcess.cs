@@ -171,6 +171,12 @@ public sealed class WorkerProcess : IDisposable
         }
     }
 
+    /// <summary>The seconds a worker has to end after <c>shutdown</c> before it is killed.</summary>
+    public static readonly TimeSpan ShutdownGrace = TimeSpan.FromSeconds(3);
+
+    /// <summary>How the process ended when it was disposed: "exited 0 after shutdown" or "killed: …"; null while it runs.</summary>
+    public string? Ending { get; private set; }
+
     public void Dispose()
     {
         if (Alive && !_process.HasExited)
@@ -180,13 +186,20 @@ public sealed class WorkerProcess : IDisposable
             {
                 _process.StandardInput.WriteLine(Wire.Encode(new Request(_nextId++, Ops.Shutdown)));
                 _process.StandardInput.Close();
-                if (!_process.WaitForExit(3000)) Kill();
+                if (_process.WaitForExit(ShutdownGrace)) Ending = $"exited {_process.ExitCode} after shutdown";
+                else
+                {
+                    Kill();
+                    Ending = $"killed: still running {ShutdownGrace.TotalSeconds:0} s after shutdown";
+                }
             }
-            catch (IOException)
+            catch (IOException e)
             {
                 Kill();
+                Ending = $"killed: shutdown could not be sent ({e.Message})";
             }
         }
+        else Ending ??= "had already ended";
         Alive = false;
         _process.Dispose();
     }
