@@ -333,14 +333,11 @@ class Runner:
                         self.log(f"  budget spent during {item['cell']}")
                         self._stop(k, last, on_line)
                         return last
-                    if not ready:
-                        self.log(f"  HANG before {item['cell']}: the process did not start in {limit:.0f} s; killed, going on in a fresh process")
-                        on_line(k, {"row": self._verdict_row(item, "worker_timeout", f"the gpu-check process did not start within {limit:.0f} s "
-                                                                                     "(importing torch, opening the device); the cells after it ran in a fresh one")})
-                        return k + 1
-                    self.log(f"  HANG {item['cell']}: no answer in {limit:.0f} s; killed, going on in a fresh process")
-                    on_line(k, {"row": self._verdict_row(item, "worker_timeout", f"no answer within {limit:.0f} s: the gpu-check "
-                                                                                 "process was killed; the cells after it ran in a fresh one")})
+                    what = (f"no answer within {limit:.0f} s" if ready
+                            else f"the process did not start within {limit:.0f} s (importing torch, opening the device)")
+                    self.log(f"  HANG {item['cell']}: {what}; killed, going on in a fresh process")
+                    on_line(k, {"row": self._verdict_row(item, "worker_timeout", f"{what}: the gpu-check process was killed; "
+                                                                                 "the cells after it ran in a fresh one")})
                     return k + 1
                 if text is not None and not ready:
                     try:

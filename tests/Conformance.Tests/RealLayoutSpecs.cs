@@ -53,7 +53,7 @@ public sealed class RealLayoutSpecs
         }
         Assert.Contains(RealLayouts.PrefixOrigMod, Catalogue.RoutesOf(nested));
         Assert.Equal([Catalogue.Pickle, Catalogue.PickleLegacy, Catalogue.Safetensors, Catalogue.TorchSharpNative], Catalogue.RoutesOf(Catalogue.Case("quantized")));
-        Assert.All(RealLayouts.HfRoutes, r => Assert.Equal(".hf", MatrixRunner.Extension(r)));
+        Assert.All(RealLayouts.HfRoutes, r => Assert.Equal(".hf", Catalogue.ExtensionOf(r)));
     }
 
     [Fact]

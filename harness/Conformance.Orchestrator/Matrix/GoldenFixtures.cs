@@ -69,7 +69,7 @@ public static class GoldenFixtures
         {
             var dir = Path.Combine(fixturesDir, rt.Id);
             Directory.CreateDirectory(dir);
-            var path = Path.Combine(dir, $"{c.Name}.{route}{MatrixRunner.Extension(route)}");
+            var path = Path.Combine(dir, $"{c.Name}.{route}{Catalogue.ExtensionOf(route)}");
             if (Directory.Exists(path)) Directory.Delete(path, recursive: true); // a folder fixture is written afresh
             var reply = MatrixRunner.ProduceArtifact(pool, runtimes, c, route, rt, path, options);
             var source = Path.ChangeExtension(path, ".source.pt");

@@ -404,8 +404,5 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, Ledger.Ledger 
 
     /// <summary>artifacts/&lt;case&gt;/&lt;route&gt;/&lt;producer&gt;.&lt;ext&gt;</summary>
     public string ArtifactPath(Cell cell) =>
-        Path.Combine(options.ArtifactsDir, cell.Case, cell.Route, cell.Producer + Extension(cell.Route));
-
-    /// <summary>The route's extension, from the catalogue.</summary>
-    public static string Extension(string route) => Catalogue.ExtensionOf(route);
+        Path.Combine(options.ArtifactsDir, cell.Case, cell.Route, cell.Producer + Catalogue.ExtensionOf(cell.Route));
 }
