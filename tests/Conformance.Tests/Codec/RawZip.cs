@@ -18,24 +18,85 @@ internal sealed class RawZip
         public long? DeclaredSize { get; init; }
         public string? LocalName { get; init; }
         public long? OffsetOverride { get; init; }
+        public uint? CrcOverride { get; init; }
     }
 
-    public RawZip Add(string name, byte[] data, bool deflate = false, long? declaredSize = null, string? localName = null, long? offset = null)
+    public RawZip Add(string name, byte[] data, bool deflate = false, long? declaredSize = null, string? localName = null, long? offset = null, uint? crc = null)
     {
-        _items.Add(new Item(name, data, deflate) { DeclaredSize = declaredSize, LocalName = localName, OffsetOverride = offset });
+        _items.Add(new Item(name, data, deflate) { DeclaredSize = declaredSize, LocalName = localName, OffsetOverride = offset, CrcOverride = crc });
         return this;
     }
 
-    public byte[] Build()
+    /// <summary>The entries of a real archive, in its directory's order, inflated.</summary>
+    public static List<(string Name, byte[] Data)> Entries(byte[] archive)
+    {
+        var entries = new List<(string, byte[])>();
+        using var zip = new ZipArchive(new MemoryStream(archive), ZipArchiveMode.Read);
+        foreach (var e in zip.Entries)
+        {
+            using var s = e.Open();
+            var m = new MemoryStream();
+            s.CopyTo(m);
+            entries.Add((e.FullName, m.ToArray()));
+        }
+        return entries;
+    }
+
+    public static RawZip Of(IEnumerable<(string Name, byte[] Data)> entries)
+    {
+        var zip = new RawZip();
+        foreach (var (name, data) in entries) zip.Add(name, data);
+        return zip;
+    }
+
+    public byte[] Build(byte[]? comment = null)
+    {
+        var (body, central) = Parts(0);
+        return Concat(body, central, End(_items.Count, central.Length, body.Length, comment ?? []));
+    }
+
+    /// <summary>
+    /// Two archives in one file: both sets of entries, both directories, then <paramref name="first"/>'s
+    /// end record, whose comment is <paramref name="second"/>'s end record (with a comment length of
+    /// <paramref name="hiddenCommentLength"/>). A reader that takes the last end-record signature it
+    /// finds reads the second archive; one that checks the comment length, the first.
+    /// </summary>
+    public static byte[] WithHiddenEnd(RawZip first, RawZip second, int hiddenCommentLength)
+    {
+        var (body1, central1) = first.Parts(0);
+        var (body2, central2) = second.Parts(body1.Length);
+        long cd1 = body1.Length + body2.Length, cd2 = cd1 + central1.Length;
+        var hidden = End(second._items.Count, central2.Length, cd2, [])[..22];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(hidden.AsSpan(20), (ushort)hiddenCommentLength);
+        return Concat(body1, body2, central1, central2, End(first._items.Count, central1.Length, cd1, hidden));
+    }
+
+    private static byte[] Concat(params byte[][] parts) => parts.SelectMany(p => p).ToArray();
+
+    private static byte[] End(int count, long directorySize, long directoryOffset, byte[] comment)
+    {
+        var e = new byte[22 + comment.Length];
+        BinaryPrimitives.WriteUInt32LittleEndian(e, 0x06054b50);
+        BinaryPrimitives.WriteUInt16LittleEndian(e.AsSpan(8), (ushort)count);
+        BinaryPrimitives.WriteUInt16LittleEndian(e.AsSpan(10), (ushort)count);
+        BinaryPrimitives.WriteUInt32LittleEndian(e.AsSpan(12), (uint)directorySize);
+        BinaryPrimitives.WriteUInt32LittleEndian(e.AsSpan(16), (uint)directoryOffset);
+        BinaryPrimitives.WriteUInt16LittleEndian(e.AsSpan(20), (ushort)comment.Length);
+        comment.CopyTo(e, 22);
+        return e;
+    }
+
+    /// <summary>The local headers with their data, and the central directory, for entries starting at <paramref name="start"/>.</summary>
+    private (byte[] Body, byte[] Central) Parts(long start)
     {
         using var file = new MemoryStream();
         var central = new MemoryStream();
         foreach (var item in _items)
         {
             var payload = item.Deflate ? Deflate(item.Data) : item.Data;
-            uint crc = Crc32.HashToUInt32(item.Data);
+            uint crc = item.CrcOverride ?? Crc32.HashToUInt32(item.Data);
             long size = item.DeclaredSize ?? item.Data.Length;
-            long offset = file.Position;
+            long offset = start + file.Position;
             var local = Encoding.UTF8.GetBytes(item.LocalName ?? item.Name);
             var name = Encoding.UTF8.GetBytes(item.Name);
             var h = new byte[30];
@@ -74,17 +135,7 @@ internal sealed class RawZip
                 central.Write(x);
             }
         }
-        long directoryOffset = file.Position;
-        central.Position = 0;
-        central.CopyTo(file);
-        var e = new byte[22];
-        BinaryPrimitives.WriteUInt32LittleEndian(e, 0x06054b50);
-        BinaryPrimitives.WriteUInt16LittleEndian(e.AsSpan(8), (ushort)_items.Count);
-        BinaryPrimitives.WriteUInt16LittleEndian(e.AsSpan(10), (ushort)_items.Count);
-        BinaryPrimitives.WriteUInt32LittleEndian(e.AsSpan(12), (uint)central.Length);
-        BinaryPrimitives.WriteUInt32LittleEndian(e.AsSpan(16), (uint)directoryOffset);
-        file.Write(e);
-        return file.ToArray();
+        return (file.ToArray(), central.ToArray());
     }
 
     public static byte[] Deflate(byte[] data)
