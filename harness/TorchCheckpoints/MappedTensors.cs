@@ -54,6 +54,12 @@ internal sealed class MappedTensors : TensorBackend, IDisposable
 
     public override object AsParameter(object tensor, bool requiresGrad) => TorchSharpTensors.Instance.AsParameter(tensor, requiresGrad);
 
+    /// <summary>A conj or neg tensor is resolved into memory of its own: the mapping is private but shared by every view of the record.</summary>
+    public override byte[] ContiguousBytes(object tensor) => TorchSharpTensors.Instance.ContiguousBytes(tensor);
+
+    public override object FromContiguousBytes(TorchDtype dtype, long[] shape, byte[] bytes, bool requiresGrad) =>
+        TorchSharpTensors.Instance.FromContiguousBytes(dtype, shape, bytes, requiresGrad);
+
     public override void ReleaseStorage(object storage) => TorchSharpTensors.Instance.ReleaseStorage(storage);
 
     public override void ReleaseTensor(object tensor) => TorchSharpTensors.Instance.ReleaseTensor(tensor);

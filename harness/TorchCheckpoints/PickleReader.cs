@@ -34,6 +34,7 @@ internal sealed class PickleReader
     private readonly string _recordPrefix;
     private readonly StorageLoader _loadStorage;
     private readonly Action? _parsed;
+    private readonly Action<object>? _fillNow;
     private readonly TensorBackend _backend;
     private readonly CheckpointLimits _limits;
     private readonly List<object?> _stack = new();
@@ -41,13 +42,20 @@ internal sealed class PickleReader
     private readonly Dictionary<long, object?> _memo = new();
     private readonly Dictionary<string, Storage> _storages = new(StringComparer.Ordinal);
     private readonly List<object> _views = new();
+    // Nesting is bounded as containers are filled, not after: each container's height (the longest
+    // chain of containers below it, 0 when it holds none) is known when it is put inside another,
+    // because a container already inside another is never changed again (torch.save never does so).
+    private readonly Dictionary<object, int> _heights = new(ReferenceEqualityComparer.Instance);
+    private readonly HashSet<object> _placed = new(ReferenceEqualityComparer.Instance);
     private int _position;
     private int _opcodeOffset;
     private byte _opcode;
 
-    public PickleReader(byte[] data, string path, string entry, TensorBackend backend, CheckpointLimits limits, StorageLoader loadStorage, Action? parsed = null)
+    public PickleReader(byte[] data, string path, string entry, TensorBackend backend, CheckpointLimits limits, StorageLoader loadStorage, Action? parsed = null,
+        Action<object>? fillNow = null)
     {
         _parsed = parsed;
+        _fillNow = fillNow;
         _backend = backend;
         _limits = limits;
         _data = data;
@@ -63,8 +71,13 @@ internal sealed class PickleReader
         public string FullName => $"{Module}.{Name}";
     }
 
-    /// <summary>A loaded record: the 1-D tensor over it, and what it was loaded as.</summary>
-    private sealed record Storage(string Key, TorchDtype Dtype, long ElementCount, object Data);
+    /// <summary>A loaded record: the 1-D tensor over it, and what it was loaded as. <see cref="Data"/> is
+    /// null for a storage on the meta device, whose record is not read.</summary>
+    private sealed record Storage(string Key, TorchDtype Dtype, long ElementCount, object? Data, string Location);
+
+    /// <summary>A tensor torch.load would give but this reader cannot: refused, naming the dict key,
+    /// as soon as it is put in a dict (or, anywhere else, when the pickle ends).</summary>
+    private sealed record Unreadable(string Reason);
 
     /// <summary>Runs the pickle to its STOP. On success the storages' own handles are released (the
     /// tensor views keep the memory alive); on failure every tensor made so far is disposed.</summary>
@@ -81,7 +94,10 @@ internal sealed class PickleReader
         finally
         {
             foreach (var storage in _storages.Values)
-                _backend.ReleaseStorage(storage.Data);
+            {
+                if (storage.Data is not null)
+                    _backend.ReleaseStorage(storage.Data);
+            }
             if (!succeeded)
             {
                 foreach (var view in _views)
@@ -124,12 +140,12 @@ internal sealed class PickleReader
                     Push(new PyTuple(Array.Empty<object?>()));
                     break;
                 case (byte)'t': // TUPLE
-                    Push(new PyTuple(PopMark()));
+                    Push(Placed(new PyTuple(PopMark())));
                     break;
                 case 0x85: // TUPLE1
                 case 0x86: // TUPLE2
                 case 0x87: // TUPLE3
-                    Push(new PyTuple(PopItems(_opcode - 0x84)));
+                    Push(Placed(new PyTuple(PopItems(_opcode - 0x84))));
                     break;
                 case (byte)'d': // DICT
                 {
@@ -139,7 +155,7 @@ internal sealed class PickleReader
                     break;
                 }
                 case (byte)'l': // LIST
-                    Push(new List<object?>(PopMark()));
+                    Push(Placed(new List<object?>(PopMark())));
                     break;
                 case (byte)'s': // SETITEM
                 {
@@ -157,13 +173,18 @@ internal sealed class PickleReader
                 case (byte)'a': // APPEND
                 {
                     var value = Pop();
-                    Peek<List<object?>>("a list").Add(value);
+                    var list = Unplaced(Peek<List<object?>>("a list"));
+                    list.Add(value);
+                    Place(list, value);
                     break;
                 }
                 case (byte)'e': // APPENDS
                 {
                     var items = PopMark();
-                    Peek<List<object?>>("a list").AddRange(items);
+                    var list = Unplaced(Peek<List<object?>>("a list"));
+                    list.AddRange(items);
+                    foreach (var item in items)
+                        Place(list, item);
                     break;
                 }
                 case (byte)'q': // BINPUT
@@ -286,6 +307,8 @@ internal sealed class PickleReader
                 return Rebuild(args);
             case RebuildParameter when args.Count == 3: // (data, requires_grad, hooks)
             case RebuildParameterWithState when args.Count == 4: // (data, requires_grad, hooks, state)
+                if (args[0] is Unreadable)
+                    return args[0];
                 var data = args[0] is { } t && _backend.IsTensor(t) ? t : throw Fail($"argument 0 should be a tensor, not {TypeName(args[0])}");
                 return _backend.AsParameter(data, Arg<bool>(args, 1, "requires_grad"));
             case CodecsEncode when args.Count == 2: // how protocol 2 spells bytes: _codecs.encode(text, 'latin1')
@@ -340,9 +363,66 @@ internal sealed class PickleReader
             throw Fail($"storage '{storage.Key}' (record {_recordPrefix}{storage.Key}) has {present * elementSize} bytes, but a tensor of shape {shape} " +
                 $"and dtype {storage.Dtype.Name} (storage offset {offset}, stride [{string.Join(", ", stride)}]) needs {needed} bytes");
 
-        var view = _backend.CreateTensor(storage.Data, new TensorLayout(storage.Dtype, offset, size, stride, requiresGrad));
+        var (conj, neg) = args.Count == 7 ? Bits(args[6], storage) : (false, false);
+        if (storage.Data is null)
+            return new Unreadable($"is a tensor of shape {shape} and dtype {storage.Dtype.Name} on the 'meta' device (storage '{storage.Key}'): " +
+                "torch.load gives it no data, which this reader cannot represent, so the file is refused");
+        var layout = new TensorLayout(storage.Dtype, offset, size, stride, requiresGrad);
+        var view = _backend.CreateTensor(storage.Data, layout);
         _views.Add(view);
-        return view;
+        if (!conj && !neg)
+            return view;
+        return Resolve(view, layout, storage, conj, neg);
+    }
+
+    /// <summary>
+    /// _rebuild_tensor_v2's metadata, as torch 2.x's set_tensor_metadata reads it: nothing when it is
+    /// falsy; otherwise a dict of str keys to bool-like values, where the mere presence of 'conj' or
+    /// 'neg' sets that bit (whatever the value) and other keys are ignored. torch refuses a conj bit
+    /// on a tensor that is not complex.
+    /// </summary>
+    private (bool Conj, bool Neg) Bits(object? metadata, Storage storage)
+    {
+        if (metadata is null or false or 0L or 0.0 or "" or byte[] { Length: 0 } or PyTuple { Count: 0 } or List<object?> { Count: 0 } or PyDict { Count: 0 })
+            return (false, false);
+        if (metadata is not PyDict dict)
+            throw Fail($"the metadata of a tensor over storage '{storage.Key}' is {TypeName(metadata)}; torch.load refuses anything but a dict there");
+        foreach (var (key, value) in dict)
+        {
+            if (key is not string || value is not (null or bool or long or double))
+                throw Fail($"the metadata of a tensor over storage '{storage.Key}' maps {TypeName(key)} to {TypeName(value)}; torch.load takes only str keys and bool values");
+        }
+        bool conj = dict.ContainsKey("conj"), neg = dict.ContainsKey("neg");
+        if (conj && storage.Dtype != TorchDtype.Complex64 && storage.Dtype != TorchDtype.Complex128)
+            throw Fail($"a tensor over storage '{storage.Key}' has the conj bit but dtype {storage.Dtype.Name}; torch.load fails on a conj bit that is not on a complex tensor");
+        return (conj, neg);
+    }
+
+    /// <summary>
+    /// The tensor torch.load gives for a view with the conj and/or neg bit: its values conjugated and/or
+    /// negated, in a tensor of its own (the storage is shared with tensors that have no such bits).
+    /// Values torch itself gives differently on different CPUs are refused instead (see <see cref="ConjNeg"/>).
+    /// </summary>
+    private object Resolve(object view, TensorLayout layout, Storage storage, bool conj, bool neg)
+    {
+        var what = $"({layout.Dtype.Name}, shape [{string.Join(", ", layout.Shape)}], storage '{storage.Key}', {(conj && neg ? "conj and neg bits" : conj ? "conj bit" : "neg bit")})";
+        _fillNow?.Invoke(storage.Data!);
+        byte[] bytes;
+        try
+        {
+            bytes = _backend.ContiguousBytes(view);
+        }
+        catch (NotSupportedException e)
+        {
+            throw Fail($"a tensor {what} must be conjugated or negated as torch.load does, which {_backend.GetType().Name} cannot: {e.Message}");
+        }
+        if (ConjNeg.Apply(bytes, layout.Dtype, conj, neg) is { } problem)
+            return new Unreadable($"{what} {problem}");
+        var resolved = _backend.FromContiguousBytes(layout.Dtype, layout.Shape, bytes, layout.RequiresGrad);
+        _views.Add(resolved);
+        _views.Remove(view);
+        _backend.ReleaseTensor(view);
+        return resolved;
     }
 
     /// <summary>('storage', torch.XStorage, key, location, numel): the record <c>data/key</c>, loaded
@@ -361,7 +441,8 @@ internal sealed class PickleReader
                 throw Fail($"storage '{key}' is used both as {cached.ElementCount} x {cached.Dtype.Name} and as {numel} x {dtype.Name}");
             return cached;
         }
-        var storage = new Storage(key, dtype, numel, _loadStorage(key, dtype, numel, location));
+        // torch.load puts a storage tagged 'meta' on the meta device, whatever its record holds.
+        var storage = new Storage(key, dtype, numel, location == "meta" ? null : _loadStorage(key, dtype, numel, location), location);
         _storages.Add(key, storage);
         return storage;
     }
@@ -370,13 +451,57 @@ internal sealed class PickleReader
     {
         if (items.Count % 2 != 0)
             throw Fail($"{items.Count} items left for a dict, which takes key-value pairs");
+        Unplaced(dict);
         for (int i = 0; i < items.Count; i += 2)
         {
             if (items[i] is not (string or long))
                 throw Fail($"a dict key is {TypeName(items[i])}; only str and int keys are read");
+            if (items[i + 1] is Unreadable unreadable)
+                throw Fail($"key {(items[i] is string s ? $"'{s}'" : items[i])} {unreadable.Reason}");
             dict[items[i]!] = items[i + 1];
+            Place(dict, items[i + 1]);
         }
     }
+
+    /// <summary>Records that <paramref name="child"/> is inside <paramref name="parent"/>, and refuses
+    /// the nesting past <see cref="CheckpointLimits.MaxPickleDepth"/> now, before anything deeper is built.</summary>
+    private void Place(object parent, object? child)
+    {
+        int height = 1;
+        if (child is PyDict or List<object?> or PyTuple)
+        {
+            _placed.Add(child);
+            height = _heights.GetValueOrDefault(child) + 1;
+        }
+        if (height <= _heights.GetValueOrDefault(parent))
+            return;
+        if (height > _limits.MaxPickleDepth)
+            throw Limit(nameof(CheckpointLimits.MaxPickleDepth), _limits.MaxPickleDepth, height, "containers nested in containers");
+        _heights[parent] = height;
+    }
+
+    /// <summary>A container just made from its items: each is placed inside it.</summary>
+    private T Placed<T>(T container) where T : class
+    {
+        IEnumerable<object?> items = container switch
+        {
+            PyTuple tuple => tuple.Items,
+            List<object?> list => list,
+            PyDict dict => dict.Select(e => e.Value),
+            _ => Array.Empty<object?>(),
+        };
+        foreach (var item in items)
+            Place(container, item);
+        return container;
+    }
+
+    /// <summary>A container about to be changed must not be inside another yet, or the depth of what
+    /// holds it would change after it was checked.</summary>
+    private T Unplaced<T>(T container) where T : class =>
+        _placed.Contains(container)
+            ? throw Fail($"{TypeName(container)} that is already inside another container is changed; torch.save never writes that, " +
+                "and the nesting it makes could not be bounded while reading, so the file is refused")
+            : container;
 
     /// <summary>The flattened key-value items of OrderedDict's argument: a dict, or a sequence of pairs.</summary>
     private List<object?> Pairs(object? source)
@@ -408,6 +533,8 @@ internal sealed class PickleReader
             var (value, depth) = pending.Pop();
             if (depth > _limits.MaxPickleDepth)
                 throw Limit(nameof(CheckpointLimits.MaxPickleDepth), _limits.MaxPickleDepth, depth, "containers nested in containers");
+            if (value is Unreadable unreadable)
+                throw Fail($"a tensor in the result {unreadable.Reason}");
             if (value is Global or Storage)
                 throw Fail($"the result contains {TypeName(value)} as a value, which the value model cannot hold");
             if (value is null || !seen.Add(value))

@@ -157,6 +157,13 @@ public sealed class RawTensors : TensorBackend
         new RawTensor((RawStorage)storage, layout.StorageOffset, layout.Shape, layout.Stride, layout.RequiresGrad);
 
     /// <inheritdoc/>
+    public override byte[] ContiguousBytes(object tensor) => ((RawTensor)tensor).ToContiguousBytes();
+
+    /// <inheritdoc/>
+    public override object FromContiguousBytes(TorchDtype dtype, long[] shape, byte[] bytes, bool requiresGrad) =>
+        new RawTensor(new RawStorage(dtype, bytes), 0, shape, TensorLayout.ContiguousStride(shape), requiresGrad);
+
+    /// <inheritdoc/>
     public override object AsParameter(object tensor, bool requiresGrad)
     {
         var t = (RawTensor)tensor;

@@ -33,6 +33,17 @@ public abstract class TensorBackend
     /// has been bounds-checked against the storage.</summary>
     public abstract object CreateTensor(object storage, TensorLayout layout);
 
+    /// <summary>A tensor's elements, contiguous, row-major and little-endian, in a new array: for a
+    /// tensor saved with its conj or neg bit, which the codec resolves over a copy. The storage it views
+    /// has been filled. The default throws <see cref="NotSupportedException"/>, and such a file is refused.</summary>
+    public virtual byte[] ContiguousBytes(object tensor) =>
+        throw new NotSupportedException($"{GetType().Name} does not give a tensor's bytes (ContiguousBytes)");
+
+    /// <summary>A new tensor of <paramref name="dtype"/> and <paramref name="shape"/> holding
+    /// <paramref name="bytes"/> (contiguous, row-major, little-endian): a conj or neg tensor once resolved.</summary>
+    public virtual object FromContiguousBytes(TorchDtype dtype, long[] shape, byte[] bytes, bool requiresGrad) =>
+        throw new NotSupportedException($"{GetType().Name} does not make a tensor from bytes (FromContiguousBytes)");
+
     /// <summary>The tensor as an <c>nn.Parameter</c> (<c>_rebuild_parameter</c>); returns the
     /// tensor to use in its place.</summary>
     public abstract object AsParameter(object tensor, bool requiresGrad);

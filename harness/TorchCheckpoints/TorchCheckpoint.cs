@@ -58,6 +58,7 @@ public static class TorchCheckpoint
         if (!BitConverter.IsLittleEndian)
             throw new CheckpointFormatException(path, null, "this reader needs a little-endian machine");
         using var zip = ZipReader.Open(path, limits);
+        CheckRecordNameCase(zip);
         var pickles = zip.Entries.Where(IsDataPickle).ToList();
         if (pickles.Count == 0)
             throw new CheckpointFormatException(path, null, Missing(zip));
@@ -75,13 +76,82 @@ public static class TorchCheckpoint
                 throw new CheckpointFormatException(path, byteorder.Name, $"entry '{byteorder.Name}' says the storages are '{order}'-endian; only little-endian is read");
         }
 
+        // torch.load reads '.data/version' when there is one, else 'version' (and refuses a file with
+        // neither); both are checked here when present, so that neither can say what torch refuses.
+        foreach (var name in new[] { prefix + ".data/version", prefix + "version" })
+        {
+            if (zip.Find(name) is { } version)
+                CheckVersion(zip, version);
+        }
+
         var pickle = zip.ReadAll(pickleEntry, limits.MaxPickleBytes, nameof(CheckpointLimits.MaxPickleBytes));
         long tensorBytes = 0;
-        var pending = new List<(ZipReader.Entry Entry, nint Address, bool Mapped)>();
+        var pending = new List<Pending>();
         var reader = new PickleReader(pickle, path, pickleEntry.Name, backend, limits,
             (key, dtype, numel, location) => LoadStorage(zip, backend, limits, prefix, key, dtype, numel, location, ref tensorBytes, pending),
-            () => Fill(zip, pending, backend.VerifyMappedCrc));
+            () =>
+            {
+                Fill(zip, pending, backend.VerifyMappedCrc);
+                zip.VerifyUnread();
+            },
+            storage => FillNow(zip, pending, storage, backend.VerifyMappedCrc));
         return reader.Load();
+    }
+
+    /// <summary>The file format versions torch.save writes into <c>version</c>: 3 since torch 1.6 (1 and
+    /// 2 by older writers). torch.load also reads 4 to 10, which only TorchScript archives use.</summary>
+    private static readonly int[] KnownVersions = { 1, 2, 3 };
+
+    /// <summary>The names, below the archive's folder, of the records torch.load looks up.</summary>
+    private static readonly string[] RecordNames =
+        { "data.pkl", "byteorder", "version", ".data/version", ".format_version", ".storage_alignment", ".data/serialization_id" };
+
+    /// <summary>
+    /// torch.load finds its records whatever the case of their names (miniz compares them folded), so
+    /// an entry 'BYTEORDER' holding 'big' is read by torch and would be missed here: an entry whose
+    /// name is one of torch's record names but for case is refused. (Two entries whose names differ
+    /// only in case were refused when the zip was opened.)
+    /// </summary>
+    private static void CheckRecordNameCase(ZipReader zip)
+    {
+        foreach (var entry in zip.Entries)
+        {
+            int slash = entry.Name.IndexOf('/');
+            if (slash <= 0)
+                continue;
+            var record = entry.Name[(slash + 1)..];
+            var folded = ZipReader.FoldCase(record);
+            if (folded != record && (RecordNames.Contains(folded) || folded.StartsWith("data/", StringComparison.Ordinal)))
+                throw new CheckpointFormatException(zip.Path, entry.Name,
+                    $"holds the entry '{entry.Name}', which differs only in case from the record '{entry.Name[..(slash + 1)]}{folded}'; torch.load finds records " +
+                    "whatever their case and reads it as that record, this reader would not, so the file is refused");
+        }
+    }
+
+    /// <summary>The version record holds a decimal number torch.save wrote: one this reader knows.</summary>
+    private static void CheckVersion(ZipReader zip, ZipReader.Entry entry)
+    {
+        if (entry.Size > 16)
+            throw new CheckpointFormatException(zip.Path, entry.Name, $"entry '{entry.Name}' has {entry.Size:N0} bytes; it holds a file format version, a small number");
+        var text = Encoding.ASCII.GetString(zip.ReadAll(entry, 16, nameof(CheckpointLimits.MaxPickleBytes)));
+        var trimmed = text.Trim(' ', '\t', '\n', '\r');
+        if (trimmed.Length == 0 || trimmed.Length > 3 || !trimmed.All(char.IsAsciiDigit) || !KnownVersions.Contains(int.Parse(trimmed, System.Globalization.CultureInfo.InvariantCulture)))
+            throw new CheckpointFormatException(zip.Path, entry.Name,
+                $"entry '{entry.Name}' gives the file format version '{Printable(text)}'; this reader knows versions {string.Join(", ", KnownVersions)} " +
+                "(torch.save writes 3; torch.load refuses versions below 1 and above 10), so the file is refused");
+    }
+
+    private static string Printable(string text) =>
+        string.Concat(text.Select(c => c is >= ' ' and < '\x7f' ? c.ToString() : $"\\x{(int)c:x2}"));
+
+    /// <summary>A record whose bytes are read after the pickle (allocated or mapped up front).</summary>
+    private sealed class Pending(ZipReader.Entry entry, object storage, nint address, bool mapped)
+    {
+        public ZipReader.Entry Entry { get; } = entry;
+        public object Storage { get; } = storage;
+        public nint Address { get; } = address;
+        public bool Mapped { get; } = mapped;
+        public bool Done { get; set; }
     }
 
     /// <summary>
@@ -136,7 +206,7 @@ public static class TorchCheckpoint
     /// <summary>Reads record <c>data/&lt;key&gt;</c>, once it has been checked against the pickle's
     /// element count, the file and the limits.</summary>
     private static object LoadStorage(ZipReader zip, TensorBackend backend, CheckpointLimits limits, string prefix,
-        string key, TorchDtype dtype, long numel, string location, ref long tensorBytes, List<(ZipReader.Entry, nint, bool)> pending)
+        string key, TorchDtype dtype, long numel, string location, ref long tensorBytes, List<Pending> pending)
     {
         var name = $"{prefix}data/{key}";
         var entry = zip.Find(name)
@@ -153,12 +223,12 @@ public static class TorchCheckpoint
         var request = new StorageRequest(key, name, dtype, numel, location);
         if (entry.Method == ZipReader.Stored && backend.MapStorage(request, entry.DataOffset) is { } mapped)
         {
-            pending.Add((entry, mapped.Address, true));
+            pending.Add(new Pending(entry, mapped.Storage, mapped.Address, true));
             return mapped.Storage;
         }
         if (backend.AllocateStorage(request) is { } allocated)
         {
-            pending.Add((entry, allocated.Address, false));
+            pending.Add(new Pending(entry, allocated.Storage, allocated.Address, false));
             return allocated.Storage;
         }
         using var reader = zip.OpenEntry(entry);
@@ -179,16 +249,27 @@ public static class TorchCheckpoint
 
     /// <summary>Reads the records whose memory was allocated up front (or checks the CRCs of the
     /// ones mapped in place), on all cores.</summary>
-    private static unsafe void Fill(ZipReader zip, List<(ZipReader.Entry Entry, nint Address, bool Mapped)> pending, bool verifyMapped) =>
-        Segments.ForEach(pending, record =>
-        {
-            using var reader = zip.OpenEntry(record.Entry);
-            if (record.Mapped)
-                reader.TakeMapped((byte*)record.Address, verifyMapped);
-            else
-                reader.ReadWhole((byte*)record.Address);
-            reader.Finish();
-        });
+    private static void Fill(ZipReader zip, List<Pending> pending, bool verifyMapped) =>
+        Segments.ForEach(pending.Where(p => !p.Done).ToList(), record => Read(zip, record, verifyMapped));
+
+    /// <summary>Reads one pending record now: a tensor whose values must be known while the pickle is
+    /// read (conj and neg bits are resolved over them).</summary>
+    private static void FillNow(ZipReader zip, List<Pending> pending, object storage, bool verifyMapped)
+    {
+        if (pending.FirstOrDefault(p => ReferenceEquals(p.Storage, storage)) is { Done: false } record)
+            Read(zip, record, verifyMapped);
+    }
+
+    private static unsafe void Read(ZipReader zip, Pending record, bool verifyMapped)
+    {
+        using var reader = zip.OpenEntry(record.Entry);
+        if (record.Mapped)
+            reader.TakeMapped((byte*)record.Address, verifyMapped);
+        else
+            reader.ReadWhole((byte*)record.Address);
+        reader.Finish();
+        record.Done = true;
+    }
 
     /// <summary>torch.jit.save's archives hold the module's code (<c>code/__torch__/…</c>) and <c>constants.pkl</c> beside data.pkl.</summary>
     private static bool IsTorchScript(ZipReader zip) =>

@@ -65,6 +65,30 @@ public sealed class TorchSharpTensors : TensorBackend
     }
 
     /// <inheritdoc/>
+    public override unsafe byte[] ContiguousBytes(object tensor)
+    {
+        using var contiguous = ((Tensor)tensor).contiguous();
+        long length = contiguous.NumberOfElements * contiguous.ElementSize;
+        if (length > Array.MaxLength)
+            throw new NotSupportedException($"a tensor of {length:N0} bytes does not fit in one array");
+        var bytes = new byte[length];
+        if (length > 0)
+            new ReadOnlySpan<byte>(FirstElement(contiguous), (int)length).CopyTo(bytes);
+        return bytes;
+    }
+
+    /// <inheritdoc/>
+    public override unsafe object FromContiguousBytes(TorchDtype dtype, long[] shape, byte[] bytes, bool requiresGrad)
+    {
+        var tensor = empty(shape, ToScalarType(dtype));
+        if (bytes.Length > 0)
+            bytes.CopyTo(new Span<byte>(FirstElement(tensor), bytes.Length));
+        if (requiresGrad)
+            tensor.requires_grad = true;
+        return tensor;
+    }
+
+    /// <inheritdoc/>
     public override object AsParameter(object tensor, bool requiresGrad)
     {
         var t = (Tensor)tensor;

@@ -24,6 +24,9 @@ internal sealed class ZipReader : IDisposable
     {
         /// <summary>Where the entry's data start; set once the local header has been checked.</summary>
         public long DataOffset { get; set; } = -1;
+
+        /// <summary>Whether its CRC-32 has been checked (or, for a mapped record, its check waived by the caller).</summary>
+        public bool Verified { get; set; }
     }
 
     private const uint LocalHeaderSignature = 0x04034b50;
@@ -55,13 +58,29 @@ internal sealed class ZipReader : IDisposable
         Length = length;
         Entries = entries;
         _byName = new Dictionary<string, Entry>(StringComparer.Ordinal);
+        // torch.load looks records up through miniz without MZ_ZIP_FLAG_CASE_SENSITIVE, so 'DATA.PKL'
+        // and 'data.pkl' are one name to it (ASCII letters only, as miniz folds them), and which of
+        // the two it reads depends on its binary search: two such names are refused like a duplicate.
+        var byFolded = new Dictionary<string, Entry>(StringComparer.Ordinal);
         foreach (var entry in entries)
         {
             if (!_byName.TryAdd(entry.Name, entry))
                 throw new CheckpointFormatException(path, entry.Name,
                     $"holds the entry '{entry.Name}' twice; readers disagree on which copy counts (torch.load takes one, other zip readers the other), so the file is refused");
+            if (!byFolded.TryAdd(FoldCase(entry.Name), entry))
+                throw new CheckpointFormatException(path, entry.Name,
+                    $"holds the entries '{byFolded[FoldCase(entry.Name)].Name}' and '{entry.Name}', whose names differ only in case; torch.load finds records " +
+                    "whatever their case and may read either, so the file is refused");
         }
     }
+
+    /// <summary>A name with its ASCII letters in lower case, as miniz compares names.</summary>
+    internal static string FoldCase(string name) =>
+        string.Create(name.Length, name, (span, source) =>
+        {
+            for (int i = 0; i < source.Length; i++)
+                span[i] = source[i] is >= 'A' and <= 'Z' ? (char)(source[i] + 32) : source[i];
+        });
 
     public string Path { get; }
 
@@ -97,6 +116,19 @@ internal sealed class ZipReader : IDisposable
     }
 
     public Entry? Find(string name) => _byName.GetValueOrDefault(name);
+
+    /// <summary>Checks the CRC-32 of every entry not read yet (each read entry was checked as it was read).</summary>
+    public void VerifyUnread()
+    {
+        var buffer = new byte[1 << 16];
+        foreach (var entry in Entries.Where(e => !e.Verified))
+        {
+            using var reader = OpenEntry(entry);
+            while (reader.Remaining > 0)
+                reader.ReadExactly(buffer.AsSpan(0, (int)Math.Min(buffer.Length, reader.Remaining)));
+            reader.Finish();
+        }
+    }
 
     /// <summary>A whole (small) entry, CRC-checked, refused past <paramref name="maxBytes"/> before anything is allocated.</summary>
     public byte[] ReadAll(Entry entry, long maxBytes, string limitName)
@@ -219,6 +251,20 @@ internal sealed class ZipReader : IDisposable
         long directoryOffset = BinaryPrimitives.ReadUInt32LittleEndian(tail.AsSpan(end + 16));
         if (count == ushort.MaxValue || directorySize == uint.MaxValue || directoryOffset == uint.MaxValue)
             (count, directorySize, directoryOffset) = ReadZip64End(path, file, endOffset);
+
+        // miniz (torch.load) takes the last end-record signature in the tail, whatever comment length
+        // the record declares; this reader, the last whose comment fits. Another signature after the
+        // directory (in the comment, or past it) makes the two read different archives. Tensor bytes
+        // before the directory may hold the signature by chance and are not searched.
+        long searchFrom = Math.Max(0, Math.Min(directoryOffset + directorySize, endOffset) - (length - tail.Length));
+        for (long i = searchFrom; i <= tail.Length - 4; i++)
+        {
+            if (i != end && BinaryPrimitives.ReadUInt32LittleEndian(tail.AsSpan((int)i)) == EndSignature)
+                throw new CheckpointFormatException(path, null,
+                    $"has a second end-of-central-directory record at offset {length - tail.Length + i} " +
+                    $"({(i > end ? $"inside the zip comment of the one at offset {endOffset}" : $"whose zip comment holds the one at offset {endOffset}")}); " +
+                    "torch.load takes the last one it finds and other readers another, so the file is refused");
+        }
 
         if (count > limits.MaxEntries)
             throw new CheckpointLimitException(path, null, nameof(CheckpointLimits.MaxEntries), limits.MaxEntries, count, "the zip directory's entry count");
@@ -439,6 +485,7 @@ internal sealed class ZipReader : IDisposable
             uint crc = _wholeCrc ?? _crc.GetCurrentHashAsUInt32();
             if (crc != _entry.Crc)
                 throw _zip.Fail(_entry.Name, $"entry '{_entry.Name}' is corrupted: its CRC-32 is {crc:x8} but the zip directory says {_entry.Crc:x8}");
+            _entry.Verified = true;
         }
 
         public void Dispose() => _inflater?.Dispose();
