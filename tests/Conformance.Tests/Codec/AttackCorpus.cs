@@ -31,6 +31,17 @@ public sealed class AttackCorpus
         var deep = four[..2].Concat(Enumerable.Repeat((byte)'(', 100_000)).Concat(four[2..]).ToArray();
         var crc = (byte[])real.Clone();
         crc[real.AsSpan().IndexOf("data/0"u8) + 200] ^= 0x40;
+        var entries = RawZip.Entries(real);
+        var folder = entries[0].Name[..(entries[0].Name.IndexOf('/') + 1)];
+        List<(string, byte[])> With(string name, byte[] data) =>
+            entries.Select(e => e.Name == name ? (e.Name, data) : e).Concat(entries.Any(e => e.Name == name) ? [] : [(name, data)]).ToList();
+        var pickle = entries.Single(e => e.Name == folder + "data.pkl").Data;
+        var cpu = "X\u0003\u0000\u0000\u0000cpu"u8.ToArray();
+        int cpuAt = pickle.AsSpan().IndexOf(cpu);
+        var meta = pickle[..cpuAt].Concat("X\u0004\u0000\u0000\u0000meta"u8.ToArray()).Concat(pickle[(cpuAt + cpu.Length)..]).ToArray();
+        var staleVersion = new RawZip();
+        foreach (var (name, data) in entries)
+            staleVersion.Add(name, data, crc: name == folder + "version" ? System.IO.Hashing.Crc32.HashToUInt32(data) ^ 1 : null);
         return new()
         {
             ["duplicate-data-pkl.pt"] = (new RawZip().Add("archive/data.pkl", Pickle(new PyDict { { "epoch", 7L } }))
@@ -50,6 +61,12 @@ public sealed class AttackCorpus
             ["marks-100000-deep.pt"] = (new RawZip().Add("archive/data.pkl", deep).Add("archive/data/0", new byte[16]).Build(), "CheckpointLimits.MaxPickleDepth"),
             ["truncated-half.pt"] = (real[..(real.Length / 2)], "end-of-central-directory record is missing"),
             ["record-crc-mismatch.pt"] = (crc, "is corrupted: its CRC-32 is"),
+            ["byteorder-big-in-upper-case.pt"] = (RawZip.Of(With(folder + "BYTEORDER", "big"u8.ToArray())).Build(), "differ only in case"),
+            ["end-record-in-comment.pt"] = (RawZip.WithHiddenEnd(RawZip.Of(entries), RawZip.Of(With(folder + "data/0", new byte[512])), 1),
+                "second end-of-central-directory record"),
+            ["version-99.pt"] = (RawZip.Of(With(folder + "version", "99\n"u8.ToArray())).Build(), "gives the file format version '99'"),
+            ["stale-crc-on-version.pt"] = (staleVersion.Build(), "version' is corrupted: its CRC-32 is"),
+            ["storage-on-meta.pt"] = (RawZip.Of(With(folder + "data.pkl", meta)).Build(), "on the 'meta' device"),
         };
     }
 
