@@ -137,7 +137,7 @@ public static class TorchCheckpoint
         var trimmed = text.Trim(' ', '\t', '\n', '\r');
         if (trimmed.Length == 0 || trimmed.Length > 3 || !trimmed.All(char.IsAsciiDigit) || !KnownVersions.Contains(int.Parse(trimmed, System.Globalization.CultureInfo.InvariantCulture)))
             throw new CheckpointFormatException(zip.Path, entry.Name,
-                $"entry '{entry.Name}' gives the file format version '{Printable(text)}'; this reader knows versions {string.Join(", ", KnownVersions)} " +
+                $"entry '{entry.Name}' gives the file format version '{Printable(text.TrimEnd('\n', '\r'))}'; this reader knows versions {string.Join(", ", KnownVersions)} " +
                 "(torch.save writes 3; torch.load refuses versions below 1 and above 10), so the file is refused");
     }
 
