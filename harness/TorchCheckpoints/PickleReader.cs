@@ -47,6 +47,8 @@ internal sealed class PickleReader
     // because a container already inside another is never changed again (torch.save never does so).
     private readonly Dictionary<object, int> _heights = new(ReferenceEqualityComparer.Instance);
     private readonly HashSet<object> _placed = new(ReferenceEqualityComparer.Instance);
+    private long _storageBytes;   // of every storage loaded so far
+    private long _resolvedBytes;  // of the copies made for conj and neg bits
     private int _position;
     private int _opcodeOffset;
     private byte _opcode;
@@ -406,6 +408,21 @@ internal sealed class PickleReader
     private object Resolve(object view, TensorLayout layout, Storage storage, bool conj, bool neg)
     {
         var what = $"({layout.Dtype.Name}, shape [{string.Join(", ", layout.Shape)}], storage '{storage.Key}', {(conj && neg ? "conj and neg bits" : conj ? "conj bit" : "neg bit")})";
+        // A view may repeat its storage's elements (a zero stride), and many views may share one
+        // storage: the copies together may not outgrow the storages the file holds.
+        long copy;
+        try
+        {
+            copy = checked(layout.ElementCount * layout.Dtype.ElementSize);
+        }
+        catch (OverflowException)
+        {
+            throw Fail($"a tensor {what} is too large to copy");
+        }
+        if (copy > Array.MaxLength || copy > _storageBytes - _resolvedBytes)
+            throw Fail($"a tensor {what} needs a copy of {copy:N0} bytes to resolve its bits; with the copies before it that is more than " +
+                $"the {_storageBytes:N0} bytes of the file's storages, so the file is refused");
+        _resolvedBytes += copy;
         _fillNow?.Invoke(storage.Data!);
         byte[] bytes;
         try
@@ -443,6 +460,8 @@ internal sealed class PickleReader
         }
         // torch.load puts a storage tagged 'meta' on the meta device, whatever its record holds.
         var storage = new Storage(key, dtype, numel, location == "meta" ? null : _loadStorage(key, dtype, numel, location), location);
+        if (storage.Data is not null)
+            _storageBytes += numel * dtype.ElementSize;
         _storages.Add(key, storage);
         return storage;
     }

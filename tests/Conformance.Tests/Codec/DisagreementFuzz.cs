@@ -27,7 +27,7 @@ internal static class DisagreementMutations
     private static readonly byte[][] Metadata =
     {
         Dict(("conj", 0x88)), Dict(("neg", 0x88)), Dict(("conj", 0x89)), Dict(("neg", (byte)'N')), Dict(("foo", 0x88)),
-        Dict(("conj", 0x88), ("neg", 0x88)), Dict(), "N"u8.ToArray(), "\u0089"u8.ToArray(), "K\u0001"u8.ToArray(),
+        Dict(("conj", 0x88), ("neg", 0x88)), Dict(), "N"u8.ToArray(), new byte[] { 0x89 }, "K\u0001"u8.ToArray(),
         Dict(("neg", (byte)'K'), ("neg", 0x88)), "X\u0001\u0000\u0000\u0000x"u8.ToArray(),
     };
 

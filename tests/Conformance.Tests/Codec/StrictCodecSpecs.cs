@@ -172,6 +172,28 @@ public sealed class StrictCodecSpecs
         Assert.Contains(words, e.Message);
     }
 
+    /// <summary>A neg view that repeats one element a hundred million times (stride 0): its resolved copy
+    /// would be 400 MB from a 5 KB file, so it is refused before anything that large is allocated.</summary>
+    [Fact]
+    public void A_conj_or_neg_view_larger_than_the_file_s_storages_is_refused_before_copying()
+    {
+        var entries = RawZip.Entries(File.ReadAllBytes(Path.Combine(Samples, "conj-neg.pt")));
+        int pkl = entries.FindIndex(e => e.Name.EndsWith("/data.pkl", StringComparison.Ordinal));
+        var pickle = entries[pkl].Data;
+        int at = pickle.AsSpan().IndexOf("neg.float32"u8);
+        int size = at + pickle.AsSpan(at).IndexOf(new byte[] { (byte)'K', 0, (byte)'K', 8, 0x85 }) + 2; // offset 0, then the size tuple (8,)
+        int stride = size + pickle.AsSpan(size).IndexOf(new byte[] { (byte)'K', 1, 0x85 });             // then the stride tuple (1,)
+        var patched = pickle[..size].Concat(new byte[] { (byte)'J' }).Concat(BitConverter.GetBytes(100_000_000)).Concat(pickle[(size + 2)..stride])
+            .Concat("K\u0000"u8.ToArray()).Concat(pickle[(stride + 2)..]).ToArray();
+        entries[pkl] = (entries[pkl].Name, patched);
+        var path = Write("neg-stride-0.pt", RawZip.Of(entries).Build());
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var e = Refused(path);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Contains("needs a copy of 400,000,000 bytes", e.Message);
+        Assert.True(allocated < 16L << 20, $"{allocated:N0} bytes allocated before: {e.Message}");
+    }
+
     /// <summary>The record behind a key of the conj-neg sample: torch numbers storages in the order it
     /// meets them (make_samples.py), checked here by the record's size.</summary>
     private static string StorageOf(List<(string Name, byte[] Data)> entries, string key)
