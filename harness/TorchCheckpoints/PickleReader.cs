@@ -436,8 +436,8 @@ internal sealed class PickleReader
         if (ConjNeg.Apply(bytes, layout.Dtype, conj, neg) is { } problem)
             return new Unreadable($"{what} {problem}");
         var resolved = _backend.FromContiguousBytes(layout.Dtype, layout.Shape, bytes, layout.RequiresGrad);
-        _views.Add(resolved);
-        _views.Remove(view);
+        // By reference: a backend's tensor may define Equals over its values (TorchSharp's does).
+        _views[_views.FindLastIndex(v => ReferenceEquals(v, view))] = resolved;
         _backend.ReleaseTensor(view);
         return resolved;
     }

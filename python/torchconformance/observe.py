@@ -39,7 +39,9 @@ def tensor_bytes(t: torch.Tensor) -> bytes:
     if t.is_quantized:  # the stored integers, then what turns them into values: a lost scale is a changed hash
         t = t.detach().cpu()
         return t.int_repr().contiguous().numpy().tobytes() + quantized_params(t)
-    t = t.detach().cpu().contiguous()
+    # The values torch gives: a tensor saved with its conj or neg bit (torch >= 2.0) has them resolved,
+    # as every other reader's bytes are (numpy() refuses such a tensor outright).
+    t = t.detach().cpu().resolve_conj().resolve_neg().contiguous()
     if t.dtype == torch.bfloat16:  # numpy has no bfloat16: reinterpret the same 2 bytes.
         t = t.view(torch.int16)
     elif t.dtype in _NEW_DTYPES:  # flattened first: a 0-dim tensor cannot change its element size

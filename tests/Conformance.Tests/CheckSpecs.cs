@@ -37,6 +37,7 @@ public sealed class CheckFixture : IDisposable
                 "fixtures/pytorch-1.13/lenet.pickled_model.pt",
                 "fixtures/pytorch-1.13/lenet.pickle_legacy.pt",
                 "tests/check-samples",
+                "tests/samples/codec/conj-neg.pt",
             ]).Select(p => Path.Combine(Root, p)).ToList();
         var options = RunnerOptions.FromEnvironment(Path.Combine(Root, "artifacts", "tests", "check"));
         Run = new FileCheck(Suite, options).Run(paths);
@@ -110,6 +111,19 @@ public sealed class CheckSpecs(CheckFixture fx, ITestOutputHelper output) : ICla
         Assert.Contains("InvalidCastException", loadPy.Message);
         Assert.StartsWith("✓ a training checkpoint", f.Verdict.Line);
         Assert.Contains("model_state_dict", f.Verdict.Remedy);
+    }
+
+    /// <summary>torch 2.14's conj and neg bits: the codec's TorchSharp tensors, in memory and mapped, hold the
+    /// values torch.load gives (the bits resolved), compared by the check against PyTorch's own reading.</summary>
+    [SkippableFact]
+    public void Conj_and_neg_tensors_are_read_by_the_codec_in_TorchSharp_as_torch_load_gives_them()
+    {
+        RequireRuntimes();
+        var f = fx.File("tests/samples/codec/conj-neg.pt");
+        Show(f);
+        Assert.True(Reader(f, "pytorch-2.14", "torch.load(weights_only=True)").Identical);
+        Assert.True(Reader(f, "torchsharp-0.107", "TorchCheckpoints TorchCheckpoint.Load").Identical, Reader(f, "torchsharp-0.107", "TorchCheckpoints TorchCheckpoint.Load").Message);
+        Assert.True(Reader(f, "torchsharp-0.107", "TorchCheckpoints TorchCheckpoint.LoadMapped").Identical, Reader(f, "torchsharp-0.107", "TorchCheckpoints TorchCheckpoint.LoadMapped").Message);
     }
 
     [SkippableFact]
