@@ -42,11 +42,12 @@ internal sealed class PickleReader
     private readonly Dictionary<long, object?> _memo = new();
     private readonly Dictionary<string, Storage> _storages = new(StringComparer.Ordinal);
     private readonly List<object> _views = new();
-    // Nesting is bounded as containers are filled, not after: each container's height (the longest
-    // chain of containers below it, 0 when it holds none) is known when it is put inside another,
-    // because a container already inside another is never changed again (torch.save never does so).
+    // Nesting is bounded as containers are filled, not after: each container's height (1 + the
+    // largest height of what it holds, a non-container counting 0; 0 when empty) is known when it is
+    // put inside another, because a list or dict already inside another is never changed again
+    // (torch.save never does so). Only heights of 2 and more are stored: 0 and 1 follow from the count.
     private readonly Dictionary<object, int> _heights = new(ReferenceEqualityComparer.Instance);
-    private readonly HashSet<object> _placed = new(ReferenceEqualityComparer.Instance);
+    private readonly HashSet<object> _placed = new(ReferenceEqualityComparer.Instance); // lists and dicts only
     private long _storageBytes;   // of every storage loaded so far
     private long _resolvedBytes;  // of the copies made for conj and neg bits
     private int _position;
@@ -486,18 +487,26 @@ internal sealed class PickleReader
     /// the nesting past <see cref="CheckpointLimits.MaxPickleDepth"/> now, before anything deeper is built.</summary>
     private void Place(object parent, object? child)
     {
-        int height = 1;
-        if (child is PyDict or List<object?> or PyTuple)
-        {
+        if (child is PyDict or List<object?>)
             _placed.Add(child);
-            height = _heights.GetValueOrDefault(child) + 1;
-        }
-        if (height <= _heights.GetValueOrDefault(parent))
+        int height = Height(child) + 1;
+        if (height <= Height(parent))
             return;
         if (height > _limits.MaxPickleDepth)
             throw Limit(nameof(CheckpointLimits.MaxPickleDepth), _limits.MaxPickleDepth, height, "containers nested in containers");
-        _heights[parent] = height;
+        if (height >= 2)
+            _heights[parent] = height;
     }
+
+    private int Height(object? value) =>
+        _heights.TryGetValue(value ?? this, out int height) ? height
+        : value switch
+        {
+            PyDict dict => dict.Count > 0 ? 1 : 0,
+            List<object?> list => list.Count > 0 ? 1 : 0,
+            PyTuple tuple => tuple.Count > 0 ? 1 : 0,
+            _ => 0,
+        };
 
     /// <summary>A container just made from its items: each is placed inside it.</summary>
     private T Placed<T>(T container) where T : class
