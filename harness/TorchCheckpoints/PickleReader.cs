@@ -313,7 +313,10 @@ internal sealed class PickleReader
                 if (args[0] is Unreadable)
                     return args[0];
                 var data = args[0] is { } t && _backend.IsTensor(t) ? t : throw Fail($"argument 0 should be a tensor, not {TypeName(args[0])}");
-                return _backend.AsParameter(data, Arg<bool>(args, 1, "requires_grad"));
+                bool parameterGrad = Arg<bool>(args, 1, "requires_grad");
+                if (parameterGrad)
+                    CheckCanRequireGrad(_backend.Describe(data).Dtype, "a parameter");
+                return _backend.AsParameter(data, parameterGrad);
             case CodecsEncode when args.Count == 2: // how protocol 2 spells bytes: _codecs.encode(text, 'latin1')
                 var encoding = Arg<string>(args, 1, "an encoding");
                 if (encoding is not ("latin1" or "latin-1"))
@@ -333,6 +336,8 @@ internal sealed class PickleReader
         var size = LongTuple(args, 2, "a size tuple");
         var stride = LongTuple(args, 3, "a stride tuple");
         bool requiresGrad = Arg<bool>(args, 4, "requires_grad");
+        if (requiresGrad)
+            CheckCanRequireGrad(storage.Dtype, $"a tensor over storage '{storage.Key}'");
         var shape = $"[{string.Join(", ", size)}]";
         if (size.Length > _limits.MaxRank)
             throw Limit(nameof(CheckpointLimits.MaxRank), _limits.MaxRank, size.Length, $"a tensor over storage '{storage.Key}'");
@@ -376,6 +381,16 @@ internal sealed class PickleReader
         if (!conj && !neg)
             return view;
         return Resolve(view, layout, storage, conj, neg);
+    }
+
+    /// <summary>torch.load refuses requires_grad on an integer or bool tensor ("only Tensors of floating
+    /// point and complex dtype can require gradients"), and TorchSharp would throw its own error.</summary>
+    private void CheckCanRequireGrad(TorchDtype? dtype, string what)
+    {
+        if (dtype is null || dtype == TorchDtype.Float32 || dtype == TorchDtype.Float64 || dtype == TorchDtype.Float16 || dtype == TorchDtype.BFloat16
+            || dtype == TorchDtype.Complex64 || dtype == TorchDtype.Complex128)
+            return;
+        throw Fail($"{what} of dtype {dtype.Name} requires grad; only floating-point and complex tensors can (torch.load refuses it too)");
     }
 
     /// <summary>

@@ -368,6 +368,9 @@ public sealed class TorchReferenceFuzzSpecs(ITestOutputHelper output)
             };
             counts.AddOrUpdate(verdict, 1, (_, c) => c + 1);
             kinds.AddOrUpdate($"{kind}:{verdict}", 1, (_, c) => c + 1);
+            // Not failures (one reader refuses), but worth reading: what torch refuses and the codec reads.
+            if (verdict == Verdict.OnlyTorchRefuses && counts[verdict] <= 5)
+                lock (failures) output.WriteLine($"only torch refuses ({plan}): {answer}");
             if (verdict is Verdict.SilentDisagreement or Verdict.Crash or Verdict.Hang or Verdict.OverMemoryCap)
             {
                 var keep = Path.Combine(CodecSpecs.Scratch("fuzz-torch"), $"{verdict}-{Guid.NewGuid():N}.pt");

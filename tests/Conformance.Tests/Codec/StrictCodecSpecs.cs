@@ -236,6 +236,18 @@ public sealed class StrictCodecSpecs
         Assert.StartsWith(path, e.Message);
     }
 
+    /// <summary>Found by the fuzz against torch: an integer tensor saved with requires_grad, which torch.load
+    /// refuses ("only Tensors of floating point and complex dtype can require gradients").</summary>
+    [Fact]
+    public void An_integer_tensor_that_requires_grad_is_refused_as_torch_refuses_it()
+    {
+        var pickle = CodecSpecs.Pickle(new PyDict { { "w", RawTensor.FromArray(new[] { 1, 2 }, [2], TorchDtype.Int32) } });
+        pickle[Array.IndexOf(pickle, (byte)0x89)] = 0x88; // requires_grad: NEWFALSE -> NEWTRUE
+        var path = Write("int-requires-grad.pt", new RawZip().Add("archive/data.pkl", pickle).Add("archive/data/0", new byte[8]).Add("archive/version", "3\n"u8.ToArray()).Build());
+        var e = Refused(path);
+        Assert.Contains("of dtype torch.int32 requires grad", e.Message);
+    }
+
     /// <summary>A million nested lists in 2 MB of pickle (a million EMPTY_LISTs, then a million APPENDs):
     /// refused for depth while the lists are being nested, within the fuzzer's memory cap.</summary>
     [Fact]
