@@ -459,7 +459,8 @@ internal sealed class PickleReader
     }
 
     /// <summary>('storage', torch.XStorage, key, location, numel): the record <c>data/key</c>, loaded
-    /// once per key onto the CPU whatever the location says.</summary>
+    /// once per key onto the CPU whatever the location says, except 'meta', which is not read (torch
+    /// gives its tensors no data; they are refused where they are used).</summary>
     private Storage PersistentLoad(PyTuple id)
     {
         if (id.Count != 5 || id[0] is not "storage" || id[1] is not Global { Module: "torch" } storageClass

@@ -12,7 +12,7 @@ using Xunit.Abstractions;
 namespace Conformance.Tests.Codec;
 
 /// <summary>
-/// Mutations aimed at the ways torch.load and the codec once read one file differently: entry names
+/// Mutations aimed at the ways torch.load and a zip or pickle reader can read one file differently: entry names
 /// equal but for case, a second end record after the directory, version records, stale CRCs,
 /// conj/neg metadata and the values under it, storages on the meta device, nesting made through the
 /// memo. Each starts from a real checkpoint (a seed of <see cref="CodecFuzzSpecs"/>).

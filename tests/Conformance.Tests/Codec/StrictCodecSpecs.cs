@@ -7,9 +7,9 @@ using TorchCheckpoints;
 namespace Conformance.Tests.Codec;
 
 /// <summary>
-/// Files that torch.load(weights_only=True) and the codec both accepted while reading different
-/// tensors: each is now read as torch reads it, or refused naming the file and the entry. Every input
-/// starts from a file real torch 2.14 wrote (a committed fixture or sample) and changes one thing.
+/// Files that torch.load(weights_only=True) and a zip or pickle reader can both accept while reading
+/// different tensors: each is read as torch reads it, or refused naming the file and the entry. Every
+/// input starts from a file real torch 2.14 wrote (a committed fixture or sample) and changes one thing.
 /// </summary>
 public sealed class StrictCodecSpecs
 {
@@ -236,8 +236,8 @@ public sealed class StrictCodecSpecs
         Assert.StartsWith(path, e.Message);
     }
 
-    /// <summary>Found by the fuzz against torch: an integer tensor saved with requires_grad, which torch.load
-    /// refuses ("only Tensors of floating point and complex dtype can require gradients").</summary>
+    /// <summary>An integer tensor saved with requires_grad, which torch.load refuses ("only Tensors of
+    /// floating point and complex dtype can require gradients").</summary>
     [Fact]
     public void An_integer_tensor_that_requires_grad_is_refused_as_torch_refuses_it()
     {
