@@ -26,10 +26,12 @@ public static class GpuRunJudge
         var label = JudgedBy(archive);
         var results = new List<CellResult>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
+        var items = new HashSet<string>(StringComparer.Ordinal);
         foreach (var o in run["observations"]?.AsArray().OfType<JsonObject>() ?? [])
         {
             var cell = Cell.Parse(o["cell"]!.GetValue<string>());
-            if (!seen.Add(cell.Name))
+            // A produce item is named like its own set's default cell: an artifact written is no row, one that failed is that cell's.
+            if (!items.Add($"{o["op"]?.GetValue<string>()} {cell.Name}"))
                 throw new InvalidDataException($"{archive.Source}: cell {cell.Name} is observed twice in gpu-run.json");
             CellResult? raw;
             try { raw = Observe(archive, repoRoot, rid, cell, o); }
@@ -41,6 +43,8 @@ public static class GpuRunJudge
                 };
             }
             if (raw is null) continue;
+            if (!seen.Add(cell.Name))
+                throw new InvalidDataException($"{archive.Source}: cell {cell.Name} has two results in gpu-run.json (a failed artifact and a load of it)");
             results.Add(Apply(ledger, raw) with { JudgedBy = label });
         }
         foreach (var missing in Unobserved(archive, repoRoot, rid, seen))

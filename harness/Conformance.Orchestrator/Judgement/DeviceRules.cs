@@ -13,10 +13,15 @@ namespace Conformance.Orchestrator.Judgement;
 /// </summary>
 public sealed record DeviceRule(string Id, string Trait, IReadOnlyList<string> Modes, string OnCpu, string OnCuda, string Remedy, IReadOnlyList<string> LedgerEntries)
 {
+    /// <summary>What the load does on the device: for a silent rule, wrong values without an error.</summary>
+    public string Effect { get; init; } = "loads with wrong values, without an error";
+
+    /// <summary>How the load is written, as a user would call it.</summary>
+    public string Load { get; init; } = "torch.load(…, map_location='cuda')";
+
     /// <summary>The line <c>check</c> prints for a file with this trait.</summary>
     public string Warning =>
-        $"⚠ on a GPU (torch.load(…, map_location='cuda'{(Modes is ["mmap"] ? ", mmap=True" : "")})) this file loads with wrong values, without an error: {Trait}. "
-        + $"On the CPU, PyTorch {OnCpu}. Remedy: {Remedy}";
+        $"⚠ on a GPU ({Load}) this file {Effect}: {Trait}. On the CPU, PyTorch {OnCpu}. Remedy: {Remedy}";
 }
 
 /// <summary>The rules, and the report's view of every artifact and mode where a CPU and a CUDA PyTorch disagree.</summary>
@@ -37,18 +42,27 @@ public static class DeviceRules
             "refuses the mapped storage when the compressed record is shorter than the tensor, and returns compressed bytes otherwise",
             "copies the compressed bytes to the device as tensor data",
             "re-save with torch.save (stored entries), or load without mmap",
-            ["pybridge-deflate-mmap-cuda-silently-wrong", "pybridge-save-view-offset-deflate-mmap-cuda-silently-wrong"]),
+            ["pybridge-deflate-mmap-cuda-silently-wrong", "pybridge-save-view-offset-deflate-mmap-cuda-silently-wrong"]) { Load = "torch.load(…, map_location='cuda', mmap=True)" },
+        new("traced-device",
+            "its traced code creates tensors on a fixed device (torch.device(\"cpu\") or (\"cuda:0\") written in; an RNN's initial hidden state, for one), so it runs only on the device it was traced on",
+            ["default"],
+            "runs a CPU-traced file and fails in forward on a CUDA-traced one",
+            "fails in forward on a CPU-traced file (\"Input and hidden tensors are not at the same device\")",
+            "script it (torch.jit.script), or trace it on the device it will run on",
+            ["pytorch-trace-rnn-bound-to-cpu", "pytorch-trace-rnn-bound-to-cuda"])
+        { Effect = "fails in forward if it was traced on another device", Load = "torch.jit.load(…, map_location='cuda')" },
     ];
 
     /// <summary>The rules whose trait a file shows, from its inventory (<c>check</c>'s, read by the newest PyTorch on the CPU).</summary>
     public static IReadOnlyList<DeviceRule> Detect(string format, JsonNode? inventory)
     {
         var found = new List<DeviceRule>();
-        if (inventory is null || format is not ("torch_zip" or "torch_legacy")) return found;
+        if (inventory is null) return found;
         var error = inventory["inventory_error"]?.GetValue<string>() ?? "";
         // The CPU load keeps each storage as its record wrote it: a view past the record is refused in these words.
-        if (error.Contains("Trying to resize storage that is not resizable", StringComparison.Ordinal)) found.Add(All[0]);
-        if ((inventory["deflated_count"]?.GetValue<int>() ?? 0) > 0) found.Add(All[1]);
+        if (format is "torch_zip" or "torch_legacy" && error.Contains("Trying to resize storage that is not resizable", StringComparison.Ordinal)) found.Add(All[0]);
+        if ((inventory["deflated_count"]?.GetValue<int>() ?? 0) > 0 && format == "torch_zip") found.Add(All[1]);
+        if (format == "torchscript" && inventory["device_constants"] is JsonArray { Count: > 0 }) found.Add(All[2]);
         return found;
     }
 
