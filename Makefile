@@ -121,8 +121,9 @@ umount:
 
 # The GPU leg on a machine with CUDA torch and no .NET (README, "The GPU leg"): scripts/gpu-check.sh,
 # which needs no make there. It produces fixtures/pytorch-<X.Y>-cuda/, loads every committed fixture
-# set onto the GPU, judges (python/torchconformance/judge.py, the orchestrator's twin), and packs set and
-# report into $(OUT)/gpu-check-<id>.tar.gz (at most 16 MiB). DEVICE=cpu simulates the GPU (ids say
+# set onto the GPU, keeps each cell's raw reply (it judges nothing), and packs set and replies into
+# $(OUT)/gpu-check-<id>.tar.gz (at most 16 MiB); `conformance judge-gpu ARCHIVE` judges it on a CPU
+# machine with the matrix's judge and ledger. DEVICE=cpu simulates the GPU (ids say
 # cuda-cpu-simulated); GPU_PYTHON picks the interpreter; GPU_CASES=a,b for a subset; GPU_BUDGET (480 s)
 # bounds the run inside a 10-minute command.
 OUT ?= reports/gpu-check

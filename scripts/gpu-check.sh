@@ -4,9 +4,10 @@
 #
 #   bash scripts/gpu-check.sh OUT_DIR            # DEVICE=cpu to simulate; GPU_CASES=a,b; GPU_BUDGET=480
 #
-# OUT_DIR receives three files, nothing else: gpu-check-<id>.tar.gz (the fixture set and the report,
-# at most 16 MiB), gpu-report.json and gpu-check.log. The run stops starting cells GPU_BUDGET - 20 s
-# after it began, packs what ran and exits 3, so it ends inside a 10-minute command limit.
+# OUT_DIR receives two files, nothing else: gpu-check-<id>.tar.gz (the fixture set and gpu-run.json,
+# every cell's raw reply; at most 16 MiB) and gpu-check.log. Nothing is judged there: bring the
+# archive back and run `conformance judge-gpu ARCHIVE` on a CPU machine. The run stops starting cells
+# GPU_BUDGET - 20 s after it began, packs what ran and exits 3, so it ends inside a 10-minute command limit.
 # GPU_PYTHON picks the interpreter (default: the first of python3, /usr/bin/python3, python3.12,
 # python3.13 that imports torch); for a rootfs, GPU_PYTHON="chroot ROOTFS python3" with OUT_DIR inside
 # the mounted repository.
@@ -25,5 +26,5 @@ cases=()
 [ -z "${GPU_CASES:-}" ] || cases=(--cases "$GPU_CASES")
 # shellcheck disable=SC2086 # GPU_PYTHON may be a command with arguments (chroot ROOTFS python3)
 PYTHONUNBUFFERED=1 PYTHONPATH="$here/python" $GPU_PYTHON -m torchconformance gpu-check --out "$out" \
-  --device "${DEVICE:-cuda}" --fixtures "$here/fixtures" --ledger "$here/known-failures.json" \
+  --device "${DEVICE:-cuda}" --fixtures "$here/fixtures" \
   --budget "${GPU_BUDGET:-480}" "${cases[@]}"

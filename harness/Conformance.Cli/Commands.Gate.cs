@@ -1,5 +1,7 @@
 using System.Text.Json.Nodes;
 using Conformance.Orchestrator.Diagnosis;
+using Conformance.Orchestrator.GpuLeg;
+using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Reports;
 
 namespace Conformance.Cli;
@@ -29,13 +31,62 @@ public static partial class Commands
         return c.HasRegressions || (failOnChange && c.HasChanges) ? 1 : 0;
     }
 
+    /// <summary>A shard for merge: a report, or a GPU run judged here first (an archive, or a retired judge's report).</summary>
+    private static JsonNode LoadShard(string path)
+    {
+        if (!GpuReport.IsArchive(path))
+        {
+            var report = RunComparison.Load(path);
+            if (!RetiredJudgeReport.Is(report)) return report;
+        }
+        var repo = Repo();
+        return GpuReport.Judge(path, repo.Root, GpuWorkDir(repo, path), Orchestrator.Ledger.Ledger.Load(repo.KnownFailuresFile), DateOnly.FromDateTime(DateTime.UtcNow)).Json;
+    }
+
+    private static string GpuWorkDir(Orchestrator.Runtimes.RepoLayout repo, string source) =>
+        Path.Combine(repo.ArtifactsDir, "gpu", Path.GetFileName(source).Replace(".tar.gz", "", StringComparison.Ordinal));
+
+    /// <summary>`judge-gpu ARCHIVE`: a GPU run's raw replies judged by the matrix's judge and ledger, as a report (the GPU rows).</summary>
+    public static int JudgeGpu(string source, string? outDir)
+    {
+        var repo = Repo();
+        RunResult run;
+        JsonObject json;
+        try
+        {
+            (run, json) = GpuReport.Judge(source, repo.Root, GpuWorkDir(repo, source), Orchestrator.Ledger.Ledger.Load(repo.KnownFailuresFile), DateOnly.FromDateTime(DateTime.UtcNow));
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException or FormatException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine("error: " + e.Message);
+            return 2;
+        }
+        Console.WriteLine($"judged by: {json["gpu_check"]?["judged_by"]}");
+        foreach (var r in run.Results.Where(r => r.Outcome == Outcome.Fail))
+            Console.WriteLine($"  FAIL {r.Cell.Name}: {Conformance.Protocol.Wire.Truncate(r.Message, 300)}");
+        foreach (var e in run.LedgerErrors) Console.WriteLine($"  {e}");
+        var dir = outDir ?? Path.Combine(repo.ReportsDir, "gpu");
+        try
+        {
+            foreach (var f in ReportWriter.WriteAll(run, dir, json.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }))) Console.WriteLine($"wrote {Rel(f)}");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Console.WriteLine(run.SummaryLine());
+            Console.Error.WriteLine($"error: could not write the GPU report to {Path.GetFullPath(dir)}: {ReportWriteFailure(e)}");
+            return 1;
+        }
+        Console.WriteLine(json["summary"]?["line"]?.GetValue<string>());
+        return run.Passed ? 0 : 1;
+    }
+
     /// <summary>`merge SHARD.json…`: one report from sharded runs.</summary>
     public static int Merge(string[] shards, string? outDir)
     {
         JsonObject merged;
         try
         {
-            merged = ReportMerge.Merge(shards.Select(p => (p, RunComparison.Load(p))).ToList());
+            merged = ReportMerge.Merge(shards.Select(p => (p, LoadShard(p))).ToList());
         }
         catch (Exception e) when (e is InvalidDataException or IOException or FormatException or InvalidOperationException)
         {

@@ -8,7 +8,7 @@ using Conformance.Orchestrator.Runtimes;
 // Output that cannot be written (a full disk under a redirect) is reported, never an abort.
 var console = ConsoleGuard.Install();
 
-// conformance run|report|check|compare|merge|ledger|fixtures|bench|runtimes|doctor: commands only; every
+// conformance run|report|check|compare|merge|judge-gpu|ledger|fixtures|bench|runtimes|doctor: commands only; every
 // judgement lives in Conformance.Orchestrator. Exit codes: 0 passed, 1 failed (a cell, the ledger, a
 // regression), 2 bad usage.
 
@@ -48,10 +48,16 @@ var compare = new Command("compare", "Compare two runs: regressions, fixes, new 
 compare.SetAction(r => Commands.Compare(r.GetValue(oldArg)!, r.GetValue(newArg)!, r.GetValue(mapOpt) ?? [], r.GetValue(mdOpt), r.GetValue(changeOpt)));
 root.Subcommands.Add(compare);
 
-var shardsArg = new Argument<string[]>("reports") { Description = "The shards' compatibility.json files", Arity = ArgumentArity.OneOrMore };
+var shardsArg = new Argument<string[]>("reports") { Description = "The shards' compatibility.json files; a gpu-check archive (.tar.gz) or GPU report is judged first (judge-gpu)", Arity = ArgumentArity.OneOrMore };
 var merge = new Command("merge", "Join sharded runs into one report (json, md, html).") { shardsArg, outOpt };
 merge.SetAction(r => Commands.Merge(r.GetValue(shardsArg)!, r.GetValue(outOpt)));
 root.Subcommands.Add(merge);
+
+var gpuArchiveArg = new Argument<string>("archive") { Description = "gpu-check's gpu-check-<id>.tar.gz (or a retired on-device judge's gpu-report.json)" };
+var judgeGpu = new Command("judge-gpu", "Judge a GPU run's raw replies on this machine with the matrix's judge and ledger: the GPU rows (json, md, html; default reports/gpu/). merge also takes the archive.")
+    { gpuArchiveArg, outOpt };
+judgeGpu.SetAction(r => Commands.JudgeGpu(r.GetValue(gpuArchiveArg)!, r.GetValue(outOpt)));
+root.Subcommands.Add(judgeGpu);
 
 var fixOpt = new Option<bool>("--fix") { Description = "Rewrite known-failures.json from a complete run, printing what changed" };
 var fromOpt = new Option<string?>("--from") { Description = "The run to read (default: reports/compatibility.json)" };

@@ -9,7 +9,7 @@ using static TorchSharp.torch;
 namespace Conformance.Workers.TorchSharp;
 
 /// <summary>
-/// The shapes real checkpoints come in (issue 9, part 3b), TorchSharp side; twin of
+/// The shapes real checkpoints come in, TorchSharp side; twin of
 /// python/torchconformance/layouts.py. Hugging Face's folders are read as a TorchSharp user reads
 /// them, with PyBridge's own reader of those folders (<c>load_checkpoint</c>: the index JSON, then
 /// <c>load_py</c> / <c>load_safetensors</c> per shard), and written where PyBridge can: its pickler

@@ -15,6 +15,7 @@ import inspect as _inspect
 import io
 import json
 import os
+import re
 import pickletools
 import struct
 import zipfile
@@ -237,8 +238,14 @@ def _zip_records(path: str) -> Dict[str, Any]:
                 records[leaf] = z.read(info).decode("utf-8", "replace").strip()[:80]
         deflated = [i.filename for i in infos if i.compress_type != zipfile.ZIP_STORED]
         folders = sorted({i.filename.split("/", 1)[0] for i in infos})
+        # TorchScript's code with a device written in (what torch.jit.trace records for tensors the forward creates).
+        devices = sorted({m.decode("ascii") for i in infos if "/code/" in i.filename and i.filename.endswith(".py")
+                          for m in _DEVICE_CONSTANT.findall(z.read(i))})
     return {"records": records, "deflated_entries": deflated[:20], "deflated_count": len(deflated),
-            "entries": len(infos), "folders": folders}
+            "entries": len(infos), "folders": folders, "device_constants": devices}
+
+
+_DEVICE_CONSTANT = re.compile(rb'torch\.device\("([a-z]+(?::[0-9]+)?)"\)')
 
 
 def _load_kwargs_supported(name: str) -> bool:

@@ -1,22 +1,25 @@
-"""``python3 -m torchconformance gpu-check --out DIR [--device cuda|cpu]``: the GPU leg, in one run.
+"""``python3 -m torchconformance gpu-check --out DIR [--device cuda|cpu]``: the GPU leg observes, in one run.
 
-For a machine with CUDA torch and no .NET (``make gpu-check``). It:
+For a machine with CUDA torch and no .NET (``scripts/gpu-check.sh``). It judges nothing: the verdicts
+come from the orchestrator on a CPU machine, ``conformance judge-gpu ARCHIVE``, with the same judge,
+ledger and report writers as the matrix. It:
 
 1. produces every golden case on the device (trained there, optimizers stepped there, saved from
    device tensors whose storages say ``cuda:0``) as a fixture set ``fixtures/<id>/`` in the layout
    of ``make fixtures``, ``<id>`` being ``pytorch-<major>.<minor>-cuda``;
 2. loads every committed fixture set (TorchSharp's, each PyTorch version's) and its own onto the
-   device (``map_location``), resumes training there, and judges each cell with ``judge.py``, the
-   twin of the orchestrator's judge, then the ledger (known-failures.json);
-3. writes ``gpu-report.json`` in the main report's schema (2), which ``conformance merge`` joins;
-4. packs both into ``gpu-check-<id>.tar.gz`` (at most 16 MiB) in ``--out``, beside the report and
-   ``gpu-check.log``: three files, since at most 8 come back from the GPU machine.
+   device (``map_location``), resumes training there, and keeps each cell's raw reply, exactly as the
+   worker would have sent it to the orchestrator (or what the parent saw instead: a crash, a hang,
+   garbage), with the seconds it took and the SHA-256 of the observation it is to be judged against;
+3. packs the set and ``gpu-run.json`` (the plan's facts, the device, every raw reply) into
+   ``gpu-check-<id>.tar.gz`` (at most 16 MiB) in ``--out``, beside ``gpu-check.log``: two files,
+   since at most 8 come back from the GPU machine. The closing line is a tally, not a verdict.
 
 The cells run in child processes (``python3 -m torchconformance.gpu_check child PLAN K``), which answer
 one JSON line per cell on a guarded stdout; the parent (``Runner``) turns a crash or a hang into that
-cell's ``worker_crash`` / ``worker_timeout`` and starts a fresh child at the next cell, stops starting
-cells when ``--budget`` is spent (the rest are skipped, named), and rewrites report and archive after
-every fixture set, so that one shot on a borrowed GPU never comes back empty.
+cell's ``worker_crash`` / ``worker_timeout``, starts a fresh child at the next cell, stops starting
+cells when ``--budget`` is spent (the rest are recorded as skipped, named), and rewrites the archive
+after every fixture set, so that one shot on a borrowed GPU never comes back empty.
 
 ``--device cpu`` simulates the device on the CPU: every path above runs, files are written as a GPU
 writes them (storages tagged ``cuda:0``, ``device.simulating``), and every id says so
@@ -40,29 +43,36 @@ import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
+from . import catalogue
 from . import device as devices
-from . import catalogue, judge
 
 MAX_ARCHIVE_BYTES = 16 * 1024 * 1024
+# What the orchestrator's `judge-gpu` reads: bump it when a field changes meaning.
+RUN_SCHEMA = "gpu-run/1"
 # A child that met a sticky CUDA error (the context is lost for every later call) finishes its
 # cell, then exits with this code: the parent goes on in a fresh process from the next cell.
 EXIT_RESTART = 75
 _STICKY = ("CUDA error", "cudaError", "CUBLAS_STATUS", "CUDNN_STATUS", "device-side assert", "illegal memory access")
-# The seconds kept back from --budget to write the report and pack the archive.
+# The seconds kept back from --budget to pack the archive.
 PACK_RESERVE = 20.0
 # The seconds a child may take to start (import torch, open the device) before it says "ready". Kept
 # apart from --cell-timeout: a loaded machine's slow import must not read as a cell that hangs.
 START_TIMEOUT = 300.0
 
-NOT_GOLDEN = {c["name"] for c in catalogue.cases() if not c["golden"]}  # resnet18's ~45 MB artifacts
+CASES = {c["name"]: c for c in catalogue.cases()}
+NOT_GOLDEN = {name for name, c in CASES.items() if not c["golden"]}  # resnet18's ~45 MB artifacts
 # Cases the device leg does not run yet, with why: CUDA has kernels for few quantized ops (no per-channel
 # quantize), so the twin cannot be moved there; its committed fixtures are skipped too.
 NOT_ON_DEVICE = {"quantized": "CUDA quantized support is partial; the device leg does not run the quantized case yet"}
 
 
-def routes_of(spec: judge.CaseSpec) -> List[str]:
+def is_checkpoint(name: str) -> bool:
+    return CASES[name].get("optimizer") is not None
+
+
+def routes_of(name: str) -> List[str]:
     """Catalogue.RoutesOf: the case's routes from cases.json (defaults.routes when it names none)."""
-    return list(catalogue.case(spec.name)["routes"])
+    return list(CASES[name]["routes"])
 
 
 def extension(route: str) -> str:
@@ -70,43 +80,44 @@ def extension(route: str) -> str:
     return str(catalogue.document()["routes"][route]["extension"])
 
 
-def load_modes(spec: judge.CaseSpec, route: str) -> List[str]:
-    """Catalogue.LoadModes for a PyTorch consumer: the route's modes, then the case's own where the route takes them."""
+def load_modes(name: str, route: str) -> List[str]:
+    """Catalogue.LoadModes for a PyTorch consumer: the route's modes, then the case's own where the route takes them.
+    judge-gpu plans the same cells with Catalogue.LoadModes and names any this plan missed."""
     table = catalogue.document()["routes"][route]
     modes = list(table["modes"].get("pytorch", table["modes"]["*"]))
     if table.get("case_modes"):
-        if spec.partial is not None:
-            modes.append(judge.STRICT_FALSE)
-        if spec.mismatch is not None:
-            modes.append(judge.SHAPE_MISMATCH)
+        if CASES[name].get("partial_load") is not None:
+            modes.append("strict_false")
+        if CASES[name].get("shape_mismatch") is not None:
+            modes.append("shape_mismatch")
     return modes
 
 
-
 def _request(op: str, args: Dict[str, Any]) -> Dict[str, Any]:
+    """The reply exactly as the worker sends it on the wire (worker.handle_json: no NaN, JSON-encodable or an error)."""
     from . import worker
 
-    return worker.handle({"id": 0, "op": op, "args": args})
+    return json.loads(worker.handle_json(json.dumps({"id": 0, "op": op, "args": args})))
 
 
-def _args(spec: judge.CaseSpec, route: str, path: str, device: str, simulated: bool, mode: Optional[str] = None) -> Dict[str, Any]:
-    a: Dict[str, Any] = {"case": spec.name, "route": route, "path": path, "seed": 0, "device": device}
+def _args(name: str, route: str, path: str, device: str, simulated: bool, mode: Optional[str] = None) -> Dict[str, Any]:
+    a: Dict[str, Any] = {"case": name, "route": route, "path": path, "seed": 0, "device": device}
     if simulated:
         a["simulate_cuda"] = True  # device.simulating: cuda:0 tags on save, map_location on load
-    if spec.is_checkpoint:
-        a["optimizer"] = spec.optimizer
+    if is_checkpoint(name):
+        a["optimizer"] = CASES[name]["optimizer"]
     if mode is not None:
         a["mode"] = mode
     return a
 
 
-# ---- the plan: one item per artifact to write, then one per cell to judge ----
+# ---- the plan: one item per artifact to write, then one per cell to observe ----
 
 def plan_produce(set_dir: str, rid: str, case_names: List[str]) -> List[Dict[str, Any]]:
-    return [{"op": "produce", "case": name, "route": route, "producer": rid,
+    return [{"op": "produce", "case": name, "route": route, "mode": "default", "producer": rid, "set": rid,
              "path": os.path.join(set_dir, f"{name}.{route}{extension(route)}"),
              "cell": f"{name}/{route}/{rid}->{rid}/default"}
-            for name in case_names for route in routes_of(judge.CASES[name])]
+            for name in case_names for route in routes_of(name)]
 
 
 def fixture_sets(fixtures_dir: str) -> List[Tuple[str, str]]:
@@ -128,15 +139,14 @@ def artifacts(set_dir: str) -> List[Tuple[str, str, str]]:
     return found
 
 
-def plan_consume(producer_id: str, set_dir: str, rid: str, case_names: Optional[List[str]]) -> List[Dict[str, Any]]:
+def plan_consume(producer_id: str, set_id: str, set_dir: str, rid: str, case_names: Optional[List[str]]) -> List[Dict[str, Any]]:
     """Every cell of one fixture set onto the device, one item per load mode."""
     items = []
     for name, route, path in artifacts(set_dir):
-        spec = judge.CASES.get(name)
-        if spec is None or name in NOT_ON_DEVICE or route not in routes_of(spec) or (case_names is not None and name not in case_names):
+        if name not in CASES or name in NOT_ON_DEVICE or route not in routes_of(name) or (case_names is not None and name not in case_names):
             continue
-        for mode in load_modes(spec, route):
-            items.append({"op": "consume", "case": name, "route": route, "mode": mode, "producer": producer_id, "path": path,
+        for mode in load_modes(name, route):
+            items.append({"op": "consume", "case": name, "route": route, "mode": mode, "producer": producer_id, "set": set_id, "path": path,
                           "cell": f"{name}/{route}/{producer_id}->{rid}/{mode}"})
     return items
 
@@ -149,48 +159,37 @@ def _sticky(reply: Dict[str, Any]) -> bool:
     return any(s in text for s in _STICKY)
 
 
-def run_item(item: Dict[str, Any], plan: Dict[str, Any], ledger: Optional[judge.Ledger]) -> Tuple[Dict[str, Any], bool]:
+def _sha256(path: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def run_item(item: Dict[str, Any], plan: Dict[str, Any]) -> Tuple[Dict[str, Any], bool]:
     """One item in this process: (the line for the parent, whether the CUDA context is now lost)."""
     import torch
 
     rid, device, simulated = plan["rid"], plan["device"], plan["simulated"]
-    spec = judge.CASES[item["case"]]
+    name = item["case"]
     started = time.monotonic()
     if item["op"] == "produce":
         path = item["path"]
-        reply = _request("produce_checkpoint" if spec.is_checkpoint else "produce", _args(spec, item["route"], path, device, simulated))
+        reply = _request("produce_checkpoint" if is_checkpoint(name) else "produce", _args(name, item["route"], path, device, simulated))
         if reply["status"] != "ok":
-            _remove(path)
-            if reply["error"]["kind"] == "not_applicable":
-                return {"not_applicable": reply["error"]["message"]}, False
-            p = judge._problem("save_error" if reply["error"]["kind"] == "save_error" else "runtime_error", f"producer {rid}",
-                               judge.strip_path(reply["error"]["message"], path))
-            verdict = judge._failed(p)
-            if ledger is not None:  # a declared producer failure (safetensors' save_model on views) is one here too
-                verdict = ledger.apply(item["cell"], verdict)
-            row = {"cell": item["cell"], "verdict": verdict, "artifact": path, "seconds": time.monotonic() - started}
-            return {"row": result_json(row)}, _sticky(reply)
-        manifest = {"producer": rid, "producer_version": torch.__version__, "case": item["case"], "route": item["route"], "seed": 0,
+            _remove(path)  # a failed save leaves nothing to mistake for an artifact
+            return {"reply": reply, "seconds": time.monotonic() - started}, _sticky(reply)
+        manifest = {"producer": rid, "producer_version": torch.__version__, "case": name, "route": item["route"], "seed": 0,
                     "device": device, "simulated": simulated, "observation": reply["result"]}
         with open(os.path.splitext(path)[0] + ".json", "w", encoding="utf-8") as f:
             f.write(json.dumps(manifest, indent=2) + "\n")
-        return {"written": path}, False
+        return {"written": path, "seconds": time.monotonic() - started}, False
     path = item["path"]
     manifest_path = os.path.splitext(path)[0] + ".json"
     try:
-        with open(manifest_path, encoding="utf-8") as f:
-            expected = json.load(f)["observation"]
-    except (OSError, ValueError, KeyError) as e:
-        v = judge._failed(judge._problem("fixture_error", manifest_path, f"{manifest_path}: {type(e).__name__}: {e}"))
-        return {"row": result_json({"cell": item["cell"], "artifact": path, "seconds": 0.0, "verdict": v})}, False
-    tol = judge.tolerance_for(spec, judge.device_of(item["producer"]), judge.device_of(rid))
-    reply = _request("consume_checkpoint" if spec.is_checkpoint else "consume", _args(spec, item["route"], path, device, simulated, item["mode"]))
-    verdict = judge.judge_cell(item["case"], rid, item["mode"], expected, reply, path, tol, route=item["route"])
-    if ledger is not None:
-        verdict = ledger.apply(item["cell"], verdict)
-    row = {"cell": item["cell"], "verdict": verdict, "artifact": path, "seconds": time.monotonic() - started,
-           "archive_version": expected.get("archive_version")}
-    return {"row": result_json(row)}, _sticky(reply)
+        digest = _sha256(manifest_path)
+    except OSError as e:
+        return {"failure": {"kind": "fixture_error", "message": f"{manifest_path}: {type(e).__name__}: {e}"}}, False
+    reply = _request("consume_checkpoint" if is_checkpoint(name) else "consume", _args(name, item["route"], path, device, simulated, item["mode"]))
+    return {"reply": reply, "manifest_sha256": digest, "seconds": time.monotonic() - started}, _sticky(reply)
 
 
 def _remove(path: str) -> None:
@@ -208,7 +207,6 @@ def child_main(plan_path: str, start: int) -> int:
     with open(plan_path, encoding="utf-8") as f:
         plan = json.load(f)
     devices.prepare(plan["device"])
-    ledger = judge.Ledger(plan["ledger"]) if plan.get("ledger") else None
     from . import worker  # noqa: F401 - imported before "ready", so that no cell's time includes start-up
 
     # Tests only (GpuCheckSpecs): "crash:CELL;hang:CELL;cuda_error:CELL" makes this process die, hang, or
@@ -228,10 +226,10 @@ def child_main(plan_path: str, start: int) -> int:
         if faults.get(item["cell"]) == "hang":
             time.sleep(3600)
         if faults.get(item["cell"]) == "cuda_error":  # what a device-side assert leaves: this cell fails, the context is gone
-            v = judge._failed(judge._problem("runtime_error", plan["rid"], "RuntimeError: CUDA error: device-side assert triggered (planted)"))
-            line, sticky = {"row": result_json({"cell": item["cell"], "verdict": v, "artifact": item["path"], "seconds": 0.0})}, True
+            reply = {"id": 0, "status": "error", "error": {"kind": "runtime_error", "message": "RuntimeError: CUDA error: device-side assert triggered (planted)"}}
+            line, sticky = {"reply": reply, "seconds": 0.0}, True
         else:
-            line, sticky = run_item(item, plan, ledger)
+            line, sticky = run_item(item, plan)
         line["i"] = k
         proto.write(json.dumps(line, allow_nan=False) + "\n")
         proto.flush()
@@ -254,29 +252,21 @@ def _signal_name(code: int) -> str:
 
 class Runner:
     """Runs a plan's items in child processes. A child that crashes or hangs costs one cell, which is
-    judged worker_crash / worker_timeout (like the orchestrator's); the next child starts at the cell
+    recorded as worker_crash / worker_timeout (the orchestrator's words for them); the next child starts at the cell
     after it. Past the deadline no cell starts: the rest are skipped, naming the budget."""
 
-    def __init__(self, plan_path: str, plan: Dict[str, Any], cell_timeout: float, deadline: Optional[float], ledger: Optional[judge.Ledger], log,
+    def __init__(self, plan_path: str, plan: Dict[str, Any], cell_timeout: float, deadline: Optional[float], log,
                  start_timeout: float = START_TIMEOUT) -> None:
         self.plan_path, self.plan = plan_path, plan
-        self.cell_timeout, self.deadline, self.ledger, self.log = cell_timeout, deadline, ledger, log
+        self.cell_timeout, self.deadline, self.log = cell_timeout, deadline, log
         self.start_timeout = start_timeout
         self.children = 0
         self.over_budget = False
 
-    def _verdict_row(self, item: Dict[str, Any], code: str, message: str) -> Dict[str, Any]:
-        spec = judge.CASES[item["case"]]
-        p = judge._problem(code, item["producer"] if item["op"] == "produce" else self.plan["rid"], message)
-        v = judge._failed(p)
-        if item["op"] == "consume":
-            v.tolerance = judge.tolerance_for(spec, judge.device_of(item["producer"]), judge.device_of(self.plan["rid"]))
-            if self.ledger is not None:
-                v = self.ledger.apply(item["cell"], v)
-        return result_json({"cell": item["cell"], "verdict": v, "artifact": item["path"], "seconds": 0.0})
-
-    def _skipped_row(self, item: Dict[str, Any], why: str) -> Dict[str, Any]:
-        return result_json({"cell": item["cell"], "verdict": judge.CellVerdict("skipped", [], f"skipped: {why}"), "artifact": item["path"], "seconds": 0.0})
+    @staticmethod
+    def _failure(kind: str, message: str) -> Dict[str, Any]:
+        """What the parent saw instead of an answer: the orchestrator's WorkerReply.Failed kinds."""
+        return {"failure": {"kind": kind, "message": message}}
 
     def _left(self) -> Optional[float]:
         return None if self.deadline is None else self.deadline - time.monotonic()
@@ -336,8 +326,8 @@ class Runner:
                     what = (f"no answer within {limit:.0f} s" if ready
                             else f"the process did not start within {limit:.0f} s (importing torch, opening the device)")
                     self.log(f"  HANG {item['cell']}: {what}; killed, going on in a fresh process")
-                    on_line(k, {"row": self._verdict_row(item, "worker_timeout", f"{what}: the gpu-check process was killed; "
-                                                                                 "the cells after it ran in a fresh one")})
+                    on_line(k, self._failure("worker_timeout", f"{what}: the gpu-check process was killed; "
+                                                                                 "the cells after it ran in a fresh one"))
                     return k + 1
                 if text is not None and not ready:
                     try:
@@ -346,7 +336,7 @@ class Runner:
                         ready = False
                     if ready:
                         continue
-                    on_line(k, {"row": self._verdict_row(item, "protocol_error", f"gpu-check's child did not say it was ready: {text[:200]!r}")})
+                    on_line(k, self._failure("protocol_error", f"gpu-check's child did not say it was ready: {text[:200]!r}"))
                     return k + 1
                 if text is None:  # the child ended
                     code = child.wait()
@@ -356,15 +346,15 @@ class Runner:
                         return k
                     self.log(f"  CRASH {item['cell']}: the process ended ({_signal_name(code)}); going on in a fresh process")
                     said = " | ".join(x for x in tail if x)[-400:]
-                    on_line(k, {"row": self._verdict_row(item, "worker_crash", f"the gpu-check process ended with {_signal_name(code)} on this cell"
-                                                                                f"{': ' + said if said else ''}; the cells after it ran in a fresh one")})
+                    on_line(k, self._failure("worker_crash", f"the gpu-check process ended with {_signal_name(code)} on this cell"
+                                                                                f"{': ' + said if said else ''}; the cells after it ran in a fresh one"))
                     return k + 1
                 try:
                     line = json.loads(text)
                     if not isinstance(line, dict) or line.get("i") != k:
                         raise ValueError(f"expected the answer for item {k}")
                 except ValueError as e:
-                    on_line(k, {"row": self._verdict_row(item, "protocol_error", f"gpu-check's child answered garbage ({e}): {text[:200]!r}")})
+                    on_line(k, self._failure("protocol_error", f"gpu-check's child answered garbage ({e}): {text[:200]!r}"))
                     return k + 1
                 on_line(k, line)
                 k += 1
@@ -384,42 +374,47 @@ class Runner:
         self.over_budget = True
         why = f"gpu-check's budget ran out before this cell (--budget); run it again with GPU_CASES for the rest"
         for j in range(k, last):
-            on_line(j, {"row": self._skipped_row(self.plan["items"][j], why)})
+            on_line(j, {"skipped": why})
 
 
-def _finite(x: Optional[float]) -> Optional[float]:
-    import math
+def observation(item: Dict[str, Any], line: Dict[str, Any], work: str, fixtures_dir: str) -> Dict[str, Any]:
+    """One cell as judge-gpu reads it: where the artifact and its observation are, and what came back.
 
-    return None if x is None else x if math.isfinite(x) else sys.float_info.max
-
-
-def result_json(r: Dict[str, Any]) -> Dict[str, Any]:
-    """One result as ReportJson.Build writes it."""
-    v: judge.CellVerdict = r["verdict"]
-    case, route, pair, mode = r["cell"].split("/")
-    producer, consumer = pair.split("->")
-    return {
-        "cell": r["cell"], "case": case, "producer": producer, "consumer": consumer, "route": route, "mode": mode,
-        "outcome": v.outcome, "message": v.message,
-        "problems": [{"code": p["code"], "subject": p["subject"], "message": p["message"], "measure": _finite(p.get("measure"))} for p in v.problems],
-        "max_abs_diff": _finite(v.diff.max_abs) if v.diff else None,
-        "max_rel_diff": _finite(v.diff.max_rel) if v.diff else None,
-        "train_eval_max_abs_diff": _finite(v.train_eval_diff),
-        "archive_version": r.get("archive_version"),
-        "tolerance": {"atol": v.tolerance.atol, "rtol": v.tolerance.rtol} if v.tolerance else None,
-        "known_failure": v.known_failure,
-        "artifact": r.get("artifact"),
-        "seconds": round(r.get("seconds", 0.0), 3),
-    }
+    ``artifact`` is the path relative to the archive (the device's own set) or to the repository (a
+    committed set), ``path`` the one the device's worker saw (its messages start with it)."""
+    own = item["set"] == item["producer"]
+    root = work if own else os.path.dirname(os.path.abspath(fixtures_dir))
+    record: Dict[str, Any] = {"cell": item["cell"], "op": item["op"], "set": item["set"],
+                              "artifact": os.path.relpath(item["path"], root).replace(os.sep, "/"), "path": item["path"],
+                              "seconds": round(float(line.get("seconds", 0.0)), 3)}
+    for key in ("reply", "failure", "skipped", "manifest_sha256", "written"):
+        if key in line:
+            record[key] = line[key]
+    return record
 
 
-def summary_line(counts: Dict[str, int]) -> str:
-    """ReportMerge.SummaryLine's words; skips here are cells the budget left out, and the line says so."""
-    ok = counts.get("fail", 0) == 0
-    skips = counts.get("skipped", 0)
-    return (f"CONFORMANCE SUITE {'PASSED' if ok else 'FAILED'}: {counts.get('pass', 0)} passes, {counts.get('known_failure', 0)} known failures, "
-            f"{counts.get('fail', 0)} unexpected failures, {skips} skips{f' ({skips} past the gpu-check budget)' if skips else ''}, "
-            f"{counts.get('not_applicable', 0)} not applicable")
+def tally(observations: List[Dict[str, Any]]) -> Dict[str, int]:
+    """What came back, counted: no verdict (that is judge-gpu's, on a CPU machine)."""
+    counts = {"answered": 0, "refused": 0, "crashed_or_hung": 0, "skipped": 0, "produced": 0}
+    for o in observations:
+        if "skipped" in o:
+            counts["skipped"] += 1
+        elif "failure" in o:
+            counts["crashed_or_hung"] += 1
+        elif "written" in o:
+            counts["produced"] += 1
+        elif o.get("reply", {}).get("status") == "ok":
+            counts["answered"] += 1
+        else:
+            counts["refused"] += 1
+    return counts
+
+
+def tally_line(rid: str, counts: Dict[str, int]) -> str:
+    cells = sum(v for k, v in counts.items() if k != "produced")
+    return (f"GPU-CHECK OBSERVED {rid}: {counts['produced']} artifacts written, {cells} cells: {counts['answered']} answered, "
+            f"{counts['refused']} refused by the worker, {counts['crashed_or_hung']} crashed, hung or unreadable, "
+            f"{counts['skipped']} skipped (budget); no verdict here: run `conformance judge-gpu ARCHIVE` on a CPU machine")
 
 
 def _cpu_model() -> str:
@@ -431,38 +426,6 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
-
-
-def build_report(rid: str, device: str, stated: Dict[str, Any], hello: Dict[str, Any], rows: List[Dict[str, Any]],
-                 started: float, wall: float, case_filter: Optional[str], argv: List[str]) -> Dict[str, Any]:
-    counts = {o: sum(1 for r in rows if r["outcome"] == o) for o in ("pass", "known_failure", "fail", "skipped", "not_applicable")}
-    hello = dict(hello)
-    hello["device"] = stated
-    return {
-        "schema": 2,
-        "generated": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(started)),
-        "seconds": round(wall, 1),
-        "complete": False,
-        "selection": {"cells": None, "case": case_filter, "route": None, "runtime": rid, "mode": None, "shard": None},
-        "environment": {
-            "machine": {"cpu_model": _cpu_model(), "cores": os.cpu_count(), "os": platform.platform(), "dotnet": None,
-                        "gpu": stated.get("gpu"), "python": platform.python_version()},
-            "threads": hello.get("threads"),
-            "timeout_seconds": None,
-            "start_timeout_seconds": None,
-            "device": stated,
-        },
-        "runtimes": [{
-            "id": rid, "kind": "pytorch", "version": hello.get("version"), "device": devices.label(device), "status": "available",
-            "where": "gpu-check", "reason": None, "launch": "python3 -m torchconformance " + " ".join(argv), "hello": hello, "listings": {},
-        }],
-        "results": rows,
-        "ledger_errors": [],
-        "summary": dict(counts, line=summary_line(counts)),
-        "gpu_check": {"device": stated, "simulated": stated["simulated"],
-                      "note": "judged by python/torchconformance/judge.py (twin of Judgement/); known failures matched against "
-                              "known-failures.json, whose own checks (stale, overlap, expiry) need the whole matrix and stay with the orchestrator"},
-    }
 
 
 def pack(work: str, out_dir: str, rid: str, members: List[str]) -> str:
@@ -513,13 +476,12 @@ class _Tee:
 
 def main(argv: List[str]) -> int:
     ap = argparse.ArgumentParser(prog="python3 -m torchconformance gpu-check", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", required=True, help="output folder: gpu-check-<id>.tar.gz, gpu-report.json and gpu-check.log, nothing else")
+    ap.add_argument("--out", required=True, help="output folder: gpu-check-<id>.tar.gz and gpu-check.log, nothing else")
     ap.add_argument("--device", default="cuda", help="cuda (default), or cpu to simulate the device (ids say cuda-cpu-simulated)")
     ap.add_argument("--cases", default=None, help="comma-separated case names (default: every golden case)")
     ap.add_argument("--fixtures", default=os.path.join(_repo_root(), "fixtures"), help="the committed fixture sets to load onto the device")
-    ap.add_argument("--ledger", default=os.path.join(_repo_root(), "known-failures.json"), help="known failures ('' for none)")
     ap.add_argument("--budget", type=float, default=0,
-                    help="seconds for the whole run (0: none): past it minus %.0f s no cell starts, the rest are skipped, "
+                    help="seconds for the whole run (0: none): past it minus %.0f s no cell starts, the rest are recorded as skipped, "
                          "the archive is packed with what ran, and the exit code is 3" % PACK_RESERVE)
     ap.add_argument("--cell-timeout", type=float, default=180, help="seconds one cell may take before its process is killed (worker_timeout)")
     ap.add_argument("--start-timeout", type=float, default=START_TIMEOUT, help="seconds a process may take to import torch and open the device")
@@ -535,96 +497,97 @@ def main(argv: List[str]) -> int:
 
     stated = devices.prepare(ns.device)
     rid = devices.runtime_id(ns.device)
-    golden = [c for c in judge.CASES if c not in NOT_GOLDEN and c not in NOT_ON_DEVICE]
+    golden = [c for c in CASES if c not in NOT_GOLDEN and c not in NOT_ON_DEVICE]
     case_names = golden if ns.cases is None else [c.strip() for c in ns.cases.split(",") if c.strip()]
-    unknown = [c for c in case_names if c not in judge.CASES]
+    unknown = [c for c in case_names if c not in CASES]
     if unknown:
-        log(f"gpu-check: unknown case(s) {', '.join(unknown)} (known: {', '.join(judge.CASES)})")
+        log(f"gpu-check: unknown case(s) {', '.join(unknown)} (known: {', '.join(CASES)})")
         return 2
     work = ns.work or tempfile.mkdtemp(prefix=f"gpu-check-{rid}-")
     set_dir = os.path.join(work, "fixtures", rid)
     _remove(set_dir)
     os.makedirs(set_dir)
-    ledger = judge.Ledger(ns.ledger) if ns.ledger else None
     hello = _request("hello", {})["result"]
     deadline = t0 + ns.budget - PACK_RESERVE if ns.budget else None
     log(f"gpu-check: {rid} on {ns.device}{' (SIMULATED: cpu standing in for cuda, storages saved as cuda:0)' if stated['simulated'] else ''}, "
         f"torch {hello['version']}; TF32 off: {json.dumps({k: v for k, v in stated.items() if 'tf32' in k or 'precision' in k or 'determin' in k})}"
         f"{'; budget %.0f s' % ns.budget if ns.budget else ''}")
 
-    rows: List[Dict[str, Any]] = []
+    observations: List[Dict[str, Any]] = []
     children = 0
     timing: Dict[str, float] = {}
 
     def run_phase(items: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
-        """The items in child processes; the lines, in item order."""
+        """The items in child processes; one observation per item, in item order."""
         nonlocal children
-        plan = {"rid": rid, "device": ns.device, "simulated": stated["simulated"], "ledger": ns.ledger or None, "items": items}
+        plan = {"rid": rid, "device": ns.device, "simulated": stated["simulated"], "items": items}
         plan_path = os.path.join(work, "plan.json")
         with open(plan_path, "w", encoding="utf-8") as f:
             json.dump(plan, f)
         got: Dict[int, Dict[str, Any]] = {}
-        runner = Runner(plan_path, plan, ns.cell_timeout, deadline, ledger, log, ns.start_timeout)
+        runner = Runner(plan_path, plan, ns.cell_timeout, deadline, log, ns.start_timeout)
         runner.run(0, len(items), lambda k, line: got.__setitem__(k, line))
         children += runner.children
-        return [got[k] for k in range(len(items))]
+        return [observation(item, got[k], work, ns.fixtures) for k, item in enumerate(items)]
 
-    def checkpoint(final: bool) -> Tuple[Dict[str, Any], str]:
-        """The report and the archive as they stand: a run stopped from outside still leaves both."""
-        wall = time.monotonic() - t0
-        report = build_report(rid, ns.device, stated, hello, rows, started, wall, ns.cases, ["gpu-check"] + argv)
-        report["gpu_check"]["timing"] = dict(timing)
-        report["gpu_check"]["finished"] = final
-        report["gpu_check"]["processes"] = children
-        text = json.dumps(report, indent=2, allow_nan=False) + "\n"
-        with open(os.path.join(work, "gpu-report.json"), "w", encoding="utf-8") as f:
-            f.write(text)
-        _write_atomically(os.path.join(ns.out, "gpu-report.json"), text.encode("utf-8"))
-        return report, pack(work, ns.out, rid, [os.path.join("fixtures", rid), "gpu-report.json"])
+    def checkpoint(final: bool) -> str:
+        """gpu-run.json and the archive as they stand: a run stopped from outside still leaves both."""
+        run = {
+            "schema": RUN_SCHEMA,
+            "generated": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(started)),
+            "seconds": round(time.monotonic() - t0, 1),
+            "finished": final,
+            "runtime": {"id": rid, "kind": "pytorch", "version": hello.get("version"), "device": devices.label(ns.device), "hello": hello,
+                        "launch": "python3 -m torchconformance gpu-check " + " ".join(argv)},
+            "device": stated,
+            "simulated": stated["simulated"],
+            "machine": {"cpu_model": _cpu_model(), "cores": os.cpu_count(), "os": platform.platform(), "python": platform.python_version(),
+                        "gpu": stated.get("gpu")},
+            "cases": case_names if ns.cases is not None else None,
+            "not_on_device": NOT_ON_DEVICE,
+            "timing": dict(timing),
+            "processes": children,
+            "observations": observations,
+        }
+        with open(os.path.join(work, "gpu-run.json"), "w", encoding="utf-8") as f:
+            f.write(json.dumps(run, indent=1, allow_nan=False) + "\n")
+        return pack(work, ns.out, rid, [os.path.join("fixtures", rid), "gpu-run.json"])
 
     items = plan_produce(set_dir, rid, case_names)
     log(f"1/3 producing fixtures/{rid}/ ({len(case_names)} cases, {len(items)} artifacts)")
-    for item, line in zip(items, run_phase(items)):
-        if "not_applicable" in line:
-            log(f"  {rid} does not write {item['case']}.{item['route']}: {line['not_applicable']}")
-        elif "row" in line:
-            rows.append(line["row"])
-            outcome = line["row"]["outcome"]
-            if outcome in ("fail", "known_failure"):
-                known = f" (known: {line['row']['known_failure']['id']})" if outcome == "known_failure" else ""
-                log(f"  {'FAIL' if outcome == 'fail' else 'known failure'} producing {item['path']}{known}: {line['row']['message'][:300]}")
+    for o in run_phase(items):
+        if "reply" in o and o["reply"]["error"]["kind"] == "not_applicable":
+            log(f"  {rid} does not write {o['artifact']}: {o['reply']['error']['message']}")
+        elif "written" not in o:
+            log(f"  could not write {o['artifact']}: {json.dumps(o.get('reply', {}).get('error') or o.get('failure') or o.get('skipped'))[:300]}")
+        observations.append(o)
     timing["produce_seconds"] = round(time.monotonic() - t0, 1)
     checkpoint(False)
 
     log("2/3 loading every fixture set onto the device")
-    sets = [(s + "@golden", d) for s, d in fixture_sets(ns.fixtures) if s != rid]
-    sets.append((rid, set_dir))
-    for producer_id, d in sets:
-        phase = [line["row"] for line in run_phase(plan_consume(producer_id, d, rid, None if ns.cases is None else case_names))]
-        for r in phase:
-            if r["outcome"] == "fail":
-                log(f"  FAIL {r['cell']}: {r['message'][:300]}")
-        rows.extend(phase)
-        tally = {o: sum(1 for r in phase if r["outcome"] == o) for o in ("pass", "known_failure", "fail", "skipped", "not_applicable")}
-        log(f"  {producer_id}: {len(phase)} cells ({', '.join(f'{n} {o}' for o, n in tally.items() if n)})")
+    sets = [(s + "@golden", s, d) for s, d in fixture_sets(ns.fixtures) if s != rid]
+    sets.append((rid, rid, set_dir))
+    for producer_id, set_id, d in sets:
+        phase = run_phase(plan_consume(producer_id, set_id, d, rid, None if ns.cases is None else case_names))
+        observations.extend(phase)
+        counts = tally(phase)
+        log(f"  {producer_id}: {len(phase)} cells ({', '.join(f'{n} {k}' for k, n in counts.items() if n)})")
         checkpoint(False)
     wall = time.monotonic() - t0
     timing["consume_seconds"] = round(wall - timing["produce_seconds"], 1)
 
-    report, archive = checkpoint(True)
+    archive = checkpoint(True)
     size = os.path.getsize(archive)
-    with open(archive, "rb") as f:
-        digest = hashlib.sha256(f.read()).hexdigest()
-    log(f"3/3 {archive}: {size} bytes ({size / 1048576:.2f} MiB of 16), sha256 {digest}")
+    log(f"3/3 {archive}: {size} bytes ({size / 1048576:.2f} MiB of 16), sha256 {_sha256(archive)}")
     log(f"gpu-check took {wall:.1f} s (produce {timing['produce_seconds']:.1f} s, consume {timing['consume_seconds']:.1f} s) in {children} process(es)")
     if not ns.work:
         shutil.rmtree(work, ignore_errors=True)
-    print(report["summary"]["line"])
-    skipped = report["summary"]["skipped"]
-    if skipped:
-        log(f"gpu-check: the budget of {ns.budget:.0f} s ran out; {skipped} cells skipped (named in the report)")
+    counts = tally(observations)
+    print(tally_line(rid, counts))
+    if counts["skipped"]:
+        log(f"gpu-check: the budget of {ns.budget:.0f} s ran out; {counts['skipped']} cells skipped (named in gpu-run.json)")
         return 3
-    return 0 if report["summary"]["fail"] == 0 else 1
+    return 0
 
 
 if __name__ == "__main__":

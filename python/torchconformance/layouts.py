@@ -1,4 +1,4 @@
-"""The shapes real checkpoints come in (issue 9, part 3b), PyTorch side; the C# twin is RealLayouts.cs.
+"""The shapes real checkpoints come in, PyTorch side; the C# twin is RealLayouts.cs.
 
 Hugging Face's layouts, written as transformers' ``save_pretrained`` writes them (the file names and
 the index schema), with torch.save and safetensors only, since transformers is not installed:

@@ -353,7 +353,7 @@ BUILDERS: Dict[str, Callable[[], nn.Module]] = {
     "all_dtypes": AllDtypes,
     "layouts": Layouts,
     "new_dtypes": NewDtypes,
-    # Issue 9: several views of one storage; quantized buffers.
+    # Several views of one storage; quantized buffers.
     "storage_views": StorageViews,
     "storage_offsets": StorageOffsets,
     "quantized": Quantized,

@@ -291,7 +291,7 @@ public sealed class CheckSpecs(CheckFixture fx, ITestOutputHelper output) : ICla
     }
 }
 
-/// <summary>The bare errors users met become errors that name the file, the format found and what to do (issue 9).</summary>
+/// <summary>The bare errors users met become errors that name the file, the format found and what to do.</summary>
 public sealed class ClearErrorSpecs(ITestOutputHelper output)
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(180);

@@ -12,10 +12,11 @@ namespace Conformance.Tests;
 
 /// <summary>
 /// <c>gpu-check</c> with the device simulated (<c>--device cpu</c> standing in for cuda), with the
-/// host's real torch: it writes a device fixture set and a schema-2 report that the real
-/// <c>conformance merge</c> joins with a real run's, packed into one archive of at most 16 MiB; and
-/// the fixture set it writes is consumed by the real TorchSharp worker like any committed golden set
-/// (through CONFORMANCE_FIXTURES: a simulated set is never committed under fixtures/).
+/// host's real torch, through the whole path: it observes (a device fixture set and every cell's raw
+/// reply, packed into one archive of at most 16 MiB, no verdict), the real <c>conformance judge-gpu</c>
+/// judges the archive on the CPU with the matrix's judge and ledger, and the real <c>conformance merge</c>
+/// joins it with a real run's report; the fixture set it writes is consumed by the real TorchSharp worker
+/// like any committed golden set (through CONFORMANCE_FIXTURES: a simulated set is never committed).
 /// </summary>
 public sealed class GpuCheckSpecs(ITestOutputHelper output)
 {
@@ -42,12 +43,22 @@ public sealed class GpuCheckSpecs(ITestOutputHelper output)
     });
 
     /// <summary>gpu-check on a small case set, with faults planted in its own processes (the one fake, as the dummy worker is for the orchestrator).</summary>
-    private static (int Code, string Stderr, JsonNode Report, string Out) Planted(string name, string faults, params string[] extra)
+    private (int Code, string Stderr, JsonNode Report, string Out, int JudgeCode) Planted(string name, string faults, params string[] extra)
     {
         var dir = Dir(name);
         var (code, _, stderr) = Discovery.Run([PythonCodecSpecs.HostPython(), "-m", "torchconformance", "gpu-check", "--out", dir, "--device", "cpu", "--cases", "ckpt_sgd", .. extra],
             TimeSpan.FromSeconds(240), ("PYTHONPATH", Repo.PythonPackageDir), ("TORCHCONFORMANCE_GPU_CHECK_FAULT", faults));
-        return (code, stderr, JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "gpu-report.json")))!, dir);
+        var archive = Assert.Single(Directory.GetFiles(dir, "gpu-check-*.tar.gz"));
+        var (judgeCode, report) = JudgeGpu(archive, Path.Combine(dir, "judged"));
+        return (code, stderr, report, dir, judgeCode);
+    }
+
+    /// <summary>The real <c>conformance judge-gpu</c> on an archive: its exit code and the report it wrote.</summary>
+    private (int Code, JsonNode Report) JudgeGpu(string archive, string outDir)
+    {
+        var (code, text) = Run($"dotnet {Cli()} judge-gpu {archive} --out {outDir}", TimeSpan.FromSeconds(300));
+        Assert.True(File.Exists(Path.Combine(outDir, "compatibility.json")), text);
+        return (code, JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "compatibility.json")))!);
     }
 
     private static string Cli()
@@ -59,44 +70,79 @@ public sealed class GpuCheckSpecs(ITestOutputHelper output)
 
     private (int Code, string Text) Run(string shellCommand, TimeSpan timeout) => Shell.Run(shellCommand, timeout, output);
 
-    private static (string Id, string Archive, JsonNode Report) Outputs()
+    private static readonly object JudgeGate = new();
+    private static JsonNode? _judged;
+
+    /// <summary>The simulated run: its runtime id, its archive, and the report <c>judge-gpu</c> made of it (judged once, shared).</summary>
+    private (string Id, string Archive, JsonNode Report) Outputs()
     {
         var (code, stdout, stderr, dir, _) = Simulated.Value;
         Assert.True(code == 0, $"gpu-check exited {code}:\n{stdout}\n{stderr}");
-        // --out holds three files and no folder: at most 8 files come back from the GPU machine.
-        Assert.Equal(["gpu-check.log", "gpu-report.json"], Directory.GetFiles(Path.Combine(dir, "out")).Select(Path.GetFileName).Where(n => !n!.EndsWith(".tar.gz")).Order());
+        // --out holds two files and no folder: at most 8 files come back from the GPU machine.
+        Assert.Equal(["gpu-check.log"], Directory.GetFiles(Path.Combine(dir, "out")).Select(Path.GetFileName).Where(n => !n!.EndsWith(".tar.gz")).Order());
         Assert.Empty(Directory.GetDirectories(Path.Combine(dir, "out")));
         var archive = Assert.Single(Directory.GetFiles(Path.Combine(dir, "out"), "gpu-check-*.tar.gz"));
-        var report = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "out", "gpu-report.json")))!;
-        var id = report["runtimes"]![0]!["id"]!.GetValue<string>();
-        return (id, archive, report);
+        lock (JudgeGate)
+        {
+            if (_judged is null)
+            {
+                var (judgeCode, report) = JudgeGpu(archive, Path.Combine(dir, "judged"));
+                Assert.True(judgeCode == 0, $"judge-gpu exited {judgeCode}: {report["summary"]}");
+                _judged = report;
+            }
+        }
+        var id = _judged["runtimes"]![0]!["id"]!.GetValue<string>();
+        return (id, archive, _judged);
     }
 
     [SkippableFact(Timeout = 300_000)]
-    public async Task A_simulated_gpu_check_writes_a_labelled_fixture_set_and_a_report_in_one_archive_within_16_MiB()
+    public async Task A_simulated_gpu_check_observes_without_judging_and_judge_gpu_judges_its_archive_with_the_matrix_judge()
     {
         await Task.Yield();
         PythonCodecSpecs.HostPython();
         var (id, archive, report) = Outputs();
         output.WriteLine($"gpu-check ({Cases}) took {Simulated.Value.Seconds:F1} s; archive {new FileInfo(archive).Length} bytes");
         Assert.Matches(@"^pytorch-\d+\.\d+-cuda-cpu-simulated$", id);
-        Assert.Equal("cuda-cpu-simulated", report["runtimes"]![0]!["device"]!.GetValue<string>());
-        Assert.True(report["gpu_check"]!["simulated"]!.GetValue<bool>());
-        Assert.False(report["environment"]!["device"]!["cudnn_allow_tf32"]!.GetValue<bool>());
         Assert.True(new FileInfo(archive).Length <= 16 * 1024 * 1024, $"{archive}: {new FileInfo(archive).Length} bytes");
+        // The device says what it saw, not what it means: a tally, no verdict.
+        Assert.Contains($"GPU-CHECK OBSERVED {id}:", Simulated.Value.Out);
+        Assert.DoesNotContain("CONFORMANCE SUITE", Simulated.Value.Out + Simulated.Value.Err);
 
-        // The archive holds the set and the report, nothing else, under the names the README gives.
+        // The archive holds the set and gpu-run.json, nothing else, under the names the README gives.
         var names = new List<string>();
+        JsonNode? run = null;
         await using (var gz = new GZipStream(File.OpenRead(archive), CompressionMode.Decompress))
         {
             var tar = new TarReader(gz);
-            while (await tar.GetNextEntryAsync() is { } e) if (e.EntryType != TarEntryType.Directory) names.Add(e.Name);
+            while (await tar.GetNextEntryAsync() is { } e)
+            {
+                if (e.EntryType == TarEntryType.Directory) continue;
+                names.Add(e.Name);
+                if (e.Name == "gpu-run.json") run = await JsonNode.ParseAsync(e.DataStream!);
+            }
         }
-        Assert.Contains("gpu-report.json", names);
-        Assert.All(names.Where(n => n != "gpu-report.json"), n => Assert.StartsWith($"fixtures/{id}/", n));
-        foreach (var f in new[] { "lenet.pickle.pt", "lenet.pickle.json", "lenet.torchscript_trace.bin", "lenet.pickled_model.pt", "ckpt_adam.checkpoint.pt",
-                                  "tied_weights.torchsharp_native.bin", "nested.prefix_module.pt", "tied_weights.hf_bin_sharded.hf/pytorch_model.bin.index.json" })
-            Assert.Contains($"fixtures/{id}/{f}", names);
+        Assert.Contains("gpu-run.json", names);
+        Assert.All(names.Where(n => n != "gpu-run.json"), n => Assert.StartsWith($"fixtures/{id}/", n));
+        Assert.Equal("gpu-run/1", run!["schema"]!.GetValue<string>());
+        Assert.True(run["simulated"]!.GetValue<bool>());
+        Assert.False(run["device"]!["cudnn_allow_tf32"]!.GetValue<bool>());
+        // Every cell's raw reply as the worker sent it, or what the parent saw instead; and no verdict anywhere.
+        var observations = run["observations"]!.AsArray();
+        var consumed = observations.Where(o => o!["op"]!.GetValue<string>() == "consume").ToList();
+        Assert.NotEmpty(consumed);
+        Assert.All(consumed, o => Assert.True(o!["reply"] is JsonObject || o["failure"] is JsonObject, o!.ToJsonString()[..200]));
+        Assert.All(consumed, o => Assert.Matches("^[0-9a-f]{64}$", o!["manifest_sha256"]!.GetValue<string>()));
+        Assert.All(observations, o => Assert.Null(o!["outcome"]));
+        Assert.Contains(consumed, o => o!["reply"]?["status"]?.GetValue<string>() == "ok" && o["reply"]!["result"]!["tensors"] is JsonArray);
+
+        // judge-gpu's report: the GPU rows, each labelled with its judge, the device's facts kept.
+        Assert.Equal("cuda-cpu-simulated", report["runtimes"]![0]!["device"]!.GetValue<string>());
+        Assert.True(report["gpu_check"]!["simulated"]!.GetValue<bool>());
+        Assert.False(report["environment"]!["device"]!["cudnn_allow_tf32"]!.GetValue<bool>());
+        Assert.StartsWith("conformance judge-gpu", report["gpu_check"]!["judged_by"]!.GetValue<string>());
+        Assert.All(report["results"]!.AsArray(), r => Assert.StartsWith("conformance judge-gpu", r!["judged_by"]!.GetValue<string>()));
+        var judgedCells = report["results"]!.AsArray().Select(r => r!["cell"]!.GetValue<string>()).ToHashSet();
+        Assert.All(consumed, o => Assert.Contains(o!["cell"]!.GetValue<string>(), judgedCells));
         // What a GPU's torch.save writes: every storage's location is cuda:0 (the simulation's tagger), in zip and legacy pickles alike.
         foreach (var f in new[] { "lenet.pickle.pt", "ckpt_adam.checkpoint.pt", "nested.prefix_orig_mod.pt" })
         {
@@ -137,9 +183,10 @@ public sealed class GpuCheckSpecs(ITestOutputHelper output)
         // The process started after the crash takes 12 s to start (importing torch on a loaded machine does):
         // longer than --cell-timeout, which times cells, not start-up; its first cell must still be judged.
         var slowStart = $"ckpt_sgd/checkpoint/pytorch-2.6@golden->{id}/weights_only";
-        var (code, stderr, report, dir) = Planted("faults", $"crash:{crash};hang:{hang};cuda_error:{cudaError};slow_start:{slowStart}", "--cell-timeout", "8");
+        var (code, stderr, report, dir, judgeCode) = Planted("faults", $"crash:{crash};hang:{hang};cuda_error:{cudaError};slow_start:{slowStart}", "--cell-timeout", "8");
         output.WriteLine(stderr);
-        Assert.Equal(1, code);  // three unexpected failures, named
+        Assert.Equal(0, code);  // gpu-check observed every cell; it judges none
+        Assert.Equal(1, judgeCode);  // judge-gpu: three unexpected failures, named
         var results = report["results"]!.AsArray();
         var crashed = Assert.Single(results, r => r!["cell"]!.GetValue<string>() == crash)!;
         Assert.Equal("fail", crashed["outcome"]!.GetValue<string>());
@@ -159,7 +206,7 @@ public sealed class GpuCheckSpecs(ITestOutputHelper output)
         Assert.Equal(0, report["summary"]!["skipped"]!.GetValue<int>());
         Assert.Contains(results, r => r!["cell"]!.GetValue<string>() == $"ckpt_sgd/checkpoint/pytorch-2.6@golden->{id}/map_location_cpu" && r["outcome"]!.GetValue<string>() == "pass");
         Assert.Contains(results, r => r!["cell"]!.GetValue<string>() == $"ckpt_sgd/checkpoint/torchsharp-0.107@golden->{id}/map_location_cpu" && r["outcome"]!.GetValue<string>() == "pass");
-        Assert.True(report["gpu_check"]!["processes"]!.GetValue<int>() >= 3 + 5);  // a process per phase (produce, 5 sets), and one after each fault
+        Assert.True(report["gpu_check"]!["processes"]!.GetValue<int>() >= 3 + 6);  // a process per phase (produce, 6 sets), and one after each fault
         Assert.True(report["gpu_check"]!["finished"]!.GetValue<bool>());
         Assert.Single(Directory.GetFiles(dir, "gpu-check-*.tar.gz"));
         Assert.Contains($"CRASH {crash}", File.ReadAllText(Path.Combine(dir, "gpu-check.log")));
@@ -175,7 +222,7 @@ public sealed class GpuCheckSpecs(ITestOutputHelper output)
         // 25 s, well after the produce phase and the first set even on a loaded machine (about 5 s unloaded).
         var hang = $"ckpt_sgd/checkpoint/pytorch-2.14@golden->{id}/default";
         var clock = Stopwatch.StartNew();
-        var (code, stderr, report, dir) = Planted("budget", $"hang:{hang}", "--budget", "45");
+        var (code, stderr, report, dir, _) = Planted("budget", $"hang:{hang}", "--budget", "45");
         output.WriteLine(stderr);
         Assert.Equal(3, code);
         // The budget, not the 180 s cell timeout, ended the hang.
@@ -187,9 +234,31 @@ public sealed class GpuCheckSpecs(ITestOutputHelper output)
         Assert.All(skipped, r => Assert.Contains("budget ran out", r!["message"]!.GetValue<string>()));
         Assert.Contains(results, r => r!["outcome"]!.GetValue<string>() == "pass");  // what ran before is kept
         Assert.Equal(0, report["summary"]!["fail"]!.GetValue<int>());
-        Assert.Contains($"{skipped.Count} skips ({skipped.Count} past the gpu-check budget)", report["summary"]!["line"]!.GetValue<string>());
+        Assert.Contains($"{skipped.Count} skips", report["summary"]!["line"]!.GetValue<string>());
         var archive = Assert.Single(Directory.GetFiles(dir, "gpu-check-*.tar.gz"));
         Assert.True(new FileInfo(archive).Length > 0);
+    }
+
+    [SkippableFact(Timeout = 300_000)]
+    public async Task A_GPU_run_judged_once_is_judged_again_on_the_CPU_after_a_ledger_change_with_no_GPU()
+    {
+        await Task.Yield();
+        PythonCodecSpecs.HostPython();
+        var (_, archive, report) = Outputs();
+        var today = DateOnly.FromDateTime(DateTime.UtcNow);
+        var work = Path.Combine(Repo.ArtifactsDir, "tests", "gpu-check", "rejudge");
+        var again = Conformance.Orchestrator.GpuLeg.GpuReport.Judge(archive, Repo.Root, work, Ledger.Load(Repo.KnownFailuresFile), today).Run;
+        // The same archive, the same judge and ledger: the same verdicts as the CLI's.
+        Assert.Equal(report["results"]!.AsArray().Select(r => $"{r!["cell"]} {r["outcome"]}"), again.Results.Select(r => $"{r.Cell.Name} {r.Outcome.Wire()}"));
+        // A ledger entry that declares a passing cell: judged again, that cell is a stale entry, and nothing else moves.
+        var passing = again.Results.First(r => r.Outcome == Outcome.Pass && r.Cell.Route == "checkpoint");
+        var planted = new LedgerEntry("planted-stale", passing.Cell.Name, [new("bytes", null, "planted")], "planted", "https://example.invalid", today, null, 1);
+        var ledger = new Ledger([.. Ledger.Load(Repo.KnownFailuresFile).Entries, planted]);
+        var changed = Conformance.Orchestrator.GpuLeg.GpuReport.Judge(archive, Repo.Root, work, ledger, today).Run;
+        var stale = changed.Results.Single(r => r.Cell.Name == passing.Cell.Name);
+        Assert.Equal(Outcome.Fail, stale.Outcome);
+        Assert.StartsWith("stale known failure", stale.Message);
+        Assert.Equal(again.Results.Count(r => r.Outcome == Outcome.Fail) + 1, changed.Results.Count(r => r.Outcome == Outcome.Fail));
     }
 
     private static string TorchVersionOfHost()
@@ -211,8 +280,8 @@ public sealed class GpuCheckSpecs(ITestOutputHelper output)
         var (code, text) = Run($"dotnet {Cli()} run --case lenet --route torchsharp_native --runtime pytorch-1.13 --out {run}", TimeSpan.FromSeconds(300));
         Assert.True(code == 0, text);
         var merged = Path.Combine(dir, "merged");
-        var gpuReport = Path.Combine(Simulated.Value.Dir, "out", "gpu-report.json");
-        (code, text) = Run($"dotnet {Cli()} merge {run}/compatibility.json {gpuReport} --out {merged}", TimeSpan.FromSeconds(120));
+        // merge takes the archive itself and judges it as judge-gpu does.
+        (code, text) = Run($"dotnet {Cli()} merge {run}/compatibility.json {Outputs().Archive} --out {merged}", TimeSpan.FromSeconds(300));
         Assert.True(code == 0, text);
         var m = JsonNode.Parse(File.ReadAllText(Path.Combine(merged, "compatibility.json")))!;
         var cpuCount = JsonNode.Parse(File.ReadAllText(Path.Combine(run, "compatibility.json")))!["results"]!.AsArray().Count;
@@ -222,6 +291,10 @@ public sealed class GpuCheckSpecs(ITestOutputHelper output)
         var md = File.ReadAllText(Path.Combine(merged, "compatibility.md"));
         Assert.Contains($"→ {id} |", md);
         Assert.Contains("where a side ran on a GPU", md);
+        Assert.Contains("## GPU rows: who judged them", md);
+        Assert.Contains("conformance judge-gpu (Judgement/, the matrix's judge)", md);
+        Assert.Equal(report["results"]!.AsArray().Select(r => r!["outcome"]!.GetValue<string>()),
+            m["results"]!.AsArray().Where(r => r!["consumer"]!.GetValue<string>() == id).Select(r => r!["outcome"]!.GetValue<string>()));
     }
 
     [SkippableFact(Timeout = 900_000)]
@@ -234,7 +307,7 @@ public sealed class GpuCheckSpecs(ITestOutputHelper output)
         var unpacked = Dir("unpacked");
         await using (var gz = new GZipStream(File.OpenRead(archive), CompressionMode.Decompress))
             await TarFile.ExtractToDirectoryAsync(gz, unpacked, overwriteFiles: true);
-        Assert.True(File.Exists(Path.Combine(unpacked, "gpu-report.json")));
+        Assert.True(File.Exists(Path.Combine(unpacked, "gpu-run.json")));
         var fixtures = Path.Combine(unpacked, "fixtures");
         Assert.Equal([id], Directory.GetDirectories(fixtures).Select(Path.GetFileName));
         Assert.True(Directory.Exists(Path.Combine(fixtures, id, "tied_weights.hf_bin_sharded.hf")));

@@ -160,7 +160,7 @@ public sealed class IoFullDiskSpecs(ITestOutputHelper output)
         Assert.Equal("{\"previous\": true}", File.ReadAllText(Path.Combine(outDir, "compatibility.json")));
         Assert.Equal(["filler", "report/compatibility.json"], fs.Files());
 
-        // stdout and stderr themselves on the full disk: the handler's own write used to fail too (SIGABRT, 134).
+        // stdout and stderr themselves on the full disk: the handler's own write must not fail (it would abort with SIGABRT, 134).
         var log = Path.Combine(fs.Dir, "run.log");
         (code, _) = Run($"dotnet {Cli()} run --cells '{cell}' --artifacts {artifacts} --out {outDir} > {log} 2>&1", TimeSpan.FromMinutes(4));
         Assert.Equal(1, code);

@@ -30,7 +30,7 @@ public sealed class LedgerRegressionSpecs(MatrixFixture fixture, ITestOutputHelp
     {
         var declared = RepoLedger.Entries.Single(e => e.Id == entryId);
         Skip.If(declared.Awaits is not null && !fixture.Run.Results.Any(r => r.Declared?.Id == entryId),
-            $"dormant: {entryId} awaits {declared.Awaits}; GpuCheckSpecs plants beside its cells on a simulated set");
+            $"dormant: {entryId} awaits {declared.Awaits}; GpuLegSpecs and GpuCheckSpecs plant beside its cells on the judged GPU rows");
         AssertPlantsCaught(RepoLedger, KnownCell(entryId), output);
     }
 

@@ -7,7 +7,7 @@ using Conformance.Orchestrator.Workers;
 namespace Conformance.Tests;
 
 /// <summary>
-/// Issue 9, part 3b: the shapes real checkpoints come in. Hugging Face's folders (an artifact that is
+/// The shapes real checkpoints come in. Hugging Face's folders (an artifact that is
 /// a folder), keys behind a wrapper's prefix (a plain load must refuse them, naming the prefix and
 /// the remedy), and the folder layout the PyTorch side writes, checked against transformers' names
 /// and index schema with the host's real torch.

@@ -28,6 +28,7 @@ public static class CheckReport
         var h = new string('#', level);
         sb.AppendLine($"{h} `{f.Path}`").AppendLine();
         sb.AppendLine($"**{f.Verdict.Line}**  ").AppendLine($"Remedy: {f.Verdict.Remedy}").AppendLine();
+        foreach (var w in f.Verdict.DeviceWarnings) sb.AppendLine(w).AppendLine();
         var inv = f.Inventory;
         if (inv is not null)
         {
@@ -108,6 +109,7 @@ public static class CheckReport
             ["loads_in_dotnet"] = f.Verdict.LoadsInDotNet,
             ["verdict"] = f.Verdict.Line,
             ["remedy"] = f.Verdict.Remedy,
+            ["device_warnings"] = new JsonArray(f.Verdict.DeviceWarnings.Select(w => (JsonNode)w).ToArray()),
             ["reference_runtime"] = f.ReferenceRuntime,
             ["inventory"] = f.Inventory?.DeepClone(),
             ["readers"] = new JsonArray(f.Readers.Select(r => (JsonNode)new JsonObject

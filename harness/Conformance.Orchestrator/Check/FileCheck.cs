@@ -27,7 +27,11 @@ public sealed record CheckedFile(
     IReadOnlyList<CheckedFile> Parts);
 
 /// <summary>The verdict in one line and what to do in another; <see cref="LoadsInDotNet"/> decides the exit code.</summary>
-public sealed record Verdict(bool LoadsInDotNet, string Line, string Remedy);
+public sealed record Verdict(bool LoadsInDotNet, string Line, string Remedy)
+{
+    /// <summary>How the file loads otherwise on a GPU than on the CPU in PyTorch (<see cref="Judgement.DeviceRules"/>), one line each.</summary>
+    public IReadOnlyList<string> DeviceWarnings { get; init; } = [];
+}
 
 /// <summary>The whole run of <c>conformance check</c>.</summary>
 public sealed record CheckRun(IReadOnlyList<CheckedFile> Files, IReadOnlyList<Runtime> Runtimes, DateTimeOffset Started, TimeSpan Elapsed)

@@ -15,7 +15,11 @@ public static class Verdicts
 
     private static bool IsDotNet(ReaderResult r) => r.Runtime.StartsWith("torchsharp", StringComparison.Ordinal);
 
-    public static Verdict For(CheckedFile f)
+    /// <summary>The verdict, with the device rules' warnings whose trait the file shows (the same rules as the report's device view).</summary>
+    public static Verdict For(CheckedFile f) =>
+        Decide(f) with { DeviceWarnings = Judgement.DeviceRules.Detect(f.Format, f.Inventory).Select(r => r.Warning).ToList() };
+
+    private static Verdict Decide(CheckedFile f)
     {
         var inv = f.Inventory;
         var dotnet = f.Readers.Where(IsDotNet).ToList();

@@ -30,7 +30,8 @@ public sealed record ExpectedProblem(string Code, string? Subject, string Messag
 /// of the cell's problems is one of <see cref="Problems"/>; anything else in that cell stays a failure.
 /// <see cref="Awaits"/>: what must exist before any cell it names can run (a fixture set that only a
 /// GPU machine makes): while no cell matches, the entry is dormant instead of an error; once one
-/// does, every other check holds as for any entry.
+/// does, every other check holds as for any entry. <see cref="CpuOnly"/>: the entry declares no cell
+/// where a side ran on a device (a finding a device's wider tolerance absorbs, said in its reason).
 /// </summary>
 public sealed record LedgerEntry(
     string Id,
@@ -41,7 +42,8 @@ public sealed record LedgerEntry(
     DateOnly Added,
     DateOnly? Expires,
     int MaxCells,
-    string? Awaits = null)
+    string? Awaits = null,
+    bool CpuOnly = false)
 {
     private Regex CellRegex { get; } = Glob.ToRegex(Pattern);
 
@@ -49,9 +51,18 @@ public sealed record LedgerEntry(
     /// The cell's name, or for a cell with a device-suffixed runtime its CPU twin's
     /// (<c>pytorch-2.11-cuda@golden-&gt;torchsharp-0.107</c> as <c>pytorch-2.11@golden-&gt;torchsharp-0.107</c>):
     /// a declared file-format failure does not depend on where the tensors lived. An entry may
-    /// still name a device's cells alone (<c>pytorch-*-cuda-&gt;*</c>). Twin: judge.strip_devices.
+    /// still name a device's cells alone (<c>pytorch-*-cuda-&gt;*</c>), and such an entry takes a
+    /// device cell from the others (<see cref="Ledger.EntriesFor"/>): where a device behaves otherwise
+    /// (a file the CPU refuses and CUDA reads wrong), that finding is its own entry.
     /// </summary>
-    public bool Matches(Cell cell) => CellRegex.IsMatch(cell.Name) || (WithoutDevices(cell) is { } plain && CellRegex.IsMatch(plain));
+    public bool Matches(Cell cell) =>
+        !(CpuOnly && OnDevice(cell)) && (CellRegex.IsMatch(cell.Name) || (WithoutDevices(cell) is { } plain && CellRegex.IsMatch(plain)));
+
+    /// <summary>The pattern names a device's runtimes (<c>-cuda</c>): it declares what happens there, apart from the CPU.</summary>
+    public bool NamesDevice { get; } = Pattern.Contains("-cuda", StringComparison.Ordinal);
+
+    public static bool OnDevice(Cell cell) =>
+        Runtimes.Runtime.WithoutDevice(cell.Producer) != cell.Producer || Runtimes.Runtime.WithoutDevice(cell.Consumer) != cell.Consumer;
 
     private static string? WithoutDevices(Cell cell)
     {
@@ -160,7 +171,8 @@ public sealed class Ledger(IReadOnlyList<LedgerEntry> entries)
                 Date(Req(node, "added", at), at, "added"),
                 node["expires"] is null ? null : Date(Req(node, "expires", at), at, "expires"),
                 maxCells,
-                node["awaits"] is null ? null : Req(node, "awaits", at)));
+                node["awaits"] is null ? null : Req(node, "awaits", at),
+                node["cpu_only"] is JsonValue co && co.TryGetValue(out bool cpuOnly) && cpuOnly));
             i++;
         }
         return new Ledger(list);
@@ -170,7 +182,18 @@ public sealed class Ledger(IReadOnlyList<LedgerEntry> entries)
         DateOnly.TryParseExact(s, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var d)
             ? d : throw new FormatException($"{at}: \"{field}\" must be a date, yyyy-MM-dd (got \"{s}\")");
 
-    public IReadOnlyList<LedgerEntry> EntriesFor(Cell cell) => Entries.Where(e => e.Matches(cell)).ToList();
+    /// <summary>
+    /// The entries declaring <paramref name="cell"/> (<see cref="LedgerEntry.Matches"/>). For a cell on a
+    /// device, an entry that names a device (<see cref="LedgerEntry.NamesDevice"/>) takes it from those
+    /// that do not: the device's own finding, not its CPU twin's.
+    /// </summary>
+    public IReadOnlyList<LedgerEntry> EntriesFor(Cell cell)
+    {
+        var all = Entries.Where(e => e.Matches(cell)).ToList();
+        if (all.Count < 2 || !LedgerEntry.OnDevice(cell)) return all;
+        var device = all.Where(e => e.NamesDevice).ToList();
+        return device.Count > 0 ? device : all;
+    }
 
     /// <summary>Turns a raw verdict into the declared one.</summary>
     public CellResult Apply(CellResult raw)
@@ -221,11 +244,12 @@ public sealed class Ledger(IReadOnlyList<LedgerEntry> entries)
     public IReadOnlyList<LedgerError> Check(IReadOnlyList<CellResult> ran, bool complete, DateOnly today)
     {
         var errors = new List<LedgerError>();
+        var declared = ran.Select(r => (Result: r, Entries: EntriesFor(r.Cell))).ToList();
         foreach (var e in Entries)
         {
             if (e.Expires is { } x && x < today)
                 errors.Add(new LedgerError(e.Id, $"expired on {x:yyyy-MM-dd}: re-check the finding, then extend or remove the entry"));
-            var cells = ran.Where(r => e.Matches(r.Cell)).ToList();
+            var cells = declared.Where(d => d.Entries.Contains(e)).Select(d => d.Result).ToList();
             if (cells.Count == 0)
             {
                 if (complete && e.Awaits is null) errors.Add(new LedgerError(e.Id, $"pattern \"{e.Pattern}\" matches no cell: remove the entry"));

@@ -93,7 +93,7 @@ public static class Catalogue
     public static IReadOnlyList<string> Optimizers { get; } = CatalogueFiles.Entries(Document["optimizers"]).Select(o => o.Key).ToList();
 
     /// <summary>
-    /// Issue 9: LR schedulers in the checkpoint ('scheduler_state_dict'), each over the catalogue's
+    /// LR schedulers in the checkpoint ('scheduler_state_dict'), each over the catalogue's
     /// scheduled_optimizer; a case ckpt_&lt;name&gt; each (the catalogue's schedulers).
     /// </summary>
     public static IReadOnlyList<string> Schedulers { get; } = CatalogueFiles.Entries(Document["schedulers"]).Select(o => o.Key).ToList();
@@ -186,7 +186,7 @@ public static class Catalogue
 }
 
 /// <summary>
-/// Issue 9, part 3b: the shapes real checkpoints come in, as routes. Hugging Face's layouts (the
+/// The shapes real checkpoints come in, as routes. Hugging Face's layouts (the
 /// artifact is a folder, written as transformers' save_pretrained names it) and state dicts whose
 /// keys carry a wrapper's prefix. Which cases cross by them is data (cases.json: each case's routes).
 /// </summary>

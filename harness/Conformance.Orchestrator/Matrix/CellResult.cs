@@ -39,6 +39,12 @@ public sealed record CellResult(
     /// <summary>TorchScript artifacts: the archive's 'version' record, as the producer wrote it.</summary>
     public string? ArchiveVersion { get; init; }
 
+    /// <summary>
+    /// Who judged the cell when it was not this run's own judge: a GPU run judged by <c>judge-gpu</c>,
+    /// or the retired on-device judge's rows, labelled with the machine and the date. Null: this run.
+    /// </summary>
+    public string? JudgedBy { get; init; }
+
     /// <summary>Whether the cell's test passes: a pass, a failure as declared, or an honest not_applicable.</summary>
     public bool Acceptable => Outcome is Outcome.Pass or Outcome.KnownFailure or Outcome.NotApplicable;
 }

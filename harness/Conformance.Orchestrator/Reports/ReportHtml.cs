@@ -54,6 +54,23 @@ public static class ReportHtml
                 sb.AppendLine($"<tr class=\"known_failure\"><td>{g.Count()}</td><td>{E(g.Key.Reason)} <a href=\"{E(g.Key.Link)}\">link</a></td><td><code>{E(g.First().Cell.Name)}</code><br>{E(ReportText.FirstLine(g.First().Message))}</td></tr>");
             sb.AppendLine("</table>");
         }
+        var judges = run.Results.Where(r => r.JudgedBy is not null).GroupBy(r => r.JudgedBy!).ToList();
+        if (judges.Count > 0)
+        {
+            sb.AppendLine("<h2>GPU rows: who judged them</h2><table><tr><th>cells</th><th>judged by</th></tr>");
+            foreach (var g in judges) sb.AppendLine($"<tr><td>{g.Count()}</td><td>{E(g.Key)}</td></tr>");
+            sb.AppendLine("</table>");
+        }
+        var differences = Judgement.DeviceRules.Find(run.Results);
+        if (differences.Count > 0)
+        {
+            sb.AppendLine("<h2 id=\"device-differences\">Device differences: CPU and CUDA PyTorch disagree</h2><p>Each artifact and load mode where a PyTorch on CUDA does not do what every PyTorch on the CPU does; <b>silent</b>: CUDA loads wrong values where the CPU refuses the file or reads it right.</p>");
+            sb.AppendLine("<table><tr><th>artifact</th><th>mode</th><th>CPU</th><th>CUDA</th><th>rule</th></tr>");
+            foreach (var d in differences)
+                sb.AppendLine($"<tr class=\"{(d.Silent ? "fail" : "known_failure")}\"><td><code>{E($"{d.Case}/{d.Route}/{d.Producer}")}</code>{(d.Silent ? " <b>silent</b>" : "")}</td><td>{E(d.Mode)}</td>"
+                              + $"<td>{E(string.Join(", ", d.Cpu.Select(c => $"{c.Consumer}: {c.State}")))}</td><td>{E(string.Join(", ", d.Cuda.Select(c => $"{c.Consumer}: {c.State}")))}</td><td>{E(d.Rule?.Warning ?? "")}</td></tr>");
+            sb.AppendLine("</table>");
+        }
         sb.AppendLine("<h2>Runtimes</h2><table><tr><th>id</th><th>kind</th><th>version</th><th>where</th><th>status</th></tr>");
         foreach (var r in run.Runtimes)
             sb.AppendLine($"<tr><td>{E(r.Runtime.Id)}</td><td>{E(r.Runtime.Kind)}</td><td>{E(r.Hello?["version"]?.GetValue<string>() ?? r.Runtime.Version)}</td>"

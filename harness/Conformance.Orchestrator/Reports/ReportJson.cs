@@ -32,7 +32,7 @@ public static class ReportJson
         foreach (var x in run.Results)
         {
             var tol = Catalogue.All.FirstOrDefault(c => c.Name == x.Cell.Case) is { } spec ? Catalogue.ToleranceFor(spec, x.Cell) : null;
-            results.Add(new JsonObject
+            var row = new JsonObject
             {
                 ["cell"] = x.Cell.Name,
                 ["case"] = x.Cell.Case,
@@ -57,7 +57,9 @@ public static class ReportJson
                 },
                 ["artifact"] = x.Artifact,
                 ["seconds"] = Math.Round(x.Seconds, 3),
-            });
+            };
+            if (x.JudgedBy is not null) row["judged_by"] = x.JudgedBy;
+            results.Add(row);
         }
         var s = run.Selection;
         return new JsonObject
@@ -123,6 +125,7 @@ public static class ReportJsonReader
                 Problems = (r["problems"]?.AsArray() ?? []).Select(p => new Judgement.Problem(S(p!["code"]) ?? "", S(p["subject"]) ?? "", S(p["message"]) ?? "") { Measure = D(p["measure"]) }).ToList(),
                 TrainEvalDiff = D(r["train_eval_max_abs_diff"]),
                 ArchiveVersion = S(r["archive_version"]),
+                JudgedBy = S(r["judged_by"]),
             };
         }).ToList();
         var errors = (report["ledger_errors"]?.AsArray() ?? []).Select(e => new Ledger.LedgerError(S(e!["entry"]) ?? "", S(e["message"]) ?? "")).ToList();

@@ -1,3 +1,4 @@
+using Conformance.Orchestrator.Judgement;
 using System.Text;
 using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Runtimes;
@@ -61,6 +62,33 @@ public static class ReportText
         sb.AppendLine();
     }
 
+    /// <summary>
+    /// Who judged the GPU rows (a judged GPU run, or the retired on-device judge's rows, each with the
+    /// machine and the date), and every artifact and mode where a CUDA PyTorch does not do what the
+    /// CPU ones do (<see cref="DeviceRules"/>), the silent ones first.
+    /// </summary>
+    private static void AppendDeviceSections(StringBuilder sb, RunResult run)
+    {
+        var judges = run.Results.Where(r => r.JudgedBy is not null).GroupBy(r => r.JudgedBy!).ToList();
+        if (judges.Count > 0)
+        {
+            sb.AppendLine("## GPU rows: who judged them").AppendLine();
+            sb.AppendLine("| cells | judged by |").AppendLine("|---|---|");
+            foreach (var g in judges) sb.AppendLine($"| {g.Count()} | {Cell(g.Key)} |");
+            sb.AppendLine();
+        }
+        var differences = DeviceRules.Find(run.Results);
+        if (differences.Count == 0) return;
+        sb.AppendLine("## Device differences: CPU and CUDA PyTorch disagree").AppendLine();
+        sb.AppendLine("Each artifact and load mode where a PyTorch on CUDA does not do what every PyTorch on the CPU does. "
+                      + "**silent**: CUDA loads the file with wrong values where the CPU refuses it or reads it right.").AppendLine();
+        sb.AppendLine("| artifact (case/route/producer) | mode | CPU | CUDA | | rule |").AppendLine("|---|---|---|---|---|---|");
+        foreach (var d in differences)
+            sb.AppendLine($"| {d.Case}/{d.Route}/{d.Producer} | {d.Mode} | {string.Join(", ", d.Cpu.Select(c => $"{c.Consumer}: {c.State}"))} | "
+                          + $"{string.Join(", ", d.Cuda.Select(c => $"{c.Consumer}: {c.State}"))} | {(d.Silent ? "**silent**" : "")} | {Cell(d.Rule?.Warning ?? "")} |");
+        sb.AppendLine();
+    }
+
     public static string Markdown(RunResult run)
     {
         var sb = new StringBuilder();
@@ -82,6 +110,7 @@ public static class ReportText
         sb.AppendLine("|---|" + string.Concat(byDirection.Routes.Select(_ => "---|")));
         foreach (var (c, cells) in byDirection.Rows) sb.AppendLine($"| {c.Replace(" -> ", " → ")} | " + string.Join(" | ", cells) + " |");
         sb.AppendLine();
+        AppendDeviceSections(sb, run);
         sb.AppendLine("## Runtimes").AppendLine();
         sb.AppendLine("| id | kind | version | device | where | status |").AppendLine("|---|---|---|---|---|---|");
         foreach (var r in run.Runtimes)

@@ -381,7 +381,7 @@ public static class Zoo
         ["all_dtypes"] = () => new AllDtypes(),
         ["layouts"] = () => new Layouts(),
         ["new_dtypes"] = () => new NewDtypes(),
-        // Issue 9: several views of one storage; quantized buffers.
+        // Several views of one storage; quantized buffers.
         ["storage_views"] = () => new StorageViews(),
         ["storage_offsets"] = () => new StorageOffsets(),
         ["quantized"] = () => new Quantized(),

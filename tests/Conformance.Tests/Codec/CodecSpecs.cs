@@ -102,7 +102,9 @@ public sealed class CodecSpecs
             }
         }
         Assert.True(files >= 60 && tensors >= 500, $"only {files} files and {tensors} tensors were checked");
-        Assert.True(refused <= 6, $"{refused} fixtures refused");
+        // Each refusal above was asserted to be one of the two justified kinds (a dtype with no legacy storage class,
+        // 1.13's OneCycleLR); one per new_dtypes pickle of a 2.x set (2.6, 2.11-cuda, 2.14) and its Hugging Face copies.
+        Assert.True(refused <= files / 8, $"{refused} fixtures refused against {files} read: a refusal must stay the exception");
     }
 
     /// <summary>An optimizer state entry: a tensor by name, or an element of a list (L-BFGS's old_dirs[0]).</summary>
