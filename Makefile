@@ -80,9 +80,10 @@ determinism: setup
 	@dotnet $(CLI) compare artifacts/tests/matrix-report/compatibility.json reports/one-core/compatibility.json \
 	  --fail-on-change --markdown reports/determinism.md > reports/determinism.log; rc=$$?; sed -n '3p' reports/determinism.log; exit $$rc
 
-# The checkpoint codec as a NuGet package: artifacts/packages/TorchCheckpoints.<version>.nupkg.
-pack: build
-	@$(TIMED) "pack" dotnet pack harness/TorchCheckpoints -c $(CONFIG) --no-build --nologo --verbosity quiet -o artifacts/packages
+# The checkpoint codec as a NuGet package: artifacts/packages/TorchCheckpoints.<version>.nupkg. Builds the
+# library alone (70 KB), not the solution: no worker, no libtorch copy.
+pack:
+	@$(TIMED) "pack" dotnet pack harness/TorchCheckpoints -c $(CONFIG) --nologo --verbosity quiet -o artifacts/packages
 
 # Both readers fuzzed for a time (FUZZ_SECONDS each, default 300; make test runs a fixed 1,500 and 3,000 inputs): the C#
 # codec (inputs that crash, hang or exceed the memory cap are kept under artifacts/tests/codec/fuzz/)

@@ -27,8 +27,12 @@ public static class PyTorchOptimizers
             throw new CheckpointFormatException($"optimizer state dict: expected one param group, found {groups.Count}; TorchSharp optimizers here take one");
         var optimizer = Build(kind, parameters, group);
         LoadState(optimizer, optimizerStateDict["state"] as PyDict ?? throw new CheckpointFormatException("optimizer state dict: 'state' is not a dict"));
+        Loaded.AddOrUpdate(optimizer, group);
         return optimizer;
     }
+
+    // The param group each optimizer was loaded from: StateDict writes back the keys TorchSharp does not represent.
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<optim.Optimizer, PyDict> Loaded = new();
 
     /// <summary>Builds a TorchSharp optimizer of <paramref name="kind"/> with every hyperparameter taken from a PyTorch param group.</summary>
     public static optim.Optimizer Build(string kind, IEnumerable<Parameter> parameters, PyDict group)
@@ -135,6 +139,12 @@ public static class PyTorchOptimizers
             if (entries.Count > 0) state.Add((long)i, entries);
         }
         var group = Hyperparameters(optimizer);
+        // Keys PyTorch writes that TorchSharp has no option for (foreach, capturable, differentiable, fused,
+        // decoupled_weight_decay, a scheduler's initial_lr …) go back as the file had them, so that a
+        // checkpoint loaded and saved again keeps every key torch.optim's load_state_dict reads.
+        if (Loaded.TryGetValue(optimizer, out var original))
+            foreach (var (key, value) in original)
+                if (key is string k && k != "params" && !group.ContainsKey(k)) group.Add(k, value);
         group.Add("params", Enumerable.Range(0, sd.State.Count).Select(i => (object?)(long)i).ToList());
         var result = new PyDict();
         result.Add("state", state);

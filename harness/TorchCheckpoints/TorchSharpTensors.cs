@@ -15,6 +15,27 @@ public sealed class TorchSharpTensors : TensorBackend
     /// <summary>The one instance; the backend holds no state.</summary>
     public static TorchSharpTensors Instance { get; } = new();
 
+    // Whether TorchSharp's native library loads here, tried once: its own failure is a TypeInitializationException
+    // whose message blames a package reference even when the system's libstdc++ is what is missing.
+    private static readonly Lazy<Exception?> NativeError = new(() =>
+    {
+        try
+        {
+            using var probe = empty(0);
+            return null;
+        }
+        catch (Exception e) when (e is TypeInitializationException or DllNotFoundException or EntryPointNotFoundException or BadImageFormatException or NotSupportedException)
+        {
+            return e;
+        }
+    });
+
+    /// <summary>Throws <see cref="TorchSharpUnavailableException"/>, saying what to reference, when TorchSharp's native library does not load.</summary>
+    private static void EnsureNative()
+    {
+        if (NativeError.Value is { } cause) throw new TorchSharpUnavailableException(cause);
+    }
+
     // The dtype table's c10::ScalarType member names, which TorchSharp's ScalarType mirrors.
     private static readonly (TorchDtype Dtype, ScalarType Type)[] Types =
         TorchDtype.All.Select(d => (d, Enum.Parse<ScalarType>(d.ScalarTypeName))).ToArray();
@@ -28,6 +49,7 @@ public sealed class TorchSharpTensors : TensorBackend
     /// <inheritdoc/>
     public override unsafe object ReadStorage(StorageRequest request, RecordReader record)
     {
+        EnsureNative();
         var storage = empty(new[] { request.ElementCount }, ToScalarType(request.Dtype));
         try
         {
@@ -46,6 +68,7 @@ public sealed class TorchSharpTensors : TensorBackend
     /// <inheritdoc/>
     public override unsafe (object Storage, nint Address)? AllocateStorage(StorageRequest request)
     {
+        EnsureNative();
         var storage = empty(new[] { request.ElementCount }, ToScalarType(request.Dtype));
         var start = FirstElement(storage);
         HugePages.Advise(start, request.ByteCount);

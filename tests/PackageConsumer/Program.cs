@@ -25,7 +25,14 @@ foreach (var (index, entries) in (PyDict)saved["state"]!)
         state[$"{index}.{key}"] = value is Tensor t && key is not "step" ? Sha(t) : PyTorchOptimizers.ToDouble(value, (string)key);
 var group = new JsonObject();
 foreach (var (key, value) in (PyDict)((List<object?>)saved["param_groups"]!)[0]!)
-    if (value is double or long or bool) group[(string)key] = JsonValue.Create(value);
+    group[(string)key] = value switch
+    {
+        double or long or bool => JsonValue.Create(value),
+        null => null,
+        PyTuple t => new JsonArray(t.Items.Select(v => (JsonNode?)JsonValue.Create(PyTorchOptimizers.ToDouble(v, (string)key))).ToArray()),
+        List<object?> l => new JsonArray(l.Select(v => (JsonNode?)JsonValue.Create(PyTorchOptimizers.ToDouble(v, (string)key))).ToArray()),
+        _ => JsonValue.Create(value.ToString()),
+    };
 
 // The same file memory-mapped (torch.load(mmap=True)'s way), with and without the CRC check.
 var mapped = new JsonObject();
