@@ -30,7 +30,7 @@ TS_PROPS := $(strip $(if $(TORCHSHARP_VERSION),-p:TorchSharpVersion=$(TORCHSHARP
 TS_WORKER := harness/Conformance.Workers.TorchSharp/Conformance.Workers.TorchSharp.csproj
 CLI := harness/Conformance.Cli/bin/$(CONFIG)/net10.0/conformance.dll
 
-.PHONY: setup host rootfs restore build worker mount test report determinism bench runtimes fixtures clean umount pack fuzz fuzz-python gpu-check
+.PHONY: setup host rootfs restore build worker mount test unit report determinism bench runtimes fixtures clean umount pack fuzz fuzz-python gpu-check
 
 # The rootfs (network and dpkg) and the .NET restore and build are independent: they run side by side.
 setup: host
@@ -66,6 +66,11 @@ test: setup
 	@rm -f $(TRX)
 	@$(TIMED) "test" dotnet test Conformance.sln -c $(CONFIG) --no-build --nologo \
 	  --logger "trx;LogFileName=$(TRX)"; rc=$$?; $$(command -v /usr/bin/python3 || echo python3) scripts/failed-tests.py $(TRX); exit $$rc
+
+# The quick loop: the specs that need no runtime (Category=unit: judge, ledger, reports, codec in-process),
+# without the rootfs or the matrix. Every spec class has a Category (TestCategorySpecs).
+unit: build
+	@$(TIMED) "unit" dotnet test tests/Conformance.Tests -c $(CONFIG) --no-build --nologo --filter "Category=unit"
 
 report: setup
 	@$(TIMED) "report" dotnet $(CLI) report

@@ -10,6 +10,7 @@ namespace Conformance.Tests;
 /// Bad checkpoints fed to the real TorchSharp worker's codec: each gets a clear load_error naming
 /// the problem, and the same worker process answers the next request.
 /// </summary>
+[Trait("Category", "runtime")]
 [Collection(MatrixCollection.Name)]
 public sealed class BadCheckpointSpecs
 {

@@ -11,6 +11,7 @@ namespace Conformance.Tests;
 /// builders</c>, neither touching libtorch's kernels), so a twin added, renamed or dropped on one side
 /// only fails here, naming it, before any matrix runs.
 /// </summary>
+[Trait("Category", "runtime")]
 public sealed class CatalogueSpecs
 {
     private static readonly RepoLayout Repo = RepoLayout.Find();

@@ -49,6 +49,7 @@ public sealed class CheckFixture : IDisposable
     public void Dispose() { }
 }
 
+[Trait("Category", "runtime")]
 public sealed class CheckSpecs(CheckFixture fx, ITestOutputHelper output) : IClassFixture<CheckFixture>
 {
     private void RequireRuntimes()
@@ -292,6 +293,7 @@ public sealed class CheckSpecs(CheckFixture fx, ITestOutputHelper output) : ICla
 }
 
 /// <summary>The bare errors users met become errors that name the file, the format found and what to do.</summary>
+[Trait("Category", "runtime")]
 public sealed class ClearErrorSpecs(ITestOutputHelper output)
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(180);

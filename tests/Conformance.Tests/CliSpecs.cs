@@ -8,6 +8,7 @@ namespace Conformance.Tests;
 /// The CLI as a person meets it: in a real terminal (a pseudo-terminal from `script`) at several
 /// widths, where the live progress bar draws, and with bad usage.
 /// </summary>
+[Trait("Category", "runtime")]
 [Collection(MatrixCollection.Name)]
 public sealed class CliSpecs(ITestOutputHelper output)
 {

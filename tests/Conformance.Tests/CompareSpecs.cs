@@ -77,6 +77,7 @@ internal static class SyntheticReport
     }
 }
 
+[Trait("Category", "unit")]
 public sealed class CompareSpecs
 {
     private static readonly IReadOnlyDictionary<string, string> NoMap = new Dictionary<string, string>();

@@ -3,6 +3,7 @@ using Conformance.Orchestrator.Runtimes;
 
 namespace Conformance.Tests;
 
+[Trait("Category", "runtime")]
 public sealed class DiscoverySpecs
 {
     [Theory]
@@ -69,6 +70,7 @@ public sealed class DiscoverySpecs
     }
 }
 
+[Trait("Category", "runtime")]
 public sealed class GoldenFixtureSpecs
 {
     [Fact]

@@ -5,6 +5,7 @@ using Xunit.Abstractions;
 
 namespace Conformance.Tests;
 
+[Trait("Category", "runtime")]
 public sealed class DoctorSpecs(ITestOutputHelper output) : IDisposable
 {
     private readonly string _tmp = Directory.CreateTempSubdirectory("doctor-").FullName;

@@ -6,6 +6,7 @@ using Conformance.Orchestrator.Runtimes;
 namespace Conformance.Tests;
 
 /// <summary>Faults injected into real runs: a worker killed mid-run, a flipped bit in a real artifact.</summary>
+[Trait("Category", "runtime")]
 [Collection(MatrixCollection.Name)]
 public sealed class FaultSpecs
 {

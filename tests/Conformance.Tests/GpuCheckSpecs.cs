@@ -18,6 +18,7 @@ namespace Conformance.Tests;
 /// joins it with a real run's report; the fixture set it writes is consumed by the real TorchSharp worker
 /// like any committed golden set (through CONFORMANCE_FIXTURES: a simulated set is never committed).
 /// </summary>
+[Trait("Category", "runtime")]
 public sealed class GpuCheckSpecs(ITestOutputHelper output)
 {
     private static readonly RepoLayout Repo = RepoLayout.Find();

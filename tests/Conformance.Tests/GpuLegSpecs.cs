@@ -16,6 +16,7 @@ namespace Conformance.Tests;
 /// ledger; the device-specific entries proven narrow by plants; and the device-difference view of the
 /// matrix beside it, whose rules <c>conformance check</c> finds in the same files.
 /// </summary>
+[Trait("Category", "matrix")]
 [Collection(MatrixCollection.Name)]
 public sealed class GpuLegSpecs(MatrixFixture fixture, ITestOutputHelper output)
 {

@@ -12,6 +12,7 @@ namespace Conformance.Tests;
 /// The HTML report in a real headless browser: Debian's chromium (scripts/provision-host.sh installs
 /// it), driven by PuppeteerSharp pointed at that executable, so nothing is downloaded.
 /// </summary>
+[Trait("Category", "runtime")]
 public sealed class HtmlReportBrowserSpecs : IDisposable
 {
     private const string Chromium = "/usr/bin/chromium";

@@ -10,6 +10,7 @@ namespace Conformance.Tests;
 /// short behind the writer's back, an archive that ends early, a serializer that throws. Each time
 /// the failure is reported, naming the file and the cause, and nothing is left behind.
 /// </summary>
+[Trait("Category", "runtime")]
 [Collection(MatrixCollection.Name)]
 public sealed class IoDurableFileSpecs : IDisposable
 {

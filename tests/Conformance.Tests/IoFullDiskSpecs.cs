@@ -12,6 +12,7 @@ namespace Conformance.Tests;
 /// CLI says where it could not write and exits 1), every affected cell fails naming the file and
 /// ENOSPC, and nothing partial is left.
 /// </summary>
+[Trait("Category", "runtime")]
 [Collection(MatrixCollection.Name)]
 public sealed class IoFullDiskSpecs(ITestOutputHelper output)
 {

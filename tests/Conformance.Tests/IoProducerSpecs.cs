@@ -13,6 +13,7 @@ namespace Conformance.Tests;
 /// temporaries) is removed and named. The producer is the plumbing dummy (it answers "produce" by
 /// echoing, writing nothing), a real process; the files are real.
 /// </summary>
+[Trait("Category", "runtime")]
 [Collection(MatrixCollection.Name)]
 public sealed class IoProducerSpecs
 {

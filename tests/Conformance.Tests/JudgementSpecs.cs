@@ -4,6 +4,7 @@ using Conformance.Orchestrator.Matrix;
 
 namespace Conformance.Tests;
 
+[Trait("Category", "unit")]
 public sealed class JudgementSpecs
 {
     private static readonly Tolerance Tol = new(1e-5, 1e-4);
@@ -82,6 +83,7 @@ public sealed class JudgementSpecs
     }
 }
 
+[Trait("Category", "unit")]
 public sealed class VariantJudgementSpecs
 {
     private static Observation Obs(params (string Key, string Sha)[] t) =>

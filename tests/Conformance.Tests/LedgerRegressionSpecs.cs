@@ -10,6 +10,7 @@ namespace Conformance.Tests;
 /// repository's ledger, a regression is planted next to a real known failure from the matrix run,
 /// and the ledger must turn the cell back into a failure.
 /// </summary>
+[Trait("Category", "matrix")]
 [Collection(MatrixCollection.Name)]
 public sealed class LedgerRegressionSpecs(MatrixFixture fixture, ITestOutputHelper output)
 {

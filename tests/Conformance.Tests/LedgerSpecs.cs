@@ -5,6 +5,7 @@ using Conformance.Orchestrator.Matrix;
 namespace Conformance.Tests;
 
 /// <summary>Every rule of the failure ledger, each shown failing once with a planted case.</summary>
+[Trait("Category", "unit")]
 public sealed class LedgerSpecs
 {
     private static readonly Cell Mmap = Cell.Parse("lenet/pickle/torchsharp-0.107->pytorch-2.6/mmap");

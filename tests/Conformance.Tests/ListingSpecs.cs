@@ -5,6 +5,7 @@ using ApprovalTests.Reporters;
 namespace Conformance.Tests;
 
 /// <summary>The seed's listing: every runtime prints the same state_dict keys and sizes, and the same SGD hyperparameters.</summary>
+[Trait("Category", "matrix")]
 [Collection(MatrixCollection.Name)]
 [UseReporter(typeof(QuietReporter))]
 public sealed class ListingSpecs(MatrixFixture fixture)

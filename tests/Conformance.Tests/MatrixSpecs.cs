@@ -7,6 +7,7 @@ using Xunit.Abstractions;
 namespace Conformance.Tests;
 
 /// <summary>One test per cell (case, route, producer, consumer, mode): a failure names its cell.</summary>
+[Trait("Category", "matrix")]
 [Collection(MatrixCollection.Name)]
 public sealed class MatrixSpecs(MatrixFixture fixture, ITestOutputHelper output)
 {

@@ -3,6 +3,7 @@ using Conformance.Orchestrator.Reports;
 
 namespace Conformance.Tests;
 
+[Trait("Category", "unit")]
 public sealed class MergeSpecs
 {
     private static (List<SyntheticReport.Row> A, List<SyntheticReport.Row> B) Halves()

@@ -4,6 +4,7 @@ using Conformance.Protocol;
 
 namespace Conformance.Tests;
 
+[Trait("Category", "unit")]
 public sealed class ProtocolSpecs
 {
     [Fact]

@@ -11,6 +11,7 @@ namespace Conformance.Tests;
 /// run with the host's real torch: a fuzz of 3,000 mutations of real TorchSharp files, the attack corpus in
 /// python/tests/attacks/tsnative, and the bad cases found by mutation testing, each pinned by its message.
 /// </summary>
+[Trait("Category", "runtime")]
 public sealed class PythonCodecSpecs
 {
     private static readonly RepoLayout Repo = RepoLayout.Find();

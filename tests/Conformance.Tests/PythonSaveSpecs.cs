@@ -14,6 +14,7 @@ namespace Conformance.Tests;
 /// Each answer must be save_error naming the file and ENOSPC; the folder must stay empty; the
 /// same worker process must answer the next request.
 /// </summary>
+[Trait("Category", "runtime")]
 public sealed class PythonSaveSpecs
 {
     [DllImport("libc", SetLastError = true)]

@@ -12,6 +12,7 @@ namespace Conformance.Tests;
 /// the remedy), and the folder layout the PyTorch side writes, checked against transformers' names
 /// and index schema with the host's real torch.
 /// </summary>
+[Trait("Category", "runtime")]
 public sealed class RealLayoutSpecs
 {
     private static readonly RepoLayout Repo = RepoLayout.Find();

@@ -8,6 +8,7 @@ using Conformance.Orchestrator.Runtimes;
 
 namespace Conformance.Tests;
 
+[Trait("Category", "unit")]
 [UseReporter(typeof(QuietReporter))]
 public sealed class ReportSpecs
 {

@@ -8,6 +8,7 @@ namespace Conformance.Tests;
 /// reuses its clone folder does): the rootfs must show the new checkout, not the deleted one that an
 /// earlier bind still holds.
 /// </summary>
+[Trait("Category", "runtime")]
 public sealed class RootfsMountSpecs
 {
     private static string Sh(string command)

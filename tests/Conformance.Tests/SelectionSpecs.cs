@@ -6,6 +6,7 @@ using Conformance.Orchestrator.Runtimes;
 namespace Conformance.Tests;
 
 /// <summary>--cells, --case, --route, --runtime, --mode and --shard select what they say, and `ledger --fix` rewrites only from a complete run.</summary>
+[Trait("Category", "unit")]
 public sealed class SelectionSpecs
 {
     private static readonly IReadOnlyList<Cell> Plan = Planner.Plan(

@@ -8,6 +8,7 @@ namespace Conformance.Tests;
 /// TorchSharp as a build parameter: each built worker folder, bin/&lt;config&gt;/torchsharp-&lt;version&gt;/,
 /// is a runtime of its own. A fake repository of empty files stands in for the builds: no libtorch needed.
 /// </summary>
+[Trait("Category", "runtime")]
 public sealed class TorchSharpBuildSpecs : IDisposable
 {
     private readonly DirectoryInfo _repo = Directory.CreateTempSubdirectory("conformance-tsbuild-");

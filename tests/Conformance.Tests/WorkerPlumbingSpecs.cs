@@ -5,6 +5,7 @@ using Conformance.Protocol;
 namespace Conformance.Tests;
 
 /// <summary>The process plumbing, against the dummy worker: crash, hang, garbage, stray prints, slow start.</summary>
+[Trait("Category", "runtime")]
 public sealed class WorkerPlumbingSpecs
 {
     private static readonly TimeSpan Quick = TimeSpan.FromSeconds(20);

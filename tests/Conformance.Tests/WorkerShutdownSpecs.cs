@@ -11,6 +11,7 @@ namespace Conformance.Tests;
 /// Main ran pythonnet's interpreter shutdown (6 s with torch 1.13, 15-16 s with 2.6 and 2.14) and was
 /// killed at the end of every run, its runtime's files left in /tmp.
 /// </summary>
+[Trait("Category", "runtime")]
 public sealed class WorkerShutdownSpecs
 {
     [SkippableFact(Timeout = 300_000)]

@@ -10,6 +10,7 @@ namespace Conformance.Tests.Codec;
 /// refusal must contain (expected.json). Rewrite it with CONFORMANCE_WRITE_ATTACKS=1;
 /// CodecFuzzSpecs replays the committed files on every run.
 /// </summary>
+[Trait("Category", "unit")]
 public sealed class AttackCorpus
 {
     private static byte[] Pickle(object? v) => CodecSpecs.Pickle(v);

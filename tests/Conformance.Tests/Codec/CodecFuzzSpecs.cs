@@ -18,6 +18,7 @@ namespace Conformance.Tests.Codec;
 /// crash (any other exception), hang, or over the memory cap; the last three must never happen.
 /// CONFORMANCE_FUZZ_SECONDS sets the run's length (20 s in make test, longer in make fuzz).
 /// </summary>
+[Trait("Category", "unit")]
 public sealed class CodecFuzzSpecs(ITestOutputHelper output)
 {
     private static readonly string Repo = RepoLayout.Find().Root;

@@ -13,6 +13,7 @@ namespace Conformance.Tests.Codec;
 /// byte for byte, and each hostile file that once crashed it, hung it, ate memory or answered
 /// differently from torch.load, now refused with a message naming the file and the entry.
 /// </summary>
+[Trait("Category", "unit")]
 public sealed class CodecSpecs
 {
     private static readonly string Repo = RepoLayout.Find().Root;
@@ -387,6 +388,7 @@ public sealed class CodecSpecs
 }
 
 /// <summary>Large records are read and written in parallel segments whose CRCs are combined.</summary>
+[Trait("Category", "unit")]
 public sealed class ParallelRecordSpecs
 {
     [Theory]

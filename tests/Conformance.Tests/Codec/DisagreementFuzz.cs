@@ -327,6 +327,7 @@ internal sealed class TorchReference : IDisposable
 /// (both accept, the values differ) is a class of its own and fails the run, as do a crash, a hang or
 /// an input over the memory cap. CONFORMANCE_FUZZ_SECONDS sets the length (make fuzz); otherwise a fixed count.
 /// </summary>
+[Trait("Category", "runtime")]
 public sealed class TorchReferenceFuzzSpecs(ITestOutputHelper output)
 {
     internal enum Verdict { BothAcceptSame, SilentDisagreement, BothRefuse, OnlyCodecRefuses, OnlyTorchRefuses, Crash, Hang, OverMemoryCap }

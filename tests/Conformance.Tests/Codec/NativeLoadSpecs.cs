@@ -7,6 +7,7 @@ namespace Conformance.Tests.Codec;
 /// at GLIBCXX_3.4.30, LibTorchSharp needs 3.4.32), a load into TorchSharp tensors says what to reference
 /// and what the system lacks, in a documented exception, instead of TorchSharp's TypeInitializationException.
 /// </summary>
+[Trait("Category", "unit")]
 public sealed class NativeLoadSpecs
 {
     [SkippableFact]

@@ -10,6 +10,7 @@ namespace Conformance.Tests.Codec;
 /// checkpoint with its Adam state into TorchSharp, in the rootfs where TorchSharp runs (and memory-mapped). Every tensor,
 /// moment buffer, step count and hyperparameter is compared with what PyTorch recorded when it saved.
 /// </summary>
+[Trait("Category", "runtime")]
 [Collection(MatrixCollection.Name)]
 public sealed class PackageSpecs
 {

@@ -11,6 +11,7 @@ namespace Conformance.Tests.Codec;
 /// different tensors: each is read as torch reads it, or refused naming the file and the entry. Every
 /// input starts from a file real torch 2.14 wrote (a committed fixture or sample) and changes one thing.
 /// </summary>
+[Trait("Category", "unit")]
 public sealed class StrictCodecSpecs
 {
     private static readonly string Repo = RepoLayout.Find().Root;

@@ -10,6 +10,7 @@ namespace Conformance.Tests.Codec;
 /// so it is cheap), and a checkpoint over 4 GiB written and read back by the codec, streamed
 /// through a backend that keeps no tensor in memory.
 /// </summary>
+[Trait("Category", "runtime")]
 public sealed class Zip64Specs
 {
     [SkippableFact]
