@@ -65,7 +65,9 @@ public static class Observe
                 ["sha256"] = Convert.ToHexStringLower(SHA256.HashData([.. ints.bytes.ToArray(), .. QuantizedParams(q)])),
             };
         }
-        using var c = t.detach().cpu().contiguous();
+        // The values libtorch gives, as observe.tensor_bytes hashes them: a conjugate or negative view's
+        // storage holds other values than the tensor, and contiguous() keeps the bit instead of applying it.
+        using var c = t.detach().cpu().resolve_conj().resolve_neg().contiguous();
         var hash = Convert.ToHexStringLower(SHA256.HashData(c.bytes));
         return new JsonObject
         {

@@ -295,6 +295,43 @@ class StorageOffsets(nn.Module):
         return self.fc(x) + v.a.sum() + v.b.sum() * 2 + v.c.sum() * 3
 
 
+# Whether this torch makes negative views: without them conj_neg's ``n`` is a plain negated tensor
+# holding the same values, so its files carry no neg bit to judge.
+NEG_VIEW = hasattr(torch.Tensor, "_neg_view")
+
+
+def _neg_view(t: torch.Tensor) -> torch.Tensor:
+    """``t``'s negative view (neg bit set, storage untouched); a torch without ``_neg_view`` gets a
+    plain negated tensor instead (NEG_VIEW says which), so it still builds the twin and loads files."""
+    return t._neg_view() if NEG_VIEW else -t
+
+
+class ConjNeg(nn.Module):
+    """Buffers whose values exist only through a bit torch keeps beside the storage: ``c`` a conjugate
+    view of a complex64 tensor, ``n`` a negative view of a float32 one, ``cn`` the conjugate of a
+    complex64 view of a float32 storage. A writer that saves the raw storage without the bit, or a
+    reader that drops the bit, loads other values; the forward reads every buffer's resolved values
+    (each with its own weight, so two dropped bits cannot cancel) and its outputs change too."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+        re = torch.arange(6, dtype=torch.float32) / 2 - 1
+        im = torch.arange(6, dtype=torch.float32) / 4 + 0.5  # no zero imaginary part: conj changes every element
+        floats = torch.arange(6, dtype=torch.float32) / 2 + 0.25  # n = -floats is never 0, before or after perturb's +1
+        pairs = (torch.arange(12, dtype=torch.float32) / 8 + 0.125).reshape(6, 2)
+        self.views = _Buffers({
+            "c": torch.complex(re, im).reshape(2, 3).conj(),
+            "n": _neg_view(floats.reshape(2, 3)),
+            "cn": torch.view_as_complex(pairs).conj(),
+        })
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        v = self.views
+        c, n, cn = v.c.resolve_conj(), v.n.resolve_neg(), v.cn.resolve_conj()
+        return self.fc(x) + c.real.sum() + 2 * c.imag.sum() + 3 * n.sum() + 5 * cn.real.sum() + 7 * cn.imag.sum()
+
+
 def _quantize_inputs() -> torch.Tensor:
     return torch.tensor([[0.0, 0.5, 1.0], [-1.5, 2.25, 3.0]])
 
@@ -357,6 +394,8 @@ BUILDERS: Dict[str, Callable[[], nn.Module]] = {
     "storage_views": StorageViews,
     "storage_offsets": StorageOffsets,
     "quantized": Quantized,
+    # Conjugate and negative views (bits beside the storage).
+    "conj_neg": ConjNeg,
     "resnet18": _resnet18,
     "checkpoint_net": CheckpointNet,
 }

@@ -327,6 +327,42 @@ public sealed class StorageOffsets : Module<Tensor, Tensor>
     public override Tensor forward(Tensor x) => fc.call(x) + views["a"].sum() + views["b"].sum() * 2 + views["c"].sum() * 3;
 }
 
+/// <summary>
+/// Buffers whose values exist only through a bit libtorch keeps beside the storage: c a conjugate
+/// view of a complex64 tensor, n a negative view of a float32 one, cn the conjugate of a complex64
+/// view of a float32 storage. A writer that saves the raw storage without the bit, or a reader that
+/// drops the bit, loads other values; the forward reads every buffer's resolved values (each with its
+/// own weight, so two dropped bits cannot cancel) and its outputs change too.
+/// </summary>
+public sealed class ConjNeg : Module<Tensor, Tensor>
+{
+    private readonly Linear fc = Linear(4, 3);
+    private readonly Buffers views;
+
+    public ConjNeg() : base(nameof(ConjNeg))
+    {
+        var re = torch.arange(6, dtype: ScalarType.Float32) / 2 - 1;
+        var im = torch.arange(6, dtype: ScalarType.Float32) / 4 + 0.5;  // no zero imaginary part: conj changes every element
+        var floats = torch.arange(6, dtype: ScalarType.Float32) / 2 + 0.25;  // n = -floats is never 0, before or after perturb's +1
+        var pairs = (torch.arange(12, dtype: ScalarType.Float32) / 8 + 0.125).reshape(6, 2);
+        views = new Buffers(
+            ("c", torch.complex(re, im).reshape(2, 3).conj()),
+            // TorchSharp has no negative view (no _neg_view): n is a plain negated tensor, the same
+            // values with no neg bit, so this side's files carry none to judge.
+            ("n", -floats.reshape(2, 3)),
+            ("cn", torch.view_as_complex(pairs).conj()));
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        var c = views["c"].resolve_conj();
+        var n = views["n"].resolve_neg();
+        var cn = views["cn"].resolve_conj();
+        return fc.call(x) + c.real.sum() + 2 * c.imag.sum() + 3 * n.sum() + 5 * cn.real.sum() + 7 * cn.imag.sum();
+    }
+}
+
 /// <summary>Quantized buffers beside a Linear: per-tensor qint8, per-channel qint8 (axis 0), per-tensor quint8.</summary>
 public sealed class Quantized : Module<Tensor, Tensor>
 {
@@ -385,6 +421,8 @@ public static class Zoo
         ["storage_views"] = () => new StorageViews(),
         ["storage_offsets"] = () => new StorageOffsets(),
         ["quantized"] = () => new Quantized(),
+        // Conjugate and negative views (bits beside the storage).
+        ["conj_neg"] = () => new ConjNeg(),
         // torchvision's resnet18 against TorchSharp's TorchVision resnet18, built from the seed, no download.
         ["resnet18"] = () => torchvision.models.resnet18(num_classes: 10),
         ["checkpoint_net"] = () => new CheckpointNet(),

@@ -78,6 +78,12 @@ public sealed class CodecSpecs
             }
             files++;
             var root = (PyDict)loaded!;
+            // Declared (known-failures.json: pytorch-1.13-save-drops-conj-neg-bits): torch 1.13 saves a conjugate or
+            // negative view as its bare storage, without the bit. The codec reads the file as it is; applying each
+            // dropped bit by hand to what it read must give exactly what 1.13 held, so nothing else differs.
+            var bitsDropped = producer == "pytorch-1.13" && json["case"]?.GetValue<string>() == "conj_neg"
+                ? new Dictionary<string, Func<byte[], byte[]>> { ["views.c"] = Conjugate, ["views.cn"] = Conjugate, ["views.n"] = Negate }
+                : [];
             foreach (var t in observation["tensors"]!.AsArray())
             {
                 var key = (string)t!["key"]!;
@@ -85,7 +91,14 @@ public sealed class CodecSpecs
                 var raw = Assert.IsType<RawTensor>(tensor);
                 Assert.Equal("torch." + (string)t["dtype"]!, raw.Dtype.Name);
                 Assert.Equal(t["shape"]!.AsArray().Select(s => (long)s!).ToArray(), raw.Shape);
-                Assert.True((string)t["sha256"]! == Sha(raw), $"{path}: {key}: bytes differ from what {producer} saved");
+                if (bitsDropped.TryGetValue(key, out var apply))
+                {
+                    Assert.True((string)t["sha256"]! != Sha(raw), $"{path}: {key}: torch 1.13 now saves the bit (the ledger entry is stale)");
+                    Assert.True((string)t["sha256"]! == Convert.ToHexStringLower(SHA256.HashData(apply(raw.ToContiguousBytes()))),
+                        $"{path}: {key}: bytes differ from what {producer} saved, even with its dropped bit applied");
+                }
+                else
+                    Assert.True((string)t["sha256"]! == Sha(raw), $"{path}: {key}: bytes differ from what {producer} saved");
                 tensors++;
             }
             if (observation["optimizer"] is { } optimizer)
@@ -106,6 +119,22 @@ public sealed class CodecSpecs
         // Each refusal above was asserted to be one of the two justified kinds (a dtype with no legacy storage class,
         // 1.13's OneCycleLR); one per new_dtypes pickle of a 2.x set (2.6, 2.11-cuda, 2.14) and its Hugging Face copies.
         Assert.True(refused <= files / 8, $"{refused} fixtures refused against {files} read: a refusal must stay the exception");
+    }
+
+    /// <summary>complex64 values conjugated: the sign bit of every imaginary part flipped, as torch's conj does (no NaN here).</summary>
+    private static byte[] Conjugate(byte[] complex64)
+    {
+        var b = (byte[])complex64.Clone();
+        for (int i = 7; i < b.Length; i += 8) b[i] ^= 0x80;
+        return b;
+    }
+
+    /// <summary>float32 values negated: the sign bit of every element flipped, as torch's neg does (no NaN here).</summary>
+    private static byte[] Negate(byte[] float32)
+    {
+        var b = (byte[])float32.Clone();
+        for (int i = 3; i < b.Length; i += 4) b[i] ^= 0x80;
+        return b;
     }
 
     /// <summary>An optimizer state entry: a tensor by name, or an element of a list (L-BFGS's old_dirs[0]).</summary>
