@@ -211,10 +211,10 @@ def child_main(plan_path: str, start: int) -> int:
 
     # Tests only (GpuCheckSpecs): "crash:CELL;hang:CELL;cuda_error:CELL" makes this process die, hang, or
     # fail that cell with a CUDA error (after which it must give way to a fresh process) on those cells;
-    # "slow_start:CELL" makes the process that starts at CELL take 12 s to start, longer than a test's --cell-timeout.
+    # "slow_start:CELL" makes the process that starts at CELL take 40 s to start, longer than a test's --cell-timeout.
     faults = dict(f.split(":", 1)[::-1] for f in os.environ.get("TORCHCONFORMANCE_GPU_CHECK_FAULT", "").split(";") if ":" in f)
     if start < len(plan["items"]) and faults.get(plan["items"][start]["cell"]) == "slow_start":
-        time.sleep(12)
+        time.sleep(40)
 
     # Start-up (torch, the device, the worker's imports) is over: from here on the parent times each cell.
     proto.write(json.dumps({"ready": True}) + "\n")

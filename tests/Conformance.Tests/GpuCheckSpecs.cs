@@ -181,10 +181,11 @@ public sealed class GpuCheckSpecs(ITestOutputHelper output)
         var crash = $"ckpt_sgd/checkpoint/pytorch-2.6@golden->{id}/default";
         var hang = $"ckpt_sgd/checkpoint/torchsharp-0.107@golden->{id}/mmap";
         var cudaError = $"ckpt_sgd/checkpoint/pytorch-1.13@golden->{id}/default";
-        // The process started after the crash takes 12 s to start (importing torch on a loaded machine does):
+        // The process started after the crash takes 40 s to start (importing torch on a loaded machine can):
         // longer than --cell-timeout, which times cells, not start-up; its first cell must still be judged.
+        // --cell-timeout 30: over ten times what an ordinary ckpt_sgd cell takes here on a loaded machine (under 2 s).
         var slowStart = $"ckpt_sgd/checkpoint/pytorch-2.6@golden->{id}/weights_only";
-        var (code, stderr, report, dir, judgeCode) = Planted("faults", $"crash:{crash};hang:{hang};cuda_error:{cudaError};slow_start:{slowStart}", "--cell-timeout", "8");
+        var (code, stderr, report, dir, judgeCode) = Planted("faults", $"crash:{crash};hang:{hang};cuda_error:{cudaError};slow_start:{slowStart}", "--cell-timeout", "30");
         output.WriteLine(stderr);
         Assert.Equal(0, code);  // gpu-check observed every cell; it judges none
         Assert.Equal(1, judgeCode);  // judge-gpu: three unexpected failures, named
@@ -219,16 +220,17 @@ public sealed class GpuCheckSpecs(ITestOutputHelper output)
         await Task.Yield();
         PythonCodecSpecs.HostPython();
         var id = $"pytorch-{TorchVersionOfHost()}-cuda-cpu-simulated";
-        // A hang that would outlast the budget: 45 s of budget, 20 kept back to pack, so cells stop at about
-        // 25 s, well after the produce phase and the first set even on a loaded machine (about 5 s unloaded).
+        // A hang that would outlast the budget: 80 s of budget, 20 kept back to pack, so cells stop at about
+        // 60 s, twelve times what the produce phase and the sets before the hang take unloaded (about 5 s).
         var hang = $"ckpt_sgd/checkpoint/pytorch-2.14@golden->{id}/default";
         var clock = Stopwatch.StartNew();
-        var (code, stderr, report, dir, _) = Planted("budget", $"hang:{hang}", "--budget", "45");
+        var (code, stderr, report, dir, _) = Planted("budget", $"hang:{hang}", "--budget", "80");
         output.WriteLine(stderr);
         Assert.Equal(3, code);
-        // The budget, not the 180 s cell timeout, ended the hang.
+        // The budget, not the 180 s cell timeout, ended the hang: gpu-check says so when it stops the cell.
         Assert.Contains($"budget spent during {hang}", stderr);
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(170), $"took {clock.Elapsed}");
+        Assert.DoesNotContain($"HANG {hang}", stderr);
+        output.WriteLine($"took {clock.Elapsed}");
         var results = report["results"]!.AsArray();
         var skipped = results.Where(r => r!["outcome"]!.GetValue<string>() == "skipped").ToList();
         Assert.Contains(skipped, r => r!["cell"]!.GetValue<string>() == hang);
