@@ -8,7 +8,12 @@ namespace Conformance.Cli;
 /// <summary>What each command does: call the orchestrator, print, choose the exit code.</summary>
 public static partial class Commands
 {
-    private static RepoLayout Repo() => RepoLayout.Find(Directory.GetCurrentDirectory());
+    /// <summary>The checkout the user stands in; from any other folder, the one this CLI was built in (or CONFORMANCE_REPO).</summary>
+    private static RepoLayout Repo()
+    {
+        try { return RepoLayout.Find(Directory.GetCurrentDirectory()); }
+        catch (DirectoryNotFoundException) { return RepoLayout.Find(); }
+    }
 
     private static string Rel(string path) => Path.GetRelativePath(Directory.GetCurrentDirectory(), path);
 

@@ -68,6 +68,28 @@ public sealed class GpuLegSpecs(MatrixFixture fixture, ITestOutputHelper output)
         LedgerRegressionSpecs.AssertPlantsCaught(ledger, r, output);
     }
 
+    [Fact(Timeout = 300_000)]
+    public async Task Judge_gpu_runs_from_a_folder_outside_the_checkout_and_names_a_file_it_cannot_read()
+    {
+        await Task.Yield();
+        var outDir = Path.Combine(Path.GetTempPath(), $"judge-gpu-{Environment.ProcessId}");
+        try
+        {
+            var (code, text) = Shell.Run($"cd {Path.GetTempPath()} && dotnet {Cli()} judge-gpu {H200Report} --out {outDir}", TimeSpan.FromMinutes(4), output);
+            Assert.True(code == 0, text);
+            Assert.Contains("CONFORMANCE SUITE PASSED: 1019 passes, 179 known failures, 0 unexpected failures", text);
+            Assert.True(File.Exists(Path.Combine(outDir, "compatibility.html")));
+            (code, text) = Shell.Run($"cd {Path.GetTempPath()} && dotnet {Cli()} judge-gpu {outDir}/absent.tar.gz", TimeSpan.FromMinutes(4), output);
+            Assert.Equal(2, code);
+            Assert.Contains($"error: {outDir}/absent.tar.gz: no such file", text);
+            Assert.DoesNotContain("   at ", text);
+        }
+        finally
+        {
+            if (Directory.Exists(outDir)) Directory.Delete(outDir, recursive: true);
+        }
+    }
+
     [Fact]
     public void Without_the_GPU_entries_the_same_rows_fail_again_the_ledger_is_applied_afresh_on_every_judgement()
     {
