@@ -72,8 +72,13 @@ test: setup
 unit: build
 	@$(TIMED) "unit" dotnet test tests/Conformance.Tests -c $(CONFIG) --no-build --nologo --filter "Category=unit"
 
+# Then the same report with the GPU rows: the newest real GPU run under gpu-runs/ (an archive, judged by
+# judge-gpu, or the retired judge's report, re-judged by the ledger), merged into reports/with-gpu/,
+# whose "Device differences" section shows where CUDA and the CPU disagree.
+GPU_RUN ?= $(lastword $(sort $(wildcard gpu-runs/*/gpu-check-*.tar.gz gpu-runs/*/gpu-report.run1.json)))
 report: setup
 	@$(TIMED) "report" dotnet $(CLI) report
+	$(if $(GPU_RUN),@$(TIMED) "with GPU rows" dotnet $(CLI) merge reports/compatibility.json $(GPU_RUN) --out reports/with-gpu)
 
 # The determinism gate, after `make test`: the matrix on one core with one thread, compared with the
 # tests' run; any changed outcome, new or vanished cell fails (reports/determinism.md says which).
