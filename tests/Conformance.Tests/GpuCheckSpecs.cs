@@ -262,6 +262,27 @@ public sealed class GpuCheckSpecs(ITestOutputHelper output)
         Assert.Equal(Outcome.Fail, stale.Outcome);
         Assert.StartsWith("stale known failure", stale.Message);
         Assert.Equal(again.Results.Count(r => r.Outcome == Outcome.Fail) + 1, changed.Results.Count(r => r.Outcome == Outcome.Fail));
+
+        // A cell the catalogue plans that the run did not observe is a named skip, never silently absent.
+        var unpacked = Path.Combine(Repo.ArtifactsDir, "tests", "gpu-check", "dropped");
+        if (Directory.Exists(unpacked)) Directory.Delete(unpacked, true);
+        Directory.CreateDirectory(unpacked);
+        await using (var gz = new GZipStream(File.OpenRead(archive), CompressionMode.Decompress))
+            await TarFile.ExtractToDirectoryAsync(gz, unpacked, overwriteFiles: true);
+        var run = JsonNode.Parse(File.ReadAllText(Path.Combine(unpacked, "gpu-run.json")))!;
+        var observations = run["observations"]!.AsArray();
+        var dropped = observations.First(o => o!["op"]!.GetValue<string>() == "consume" && o["set"]!.GetValue<string>() == "pytorch-2.6")!;
+        observations.Remove(dropped);
+        File.WriteAllText(Path.Combine(unpacked, "gpu-run.json"), run.ToJsonString());
+        var repacked = Path.Combine(Repo.ArtifactsDir, "tests", "gpu-check", "gpu-check-dropped.tar.gz");
+        await using (var packed = new GZipStream(File.Create(repacked), CompressionLevel.Fastest))
+        await using (var tar = new TarWriter(packed, TarEntryFormat.Pax))
+            foreach (var f in Directory.GetFiles(unpacked, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+                await tar.WriteEntryAsync(f, Path.GetRelativePath(unpacked, f).Replace('\\', '/'));
+        var missing = Conformance.Orchestrator.GpuLeg.GpuReport.Judge(repacked, Repo.Root, work, Ledger.Load(Repo.KnownFailuresFile), today).Run
+            .Results.Single(r => r.Cell.Name == dropped["cell"]!.GetValue<string>());
+        Assert.Equal(Outcome.Skipped, missing.Outcome);
+        Assert.Contains("the GPU run did not observe this cell", missing.Message);
     }
 
     private static string TorchVersionOfHost()

@@ -130,23 +130,23 @@ public static class GpuRunJudge
     {
         var notOnDevice = (archive.Run["not_on_device"] as JsonObject ?? []).Select(kv => kv.Key).ToHashSet(StringComparer.Ordinal);
         var only = archive.Run["cases"] is JsonArray cs ? cs.Select(c => c!.GetValue<string>()).ToHashSet(StringComparer.Ordinal) : null;
-        var sets = (archive.Run["observations"]?.AsArray().OfType<JsonObject>() ?? []).Select(o => o["set"]!.GetValue<string>()).Distinct().ToList();
-        foreach (var set in sets)
+        var sets = (archive.Run["observations"]?.AsArray().OfType<JsonObject>() ?? []).Select(o => o["set"]!.GetValue<string>()).ToHashSet(StringComparer.Ordinal);
+        // The device's own set is in the archive, the committed ones in the checkout: each folder listed once.
+        var fixtures = GoldenFixtures.Find(Path.Combine(archive.Root, "fixtures")).Where(f => f.Producer == rid)
+            .Concat(GoldenFixtures.Find(Path.Combine(repoRoot, "fixtures")).Where(f => f.Producer != rid));
+        foreach (var f in fixtures.Where(f => sets.Contains(f.Producer)))
         {
-            var dir = Path.Combine(set == rid ? archive.Root : repoRoot, "fixtures", set);
+            var set = f.Producer;
             var producer = set == rid ? rid : set + GoldenFixture.Suffix;
-            foreach (var f in GoldenFixtures.Find(Path.GetDirectoryName(dir)!).Where(f => f.Producer == set))
+            if (notOnDevice.Contains(f.Case) || only is not null && !only.Contains(f.Case)) continue;
+            var spec = Catalogue.All.FirstOrDefault(c => c.Name == f.Case);
+            if (spec is null || !spec.Routes.Contains(f.Route)) continue;
+            foreach (var mode in Catalogue.LoadModes(spec, RuntimeKinds.PyTorch, f.Route))
             {
-                if (notOnDevice.Contains(f.Case) || only is not null && !only.Contains(f.Case)) continue;
-                var spec = Catalogue.All.FirstOrDefault(c => c.Name == f.Case);
-                if (spec is null || !spec.Routes.Contains(f.Route)) continue;
-                foreach (var mode in Catalogue.LoadModes(spec, RuntimeKinds.PyTorch, f.Route))
-                {
-                    var cell = new Cell(f.Case, f.Route, producer, rid, mode);
-                    if (!seen.Contains(cell.Name))
-                        yield return new CellResult(cell, Outcome.Skipped, "skipped: the GPU run did not observe this cell (it predates the fixture, the case or the mode): run gpu-check again",
-                            Artifact: Path.GetRelativePath(set == rid ? archive.Root : repoRoot, f.ArtifactPath));
-                }
+                var cell = new Cell(f.Case, f.Route, producer, rid, mode);
+                if (!seen.Contains(cell.Name))
+                    yield return new CellResult(cell, Outcome.Skipped, "skipped: the GPU run did not observe this cell (it predates the fixture, the case or the mode): run gpu-check again",
+                        Artifact: Path.GetRelativePath(set == rid ? archive.Root : repoRoot, f.ArtifactPath));
             }
         }
     }
