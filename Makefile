@@ -30,7 +30,7 @@ TS_PROPS := $(strip $(if $(TORCHSHARP_VERSION),-p:TorchSharpVersion=$(TORCHSHARP
 TS_WORKER := harness/Conformance.Workers.TorchSharp/Conformance.Workers.TorchSharp.csproj
 CLI := harness/Conformance.Cli/bin/$(CONFIG)/net10.0/conformance.dll
 
-.PHONY: setup host rootfs restore build worker mount test unit report determinism bench runtimes fixtures clean umount pack fuzz fuzz-python gpu-check
+.PHONY: setup host rootfs restore build worker mount test unit report determinism baseline bench runtimes fixtures clean umount pack fuzz fuzz-python gpu-check
 
 # The rootfs (network and dpkg) and the .NET restore and build are independent: they run side by side.
 setup: host
@@ -89,6 +89,12 @@ determinism: setup
 	@grep "^CONFORMANCE SUITE" reports/one-core.log
 	@dotnet $(CLI) compare artifacts/tests/matrix-report/compatibility.json reports/one-core/compatibility.json \
 	  --fail-on-change --markdown reports/determinism.md > reports/determinism.log; rc=$$?; sed -n '3p' reports/determinism.log; exit $$rc
+
+# The committed baseline: reports/baseline.json (every cell's outcome, problems, ledger id and largest
+# difference, under 2 MB) from a full run of HEAD, and the README's overview table from it. Refuses on a
+# dirty tree. `compare` and the CI workflow compare new runs with it.
+baseline:
+	@MAKE="$(MAKE)" $(TIMED) "baseline" scripts/baseline.sh
 
 # The checkpoint codec as a NuGet package: artifacts/packages/TorchCheckpoints.<version>.nupkg. Builds the
 # library alone (70 KB), not the solution: no worker, no libtorch copy.

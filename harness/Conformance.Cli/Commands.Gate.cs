@@ -9,7 +9,7 @@ namespace Conformance.Cli;
 public static partial class Commands
 {
     /// <summary>`compare OLD NEW`: the upgrade gate. Exit 1 on a regression (or, with --fail-on-change, on any change).</summary>
-    public static int Compare(string oldPath, string newPath, string[] map, string? markdownPath, bool failOnChange)
+    public static int Compare(string oldPath, string newPath, string[] map, string? markdownPath, bool failOnChange, string? htmlUrl = null)
     {
         RunComparison c;
         try
@@ -21,7 +21,7 @@ public static partial class Commands
             Console.Error.WriteLine("error: " + e.Message);
             return 2;
         }
-        var md = c.Markdown();
+        var md = c.Markdown(htmlUrl ?? "compatibility.html");
         Console.Write(md);
         if (markdownPath is not null)
         {

@@ -52,7 +52,10 @@ public sealed class ReportSpecs
         Assert.Contains("<h2>Overview</h2>", html);
         Assert.Contains("<h2>Unexpected failures</h2>", html);
         // A click on a cell reveals its details panel (HtmlReportBrowserSpecs clicks it in chromium).
-        Assert.Contains("data-cell=\"lenet/pickle/torchsharp-0.107-&gt;pytorch-2.6/default\"><a href=\"#cell-3\">FAIL</a>", html);
-        Assert.Contains("<div class=\"cell-details\" id=\"cell-3\">", html);
+        // Its anchor is made from the cell's name alone, so compare's PR summary and the history page link to it.
+        var anchor = ReportHtml.CellAnchor("lenet/pickle/torchsharp-0.107->pytorch-2.6/default");
+        Assert.Matches("^cell-lenet-pickle-torchsharp-0-107--pytorch-2-6-default-[0-9a-f]{8}$", anchor);
+        Assert.Contains($"data-cell=\"lenet/pickle/torchsharp-0.107-&gt;pytorch-2.6/default\"><a href=\"#{anchor}\">FAIL</a>", html);
+        Assert.Contains($"<div class=\"cell-details\" id=\"{anchor}\">", html);
     }
 }

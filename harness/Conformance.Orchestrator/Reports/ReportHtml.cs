@@ -17,7 +17,7 @@ public static class ReportHtml
     {
         // Panel ids by position: cell names hold '/', '>' and '@', which make awkward fragments.
         var ids = new Dictionary<CellResult, string>(ReferenceEqualityComparer.Instance);
-        foreach (var (r, i) in run.Results.Select((r, i) => (r, i))) ids[r] = $"cell-{i}";
+        foreach (var r in run.Results) ids[r] = CellAnchor(r.Cell.Name);
         var sb = new StringBuilder();
         sb.AppendLine("<!doctype html><html><head><meta charset=\"utf-8\"><title>TorchSharp ⇄ PyTorch compatibility</title><style>");
         sb.AppendLine("body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}"
@@ -105,6 +105,18 @@ public static class ReportHtml
         }
         sb.AppendLine("</body></html>");
         return sb.ToString();
+    }
+
+    /// <summary>
+    /// A cell's stable anchor in the report, derived from its name alone, so other pages (compare's PR
+    /// summary, the history page) link into any run's report: its name's letters and digits, and a short
+    /// hash that keeps names differing only in punctuation apart.
+    /// </summary>
+    public static string CellAnchor(string cellName)
+    {
+        var slug = new string(cellName.Select(ch => char.IsAsciiLetterOrDigit(ch) ? ch : '-').ToArray());
+        var hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(cellName)))[..8];
+        return $"cell-{slug}-{hash}";
     }
 
     private static string GridId(string @case, string route) => "grid-" + new string($"{@case}-{route}".Select(ch => char.IsAsciiLetterOrDigit(ch) ? ch : '-').ToArray());

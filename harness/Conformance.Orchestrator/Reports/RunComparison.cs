@@ -6,8 +6,11 @@ using Conformance.Orchestrator.Matrix;
 
 namespace Conformance.Orchestrator.Reports;
 
-/// <summary>One cell whose outcome differs between the two runs. Old is null for a new cell, New for a vanished one.</summary>
-public sealed record OutcomeChange(string Cell, string? Old, string? New, string Message);
+/// <summary>
+/// One cell whose outcome differs between the two runs. Old is null for a new cell, New for a vanished one.
+/// Problems: the problem codes and subjects of the run it ended in ("bytes: fc1.weight"), the message's first line when it has none.
+/// </summary>
+public sealed record OutcomeChange(string Cell, string? Old, string? New, string Message, string Problems = "");
 
 /// <summary>A cell that passes in both runs but whose outputs moved closer to, or past half of, its tolerance.</summary>
 public sealed record ToleranceDrift(string Cell, double OldMaxAbs, double NewMaxAbs, double? Atol, string Why);
@@ -71,7 +74,7 @@ public sealed record RunComparison(
         JsonNode? node;
         try { node = JsonNode.Parse(File.ReadAllText(path)); }
         catch (JsonException e) { throw new InvalidDataException($"{path}: not JSON: {e.Message}", e); }
-        return Check(node, path);
+        return Baseline.Expand(Check(node, path), path);
     }
 
     /// <summary>Throws, naming the report, unless it is a schema-2 object with a results array.</summary>
@@ -128,8 +131,8 @@ public sealed record RunComparison(
             var no = Str(n, "outcome");
             if (!oldCells.TryGetValue(name, out var o))
             {
-                added.Add(new OutcomeChange(name, null, no, FirstLine(Str(n, "message"))));
-                if (no == "fail") regressions.Add(new OutcomeChange(name, null, no, FirstLine(Str(n, "message"))));
+                added.Add(Change(name, null, n));
+                if (no == "fail") regressions.Add(Change(name, null, n));
                 continue;
             }
             compared++;
@@ -139,7 +142,7 @@ public sealed record RunComparison(
                 if (oo == "pass" && Drift(name, o, n) is { } d) drifts.Add(d);
                 continue;
             }
-            var change = new OutcomeChange(name, oo, no, FirstLine(Str(n, "message")));
+            var change = Change(name, o, n);
             if (oo == "pass" || no == "fail") regressions.Add(change);
             else if (no == "pass" && oo is "fail" or "known_failure") fixes.Add(change);
             else other.Add(change);
@@ -147,7 +150,7 @@ public sealed record RunComparison(
         foreach (var (name, o) in oldCells)
         {
             if (newCells.ContainsKey(name)) continue;
-            var change = new OutcomeChange(name, Str(o, "outcome"), null, FirstLine(Str(o, "message")));
+            var change = Change(name, o, null);
             vanished.Add(change);
             if (change.Old == "pass") regressions.Add(change);
         }
@@ -159,6 +162,16 @@ public sealed record RunComparison(
 
         return new RunComparison(oldName, newName, map, compared, regressions, fixes, other, added, vanished, drifts,
             EnvironmentChanges(oldReport, newReport, map), warnings, Summary(oldReport), Summary(newReport));
+    }
+
+    private static OutcomeChange Change(string name, JsonNode? o, JsonNode? n)
+    {
+        var where = n ?? o!;
+        var problems = (where["problems"] as JsonArray ?? []).OfType<JsonObject>()
+            .Select(p => Str(p, "subject") is { Length: > 0 } subject ? $"{Str(p, "code")}: {subject}" : Str(p, "code"))
+            .OfType<string>().Distinct().ToList();
+        return new OutcomeChange(name, o is null ? null : Str(o, "outcome"), n is null ? null : Str(n, "outcome"),
+            FirstLine(Str(where, "message")), string.Join("; ", problems));
     }
 
     private static ToleranceDrift? Drift(string name, JsonNode o, JsonNode n)
@@ -282,6 +295,8 @@ public sealed record RunComparison(
     private static string? Scalar(JsonNode n) =>
         n is JsonValue v && v.TryGetValue<string>(out var s) ? s : n.ToJsonString();
 
+    internal static ReportSummary SummaryOf(JsonNode report) => Summary(report);
+
     private static ReportSummary Summary(JsonNode report)
     {
         int Count(string outcome) => Results(report).Count(r => Str(r, "outcome") == outcome);
@@ -311,8 +326,29 @@ public sealed record RunComparison(
 
     // ---- Markdown ----------------------------------------------------------------------------
 
-    /// <summary>A PR comment: title, one-line verdict, then a section per kind of change.</summary>
-    public string Markdown()
+    /// <summary>
+    /// GitHub takes at most 1 MiB per step summary and 65,536 characters per PR comment: the summary stays
+    /// under this, for any number of changes, so one text serves both.
+    /// </summary>
+    public const int MarkdownLimit = 60_000;
+
+    /// <summary>
+    /// A PR summary read in ten seconds: the verdict, the regressions (cell, problem, a link to the cell in
+    /// the HTML report), then fixes, new and vanished cells, then the rest, folded. Tables are cut, the
+    /// regressions last, until the whole fits <see cref="MarkdownLimit"/>.
+    /// </summary>
+    /// <param name="htmlReport">Where the new run's compatibility.html is, as a link's target (default: beside this summary).</param>
+    public string Markdown(string htmlReport = "compatibility.html")
+    {
+        foreach (var (regressionRows, otherRows) in new[] { (TableCap, TableCap), (TableCap, 20), (TableCap, 5), (TableCap, 0), (20, 0), (5, 0), (0, 0) })
+        {
+            var md = RenderMarkdown(htmlReport, regressionRows, otherRows);
+            if (md.Length <= MarkdownLimit) return md;
+        }
+        return RenderMarkdown(htmlReport, 0, 0);
+    }
+
+    private string RenderMarkdown(string htmlReport, int regressionRows, int otherRows)
     {
         var sb = new StringBuilder();
         sb.AppendLine($"## Conformance comparison: {OldName} → {NewName}").AppendLine();
@@ -321,22 +357,26 @@ public sealed record RunComparison(
         if (Map.Count > 0)
             sb.AppendLine("Runtime ids mapped: " + string.Join(", ", Map.Select(kv => $"`{kv.Key}` → `{kv.Value}`")) + ".").AppendLine();
 
+        string Link(OutcomeChange c) => c.New is null ? "" : $"[detail]({htmlReport}#{ReportHtml.CellAnchor(c.Cell)})";
+        Section(sb, "Regressions", Regressions.Count, open: true, regressionRows,
+            "A cell that left pass, or arrived at an unexpected failure.", ["cell", "old → new", "problem", ""],
+            Regressions.Select(c => new[] { $"`{c.Cell}`", $"{c.Old ?? "(new)"} → {c.New ?? "(vanished)"}", Short(c.Problems.Length > 0 ? c.Problems : c.Message), Link(c) }));
+        Changes(sb, "Fixes", Fixes, open: true, otherRows, Link);
+        Changes(sb, "New cells", NewCells, open: false, otherRows, Link);
+        Changes(sb, "Vanished cells", VanishedCells, open: false, otherRows, Link);
+        Changes(sb, "Other outcome changes", OtherChanges, open: false, otherRows, Link);
+        Section(sb, "Tolerance drift", Drifts.Count, false, otherRows,
+            "Cells that pass in both runs, whose largest output difference grew tenfold (values below 1/1000 of atol count as that) or crossed half of atol.",
+            ["cell", "old max abs", "new max abs", "atol", "why"],
+            Drifts.Select(d => new[] { $"`{d.Cell}`", G(d.OldMaxAbs), G(d.NewMaxAbs), d.Atol is { } a ? G(a) : "", d.Why }));
+        Section(sb, "Environment", Environment.Count, false, otherRows, null, ["what", "old", "new"],
+            Environment.Select(e => new[] { e.Subject }.Concat(Lines(e.Old, e.New)).ToArray()));
+
+        sb.AppendLine("### Totals").AppendLine();
         sb.AppendLine("| | pass | known failure | fail | skipped | not applicable |").AppendLine("|---|---|---|---|---|---|");
         foreach (var (label, s) in new[] { ("old", OldSummary), ("new", NewSummary) })
             sb.AppendLine($"| {label} | {N(s.Pass)} | {N(s.KnownFailure)} | {N(s.Fail)} | {N(s.Skipped)} | {N(s.NotApplicable)} |");
         sb.AppendLine();
-
-        Changes(sb, "Regressions", Regressions, open: true);
-        Changes(sb, "Fixes", Fixes, open: true);
-        Changes(sb, "Other outcome changes", OtherChanges, open: false);
-        Changes(sb, "New cells", NewCells, open: false);
-        Changes(sb, "Vanished cells", VanishedCells, open: false);
-        Section(sb, "Tolerance drift", Drifts.Count, false,
-            "Cells that pass in both runs, whose largest output difference grew tenfold (values below 1/1000 of atol count as that) or crossed half of atol.",
-            ["cell", "old max abs", "new max abs", "atol", "why"],
-            Drifts.Select(d => new[] { $"`{d.Cell}`", G(d.OldMaxAbs), G(d.NewMaxAbs), d.Atol is { } a ? G(a) : "", d.Why }));
-        Section(sb, "Environment", Environment.Count, false, null, ["what", "old", "new"],
-            Environment.Select(e => new[] { e.Subject }.Concat(Lines(e.Old, e.New)).ToArray()));
         return sb.ToString();
     }
 
@@ -357,22 +397,27 @@ public sealed record RunComparison(
         return $"{head}: {string.Join(", ", parts)}.";
     }
 
-    private static void Changes(StringBuilder sb, string title, IReadOnlyList<OutcomeChange> rows, bool open) =>
-        Section(sb, title, rows.Count, open, null, ["cell", "old", "new", "message"],
-            rows.Select(c => new[] { $"`{c.Cell}`", c.Old ?? "(new)", c.New ?? "(vanished)", Short(c.Message) }));
+    private static void Changes(StringBuilder sb, string title, IReadOnlyList<OutcomeChange> rows, bool open, int cap, Func<OutcomeChange, string> link) =>
+        Section(sb, title, rows.Count, open, cap, null, ["cell", "old", "new", "problem", ""],
+            rows.Select(c => new[] { $"`{c.Cell}`", c.Old ?? "(new)", c.New ?? "(vanished)", Short(c.Problems.Length > 0 ? c.Problems : c.Message), link(c) }));
 
-    private static void Section(StringBuilder sb, string title, int count, bool open, string? intro, string[] header, IEnumerable<string[]> rows)
+    private static void Section(StringBuilder sb, string title, int count, bool open, int cap, string? intro, string[] header, IEnumerable<string[]> rows)
     {
         if (count == 0) return;
         sb.AppendLine($"### {title} ({N(count)})").AppendLine();
         if (intro is not null) sb.AppendLine(intro).AppendLine();
+        if (cap == 0)
+        {
+            sb.AppendLine($"{N(count)} rows, left out to keep this summary under GitHub's size limit: the JSON and HTML reports list them.").AppendLine();
+            return;
+        }
         // Long tables fold away so the verdict and the regressions stay on the first screen.
-        bool fold = !open && count > 10 || count > TableCap;
+        bool fold = !open && count > 10 || count > cap;
         if (fold) sb.AppendLine($"<details><summary>{N(count)} rows</summary>").AppendLine();
         sb.AppendLine("| " + string.Join(" | ", header) + " |");
         sb.AppendLine("|" + string.Concat(header.Select(_ => "---|")));
-        foreach (var r in rows.Take(TableCap)) sb.AppendLine("| " + string.Join(" | ", r) + " |");
-        if (count > TableCap) sb.AppendLine().AppendLine($"… and {N(count - TableCap)} more.");
+        foreach (var r in rows.Take(cap)) sb.AppendLine("| " + string.Join(" | ", r) + " |");
+        if (count > cap) sb.AppendLine().AppendLine($"… and {N(count - cap)} more, in the JSON and HTML reports.");
         sb.AppendLine();
         if (fold) sb.AppendLine("</details>").AppendLine();
     }
