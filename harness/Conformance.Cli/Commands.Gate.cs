@@ -3,6 +3,8 @@ using Conformance.Orchestrator.Diagnosis;
 using Conformance.Orchestrator.GpuLeg;
 using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Reports;
+using Conformance.Orchestrator.Runs;
+using Conformance.Orchestrator.Vocabulary;
 
 namespace Conformance.Cli;
 

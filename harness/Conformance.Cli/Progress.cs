@@ -1,4 +1,7 @@
+using Conformance.Orchestrator.Ledger;
 using Conformance.Orchestrator.Matrix;
+using Conformance.Orchestrator.Runs;
+using Conformance.Orchestrator.Vocabulary;
 using Spectre.Console;
 
 namespace Conformance.Cli;

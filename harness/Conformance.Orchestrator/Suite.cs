@@ -1,5 +1,8 @@
+using Conformance.Orchestrator.Ledger;
 using Conformance.Orchestrator.Matrix;
+using Conformance.Orchestrator.Runs;
 using Conformance.Orchestrator.Runtimes;
+using Conformance.Orchestrator.Vocabulary;
 using Conformance.Orchestrator.Workers;
 
 namespace Conformance.Orchestrator;

@@ -83,9 +83,10 @@ public sealed class BaselineSpecs
             Assert.Contains("refusing on a dirty tree", text);
             Assert.Contains("known-failures.json", text);
             Assert.Contains("planted change.txt", text);
-            // Refused before any set-up or run: no report, no baseline.
+            // Refused before any set-up or run: no report, the committed baseline untouched.
             Assert.DoesNotContain("== host packages", text);
-            Assert.False(Directory.Exists(Path.Combine(clone, "repo", "reports")));
+            Assert.False(File.Exists(Path.Combine(clone, "repo", "reports", "compatibility.json")));
+            Assert.Equal(File.ReadAllText(Path.Combine(Repo, "reports", "baseline.json")), File.ReadAllText(Path.Combine(clone, "repo", "reports", "baseline.json")));
         }
         finally
         {

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Conformance.Orchestrator.Reports;
+using Conformance.Orchestrator.Vocabulary;
 
 namespace Conformance.Tests;
 

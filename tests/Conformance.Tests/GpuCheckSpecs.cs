@@ -6,6 +6,7 @@ using Conformance.Orchestrator.Ledger;
 using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Reports;
 using Conformance.Orchestrator.Runtimes;
+using Conformance.Orchestrator.Vocabulary;
 using Xunit.Abstractions;
 
 namespace Conformance.Tests;
@@ -377,7 +378,7 @@ public sealed class GpuCheckSpecs(ITestOutputHelper output)
                                      $"lenet/pickle_legacy/{id}@golden->pytorch-2.14/shape_mismatch", $"nested/prefix_orig_mod/{id}@golden->pytorch-2.6/default" })
         {
             var r = Assert.Single(refused, x => Is(x, "cell", cell))!;
-            var problems = r["problems"]!.AsArray().Select(p => new Conformance.Orchestrator.Judgement.Problem(p!["code"]!.GetValue<string>(), p["subject"]!.GetValue<string>(), p["message"]!.GetValue<string>())).ToList();
+            var problems = r["problems"]!.AsArray().Select(p => new Conformance.Orchestrator.Vocabulary.Problem(p!["code"]!.GetValue<string>(), p["subject"]!.GetValue<string>(), p["message"]!.GetValue<string>())).ToList();
             var raw = new CellResult(Cell.Parse(cell), Outcome.Fail, r["message"]!.GetValue<string>()) { Problems = problems };
             var known = ledger.Apply(raw);
             Assert.Equal(Outcome.KnownFailure, known.Outcome);

@@ -5,7 +5,10 @@ using Conformance.Orchestrator.GpuLeg;
 using Conformance.Orchestrator.Judgement;
 using Conformance.Orchestrator.Ledger;
 using Conformance.Orchestrator.Matrix;
+using Conformance.Orchestrator.Reports;
+using Conformance.Orchestrator.Runs;
 using Conformance.Orchestrator.Runtimes;
+using Conformance.Orchestrator.Vocabulary;
 using Xunit.Abstractions;
 
 namespace Conformance.Tests;

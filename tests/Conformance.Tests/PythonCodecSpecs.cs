@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Conformance.Orchestrator;
 using Conformance.Orchestrator.Runtimes;
+using Conformance.Orchestrator.Vocabulary;
 using Conformance.Orchestrator.Workers;
 using Conformance.Protocol;
 
@@ -195,7 +196,7 @@ public sealed class PythonCodecSpecs
         using var pool = new WorkerPool(TimeSpan.FromSeconds(120));
         JsonObject Args(string path) => new() { ["case"] = "lenet", ["route"] = "torchsharp_native", ["mode"] = "default", ["path"] = path, ["seed"] = 0 };
         var reply = pool.Send(py!, Ops.Consume, Args(bad), TimeSpan.FromSeconds(120));
-        var error = Assert.IsType<WorkerReply.Answered>(reply).Response.Error;
+        var error = Assert.IsType<Reply.Answered>(reply).Response.Error;
         Assert.NotNull(error);
         Assert.Equal(ErrorKinds.LoadError, error!.Kind);
         Assert.StartsWith(bad + ": TorchSharpFormatError: entry 10 of 11 'fc3.bias': duplicate key 'fc3.bias'", error.Message);

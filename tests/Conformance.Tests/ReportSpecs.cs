@@ -4,7 +4,9 @@ using Conformance.Orchestrator.Judgement;
 using Conformance.Orchestrator.Ledger;
 using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Reports;
+using Conformance.Orchestrator.Runs;
 using Conformance.Orchestrator.Runtimes;
+using Conformance.Orchestrator.Vocabulary;
 
 namespace Conformance.Tests;
 

@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using Conformance.Orchestrator.Ledger;
 using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Runtimes;
+using Conformance.Orchestrator.Vocabulary;
 
 namespace Conformance.Tests;
 

@@ -1,6 +1,8 @@
 using System.Text.Json.Nodes;
 using Conformance.Orchestrator.Matrix;
+using Conformance.Orchestrator.Runs;
 using Conformance.Orchestrator.Runtimes;
+using Conformance.Orchestrator.Vocabulary;
 using Conformance.Orchestrator.Workers;
 
 namespace Conformance.Orchestrator.Check;
@@ -29,7 +31,7 @@ public sealed record CheckedFile(
 /// <summary>The verdict in one line and what to do in another; <see cref="LoadsInDotNet"/> decides the exit code.</summary>
 public sealed record Verdict(bool LoadsInDotNet, string Line, string Remedy)
 {
-    /// <summary>How the file loads otherwise on a GPU than on the CPU in PyTorch (<see cref="Judgement.DeviceRules"/>), one line each.</summary>
+    /// <summary>How the file loads otherwise on a GPU than on the CPU in PyTorch (<see cref="Reports.DeviceRules"/>), one line each.</summary>
     public IReadOnlyList<string> DeviceWarnings { get; init; } = [];
 }
 
@@ -122,8 +124,8 @@ public sealed class FileCheck(Suite suite, RunnerOptions options, string? modelT
         if (reply.Result is JsonObject result) return result;
         error = reply switch
         {
-            WorkerReply.Answered a => $"{a.Response.Error?.Kind}: {a.Response.Error?.Message}",
-            WorkerReply.Failed f => $"{f.Kind}: {f.Message}",
+            Reply.Answered a => $"{a.Response.Error?.Kind}: {a.Response.Error?.Message}",
+            Reply.Failed f => $"{f.Kind}: {f.Message}",
             _ => "no answer",
         };
         return null;
@@ -295,7 +297,7 @@ public sealed class FileCheck(Suite suite, RunnerOptions options, string? modelT
             var reply = pool.Send(rt, Conformance.Protocol.Ops.Consume, new JsonObject { ["case"] = spec.Name, ["route"] = route, ["path"] = staged, ["mode"] = "default" }, options.RequestTimeout);
             if (reply.Result is not JsonObject r)
             {
-                var why = reply is WorkerReply.Answered a ? $"{a.Response.Error?.Kind}: {a.Response.Error?.Message}" : reply is WorkerReply.Failed f ? $"{f.Kind}: {f.Message}" : "no answer";
+                var why = reply is Reply.Answered a ? $"{a.Response.Error?.Kind}: {a.Response.Error?.Message}" : reply is Reply.Failed f ? $"{f.Kind}: {f.Message}" : "no answer";
                 results.Add(new TwinResult(rt.Id, "failed", why, null));
                 continue;
             }

@@ -17,7 +17,7 @@ public static class Verdicts
 
     /// <summary>The verdict, with the device rules' warnings whose trait the file shows (the same rules as the report's device view).</summary>
     public static Verdict For(CheckedFile f) =>
-        Decide(f) with { DeviceWarnings = Judgement.DeviceRules.Detect(f.Format, f.Inventory).Select(r => r.Warning).ToList() };
+        Decide(f) with { DeviceWarnings = Reports.DeviceRules.Detect(f.Format, f.Inventory).Select(r => r.Warning).ToList() };
 
     private static Verdict Decide(CheckedFile f)
     {

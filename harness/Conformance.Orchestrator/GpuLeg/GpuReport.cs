@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Reports;
+using Conformance.Orchestrator.Runs;
 
 namespace Conformance.Orchestrator.GpuLeg;
 

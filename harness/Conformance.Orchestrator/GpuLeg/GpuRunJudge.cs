@@ -1,8 +1,11 @@
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using Conformance.Orchestrator.Judgement;
+using Conformance.Orchestrator.Ledger;
 using Conformance.Orchestrator.Matrix;
+using Conformance.Orchestrator.Runs;
 using Conformance.Orchestrator.Runtimes;
+using Conformance.Orchestrator.Vocabulary;
 using Conformance.Orchestrator.Workers;
 using Conformance.Protocol;
 
@@ -82,7 +85,7 @@ public static class GpuRunJudge
         var devicePath = o["path"]?.GetValue<string>();
         var artifact = o["artifact"]!.GetValue<string>();
         if (o["skipped"] is { } why) return new CellResult(cell, Outcome.Skipped, $"skipped: {why.GetValue<string>()}", Artifact: artifact);
-        var reply = Reply(o);
+        var reply = ReplyOf(o);
         if (o["op"]!.GetValue<string>() == "produce")
         {
             if (o["written"] is not null || CellJudge.IsNotApplicable(reply!)) return null;
@@ -112,10 +115,10 @@ public static class GpuRunJudge
     }
 
     /// <summary>The worker's reply as the orchestrator would have received it, or what gpu-check's parent saw instead.</summary>
-    private static WorkerReply? Reply(JsonObject o)
+    private static Reply? ReplyOf(JsonObject o)
     {
-        if (o["reply"] is JsonObject r) return new WorkerReply.Answered(Wire.Decode<Response>(r.ToJsonString()));
-        if (o["failure"] is JsonObject f) return new WorkerReply.Failed(f["kind"]!.GetValue<string>(), f["message"]!.GetValue<string>());
+        if (o["reply"] is JsonObject r) return new Reply.Answered(Wire.Decode<Response>(r.ToJsonString()));
+        if (o["failure"] is JsonObject f) return new Reply.Failed(f["kind"]!.GetValue<string>(), f["message"]!.GetValue<string>());
         return o["written"] is not null ? null : throw new InvalidOperationException("neither \"reply\", \"failure\", \"skipped\" nor \"written\"");
     }
 

@@ -1,6 +1,9 @@
 using System.Text.Json.Nodes;
+using Conformance.Orchestrator.Ledger;
 using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Reports;
+using Conformance.Orchestrator.Runs;
+using Conformance.Orchestrator.Vocabulary;
 
 namespace Conformance.Orchestrator.GpuLeg;
 

@@ -1,7 +1,8 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Conformance.Orchestrator.Matrix;
-using P = Conformance.Orchestrator.Judgement.ProblemCodes;
+using Conformance.Orchestrator.Vocabulary;
+using P = Conformance.Orchestrator.Vocabulary.ProblemCodes;
 
 namespace Conformance.Orchestrator.Judgement;
 

@@ -1,5 +1,6 @@
 using Conformance.Orchestrator.Matrix;
-using P = Conformance.Orchestrator.Judgement.ProblemCodes;
+using Conformance.Orchestrator.Vocabulary;
+using P = Conformance.Orchestrator.Vocabulary.ProblemCodes;
 
 namespace Conformance.Orchestrator.Judgement;
 

@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Conformance.Orchestrator.Judgement;
 using Conformance.Orchestrator.Matrix;
+using Conformance.Orchestrator.Vocabulary;
 
 namespace Conformance.Orchestrator.Ledger;
 
@@ -75,38 +76,6 @@ public sealed record LedgerEntry(
 public sealed record LedgerError(string EntryId, string Message)
 {
     public override string ToString() => $"ledger entry \"{EntryId}\": {Message}";
-}
-
-/// <summary>
-/// Cell patterns: <c>*</c> (any run of characters but <c>/</c>), <c>?</c> (one such), <c>{a,b}</c>.
-/// With <paramref name="crossSegments"/> (the CLI's filters, never the ledger) <c>**</c> also crosses <c>/</c>.
-/// </summary>
-public static class Glob
-{
-    public static Regex ToRegex(string glob, bool crossSegments = false)
-    {
-        if (!crossSegments && glob.Contains("**", StringComparison.Ordinal))
-            throw new FormatException($"\"**\" in cell pattern \"{glob}\": a ledger pattern names each segment (case/route/producer->consumer/mode)");
-        var sb = new StringBuilder("^");
-        int depth = 0;
-        for (int i = 0; i < glob.Length; i++)
-        {
-            var ch = glob[i];
-            switch (ch)
-            {
-                case '*' when crossSegments && i + 1 < glob.Length && glob[i + 1] == '*': sb.Append(".*"); i++; break;
-                case '*': sb.Append("[^/]*"); break;
-                case '?': sb.Append("[^/]"); break;
-                case '{': depth++; sb.Append("(?:"); break;
-                case '}' when depth > 0: depth--; sb.Append(')'); break;
-                case ',' when depth > 0: sb.Append('|'); break;
-                default: sb.Append(Regex.Escape(ch.ToString())); break;
-            }
-        }
-        if (depth != 0) throw new FormatException($"unbalanced braces in cell pattern \"{glob}\"");
-        return new Regex(sb.Append('$').ToString(), RegexOptions.Singleline | RegexOptions.CultureInvariant);
-    }
-
 }
 
 /// <summary>

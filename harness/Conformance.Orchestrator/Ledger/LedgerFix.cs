@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Conformance.Orchestrator.Judgement;
+using Conformance.Orchestrator.Vocabulary;
 using Conformance.Protocol;
 
 namespace Conformance.Orchestrator.Ledger;

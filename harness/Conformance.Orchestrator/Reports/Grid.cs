@@ -1,4 +1,6 @@
+using Conformance.Orchestrator.Ledger;
 using Conformance.Orchestrator.Matrix;
+using Conformance.Orchestrator.Vocabulary;
 
 namespace Conformance.Orchestrator.Reports;
 

@@ -1,6 +1,9 @@
 using System.Net;
 using System.Text;
+using Conformance.Orchestrator.Ledger;
 using Conformance.Orchestrator.Matrix;
+using Conformance.Orchestrator.Runs;
+using Conformance.Orchestrator.Vocabulary;
 
 namespace Conformance.Orchestrator.Reports;
 
@@ -61,7 +64,7 @@ public static class ReportHtml
             foreach (var g in judges) sb.AppendLine($"<tr><td>{g.Count()}</td><td>{E(g.Key)}</td></tr>");
             sb.AppendLine("</table>");
         }
-        var differences = Judgement.DeviceRules.Find(run.Results);
+        var differences = Reports.DeviceRules.Find(run.Results);
         if (differences.Count > 0)
         {
             sb.AppendLine("<h2 id=\"device-differences\">Device differences: CPU and CUDA PyTorch disagree</h2><p>Each artifact and load mode where a PyTorch on CUDA does not do what every PyTorch on the CPU does; <b>silent</b>: CUDA loads wrong values where the CPU refuses the file or reads it right.</p>");

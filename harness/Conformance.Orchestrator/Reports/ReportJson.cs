@@ -1,6 +1,9 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Conformance.Orchestrator.Ledger;
 using Conformance.Orchestrator.Matrix;
+using Conformance.Orchestrator.Runs;
+using Conformance.Orchestrator.Vocabulary;
 
 namespace Conformance.Orchestrator.Reports;
 
@@ -122,7 +125,7 @@ public static class ReportJsonReader
             var diff = abs is { } a ? new Judgement.OutputDiff(a, D(r["max_rel_diff"]) ?? 0, 0, tol is null || a <= tol.Atol) : null;
             return new CellResult(Cell.Parse(S(r["cell"])!), Outcomes.Parse(S(r["outcome"])!), S(r["message"]) ?? "", diff, declared, S(r["artifact"]), D(r["seconds"]) ?? 0)
             {
-                Problems = (r["problems"]?.AsArray() ?? []).Select(p => new Judgement.Problem(S(p!["code"]) ?? "", S(p["subject"]) ?? "", S(p["message"]) ?? "") { Measure = D(p["measure"]) }).ToList(),
+                Problems = (r["problems"]?.AsArray() ?? []).Select(p => new Conformance.Orchestrator.Vocabulary.Problem(S(p!["code"]) ?? "", S(p["subject"]) ?? "", S(p["message"]) ?? "") { Measure = D(p["measure"]) }).ToList(),
                 TrainEvalDiff = D(r["train_eval_max_abs_diff"]),
                 ArchiveVersion = S(r["archive_version"]),
                 JudgedBy = S(r["judged_by"]),

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Conformance.Orchestrator.Vocabulary;
 
 namespace Conformance.Orchestrator.Reports;
 
@@ -83,9 +84,9 @@ public static class ReportMerge
         var counts = Outcomes.ToDictionary(o => o, o => results.Count(r => RunComparison.Str(r, "outcome") == o));
         var summary = new JsonObject();
         foreach (var o in Outcomes) summary[o] = counts[o];
-        summary["line"] = SummaryLine(counts, ledger.Count, Matrix.RunResult.AwaitingNote(results
+        summary["line"] = SummaryLine(counts, ledger.Count, Runs.RunResult.AwaitingNote(results
             .Where(r => RunComparison.Str(r, "outcome") == "skipped")
-            .Select(r => (Matrix.Cell.Parse(RunComparison.Str(r, "cell")!), RunComparison.Str(r, "message") ?? ""))));
+            .Select(r => (Conformance.Orchestrator.Vocabulary.Cell.Parse(RunComparison.Str(r, "cell")!), RunComparison.Str(r, "message") ?? ""))));
 
         return new JsonObject
         {

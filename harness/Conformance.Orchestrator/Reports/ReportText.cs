@@ -1,7 +1,10 @@
-using Conformance.Orchestrator.Judgement;
 using System.Text;
+using Conformance.Orchestrator.Judgement;
+using Conformance.Orchestrator.Ledger;
 using Conformance.Orchestrator.Matrix;
+using Conformance.Orchestrator.Runs;
 using Conformance.Orchestrator.Runtimes;
+using Conformance.Orchestrator.Vocabulary;
 
 namespace Conformance.Orchestrator.Reports;
 

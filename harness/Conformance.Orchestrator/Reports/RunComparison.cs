@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Conformance.Orchestrator.Matrix;
+using Conformance.Orchestrator.Vocabulary;
 
 namespace Conformance.Orchestrator.Reports;
 

@@ -1,7 +1,7 @@
 using System.Text.Json.Nodes;
 using Conformance.Protocol;
-using TorchCheckpoints;
 using Conformance.Workers.TorchSharp.Models;
+using TorchCheckpoints;
 using TorchSharp;
 using static TorchSharp.torch;
 

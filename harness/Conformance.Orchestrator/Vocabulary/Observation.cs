@@ -1,16 +1,6 @@
 using System.Text.Json.Nodes;
 
-namespace Conformance.Orchestrator.Judgement;
-
-public sealed record TensorInfo(string Key, IReadOnlyList<long> Shape, string Dtype, string Sha256)
-{
-    public string ShapeText => "[" + string.Join(", ", Shape) + "]";
-}
-
-public sealed record Outputs(IReadOnlyList<long> Shape, IReadOnlyList<double> Values);
-
-/// <summary>Consumer only: one plain SGD step after the load; which parameters were frozen (requires_grad false) and which it left unchanged.</summary>
-public sealed record FineTuneObservation(IReadOnlyList<string> Parameters, IReadOnlyList<string> Frozen, IReadOnlyList<string> Unchanged);
+namespace Conformance.Orchestrator.Vocabulary;
 
 /// <summary>What a runtime reported about a state dict it saved or loaded, and its eval outputs.</summary>
 public sealed record Observation(IReadOnlyList<TensorInfo> Tensors, Outputs? Outputs)

@@ -1,8 +1,10 @@
 using System.Text.Json.Nodes;
+using Conformance.Orchestrator.Ledger;
 using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Runtimes;
+using Conformance.Orchestrator.Vocabulary;
 
-namespace Conformance.Orchestrator.Judgement;
+namespace Conformance.Orchestrator.Reports;
 
 /// <summary>
 /// A way a file loads otherwise on a GPU than on the CPU in PyTorch, learnt from a real GPU run: what

@@ -1,24 +1,8 @@
 using Conformance.Orchestrator.Judgement;
 using Conformance.Orchestrator.Ledger;
+using Conformance.Orchestrator.Vocabulary;
 
-namespace Conformance.Orchestrator.Matrix;
-
-public enum Outcome { Pass, Fail, KnownFailure, NotApplicable, Skipped }
-
-public static class Outcomes
-{
-    public static string Wire(this Outcome o) => o switch
-    {
-        Outcome.Pass => "pass",
-        Outcome.Fail => "fail",
-        Outcome.KnownFailure => "known_failure",
-        Outcome.NotApplicable => "not_applicable",
-        Outcome.Skipped => "skipped",
-        _ => throw new ArgumentOutOfRangeException(nameof(o)),
-    };
-
-    public static Outcome Parse(string s) => Enum.GetValues<Outcome>().First(o => o.Wire() == s);
-}
+namespace Conformance.Orchestrator.Ledger;
 
 /// <summary>The verdict on one cell, with the evidence behind it.</summary>
 public sealed record CellResult(

@@ -2,79 +2,13 @@ using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Conformance.Orchestrator.Judgement;
 using Conformance.Orchestrator.Ledger;
+using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Runtimes;
+using Conformance.Orchestrator.Vocabulary;
 using Conformance.Orchestrator.Workers;
 using Conformance.Protocol;
 
-namespace Conformance.Orchestrator.Matrix;
-
-/// <summary>
-/// How a run behaves: where artifacts go, the timeouts, and the thread counts pinned in every worker
-/// (libtorch's results change with them). Settings, not constants: <see cref="FromEnvironment"/>
-/// reads CONFORMANCE_TIMEOUT, CONFORMANCE_START_TIMEOUT (seconds), CONFORMANCE_THREADS and
-/// CONFORMANCE_INTEROP_THREADS; the CLI's --timeout and --threads override them.
-/// </summary>
-/// <param name="Parallel">Run different runtimes' requests at the same time (one lane per runtime); tests that stage faults run sequentially.</param>
-public sealed record RunnerOptions(string ArtifactsDir, TimeSpan RequestTimeout, TimeSpan StartTimeout, long Seed = 0, int Threads = 1, int InteropThreads = 1, bool Parallel = true)
-{
-    public static RunnerOptions FromEnvironment(string artifactsDir)
-    {
-        static double Env(string name, double fallback) =>
-            double.TryParse(Environment.GetEnvironmentVariable(name), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var v) && v > 0 ? v : fallback;
-        return new(artifactsDir, TimeSpan.FromSeconds(Env("CONFORMANCE_TIMEOUT", 120)), TimeSpan.FromSeconds(Env("CONFORMANCE_START_TIMEOUT", 180)),
-            Threads: (int)Env("CONFORMANCE_THREADS", 1), InteropThreads: (int)Env("CONFORMANCE_INTEROP_THREADS", 1));
-    }
-
-    /// <summary>What every worker gets in its environment.</summary>
-    public IReadOnlyDictionary<string, string> WorkerEnvironment => new Dictionary<string, string>
-    {
-        ["CONFORMANCE_THREADS"] = Threads.ToString(System.Globalization.CultureInfo.InvariantCulture),
-        ["CONFORMANCE_INTEROP_THREADS"] = InteropThreads.ToString(System.Globalization.CultureInfo.InvariantCulture),
-        // OpenMP and MKL read these before libtorch's own setting applies.
-        ["OMP_NUM_THREADS"] = Threads.ToString(System.Globalization.CultureInfo.InvariantCulture),
-        ["MKL_NUM_THREADS"] = Threads.ToString(System.Globalization.CultureInfo.InvariantCulture),
-    };
-}
-
-/// <summary>A runtime as the run saw it: discovery's view, its hello, and its listing per case.</summary>
-public sealed record RuntimeReport(Runtime Runtime, JsonNode? Hello, IReadOnlyDictionary<string, JsonNode?> Listings, string? Error);
-
-public sealed record RunResult(
-    IReadOnlyList<RuntimeReport> Runtimes,
-    IReadOnlyList<CellResult> Results,
-    IReadOnlyList<LedgerError> LedgerErrors,
-    DateTimeOffset Started,
-    double Seconds)
-{
-    public Selection Selection { get; init; } = Selection.All;
-
-    public RunnerOptions? Options { get; init; }
-
-    public int Count(Outcome o) => Results.Count(r => r.Outcome == o);
-
-    public bool Passed => Count(Outcome.Fail) == 0 && LedgerErrors.Count == 0;
-
-    /// <summary>
-    /// " (N await a GPU: torchsharp-0.107-cuda)" when skipped cells wait for a device backend this
-    /// machine cannot have (<see cref="Runtime.NoTorchSharpCuda"/>); empty otherwise. They never fail a run.
-    /// </summary>
-    public static string AwaitingNote(IEnumerable<(Cell Cell, string Message)> skipped)
-    {
-        var awaiting = skipped.Where(s => s.Message.Contains(Runtime.NoTorchSharpCuda, StringComparison.Ordinal)).ToList();
-        if (awaiting.Count == 0) return "";
-        var ids = awaiting.SelectMany(s => new[] { s.Cell.Producer, s.Cell.Consumer }).Where(id => Runtime.IsAccelerator(Runtime.DeviceOf(id)) && !GoldenFixture.IsGolden(id))
-            .Distinct().Order(StringComparer.Ordinal);
-        return $" ({awaiting.Count} await a GPU: {string.Join(", ", ids)}, {Runtime.NoTorchSharpCuda.Split(" (")[0]})";
-    }
-
-    /// <summary>The run's one closing line, in the manner of protobuf's conformance runner.</summary>
-    public string SummaryLine() =>
-        $"CONFORMANCE SUITE {(Passed ? "PASSED" : "FAILED")}: {Count(Outcome.Pass)} passes, {Count(Outcome.KnownFailure)} known failures, "
-        + $"{Count(Outcome.Fail)} unexpected failures, {Count(Outcome.Skipped)} skips{AwaitingNote(Results.Where(r => r.Outcome == Outcome.Skipped).Select(r => (r.Cell, r.Message)))}, "
-        + $"{Count(Outcome.NotApplicable)} not applicable"
-        + (LedgerErrors.Count > 0 ? $", {LedgerErrors.Count} ledger errors" : "")
-        + $" ({Seconds:0.0} s)";
-}
+namespace Conformance.Orchestrator.Runs;
 
 /// <summary>
 /// Runs the matrix: for each (case, route, producer) one artifact is produced, then every consumer
@@ -371,7 +305,7 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, Ledger.Ledger 
     /// module: for TorchScript routes it retrains a ScriptModule that the oldest available PyTorch
     /// runtime made first (written beside the artifact as *.source.pt).
     /// </summary>
-    public static WorkerReply ProduceArtifact(WorkerPool pool, IReadOnlyList<Runtime> runtimes, CaseSpec spec, string route, Runtime producer, string path, RunnerOptions options)
+    public static Reply ProduceArtifact(WorkerPool pool, IReadOnlyList<Runtime> runtimes, CaseSpec spec, string route, Runtime producer, string path, RunnerOptions options)
     {
         var args = ProduceArgs(spec, route, path, options.Seed);
         if (Catalogue.IsTorchScript(route) && producer.Kind == RuntimeKinds.TorchSharp)
@@ -379,7 +313,7 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, Ledger.Ledger 
             // The oldest by parsed version ("1.13" < "2.6", which string order gets wrong for "10.0" < "9.0").
             var maker = runtimes.Where(r => r.Kind == RuntimeKinds.PyTorch && r.Available).OrderBy(r => Runtime.ParseVersion(r.Version)).FirstOrDefault();
             if (maker is null)
-                return new WorkerReply.Failed(WorkerReply.StartError, "no PyTorch runtime to make the source ScriptModule that TorchSharp retrains");
+                return new Reply.Failed(Reply.StartError, "no PyTorch runtime to make the source ScriptModule that TorchSharp retrains");
             var source = Path.ChangeExtension(path, ".source.pt");
             var made = pool.Send(maker, Ops.Produce, ProduceArgs(spec, route, source, options.Seed), options.RequestTimeout);
             if (made.Result is null) { RemovePartial(source); return made; }
