@@ -256,7 +256,7 @@ public sealed class GpuCheckSpecs(ITestOutputHelper output)
         Assert.Equal(report["results"]!.AsArray().Select(r => $"{r!["cell"]} {r["outcome"]}"), again.Results.Select(r => $"{r.Cell.Name} {r.Outcome.Wire()}"));
         // A ledger entry that declares a passing cell: judged again, that cell is a stale entry, and nothing else moves.
         var passing = again.Results.First(r => r.Outcome == Outcome.Pass && r.Cell.Route == "checkpoint");
-        var planted = new LedgerEntry("planted-stale", passing.Cell.Name, [new("bytes", null, "planted")], "planted", "https://example.invalid", today, null, 1);
+        var planted = new LedgerEntry("planted-stale", [CellSelector.Of(passing.Cell.Name)], [new("bytes", null, "planted")], "planted", "https://example.invalid", today, null, 1);
         var ledger = new Ledger([.. Ledger.Load(Repo.KnownFailuresFile).Entries, planted]);
         var changed = Conformance.Orchestrator.GpuLeg.GpuReport.Judge(archive, Repo.Root, work, ledger, today).Run;
         var stale = changed.Results.Single(r => r.Cell.Name == passing.Cell.Name);
@@ -453,10 +453,10 @@ public sealed class GpuCheckSpecs(ITestOutputHelper output)
         var missing = Runtime.Missing("torchsharp-0.107-cuda", "no TorchSharp CUDA package");
         Assert.Equal(("torchsharp", "0.107", "cuda"), (missing.Kind, missing.Version, missing.Device));
 
-        var entry = new LedgerEntry("x", "ckpt_*/checkpoint/*->pytorch-1.13/weights_only", [], "", "", default, null, 0);
+        var entry = new LedgerEntry("x", [CellSelector.Of("ckpt_*/checkpoint/*->pytorch-1.13/weights_only")], [], "", "", default, null, 0);
         Assert.True(entry.Matches(Cell.Parse("ckpt_sgd/checkpoint/pytorch-2.6@golden->pytorch-1.13-cuda/weights_only")));
         Assert.False(entry.Matches(Cell.Parse("ckpt_sgd/checkpoint/pytorch-2.6@golden->pytorch-1.14-cuda/weights_only")));
-        var deviceOnly = new LedgerEntry("y", "lenet/pickle/*->pytorch-*-cuda/default", [], "", "", default, null, 0);
+        var deviceOnly = new LedgerEntry("y", [CellSelector.Of("lenet/pickle/*->pytorch-*-cuda/default")], [], "", "", default, null, 0);
         Assert.False(deviceOnly.Matches(Cell.Parse("lenet/pickle/torchsharp-0.107->pytorch-2.6/default")));
         Assert.True(deviceOnly.Matches(Cell.Parse("lenet/pickle/torchsharp-0.107->pytorch-2.11-cuda/default")));
 

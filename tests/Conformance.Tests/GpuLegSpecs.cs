@@ -96,7 +96,7 @@ public sealed class GpuLegSpecs(MatrixFixture fixture, ITestOutputHelper output)
     [Fact]
     public void Without_the_GPU_entries_the_same_rows_fail_again_the_ledger_is_applied_afresh_on_every_judgement()
     {
-        var gpuOnly = RepoLedger.Entries.Where(e => e.NamesDevice && e.Pattern.Contains("->pytorch-*-cuda", StringComparison.Ordinal)).Select(e => e.Id).ToHashSet();
+        var gpuOnly = RepoLedger.Entries.Where(e => e.Cells.Any(c => c.Consumers.Contains("pytorch-*-cuda"))).Select(e => e.Id).ToHashSet();
         Assert.Contains("pybridge-save-view-offset-cuda-silently-wrong", gpuOnly);
         var without = new Ledger(RepoLedger.Entries.Where(e => !gpuOnly.Contains(e.Id)).ToList());
         var run = H200(without);
@@ -108,8 +108,8 @@ public sealed class GpuLegSpecs(MatrixFixture fixture, ITestOutputHelper output)
     [Fact]
     public void A_device_entry_takes_a_device_cell_from_its_CPU_twins_entry_and_a_cpu_only_entry_declares_no_device_cell()
     {
-        var twin = new LedgerEntry("twin", "storage_offsets/pickle/torchsharp-*->pytorch-2.*/default", [new("load_error", null, "RuntimeError")], "", "", default, null, 5);
-        var device = new LedgerEntry("device", "storage_offsets/pickle/torchsharp-*->pytorch-*-cuda/default", [new("bytes", null, "views.b")], "", "", default, null, 5);
+        var twin = new LedgerEntry("twin", [CellSelector.Of("storage_offsets/pickle/torchsharp-*->pytorch-2.*/default")], [new("load_error", null, "RuntimeError")], "", "", default, null, 5);
+        var device = new LedgerEntry("device", [CellSelector.Of("storage_offsets/pickle/torchsharp-*->pytorch-*-cuda/default")], [new("bytes", null, "views.b")], "", "", default, null, 5);
         var ledger = new Ledger([twin, device]);
         var onGpu = Cell.Parse("storage_offsets/pickle/torchsharp-0.107@golden->pytorch-2.11-cuda/default");
         var onCpu = Cell.Parse("storage_offsets/pickle/torchsharp-0.107@golden->pytorch-2.6/default");

@@ -22,7 +22,7 @@ public sealed class HtmlReportBrowserSpecs : IDisposable
 
     private static RunResult Run()
     {
-        var kf = new LedgerEntry("pybridge-deflate-mmap", "*/*/*/mmap", [new ExpectedProblem("bytes", null, "")], "PyBridge writes compressed entries, which mmap cannot map", "https://example.org/known/42", new DateOnly(2026, 1, 1), null, 1);
+        var kf = new LedgerEntry("pybridge-deflate-mmap", [CellSelector.Of("*/*/*->*/mmap")], [new ExpectedProblem("bytes", null, "")], "PyBridge writes compressed entries, which mmap cannot map", "https://example.org/known/42", new DateOnly(2026, 1, 1), null, 1);
         CellResult R(string name, Outcome o, string msg = "", double abs = 0, LedgerEntry? d = null) =>
             new(Cell.Parse(name), o, msg, o == Outcome.Pass ? new OutputDiff(abs, abs, 0, true) : null, d);
         var runtimes = new[]

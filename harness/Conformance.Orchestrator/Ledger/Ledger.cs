@@ -26,8 +26,8 @@ public sealed record ExpectedProblem(string Code, string? Subject, string Messag
 }
 
 /// <summary>
-/// A declared known failure. <see cref="Pattern"/> names cells: <c>*</c> and <c>?</c> never cross a
-/// <c>/</c>, <c>{a,b}</c> names alternatives. A cell it matches is a known failure only when every one
+/// A declared known failure. <see cref="Cells"/> names its cells: a cell matches when one block
+/// (<see cref="CellSelector"/>) matches each of its five parts. A cell it matches is a known failure only when every one
 /// of the cell's problems is one of <see cref="Problems"/>; anything else in that cell stays a failure.
 /// <see cref="Awaits"/>: what must exist before any cell it names can run (a fixture set that only a
 /// GPU machine makes): while no cell matches, the entry is dormant instead of an error; once one
@@ -36,7 +36,7 @@ public sealed record ExpectedProblem(string Code, string? Subject, string Messag
 /// </summary>
 public sealed record LedgerEntry(
     string Id,
-    string Pattern,
+    IReadOnlyList<CellSelector> Cells,
     IReadOnlyList<ExpectedProblem> Problems,
     string Reason,
     string Link,
@@ -46,8 +46,6 @@ public sealed record LedgerEntry(
     string? Awaits = null,
     bool CpuOnly = false)
 {
-    private Regex CellRegex { get; } = Glob.ToRegex(Pattern);
-
     /// <summary>
     /// The cell's name, or for a cell with a device-suffixed runtime its CPU twin's
     /// (<c>pytorch-2.11-cuda@golden-&gt;torchsharp-0.107</c> as <c>pytorch-2.11@golden-&gt;torchsharp-0.107</c>):
@@ -56,20 +54,32 @@ public sealed record LedgerEntry(
     /// device cell from the others (<see cref="Ledger.EntriesFor"/>): where a device behaves otherwise
     /// (a file the CPU refuses and CUDA reads wrong), that finding is its own entry.
     /// </summary>
-    public bool Matches(Cell cell) =>
-        !(CpuOnly && OnDevice(cell)) && (CellRegex.IsMatch(cell.Name) || (WithoutDevices(cell) is { } plain && CellRegex.IsMatch(plain)));
+    public bool Matches(Cell cell) => BlockFor(cell) is not null;
 
-    /// <summary>The pattern names a device's runtimes (<c>-cuda</c>): it declares what happens there, apart from the CPU.</summary>
-    public bool NamesDevice { get; } = Pattern.Contains("-cuda", StringComparison.Ordinal);
+    /// <summary>The index in <see cref="Cells"/> of the first block that declares <paramref name="cell"/> (see <see cref="Matches"/>), or null.</summary>
+    public int? BlockFor(Cell cell)
+    {
+        if (CpuOnly && OnDevice(cell)) return null;
+        var plain = WithoutDevices(cell);
+        for (int i = 0; i < Cells.Count; i++)
+            if (Cells[i].Matches(cell) || (plain is not null && Cells[i].Matches(plain))) return i;
+        return null;
+    }
+
+    /// <summary>A block names a device's runtimes (<c>-cuda</c>): the entry declares what happens there, apart from the CPU.</summary>
+    public bool NamesDevice => Cells.Any(c => c.NamesDevice);
 
     public static bool OnDevice(Cell cell) =>
         Runtimes.Runtime.WithoutDevice(cell.Producer) != cell.Producer || Runtimes.Runtime.WithoutDevice(cell.Consumer) != cell.Consumer;
 
-    private static string? WithoutDevices(Cell cell)
+    private static Cell? WithoutDevices(Cell cell)
     {
         var (p, c) = (Runtimes.Runtime.WithoutDevice(cell.Producer), Runtimes.Runtime.WithoutDevice(cell.Consumer));
-        return p == cell.Producer && c == cell.Consumer ? null : (cell with { Producer = p, Consumer = c }).Name;
+        return p == cell.Producer && c == cell.Consumer ? null : cell with { Producer = p, Consumer = c };
     }
+
+    /// <summary>The entry as messages name it: its id and, for an entry of several blocks, which one (<c>"x" (cells[1])</c>).</summary>
+    public string Named(Cell cell) => BlockFor(cell) is { } i && Cells.Count > 1 ? $"\"{Id}\" (cells[{i}])" : $"\"{Id}\"";
 }
 
 /// <summary>Something wrong with the ledger itself, found by a run: each fails the run.</summary>
@@ -115,12 +125,19 @@ public sealed class Ledger(IReadOnlyList<LedgerEntry> entries)
             var id = Req(node, "id", at);
             at = $"{source}: entry \"{id}\"";
             if (!ids.Add(id)) throw new FormatException($"{at}: the id is used twice");
+            foreach (var (key, _) in node!.AsObject())
+                if (!EntryFields.Contains(key))
+                    throw new FormatException($"{at} has unknown field \"{key}\" (known: {string.Join(", ", EntryFields)})"
+                                              + (key == "cell" ? "; the single \"cell\" glob is now \"cells\", a list of blocks of cases, routes, producers, consumers and modes" : ""));
             var link = Req(node, "link", at);
             if (!link.StartsWith("https://", StringComparison.Ordinal)) throw new FormatException($"{at}: \"link\" must be an https:// address");
             var problems = new List<ExpectedProblem>();
             foreach (var p in node!["problems"]?.AsArray() ?? [])
             {
                 var code = Req(p, "code", $"{at}: problems[{problems.Count}]");
+                foreach (var (key, _) in p!.AsObject())
+                    if (!ProblemFields.Contains(key))
+                        throw new FormatException($"{at}: problems[{problems.Count}] has unknown field \"{key}\" (known: {string.Join(", ", ProblemFields)})");
                 if (!ProblemCodes.All.Contains(code))
                     throw new FormatException($"{at}: problems[{problems.Count}] has unknown code \"{code}\" (known: {string.Join(", ", ProblemCodes.All.Order())})");
                 // An empty message prefix only beside an exact subject: the key is then the whole finding.
@@ -133,10 +150,10 @@ public sealed class Ledger(IReadOnlyList<LedgerEntry> entries)
             if (problems.Count == 0) throw new FormatException($"{at} needs at least one expected problem in \"problems\"");
             var maxCells = node["max_cells"] is JsonValue mc && mc.TryGetValue(out int m) && m > 0
                 ? m : throw new FormatException($"{at} needs \"max_cells\", a positive count of the cells it may declare");
-            var pattern = Req(node, "cell", at);
-            try { Glob.ToRegex(pattern); }
-            catch (FormatException e) { throw new FormatException($"{at}: {e.Message}", e); }
-            list.Add(new LedgerEntry(id, pattern, problems, Req(node, "reason", at), link,
+            if (node["cells"] is not JsonArray blocks || blocks.Count == 0)
+                throw new FormatException($"{at} needs \"cells\", a non-empty list of blocks, each {{{string.Join(", ", CellSelector.Fields.Select(f => $"\"{f}\": [...]"))}}}");
+            var cells = blocks.Select((b, k) => CellSelector.Parse(b, $"{at}: cells[{k}]")).ToList();
+            list.Add(new LedgerEntry(id, cells, problems, Req(node, "reason", at), link,
                 Date(Req(node, "added", at), at, "added"),
                 node["expires"] is null ? null : Date(Req(node, "expires", at), at, "expires"),
                 maxCells,
@@ -146,6 +163,11 @@ public sealed class Ledger(IReadOnlyList<LedgerEntry> entries)
         }
         return new Ledger(list);
     }
+
+    /// <summary>The fields an entry may have; any other is refused, so a misspelt field is never silently ignored.</summary>
+    public static readonly IReadOnlyList<string> EntryFields = ["id", "cells", "problems", "reason", "link", "added", "expires", "max_cells", "awaits", "cpu_only"];
+
+    private static readonly IReadOnlyList<string> ProblemFields = ["code", "subject", "message", "max_measure"];
 
     private static DateOnly Date(string s, string at, string field) =>
         DateOnly.TryParseExact(s, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var d)
@@ -182,7 +204,7 @@ public sealed class Ledger(IReadOnlyList<LedgerEntry> entries)
                 return raw with
                 {
                     Outcome = Outcome.Fail, Declared = entry,
-                    Message = $"stale known failure: {raw.Cell.Name} now passes, but ledger entry \"{entry.Id}\" (pattern \"{entry.Pattern}\") declares it failing; "
+                    Message = $"stale known failure: {raw.Cell.Name} now passes, but ledger entry {entry.Named(raw.Cell)} declares it failing; "
                               + "narrow or remove that entry (conformance ledger --fix)",
                 };
             case Outcome.NotApplicable or Outcome.Skipped:
@@ -221,11 +243,11 @@ public sealed class Ledger(IReadOnlyList<LedgerEntry> entries)
             var cells = declared.Where(d => d.Entries.Contains(e)).Select(d => d.Result).ToList();
             if (cells.Count == 0)
             {
-                if (complete && e.Awaits is null) errors.Add(new LedgerError(e.Id, $"pattern \"{e.Pattern}\" matches no cell: remove the entry"));
+                if (complete && e.Awaits is null) errors.Add(new LedgerError(e.Id, "its cells match no cell of the run: remove the entry"));
                 continue;
             }
             if (complete && cells.Count > e.MaxCells)
-                errors.Add(new LedgerError(e.Id, $"matches {cells.Count} cells, more than its max_cells {e.MaxCells}: narrow the pattern, or raise max_cells after checking every cell"));
+                errors.Add(new LedgerError(e.Id, $"matches {cells.Count} cells, more than its max_cells {e.MaxCells}: narrow its cells, or raise max_cells after checking every cell"));
             // Like max_cells, only a complete run shows every cell an entry declares.
             if (!complete) continue;
             var problems = cells.Where(r => r.Outcome == Outcome.KnownFailure).SelectMany(r => r.Problems).ToList();

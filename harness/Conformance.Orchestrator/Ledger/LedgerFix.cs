@@ -1,4 +1,3 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using Conformance.Orchestrator.Judgement;
 using Conformance.Orchestrator.Vocabulary;
@@ -18,7 +17,7 @@ public sealed record EntryUse(LedgerEntry Entry, IReadOnlyList<(string Cell, str
 /// `conformance ledger [--fix]`: reads a run's compatibility.json and the ledger. --fix rewrites
 /// what a machine can decide from a complete run (drops entries that declare nothing that fails,
 /// drops expected problems no cell shows, sets max_cells to the cells declared) and prints each
-/// change; what needs a person (a partly stale pattern to narrow, a cell failing otherwise) it lists
+/// change; what needs a person (an entry with some cells now passing to narrow, a cell failing otherwise) it lists
 /// and leaves. It refuses a filtered or sharded run: absence of evidence there is not evidence.
 /// </summary>
 public static class LedgerFix
@@ -60,10 +59,10 @@ public static class LedgerFix
             if (use.Cells.Count == 0 || use.Cells.Count == use.Stale.Count)
             {
                 entries.Remove(node);
-                changes.Add(use.Cells.Count == 0 ? $"removed \"{id}\": its pattern matches no cell" : $"removed \"{id}\": all {use.Cells.Count} cells it declares now pass");
+                changes.Add(use.Cells.Count == 0 ? $"removed \"{id}\": its cells match no cell of the run" : $"removed \"{id}\": all {use.Cells.Count} cells it declares now pass");
                 continue;
             }
-            if (use.Stale.Count > 0) residue.Add($"\"{id}\": narrow the pattern by hand, {use.Stale.Count} cells now pass: {string.Join(", ", use.Stale.Take(5))}{(use.Stale.Count > 5 ? ", …" : "")}");
+            if (use.Stale.Count > 0) residue.Add($"\"{id}\": narrow its cells by hand, {use.Stale.Count} cells now pass: {string.Join(", ", use.Stale.Take(5))}{(use.Stale.Count > 5 ? ", …" : "")}");
             if (use.Other.Count > 0) residue.Add($"\"{id}\": {use.Other.Count} declared cells fail otherwise than declared (see the report): {string.Join(", ", use.Other.Take(5))}");
             if (use.Known > 0)
             {
@@ -82,11 +81,7 @@ public static class LedgerFix
                 changes.Add($"\"{id}\": max_cells {use.Entry.MaxCells} -> {use.Cells.Count}");
             }
         }
-        if (changes.Count > 0)
-        {
-            var json = root.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
-            DurableFile.WriteText(ledgerPath, json + "\n");
-        }
+        if (changes.Count > 0) DurableFile.WriteText(ledgerPath, LedgerWriter.Write(root, ledgerPath));
         return (changes, residue);
     }
 }

@@ -56,7 +56,7 @@ public static class ReportJson
                 ["tolerance"] = tol is null ? null : new JsonObject { ["atol"] = tol.Atol, ["rtol"] = tol.Rtol },
                 ["known_failure"] = x.Declared is null ? null : new JsonObject
                 {
-                    ["id"] = x.Declared.Id, ["cell"] = x.Declared.Pattern, ["reason"] = x.Declared.Reason, ["link"] = x.Declared.Link,
+                    ["id"] = x.Declared.Id, ["reason"] = x.Declared.Reason, ["link"] = x.Declared.Link,
                 },
                 ["artifact"] = x.Artifact,
                 ["seconds"] = Math.Round(x.Seconds, 3),
@@ -119,7 +119,7 @@ public static class ReportJsonReader
         var results = (report["results"]?.AsArray() ?? []).Select(r =>
         {
             var kf = r!["known_failure"];
-            var declared = kf is null ? null : new Ledger.LedgerEntry(S(kf["id"]) ?? "", S(kf["cell"]) ?? "", [], S(kf["reason"]) ?? "", S(kf["link"]) ?? "", default, null, 0);
+            var declared = kf is null ? null : new Ledger.LedgerEntry(S(kf["id"]) ?? "", [], [], S(kf["reason"]) ?? "", S(kf["link"]) ?? "", default, null, 0);
             var abs = D(r["max_abs_diff"]);
             var tol = r["tolerance"] is JsonObject t ? new Tolerance(D(t["atol"]) ?? 0, D(t["rtol"]) ?? 0) : null;
             var diff = abs is { } a ? new Judgement.OutputDiff(a, D(r["max_rel_diff"]) ?? 0, 0, tol is null || a <= tol.Atol) : null;

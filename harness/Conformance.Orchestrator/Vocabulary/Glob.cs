@@ -6,15 +6,15 @@ using System.Text.RegularExpressions;
 namespace Conformance.Orchestrator.Vocabulary;
 
 /// <summary>
-/// Cell patterns: <c>*</c> (any run of characters but <c>/</c>), <c>?</c> (one such), <c>{a,b}</c>.
-/// With <paramref name="crossSegments"/> (the CLI's filters, never the ledger) <c>**</c> also crosses <c>/</c>.
+/// Cell patterns of the CLI's filters: <c>*</c> (any run of characters but <c>/</c>), <c>?</c> (one such), <c>{a,b}</c>;
+/// with <c>crossSegments</c> <c>**</c> also crosses <c>/</c>. The ledger names cells with its CellSelector instead.
 /// </summary>
 public static class Glob
 {
     public static Regex ToRegex(string glob, bool crossSegments = false)
     {
         if (!crossSegments && glob.Contains("**", StringComparison.Ordinal))
-            throw new FormatException($"\"**\" in cell pattern \"{glob}\": a ledger pattern names each segment (case/route/producer->consumer/mode)");
+            throw new FormatException($"\"**\" in cell pattern \"{glob}\": this pattern names each segment (case/route/producer->consumer/mode)");
         var sb = new StringBuilder("^");
         int depth = 0;
         for (int i = 0; i < glob.Length; i++)
