@@ -5,6 +5,7 @@ using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Reports;
 using Conformance.Orchestrator.Runs;
 using Conformance.Orchestrator.Vocabulary;
+using Conformance.Orchestrator.Ledger;
 
 namespace Conformance.Cli;
 
@@ -42,7 +43,7 @@ public static partial class Commands
             if (!RetiredJudgeReport.Is(report)) return report;
         }
         var repo = Repo();
-        return GpuReport.Judge(path, repo.Root, GpuWorkDir(repo, path), Orchestrator.Ledger.Ledger.Load(repo.KnownFailuresFile), DateOnly.FromDateTime(DateTime.UtcNow)).Json;
+        return GpuReport.Judge(path, repo.Root, GpuWorkDir(repo, path), FailureLedger.Load(repo.KnownFailuresFile), DateOnly.FromDateTime(DateTime.UtcNow)).Json;
     }
 
     private static string GpuWorkDir(Orchestrator.Runtimes.RepoLayout repo, string source) =>
@@ -56,7 +57,7 @@ public static partial class Commands
         JsonObject json;
         try
         {
-            (run, json) = GpuReport.Judge(source, repo.Root, GpuWorkDir(repo, source), Orchestrator.Ledger.Ledger.Load(repo.KnownFailuresFile), DateOnly.FromDateTime(DateTime.UtcNow));
+            (run, json) = GpuReport.Judge(source, repo.Root, GpuWorkDir(repo, source), FailureLedger.Load(repo.KnownFailuresFile), DateOnly.FromDateTime(DateTime.UtcNow));
         }
         catch (Exception e) when (e is InvalidDataException or IOException or FormatException or UnauthorizedAccessException)
         {
@@ -98,7 +99,7 @@ public static partial class Commands
         var run = ReportJsonReader.Read(merged);
         // Each shard saw only part of the matrix, so the ledger's whole-run rules (entries matching no
         // cell, max_cells, expected problems no cell shows) are checked here, on the union.
-        var ledger = Orchestrator.Ledger.Ledger.Load(Repo().KnownFailuresFile);
+        var ledger = FailureLedger.Load(Repo().KnownFailuresFile);
         var complete = merged["complete"]?.GetValue<bool>() == true;
         var fresh = ledger.Check(run.Results, complete, DateOnly.FromDateTime(DateTime.UtcNow))
             .Where(e => !run.LedgerErrors.Contains(e)).ToList();

@@ -251,13 +251,13 @@ public sealed class GpuCheckSpecs(ITestOutputHelper output)
         var (_, archive, report) = Outputs();
         var today = DateOnly.FromDateTime(DateTime.UtcNow);
         var work = Path.Combine(Repo.ArtifactsDir, "tests", "gpu-check", "rejudge");
-        var again = Conformance.Orchestrator.GpuLeg.GpuReport.Judge(archive, Repo.Root, work, Ledger.Load(Repo.KnownFailuresFile), today).Run;
+        var again = Conformance.Orchestrator.GpuLeg.GpuReport.Judge(archive, Repo.Root, work, FailureLedger.Load(Repo.KnownFailuresFile), today).Run;
         // The same archive, the same judge and ledger: the same verdicts as the CLI's.
         Assert.Equal(report["results"]!.AsArray().Select(r => $"{r!["cell"]} {r["outcome"]}"), again.Results.Select(r => $"{r.Cell.Name} {r.Outcome.Wire()}"));
         // A ledger entry that declares a passing cell: judged again, that cell is a stale entry, and nothing else moves.
         var passing = again.Results.First(r => r.Outcome == Outcome.Pass && r.Cell.Route == "checkpoint");
         var planted = new LedgerEntry("planted-stale", [CellSelector.Of(passing.Cell.Name)], [new("bytes", null, "planted")], "planted", "https://example.invalid", today, null, 1);
-        var ledger = new Ledger([.. Ledger.Load(Repo.KnownFailuresFile).Entries, planted]);
+        var ledger = new FailureLedger([.. FailureLedger.Load(Repo.KnownFailuresFile).Entries, planted]);
         var changed = Conformance.Orchestrator.GpuLeg.GpuReport.Judge(archive, Repo.Root, work, ledger, today).Run;
         var stale = changed.Results.Single(r => r.Cell.Name == passing.Cell.Name);
         Assert.Equal(Outcome.Fail, stale.Outcome);
@@ -280,7 +280,7 @@ public sealed class GpuCheckSpecs(ITestOutputHelper output)
         await using (var tar = new TarWriter(packed, TarEntryFormat.Pax))
             foreach (var f in Directory.GetFiles(unpacked, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
                 await tar.WriteEntryAsync(f, Path.GetRelativePath(unpacked, f).Replace('\\', '/'));
-        var missing = Conformance.Orchestrator.GpuLeg.GpuReport.Judge(repacked, Repo.Root, work, Ledger.Load(Repo.KnownFailuresFile), today).Run
+        var missing = Conformance.Orchestrator.GpuLeg.GpuReport.Judge(repacked, Repo.Root, work, FailureLedger.Load(Repo.KnownFailuresFile), today).Run
             .Results.Single(r => r.Cell.Name == dropped["cell"]!.GetValue<string>());
         Assert.Equal(Outcome.Skipped, missing.Outcome);
         Assert.Contains("the GPU run did not observe this cell", missing.Message);
@@ -373,7 +373,7 @@ public sealed class GpuCheckSpecs(ITestOutputHelper output)
         Assert.All(refused, r => Assert.Contains("Attempting to deserialize object on a CUDA device", r!["message"]!.GetValue<string>()));
         Assert.All(refused, r => Assert.NotEqual("map_location_cpu", r!["mode"]!.GetValue<string>()));
         // The entry is as narrow as its finding: beside each kind of its cells (a load, 1.13's weights_only, a variant, a prefix), any other problem fails.
-        var ledger = Ledger.Load(Path.Combine(Repo.Root, "known-failures.json"));
+        var ledger = FailureLedger.Load(Path.Combine(Repo.Root, "known-failures.json"));
         foreach (var cell in new[] { $"lenet/pickle/{id}@golden->pytorch-2.6/default", $"lenet/pickle/{id}@golden->pytorch-1.13/weights_only",
                                      $"lenet/pickle_legacy/{id}@golden->pytorch-2.14/shape_mismatch", $"nested/prefix_orig_mod/{id}@golden->pytorch-2.6/default" })
         {

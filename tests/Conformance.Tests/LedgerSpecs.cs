@@ -20,7 +20,7 @@ public sealed class LedgerSpecs
 
     private const string Any = """{"cases":["*"],"routes":["*"],"producers":["*"],"consumers":["*"],"modes":["*"]}""";
 
-    private static Ledger List(params string[] entries) => Ledger.Parse($$"""{"entries":[{{string.Join(",", entries)}}]}""", "test.json");
+    private static FailureLedger List(params string[] entries) => FailureLedger.Parse($$"""{"entries":[{{string.Join(",", entries)}}]}""", "test.json");
 
     private static CellResult Failed(Cell cell, params Problem[] problems) =>
         new(cell, Outcome.Fail, string.Join("; ", problems.Select(p => p.Line))) { Problems = problems };
@@ -184,7 +184,7 @@ public sealed class LedgerSpecs
     [Fact]
     public void An_unknown_field_is_refused_and_the_old_single_glob_says_what_replaced_it()
     {
-        var old = Assert.Throws<FormatException>(() => Ledger.Parse("""{"entries":[{"id":"x","cell":"lenet/pickle/*/mmap","problems":[{"code":"bytes","message":"x"}],"reason":"r","link":"https://x","added":"2026-01-01","max_cells":1}]}""", "test.json"));
+        var old = Assert.Throws<FormatException>(() => FailureLedger.Parse("""{"entries":[{"id":"x","cell":"lenet/pickle/*/mmap","problems":[{"code":"bytes","message":"x"}],"reason":"r","link":"https://x","added":"2026-01-01","max_cells":1}]}""", "test.json"));
         Assert.StartsWith("test.json: entry \"x\" has unknown field \"cell\" (known: id, cells, problems,", old.Message);
         Assert.Contains("is now \"cells\"", old.Message);
         var typo = Assert.Throws<FormatException>(() => List(Entry().Replace("\"max_cells\"", "\"max_cell\":1,\"max_cells\"")));
@@ -259,7 +259,7 @@ public sealed class LedgerSpecs
     [InlineData("""{"entries":[{"id":"x","cells":[""" + Any + """],"problems":[{"code":"bytes","message":"x"}],"reason":"r","link":"https://x","added":"1 Jan","max_cells":1}]}""", "test.json: entry \"x\": \"added\" must be a date")]
     [InlineData("""{"entries":[{"id":"x","cells":[""" + Any + """],"problems":[{"code":"bytes","message":""}],"reason":"r","link":"https://x","added":"2026-01-01","max_cells":1}]}""", "test.json: entry \"x\": problems[0] needs \"message\", the start of the problem's message (empty only with a \"subject\")")]
     public void An_entry_without_its_evidence_is_refused_naming_the_file_and_entry(string json, string expected) =>
-        Assert.StartsWith(expected, Assert.Throws<FormatException>(() => Ledger.Parse(json, "test.json")).Message);
+        Assert.StartsWith(expected, Assert.Throws<FormatException>(() => FailureLedger.Parse(json, "test.json")).Message);
 
     [Fact]
     public void Two_entries_with_one_id_are_refused() =>
@@ -268,7 +268,7 @@ public sealed class LedgerSpecs
     [Fact]
     public void The_repositorys_ledger_parses_and_every_entry_has_its_evidence()
     {
-        var list = Ledger.Load(Conformance.Orchestrator.Runtimes.RepoLayout.Find().KnownFailuresFile);
+        var list = FailureLedger.Load(Conformance.Orchestrator.Runtimes.RepoLayout.Find().KnownFailuresFile);
         Assert.NotEmpty(list.Entries);
         Assert.All(list.Entries, e =>
         {

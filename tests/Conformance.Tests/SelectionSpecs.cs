@@ -91,7 +91,7 @@ public sealed class SelectionSpecs
         Assert.Contains("removed \"dead\": its cells match no cell of the run", changes);
         Assert.Contains(changes, c => c.StartsWith("\"kept\": dropped expected problem outputs", StringComparison.Ordinal));
         Assert.Contains("\"kept\": max_cells 5 -> 2", changes);
-        var fixedLedger = Ledger.Load(path);
+        var fixedLedger = FailureLedger.Load(path);
         var kept = Assert.Single(fixedLedger.Entries);
         Assert.Equal((2, 1), (kept.MaxCells, kept.Problems.Count));
         // Rewritten as a person reviews it: each block of cells on one line.

@@ -6,67 +6,6 @@ using Conformance.Orchestrator.Runtimes;
 // Not "…Doctor": a namespace named like its class would shadow the class for every file under Conformance.Orchestrator.
 namespace Conformance.Orchestrator.Diagnosis;
 
-public enum CheckStatus { Ok, Warn, Fail }
-
-/// <summary>One finding: what was looked at, how it stands, what was found, and the one-line fix when it is not ok.</summary>
-public sealed record Check(string Name, CheckStatus Status, string Found, string? Remedy = null);
-
-/// <summary>Every finding of one examination, in the order a person would fix them.</summary>
-public sealed record DoctorReport(IReadOnlyList<Check> Checks)
-{
-    public bool Healthy => Checks.All(c => c.Status != CheckStatus.Fail);
-
-    public Check? this[string name] => Checks.FirstOrDefault(c => c.Name == name);
-
-    /// <summary>A table: status, check, what was found; each problem's remedy on the line below it.</summary>
-    public string Text()
-    {
-        var width = Checks.Count == 0 ? 5 : Checks.Max(c => c.Name.Length);
-        var sb = new StringBuilder();
-        foreach (var c in Checks)
-        {
-            sb.Append(Word(c.Status).PadRight(6)).Append(c.Name.PadRight(width + 2)).AppendLine(c.Found);
-            if (c.Remedy is not null && c.Status != CheckStatus.Ok)
-                sb.Append(new string(' ', 6 + width + 2)).Append("-> ").AppendLine(c.Remedy);
-        }
-        int Count(CheckStatus s) => Checks.Count(c => c.Status == s);
-        sb.AppendLine($"doctor: {Count(CheckStatus.Ok)} ok, {Count(CheckStatus.Warn)} warnings, {Count(CheckStatus.Fail)} failures");
-        return sb.ToString();
-    }
-
-    private static string Word(CheckStatus s) => s switch { CheckStatus.Ok => "ok", CheckStatus.Warn => "warn", _ => "FAIL" };
-}
-
-/// <summary>
-/// Where the doctor looks. <see cref="FromEnvironment"/> gives what discovery would use; tests point
-/// the paths elsewhere (a rootfs that does not exist, a synthetic libstdc++).
-/// </summary>
-public sealed record DoctorOptions(
-    string Rootfs,
-    string? HostLibStdCxx,
-    IReadOnlyList<string> Pythons,
-    string? TorchSharpNative = null,
-    string MountsFile = "/proc/mounts")
-{
-    /// <summary>The rootfs environments.json declares beside the TorchSharp one (forky: PyTorch 2.14).</summary>
-    public IReadOnlyList<RuntimeEnvironment> OtherRootfs { get; init; } = [];
-
-    public static DoctorOptions FromEnvironment(RepoLayout repo)
-    {
-        RuntimesConfig config;
-        try { config = RuntimesConfig.Load(repo.RuntimesFile, Environment.GetEnvironmentVariable("CONFORMANCE_RUNTIMES")); }
-        catch (Exception e) when (e is IOException or FormatException or System.Text.Json.JsonException) { config = RuntimesConfig.Empty; }
-        var pythons = (Environment.GetEnvironmentVariable("CONFORMANCE_PYTHON") ?? "")
-            .Split(':', StringSplitOptions.RemoveEmptyEntries).Concat(config.Pythons).Concat(Discovery.HostPythonCandidates())
-            .Distinct().ToList();
-        var rootfs = Environment.GetEnvironmentVariable("CONFORMANCE_ROOTFS") ?? config.Rootfs ?? Discovery.DefaultRootfs;
-        return new DoctorOptions(rootfs, Doctor.LibStdCxxIn("/"), pythons)
-        {
-            OtherRootfs = RuntimeEnvironment.Load(repo.EnvironmentsFile).Where(e => e.IsRootfs && e.Id != "trixie" && e.Path is not null).ToList(),
-        };
-    }
-}
-
 /// <summary>
 /// Says what this machine can and cannot run, and how to fix each problem: the interpreters that
 /// have torch, whether TorchSharp's native library can load here or only in the rootfs, the rootfs and
@@ -83,7 +22,7 @@ public static class Doctor
 
     public static DoctorReport Examine(RepoLayout repo, DoctorOptions options)
     {
-        var checks = new List<Check>();
+        var checks = new List<DoctorCheck>();
         checks.Add(DotnetSdk(repo));
         checks.AddRange(Workers(repo));
         checks.AddRange(Pythons(options));
@@ -121,35 +60,35 @@ public static class Doctor
         new[] { "usr/lib/x86_64-linux-gnu/libstdc++.so.6", "usr/lib64/libstdc++.so.6", "usr/lib/libstdc++.so.6" }
             .Select(p => Path.Combine(root, p)).FirstOrDefault(File.Exists);
 
-    private static Check DotnetSdk(RepoLayout repo)
+    private static DoctorCheck DotnetSdk(RepoLayout repo)
     {
         var (code, stdout, stderr) = Discovery.Run(["dotnet", "--version"], TimeSpan.FromSeconds(30), ("DOTNET_NOLOGO", "1"));
         var dir = DotnetRootDir();
         return code == 0
-            ? new Check(".NET SDK", CheckStatus.Ok, $"{stdout.Trim()} in {dir ?? "?"}")
-            : new Check(".NET SDK", CheckStatus.Fail, $"`dotnet --version` in {repo.Root} failed: {FirstLine(stderr + stdout)}",
+            ? new DoctorCheck(".NET SDK", CheckStatus.Ok, $"{stdout.Trim()} in {dir ?? "?"}")
+            : new DoctorCheck(".NET SDK", CheckStatus.Fail, $"`dotnet --version` in {repo.Root} failed: {FirstLine(stderr + stdout)}",
                 "install the .NET SDK that global.json names (10.0, rollForward latestFeature)");
     }
 
-    private static IEnumerable<Check> Workers(RepoLayout repo)
+    private static IEnumerable<DoctorCheck> Workers(RepoLayout repo)
     {
         // Each TorchSharp version builds into its own folder (bin/<config>/torchsharp-<version>/).
         var torchSharp = repo.TorchSharpWorkers();
         foreach (var build in torchSharp)
-            yield return new Check($"worker {RepoLayout.TorchSharpWorker} {build.PackageVersion}", CheckStatus.Ok,
+            yield return new DoctorCheck($"worker {RepoLayout.TorchSharpWorker} {build.PackageVersion}", CheckStatus.Ok,
                 $"{Relative(repo, build.Dll)}, built {File.GetLastWriteTime(build.Dll):yyyy-MM-dd HH:mm}");
         foreach (var project in torchSharp.Count > 0 ? ["Conformance.Workers.PyTorch"] : new[] { "Conformance.Workers.PyTorch", RepoLayout.TorchSharpWorker })
         {
             var dll = repo.WorkerDll(project);
-            if (dll is null) { yield return new Check($"worker {project}", CheckStatus.Fail, "not built", "run `make build`"); continue; }
+            if (dll is null) { yield return new DoctorCheck($"worker {project}", CheckStatus.Fail, "not built", "run `make build`"); continue; }
             var found = $"{Relative(repo, dll)}, built {File.GetLastWriteTime(dll):yyyy-MM-dd HH:mm}";
             var ts = Path.Combine(Path.GetDirectoryName(dll)!, "TorchSharp.dll");
             if (File.Exists(ts) && AssemblyName.GetAssemblyName(ts).Version is { } v) found += $", TorchSharp {v.Major}.{v.Minor}.{v.Build}";
-            yield return new Check($"worker {project}", CheckStatus.Ok, found);
+            yield return new DoctorCheck($"worker {project}", CheckStatus.Ok, found);
         }
     }
 
-    private static IEnumerable<Check> Pythons(DoctorOptions options)
+    private static IEnumerable<DoctorCheck> Pythons(DoctorOptions options)
     {
         // /bin/python3 and /usr/bin/python3 are one file on a merged-/usr system: ask it once.
         var infos = options.Pythons.DistinctBy(RealPath).Select(p => (Name: $"python {p}", Info: Discovery.QueryPython(p, chroot: null))).ToList();
@@ -162,31 +101,31 @@ public static class Doctor
         foreach (var (name, i) in infos)
         {
             if (i.Problem is not null)
-                yield return new Check(name, CheckStatus.Warn, i.Problem, "remove it from CONFORMANCE_PYTHON / runtimes.json, or repair that interpreter");
+                yield return new DoctorCheck(name, CheckStatus.Warn, i.Problem, "remove it from CONFORMANCE_PYTHON / runtimes.json, or repair that interpreter");
             else if (i.Torch is null)
                 // Discovery simply passes over it; a pyenv python3 first on PATH is the usual case.
-                yield return new Check(name, CheckStatus.Ok, $"python {i.Python}, no torch: not a runtime");
+                yield return new DoctorCheck(name, CheckStatus.Ok, $"python {i.Python}, no torch: not a runtime");
             else if (i.LibPython is null)
-                yield return new Check(name, CheckStatus.Warn, $"python {i.Python}, torch {i.Torch}, but no shared libpython to embed",
+                yield return new DoctorCheck(name, CheckStatus.Warn, $"python {i.Python}, torch {i.Torch}, but no shared libpython to embed",
                     $"install libpython{MajorMinor(i.Python)} (the shared library) beside that interpreter");
             else
-                yield return new Check(name, CheckStatus.Ok, $"torch {i.Torch}, python {i.Python}, {i.LibPython}");
+                yield return new DoctorCheck(name, CheckStatus.Ok, $"torch {i.Torch}, python {i.Python}, {i.LibPython}");
         }
         var runtimes = infos.Select(x => x.Info).Where(i => i.Torch is not null && i.LibPython is not null).Select(i => Runtime.MakeId(RuntimeKinds.PyTorch, i.Torch!)).Distinct().ToList();
         yield return runtimes.Count > 0
-            ? new Check("PyTorch runtimes", CheckStatus.Ok, string.Join(", ", runtimes))
-            : new Check("PyTorch runtimes", CheckStatus.Fail, "no interpreter can import torch with a shared libpython",
+            ? new DoctorCheck("PyTorch runtimes", CheckStatus.Ok, string.Join(", ", runtimes))
+            : new DoctorCheck("PyTorch runtimes", CheckStatus.Fail, "no interpreter can import torch with a shared libpython",
                 "run `make host` (python3-torch) and `make rootfs` (PyTorch 2.6)");
     }
 
-    private static IEnumerable<Check> TorchSharpNative(RepoLayout repo, DoctorOptions options)
+    private static IEnumerable<DoctorCheck> TorchSharpNative(RepoLayout repo, DoctorOptions options)
     {
         var lib = options.TorchSharpNative ?? FindTorchSharpNative(repo);
         var need = HighestGlibcxx(lib);
         var needSays = need is not null ? $"{Relative(repo, lib!)} needs {Glibcxx(need)}" : $"libLibTorchSharp.so not built (assuming it needs {Glibcxx(AssumedTorchSharpNeed)})";
         yield return need is not null
-            ? new Check("libLibTorchSharp.so", CheckStatus.Ok, needSays)
-            : new Check("libLibTorchSharp.so", CheckStatus.Fail, needSays, "run `make build`");
+            ? new DoctorCheck("libLibTorchSharp.so", CheckStatus.Ok, needSays)
+            : new DoctorCheck("libLibTorchSharp.so", CheckStatus.Fail, needSays, "run `make build`");
         need ??= AssumedTorchSharpNeed;
 
         var rootLib = LibStdCxxIn(options.Rootfs);
@@ -195,41 +134,41 @@ public static class Doctor
         var hostHas = HighestGlibcxx(options.HostLibStdCxx);
         var hostSays = $"{options.HostLibStdCxx ?? "no libstdc++.so.6"} tops at {(hostHas is null ? "nothing" : Glibcxx(hostHas))}";
         if (hostHas is not null && hostHas >= need)
-            yield return new Check("TorchSharp on the host", CheckStatus.Ok, $"loads natively: {hostSays}, needs {Glibcxx(need)}");
+            yield return new DoctorCheck("TorchSharp on the host", CheckStatus.Ok, $"loads natively: {hostSays}, needs {Glibcxx(need)}");
         else
             // Expected on Debian 12: the rootfs is the way TorchSharp runs, so this is a failure only when the rootfs cannot take over.
-            yield return new Check("TorchSharp on the host", rootOk ? CheckStatus.Warn : CheckStatus.Fail,
+            yield return new DoctorCheck("TorchSharp on the host", rootOk ? CheckStatus.Warn : CheckStatus.Fail,
                 $"cannot load natively: {hostSays}, needs {Glibcxx(need)}" + (rootOk ? "; it runs in the rootfs" : ""),
                 $"run TorchSharp in the Debian 13 rootfs: `make rootfs` then `make mount` (or use a distro with GCC 13+'s libstdc++)");
 
         yield return rootHas is null
-            ? new Check("TorchSharp in the rootfs", CheckStatus.Fail, $"no libstdc++.so.6 in {options.Rootfs}", "run `make rootfs`")
-            : new Check("TorchSharp in the rootfs", rootOk ? CheckStatus.Ok : CheckStatus.Fail,
+            ? new DoctorCheck("TorchSharp in the rootfs", CheckStatus.Fail, $"no libstdc++.so.6 in {options.Rootfs}", "run `make rootfs`")
+            : new DoctorCheck("TorchSharp in the rootfs", rootOk ? CheckStatus.Ok : CheckStatus.Fail,
                 $"{rootLib} tops at {Glibcxx(rootHas)}, needs {Glibcxx(need)}",
                 rootOk ? null : "rebuild the rootfs from a newer suite (CONFORMANCE_ROOTFS, scripts/rootfs.sh)");
     }
 
-    private static Check RootfsState(string name, string rootfs, string? wants)
+    private static DoctorCheck RootfsState(string name, string rootfs, string? wants)
     {
-        if (!Directory.Exists(rootfs)) return new Check(name, CheckStatus.Fail, $"{rootfs} does not exist", "run `make rootfs`");
+        if (!Directory.Exists(rootfs)) return new DoctorCheck(name, CheckStatus.Fail, $"{rootfs} does not exist", "run `make rootfs`");
         var stamp = Path.Combine(rootfs, Stamp);
-        if (!File.Exists(stamp)) return new Check(name, CheckStatus.Fail, $"{rootfs} exists but is not provisioned (no {Stamp})", "run `make rootfs`");
+        if (!File.Exists(stamp)) return new DoctorCheck(name, CheckStatus.Fail, $"{rootfs} exists but is not provisioned (no {Stamp})", "run `make rootfs`");
         var has = File.ReadAllText(stamp).Trim();
         if (wants is not null && wants != has)
-            return new Check(name, CheckStatus.Warn, $"{rootfs} provisioned with `{has}`, environments.json wants `{wants}`", "run `make rootfs` (tops it up)");
-        return new Check(name, CheckStatus.Ok, $"{rootfs} provisioned: {has}");
+            return new DoctorCheck(name, CheckStatus.Warn, $"{rootfs} provisioned with `{has}`, environments.json wants `{wants}`", "run `make rootfs` (tops it up)");
+        return new DoctorCheck(name, CheckStatus.Ok, $"{rootfs} provisioned: {has}");
     }
 
     // environments.json's package list is what a provisioned stamp must say (scripts/rootfs.sh writes it).
     private static string? Packages(RepoLayout repo, string id) =>
         RuntimeEnvironment.Load(repo.EnvironmentsFile).FirstOrDefault(e => e.Id == id) is { } e ? string.Join(" ", e.Packages) : null;
 
-    private static Check RootfsMounts(RepoLayout repo, DoctorOptions options)
+    private static DoctorCheck RootfsMounts(RepoLayout repo, DoctorOptions options)
     {
         const string name = "rootfs mounts";
         var rootfs = options.Rootfs.TrimEnd('/');
         if (!File.Exists(Path.Combine(rootfs, Stamp)))
-            return new Check(name, CheckStatus.Fail, "no provisioned rootfs to mount into", "run `make rootfs`, then `make mount`");
+            return new DoctorCheck(name, CheckStatus.Fail, "no provisioned rootfs to mount into", "run `make rootfs`, then `make mount`");
         var mounted = MountPoints(options.MountsFile);
         var wanted = new List<(string What, string Where)> { ("proc", "/proc"), ("dev", "/dev"), ("sys", "/sys") };
         if (DotnetRootDir() is { } sdk) wanted.Add((".NET SDK", sdk));
@@ -237,11 +176,11 @@ public static class Doctor
         var missing = wanted.Where(w => !mounted.Contains(rootfs + w.Where)).Select(w => $"{w.What} ({rootfs}{w.Where})").ToList();
         if (!File.Exists(Path.Combine(rootfs, "usr/bin/dotnet"))) missing.Add($"the dotnet link ({rootfs}/usr/bin/dotnet)");
         return missing.Count == 0
-            ? new Check(name, CheckStatus.Ok, $"proc, dev, sys, .NET SDK and {repo.Root} are mounted")
-            : new Check(name, CheckStatus.Fail, "missing: " + string.Join(", ", missing), $"run `make mount` in {repo.Root}");
+            ? new DoctorCheck(name, CheckStatus.Ok, $"proc, dev, sys, .NET SDK and {repo.Root} are mounted")
+            : new DoctorCheck(name, CheckStatus.Fail, "missing: " + string.Join(", ", missing), $"run `make mount` in {repo.Root}");
     }
 
-    private static IEnumerable<Check> DiskSpace(RepoLayout repo, string rootfs)
+    private static IEnumerable<DoctorCheck> DiskSpace(RepoLayout repo, string rootfs)
     {
         // The rootfs needs ~2 GB when built; each build of the TorchSharp worker copies ~525 MB of libtorch.
         var places = new[] { ("rootfs", NearestExisting(rootfs)), ("repo", repo.Root) };
@@ -249,7 +188,7 @@ public static class Doctor
         {
             var free = new DriveInfo(fs.First().Item2).AvailableFreeSpace;
             var status = free < GiB ? CheckStatus.Fail : free < 4 * GiB ? CheckStatus.Warn : CheckStatus.Ok;
-            yield return new Check($"disk {fs.Key}", status, $"{free / (double)GiB:0.0} GiB free (holds the {string.Join(" and ", fs.Select(p => p.Item1))})",
+            yield return new DoctorCheck($"disk {fs.Key}", status, $"{free / (double)GiB:0.0} GiB free (holds the {string.Join(" and ", fs.Select(p => p.Item1))})",
                 status == CheckStatus.Ok ? null : $"free space on {fs.Key}: the rootfs takes ~2 GB, a build ~1 GB");
         }
     }

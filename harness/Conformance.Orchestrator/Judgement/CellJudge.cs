@@ -6,13 +6,6 @@ using P = Conformance.Orchestrator.Vocabulary.ProblemCodes;
 
 namespace Conformance.Orchestrator.Judgement;
 
-/// <summary>The raw verdict on one cell (before the ledger), with its evidence.</summary>
-public sealed record CellVerdict(Outcome Outcome, IReadOnlyList<Problem> Problems, string Message)
-{
-    public OutputDiff? Diff { get; init; }
-    public double? TrainEvalDiff { get; init; }
-}
-
 /// <summary>
 /// Every verdict policy of a cell in one place: what a worker's refusal means, the shape-mismatch
 /// mode (the load must fail, naming the key and both shapes), strict=False warm starts, checkpoints

@@ -6,9 +6,6 @@ using P = Conformance.Orchestrator.Vocabulary.ProblemCodes;
 
 namespace Conformance.Orchestrator.Judgement;
 
-/// <summary>What a checkpoint judgement found beyond the model tensors: problems fail the cell, notes document representation differences.</summary>
-public sealed record CheckpointVerdict(IReadOnlyList<Problem> Problems, IReadOnlyList<string> Notes);
-
 /// <summary>
 /// Judges a training checkpoint as the consumer read it against what the producer saved: epoch and
 /// loss exactly; the optimizer's param_groups field by field (PyTorch's kernel-selection flags,

@@ -5,14 +5,6 @@ using Conformance.Protocol;
 
 namespace Conformance.Orchestrator.Ledger;
 
-/// <summary>One entry as a run saw it: the cells it declared and how each came out.</summary>
-public sealed record EntryUse(LedgerEntry Entry, IReadOnlyList<(string Cell, string Outcome, string Message, IReadOnlyList<Problem> Problems)> Cells)
-{
-    public int Known => Cells.Count(c => c.Outcome == "known_failure");
-    public IReadOnlyList<string> Stale => Cells.Where(c => c.Message.StartsWith("stale known failure", StringComparison.Ordinal)).Select(c => c.Cell).ToList();
-    public IReadOnlyList<string> Other => Cells.Where(c => c.Outcome != "known_failure" && !c.Message.StartsWith("stale known failure", StringComparison.Ordinal)).Select(c => c.Cell).ToList();
-}
-
 /// <summary>
 /// `conformance ledger [--fix]`: reads a run's compatibility.json and the ledger. --fix rewrites
 /// what a machine can decide from a complete run (drops entries that declare nothing that fails,
@@ -22,7 +14,7 @@ public sealed record EntryUse(LedgerEntry Entry, IReadOnlyList<(string Cell, str
 /// </summary>
 public static class LedgerFix
 {
-    public static IReadOnlyList<EntryUse> Uses(Ledger ledger, JsonNode report)
+    public static IReadOnlyList<EntryUse> Uses(FailureLedger ledger, JsonNode report)
     {
         var byId = new Dictionary<string, List<(string, string, string, IReadOnlyList<Problem>)>>();
         foreach (var r in report["results"]?.AsArray() ?? [])
@@ -46,7 +38,7 @@ public static class LedgerFix
         if ((report["results"]?.AsArray() ?? []).Any(r => r?["message"]?.GetValue<string>() is { } m && m.StartsWith("ledger: ", StringComparison.Ordinal) && m.Contains(" is declared by ", StringComparison.Ordinal)))
             throw new InvalidOperationException($"{reportPath} has cells declared by two entries: resolve the overlap in the ledger by hand first");
         var text = File.ReadAllText(ledgerPath);
-        var ledger = Ledger.Parse(text, ledgerPath);
+        var ledger = FailureLedger.Parse(text, ledgerPath);
         var root = JsonNode.Parse(text)!.AsObject();
         var entries = root["entries"]!.AsArray();
         var changes = new List<string>();

@@ -6,16 +6,6 @@ using Conformance.Orchestrator.Vocabulary;
 
 namespace Conformance.Orchestrator.Reports;
 
-/// <summary>One run in a history: its label (file, commit, date) and each cell's outcome and ledger id.</summary>
-public sealed record HistoryRun(int Index, string Label, string Source, string? Commit, string? Generated, ReportSummary Summary,
-                                IReadOnlyDictionary<string, (string Outcome, string? Ledger, string Problems)> Cells);
-
-/// <summary>A cell whose outcome changed at least once: when it last changed, from what to what, and every run's outcome.</summary>
-public sealed record CellHistory(string Cell, int LastChangedRun, string? From, string? To, IReadOnlyList<string?> Outcomes, string Problems);
-
-/// <summary>A ledger entry's span: the first run of its current unbroken stretch, and the last run it held in (null while it holds).</summary>
-public sealed record LedgerHistory(string Id, int HeldSince, int? LastHeld, int CellsNow);
-
 /// <summary>
 /// <c>conformance history REPORT…</c>: a series of reports (compatibility.json or baselines) as one static
 /// page, like wpt.fyi's history view: the summary over time, for each cell that ever changed when it last

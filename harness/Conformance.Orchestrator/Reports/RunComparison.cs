@@ -8,21 +8,6 @@ using Conformance.Orchestrator.Vocabulary;
 namespace Conformance.Orchestrator.Reports;
 
 /// <summary>
-/// One cell whose outcome differs between the two runs. Old is null for a new cell, New for a vanished one.
-/// Problems: the problem codes and subjects of the run it ended in ("bytes: fc1.weight"), the message's first line when it has none.
-/// </summary>
-public sealed record OutcomeChange(string Cell, string? Old, string? New, string Message, string Problems = "");
-
-/// <summary>A cell that passes in both runs but whose outputs moved closer to, or past half of, its tolerance.</summary>
-public sealed record ToleranceDrift(string Cell, double OldMaxAbs, double NewMaxAbs, double? Atol, string Why);
-
-/// <summary>A fact about the run's surroundings that differs: a runtime's version, a hello field, the machine, the selection.</summary>
-public sealed record EnvironmentChange(string Subject, string? Old, string? New);
-
-/// <summary>A report's outcome counts, as it states them (or counted from its results when it has no summary).</summary>
-public sealed record ReportSummary(int Pass, int KnownFailure, int Fail, int Skipped, int NotApplicable, string? Line);
-
-/// <summary>
 /// <c>compare OLD NEW [--map old-id=new-id]...</c>: the upgrade gate. Matches the cells of two
 /// compatibility.json reports (schema 2) by name, after renaming the old report's runtime ids
 /// through the map, and lists what changed.

@@ -16,7 +16,7 @@ namespace Conformance.Orchestrator.Runs;
 /// <see cref="Ledger"/> declares. A producer's or consumer's crash, hang or error fails only the
 /// cells it touches; the rest of the matrix goes on.
 /// </summary>
-public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, Ledger.Ledger ledger, RunnerOptions options, WorkerPool pool,
+public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, FailureLedger ledger, RunnerOptions options, WorkerPool pool,
     IReadOnlyList<GoldenFixture>? goldens = null, IReadOnlyList<Runtime>? awaitingDevice = null)
 {
     private readonly Dictionary<string, Runtime> _byId = runtimes.Concat(awaitingDevice ?? []).ToDictionary(r => r.Id);

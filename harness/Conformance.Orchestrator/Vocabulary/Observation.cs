@@ -3,7 +3,7 @@ using System.Text.Json.Nodes;
 namespace Conformance.Orchestrator.Vocabulary;
 
 /// <summary>What a runtime reported about a state dict it saved or loaded, and its eval outputs.</summary>
-public sealed record Observation(IReadOnlyList<TensorInfo> Tensors, Outputs? Outputs)
+public sealed record Observation(IReadOnlyList<ObservedTensor> Tensors, Outputs? Outputs)
 {
     /// <summary>Consumer only: outputs of a train-mode forward pass on the same input.</summary>
     public Outputs? TrainOutputs { get; init; }
@@ -21,7 +21,7 @@ public sealed record Observation(IReadOnlyList<TensorInfo> Tensors, Outputs? Out
 
     public static Observation FromJson(JsonNode node)
     {
-        var tensors = (node["tensors"]?.AsArray() ?? []).Select(t => new TensorInfo(
+        var tensors = (node["tensors"]?.AsArray() ?? []).Select(t => new ObservedTensor(
             t!["key"]!.GetValue<string>(),
             t["shape"]!.AsArray().Select(d => d!.GetValue<long>()).ToList(),
             t["dtype"]!.GetValue<string>(),

@@ -9,101 +9,21 @@ using Conformance.Orchestrator.Vocabulary;
 namespace Conformance.Orchestrator.Ledger;
 
 /// <summary>
-/// One problem a ledger entry expects: its code, optionally its exact subject, the start of its
-/// message (a literal prefix, never a pattern), and optionally a bound on its measure (an output
-/// difference may be declared, but not allowed to grow without limit).
-/// </summary>
-public sealed record ExpectedProblem(string Code, string? Subject, string MessagePrefix, double? MaxMeasure = null)
-{
-    public bool Matches(Problem p) =>
-        p.Code == Code
-        && (Subject is null || p.Subject == Subject)
-        && p.Message.StartsWith(MessagePrefix, StringComparison.Ordinal)
-        && (MaxMeasure is null || p.Measure is { } m && m <= MaxMeasure);
-
-    public override string ToString() =>
-        $"{Code}{(Subject is null ? "" : $"[{Subject}]")}: \"{MessagePrefix}…\"{(MaxMeasure is null ? "" : $" (≤ {MaxMeasure:g3})")}";
-}
-
-/// <summary>
-/// A declared known failure. <see cref="Cells"/> names its cells: a cell matches when one block
-/// (<see cref="CellSelector"/>) matches each of its five parts. A cell it matches is a known failure only when every one
-/// of the cell's problems is one of <see cref="Problems"/>; anything else in that cell stays a failure.
-/// <see cref="Awaits"/>: what must exist before any cell it names can run (a fixture set that only a
-/// GPU machine makes): while no cell matches, the entry is dormant instead of an error; once one
-/// does, every other check holds as for any entry. <see cref="CpuOnly"/>: the entry declares no cell
-/// where a side ran on a device (a finding a device's wider tolerance absorbs, said in its reason).
-/// </summary>
-public sealed record LedgerEntry(
-    string Id,
-    IReadOnlyList<CellSelector> Cells,
-    IReadOnlyList<ExpectedProblem> Problems,
-    string Reason,
-    string Link,
-    DateOnly Added,
-    DateOnly? Expires,
-    int MaxCells,
-    string? Awaits = null,
-    bool CpuOnly = false)
-{
-    /// <summary>
-    /// The cell's name, or for a cell with a device-suffixed runtime its CPU twin's
-    /// (<c>pytorch-2.11-cuda@golden-&gt;torchsharp-0.107</c> as <c>pytorch-2.11@golden-&gt;torchsharp-0.107</c>):
-    /// a declared file-format failure does not depend on where the tensors lived. An entry may
-    /// still name a device's cells alone (<c>pytorch-*-cuda-&gt;*</c>), and such an entry takes a
-    /// device cell from the others (<see cref="Ledger.EntriesFor"/>): where a device behaves otherwise
-    /// (a file the CPU refuses and CUDA reads wrong), that finding is its own entry.
-    /// </summary>
-    public bool Matches(Cell cell) => BlockFor(cell) is not null;
-
-    /// <summary>The index in <see cref="Cells"/> of the first block that declares <paramref name="cell"/> (see <see cref="Matches"/>), or null.</summary>
-    public int? BlockFor(Cell cell)
-    {
-        if (CpuOnly && OnDevice(cell)) return null;
-        var plain = WithoutDevices(cell);
-        for (int i = 0; i < Cells.Count; i++)
-            if (Cells[i].Matches(cell) || (plain is not null && Cells[i].Matches(plain))) return i;
-        return null;
-    }
-
-    /// <summary>A block names a device's runtimes (<c>-cuda</c>): the entry declares what happens there, apart from the CPU.</summary>
-    public bool NamesDevice => Cells.Any(c => c.NamesDevice);
-
-    public static bool OnDevice(Cell cell) =>
-        Runtimes.Runtime.WithoutDevice(cell.Producer) != cell.Producer || Runtimes.Runtime.WithoutDevice(cell.Consumer) != cell.Consumer;
-
-    private static Cell? WithoutDevices(Cell cell)
-    {
-        var (p, c) = (Runtimes.Runtime.WithoutDevice(cell.Producer), Runtimes.Runtime.WithoutDevice(cell.Consumer));
-        return p == cell.Producer && c == cell.Consumer ? null : cell with { Producer = p, Consumer = c };
-    }
-
-    /// <summary>The entry as messages name it: its id and, for an entry of several blocks, which one (<c>"x" (cells[1])</c>).</summary>
-    public string Named(Cell cell) => BlockFor(cell) is { } i && Cells.Count > 1 ? $"\"{Id}\" (cells[{i}])" : $"\"{Id}\"";
-}
-
-/// <summary>Something wrong with the ledger itself, found by a run: each fails the run.</summary>
-public sealed record LedgerError(string EntryId, string Message)
-{
-    public override string ToString() => $"ledger entry \"{EntryId}\": {Message}";
-}
-
-/// <summary>
 /// The failure ledger (<c>known-failures.json</c>), strict in the manner of protobuf's failure lists
 /// and PyTorch's compatibility allow list. A run fails on a stale entry (a cell it declares passes), an
 /// entry matching no cell (unless it <c>awaits</c> something, see <see cref="LedgerEntry.Awaits"/>), a cell matched by two entries, a declared cell that is not_applicable or
 /// skipped, an expired entry, an entry matching more cells than its <c>max_cells</c>, an expected
 /// problem that no cell shows, and a declared cell that shows a problem its entry does not name.
 /// </summary>
-public sealed class Ledger(IReadOnlyList<LedgerEntry> entries)
+public sealed class FailureLedger(IReadOnlyList<LedgerEntry> entries)
 {
     public IReadOnlyList<LedgerEntry> Entries { get; } = entries;
 
-    public static Ledger Empty { get; } = new([]);
+    public static FailureLedger Empty { get; } = new([]);
 
-    public static Ledger Load(string path) => File.Exists(path) ? Parse(File.ReadAllText(path), path) : Empty;
+    public static FailureLedger Load(string path) => File.Exists(path) ? Parse(File.ReadAllText(path), path) : Empty;
 
-    public static Ledger Parse(string json, string source)
+    public static FailureLedger Parse(string json, string source)
     {
         JsonObject root;
         try
@@ -161,7 +81,7 @@ public sealed class Ledger(IReadOnlyList<LedgerEntry> entries)
                 node["cpu_only"] is JsonValue co && co.TryGetValue(out bool cpuOnly) && cpuOnly));
             i++;
         }
-        return new Ledger(list);
+        return new FailureLedger(list);
     }
 
     /// <summary>The fields an entry may have; any other is refused, so a misspelt field is never silently ignored.</summary>

@@ -15,7 +15,7 @@ namespace Conformance.Workers.TorchSharp;
 /// <c>load_py</c> / <c>load_safetensors</c> per shard), and written where PyBridge can: its pickler
 /// and safetensors writer per shard, the index JSON beside them as transformers writes it.
 /// </summary>
-public static class RealLayouts
+public static class LayoutRoutes
 {
     public const string HfBinSharded = "hf_bin_sharded";
     public const string HfSafetensors = "hf_safetensors";

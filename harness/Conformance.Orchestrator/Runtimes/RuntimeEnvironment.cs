@@ -2,9 +2,6 @@ using System.Text.Json.Nodes;
 
 namespace Conformance.Orchestrator.Runtimes;
 
-/// <summary>A runtime an environment holds: PyTorch behind an interpreter, or TorchSharp.</summary>
-public sealed record EnvironmentRuntime(string Kind, string? Python);
-
 /// <summary>
 /// Where runtimes live (<c>environments.json</c>): the host, or a Debian suite rootfs that
 /// scripts/rootfs.sh provisions. Provisioning and discovery read the same file.

@@ -9,21 +9,6 @@ namespace TorchCheckpoints;
 //   collections.OrderedDict -> PyDict (Ordered=true), torch.Tensor / nn.Parameter -> the backend's tensor
 //   (TorchSharp.torch.Tensor with TorchSharpTensors, RawTensor with RawTensors).
 
-/// <summary>A Python tuple: kept apart from lists because torch distinguishes them (sizes, betas).</summary>
-public sealed record PyTuple(IReadOnlyList<object?> Items)
-{
-    /// <summary>Convenience for literals such as <c>new PyTuple(0.9, 0.999)</c>.</summary>
-    public PyTuple(params object?[] items) : this((IReadOnlyList<object?>)items)
-    {
-    }
-
-    /// <summary>Items in the tuple.</summary>
-    public int Count => Items.Count;
-
-    /// <summary>The item at <paramref name="index"/>.</summary>
-    public object? this[int index] => Items[index];
-}
-
 /// <summary>
 /// An insertion-ordered Python dict. <see cref="Ordered"/> says whether it is (or is written as)
 /// <c>collections.OrderedDict</c>, which is what <c>state_dict()</c> returns, or a plain dict.

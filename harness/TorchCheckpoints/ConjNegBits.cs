@@ -7,7 +7,7 @@ namespace TorchCheckpoints;
 /// tensors give their values: conj negates the imaginary part of a complex number, neg negates every
 /// element (integers wrap in two's complement, floating-point numbers change sign).
 /// </summary>
-internal static class ConjNeg
+internal static class ConjNegBits
 {
     /// <summary>Changes <paramref name="bytes"/> in place; returns why not (a phrase) where torch's own
     /// answer depends on the CPU or torch cannot give one, null when done.</summary>
