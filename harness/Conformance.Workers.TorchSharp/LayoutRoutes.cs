@@ -20,19 +20,19 @@ public static class LayoutRoutes
     public const string HfBinSharded = "hf_bin_sharded";
     public const string HfSafetensors = "hf_safetensors";
     public const string HfSafetensorsSharded = "hf_safetensors_sharded";
-    public static readonly string[] HfRoutes = [HfBinSharded, HfSafetensors, HfSafetensorsSharded];
+    /// <summary>The routes whose artifact is a folder, as cases.json says (a route's <c>folder</c>).</summary>
+    public static readonly string[] HfRoutes = [.. RouteTable().Where(r => r.Value?["folder"]?.GetValue<bool>() == true).Select(r => r.Key)];
 
     public const string StripPrefix = "strip_prefix";
 
     /// <summary>The prefix a route's producer puts before every key, and what writes such files; null for other routes.</summary>
-    public static (string Prefix, string Source)? KeyPrefix(string route) => route switch
-    {
-        "prefix_module" => ("module.", "DataParallel/DistributedDataParallel"),
-        "prefix_orig_mod" => ("_orig_mod.", "torch.compile"),
-        _ => null,
-    };
+    public static (string Prefix, string Source)? KeyPrefix(string route) =>
+        RouteTable().FirstOrDefault(r => r.Key == route).Value is { } r && r["key_prefix"] is { } p ? (p.GetValue<string>(), r["prefix_source"]!.GetValue<string>()) : null;
 
-    private static readonly (string Prefix, string Source)[] Prefixes = [("module.", "DataParallel/DistributedDataParallel"), ("_orig_mod.", "torch.compile")];
+    /// <summary>Every route's prefix and what writes it, from cases.json (<c>key_prefix</c>, <c>prefix_source</c>).</summary>
+    private static readonly (string Prefix, string Source)[] Prefixes = [.. RouteTable().Select(r => KeyPrefix(r.Key)).OfType<(string, string)>()];
+
+    private static IEnumerable<KeyValuePair<string, JsonNode?>> RouteTable() => CatalogueFiles.Entries(CatalogueFiles.Read("cases.json")["routes"]);
 
     public static void SaveHf(string route, nn.Module model, string folder)
     {

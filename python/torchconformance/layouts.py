@@ -25,12 +25,15 @@ from typing import Dict, List, Mapping, Tuple
 
 import torch
 
+from . import catalogue
 from .atomic import atomic_torch_save, atomic_write_bytes
 
-HF_ROUTES = ("hf_bin_sharded", "hf_safetensors", "hf_safetensors_sharded")
-PREFIXES = {"prefix_module": "module.", "prefix_orig_mod": "_orig_mod."}
+# The route table is data, read by every side: cases.json's routes (folder, key_prefix, prefix_source).
+_ROUTES = catalogue.document()["routes"]
+HF_ROUTES = tuple(r for r, spec in _ROUTES.items() if spec.get("folder"))
+PREFIXES = {r: spec["key_prefix"] for r, spec in _ROUTES.items() if "key_prefix" in spec}
 # What each prefix comes from, for the message of a plain load that refuses it.
-PREFIX_SOURCES = {"module.": "DataParallel/DistributedDataParallel", "_orig_mod.": "torch.compile"}
+PREFIX_SOURCES = {spec["key_prefix"]: spec["prefix_source"] for spec in _ROUTES.values() if "key_prefix" in spec}
 
 BIN_INDEX = "pytorch_model.bin.index.json"
 SAFE_SINGLE = "model.safetensors"

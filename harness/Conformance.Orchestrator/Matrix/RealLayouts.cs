@@ -25,17 +25,20 @@ public static class RealLayouts
     /// <summary>The load mode that strips the route's prefix before a strict load; "default" is the plain load, which must refuse the file.</summary>
     public const string StripPrefix = "strip_prefix";
 
-    public static readonly IReadOnlyList<string> HfRoutes = [HfBinSharded, HfSafetensors, HfSafetensorsSharded];
-    public static readonly IReadOnlyList<string> PrefixRoutes = [PrefixModule, PrefixOrigMod];
+    /// <summary>The routes whose artifact is a folder (cases.json: a route's <c>folder</c>), in the file's order.</summary>
+    public static readonly IReadOnlyList<string> HfRoutes = Routes().Where(r => r.Value?["folder"]?.GetValue<bool>() == true).Select(r => r.Key).ToList();
+
+    /// <summary>The routes whose producer puts a wrapper's prefix before every key (cases.json: <c>key_prefix</c>).</summary>
+    public static readonly IReadOnlyList<string> PrefixRoutes = Routes().Where(r => r.Value?["key_prefix"] is not null).Select(r => r.Key).ToList();
 
     /// <summary>Routes whose artifact is a folder.</summary>
     public static bool IsFolder(string route) => HfRoutes.Contains(route);
 
     /// <summary>The prefix a route's producer puts before every key, or null.</summary>
-    public static string? KeyPrefix(string route) => route switch
-    {
-        PrefixModule => "module.",
-        PrefixOrigMod => "_orig_mod.",
-        _ => null,
-    };
+    public static string? KeyPrefix(string route) => Routes().FirstOrDefault(r => r.Key == route).Value?["key_prefix"]?.GetValue<string>();
+
+    /// <summary>What saves files with the route's prefix (DataParallel/DistributedDataParallel, torch.compile), or null.</summary>
+    public static string? PrefixSource(string route) => Routes().FirstOrDefault(r => r.Key == route).Value?["prefix_source"]?.GetValue<string>();
+
+    private static IEnumerable<KeyValuePair<string, JsonNode?>> Routes() => CatalogueFiles.Entries(CatalogueFiles.Read("cases.json")["routes"]);
 }
