@@ -84,9 +84,9 @@ public static class ReportMerge
         var counts = Outcomes.ToDictionary(o => o, o => results.Count(r => RunComparison.Str(r, "outcome") == o));
         var summary = new JsonObject();
         foreach (var o in Outcomes) summary[o] = counts[o];
-        summary["line"] = SummaryLine(counts, ledger.Count, Runs.RunResult.AwaitingNote(results
+        summary["line"] = Runs.RunResult.FormatSummary(o => counts[o.Wire()], ledger.Count, Runs.RunResult.AwaitingNote(results
             .Where(r => RunComparison.Str(r, "outcome") == "skipped")
-            .Select(r => (Conformance.Orchestrator.Vocabulary.Cell.Parse(RunComparison.Str(r, "cell")!), RunComparison.Str(r, "message") ?? ""))));
+            .Select(r => (Conformance.Orchestrator.Vocabulary.Cell.Parse(RunComparison.Str(r, "cell")!), RunComparison.Str(r, "message") ?? ""))), seconds: null);
 
         return new JsonObject
         {
@@ -113,16 +113,6 @@ public static class ReportMerge
                 ["notes"] = new JsonArray(notes.Select(n => (JsonNode)n).ToArray()),
             },
         };
-    }
-
-    /// <summary>The same words as the suite's own last line, counted over the merged results.</summary>
-    public static string SummaryLine(IReadOnlyDictionary<string, int> counts, int ledgerErrors, string awaitingNote = "")
-    {
-        int C(string o) => counts.GetValueOrDefault(o);
-        var passed = C("fail") == 0 && ledgerErrors == 0;
-        return $"CONFORMANCE SUITE {(passed ? "PASSED" : "FAILED")}: {C("pass")} passes, {C("known_failure")} known failures, "
-               + $"{C("fail")} unexpected failures, {C("skipped")} skips{awaitingNote}, {C("not_applicable")} not applicable"
-               + (ledgerErrors > 0 ? $", {ledgerErrors} ledger errors" : "");
     }
 
     /// <summary>

@@ -40,9 +40,18 @@ public sealed record RunResult(
 
     /// <summary>The run's one closing line, in the manner of protobuf's conformance runner.</summary>
     public string SummaryLine() =>
-        $"CONFORMANCE SUITE {(Passed ? "PASSED" : "FAILED")}: {Count(Outcome.Pass)} passes, {Count(Outcome.KnownFailure)} known failures, "
-        + $"{Count(Outcome.Fail)} unexpected failures, {Count(Outcome.Skipped)} skips{AwaitingNote(Results.Where(r => r.Outcome == Outcome.Skipped).Select(r => (r.Cell, r.Message)))}, "
-        + $"{Count(Outcome.NotApplicable)} not applicable"
-        + (LedgerErrors.Count > 0 ? $", {LedgerErrors.Count} ledger errors" : "")
-        + $" ({Seconds:0.0} s)";
+        FormatSummary(Count, LedgerErrors.Count, AwaitingNote(Results.Where(r => r.Outcome == Outcome.Skipped).Select(r => (r.Cell, r.Message))), Seconds);
+
+    /// <summary>
+    /// The closing line's one writer, for a run and for merged shards alike (<c>merge</c> counts its results
+    /// and calls this): "CONFORMANCE SUITE PASSED: … passes, … known failures, …".
+    /// </summary>
+    public static string FormatSummary(Func<Outcome, int> count, int ledgerErrors, string awaitingNote, double? seconds)
+    {
+        var passed = count(Outcome.Fail) == 0 && ledgerErrors == 0;
+        return $"CONFORMANCE SUITE {(passed ? "PASSED" : "FAILED")}: {count(Outcome.Pass)} passes, {count(Outcome.KnownFailure)} known failures, "
+               + $"{count(Outcome.Fail)} unexpected failures, {count(Outcome.Skipped)} skips{awaitingNote}, {count(Outcome.NotApplicable)} not applicable"
+               + (ledgerErrors > 0 ? $", {ledgerErrors} ledger errors" : "")
+               + (seconds is { } s ? $" ({s:0.0} s)" : "");
+    }
 }
