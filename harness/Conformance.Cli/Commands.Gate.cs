@@ -17,7 +17,7 @@ public static partial class Commands
         RunComparison c;
         try
         {
-            c = RunComparison.Compare(RunComparison.Load(oldPath), RunComparison.Load(newPath), RunComparison.ParseMap(map), oldPath, newPath);
+            c = RunComparison.Compare(ReportFile.Load(oldPath), ReportFile.Load(newPath), RunComparison.ParseMap(map), oldPath, newPath);
         }
         catch (Exception e) when (e is InvalidDataException or IOException or FormatException or ArgumentException)
         {
@@ -39,7 +39,7 @@ public static partial class Commands
     {
         if (!GpuReport.IsArchive(path))
         {
-            var report = RunComparison.Load(path);
+            var report = ReportFile.Load(path);
             if (!RetiredJudgeReport.Is(report)) return report;
         }
         var repo = Repo();

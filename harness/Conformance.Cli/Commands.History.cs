@@ -15,7 +15,7 @@ public static partial class Commands
         JsonObject baseline;
         try
         {
-            baseline = Baseline.From(RunComparison.Load(reportPath), commit, reportPath);
+            baseline = Baseline.From(ReportFile.Load(reportPath), commit, reportPath);
         }
         catch (Exception e) when (e is InvalidDataException or IOException)
         {
@@ -55,7 +55,7 @@ public static partial class Commands
         History history;
         try
         {
-            history = Orchestrator.Reports.History.Build(reports.Select(p => (p, RunComparison.Load(p))).ToList());
+            history = Orchestrator.Reports.History.Build(reports.Select(p => (p, ReportFile.Load(p))).ToList());
         }
         catch (Exception e) when (e is InvalidDataException or IOException or ArgumentException)
         {

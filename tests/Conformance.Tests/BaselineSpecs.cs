@@ -23,7 +23,7 @@ public sealed class BaselineSpecs
         Assert.False(same.HasChanges, same.Markdown());
         Assert.Empty(same.Drifts);
         Assert.Empty(same.Environment);
-        Assert.Equal("frozen-entry", RunComparison.Str(RunComparison.Results(baseline).Single(r => RunComparison.Str(r, "cell") == "lenet/pickle/pytorch-2.6->torchsharp-0.107/default")["known_failure"], "id"));
+        Assert.Equal("frozen-entry", ReportFile.Str(ReportFile.Results(baseline).Single(r => ReportFile.Str(r, "cell") == "lenet/pickle/pytorch-2.6->torchsharp-0.107/default")["known_failure"], "id"));
 
         const string regressed = "lenet/pickle/pytorch-2.6->pytorch-2.6/default";
         var worse = SyntheticReport.Build(rows.With(regressed, "fail", message: "bytes differ", problem: "bytes", subject: "conv1.weight"));
@@ -46,11 +46,11 @@ public sealed class BaselineSpecs
         Assert.True(File.Exists(path), "reports/baseline.json is committed: make baseline writes it");
         var size = new FileInfo(path).Length;
         Assert.True(size < Baseline.MaxBytes, $"reports/baseline.json is {size:N0} bytes, over {Baseline.MaxBytes:N0}");
-        var baseline = RunComparison.Load(path);
-        Assert.Equal("baseline", RunComparison.Str(baseline, "kind"));
+        var baseline = ReportFile.Load(path);
+        Assert.Equal("baseline", ReportFile.Str(baseline, "kind"));
         Assert.True(baseline["complete"]!.GetValue<bool>());
-        Assert.Matches("^[0-9a-f]{40}$", RunComparison.Str(baseline, "commit"));
-        var results = RunComparison.Results(baseline).ToList();
+        Assert.Matches("^[0-9a-f]{40}$", ReportFile.Str(baseline, "commit"));
+        var results = ReportFile.Results(baseline).ToList();
         Assert.True(results.Count > 1000, $"{results.Count} cells");
         // Nothing observed is kept: no messages beyond the problem codes, no hashes, no artifacts.
         Assert.DoesNotContain("sha256", File.ReadAllText(path));

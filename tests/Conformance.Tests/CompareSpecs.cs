@@ -267,21 +267,21 @@ public sealed class CompareSpecs
         {
             var v1 = Path.Combine(dir.FullName, "v1.json");
             File.WriteAllText(v1, """{"schema": 1, "results": []}""");
-            var e = Assert.Throws<InvalidDataException>(() => RunComparison.Load(v1));
+            var e = Assert.Throws<InvalidDataException>(() => ReportFile.Load(v1));
             Assert.Contains(v1, e.Message);
             Assert.Contains("schema is 1, expected 2", e.Message);
 
             var noResults = Path.Combine(dir.FullName, "empty.json");
             File.WriteAllText(noResults, """{"schema": 2}""");
-            Assert.Contains(noResults, Assert.Throws<InvalidDataException>(() => RunComparison.Load(noResults)).Message);
+            Assert.Contains(noResults, Assert.Throws<InvalidDataException>(() => ReportFile.Load(noResults)).Message);
 
             var garbage = Path.Combine(dir.FullName, "garbage.json");
             File.WriteAllText(garbage, "not json");
-            Assert.Contains(garbage, Assert.Throws<InvalidDataException>(() => RunComparison.Load(garbage)).Message);
+            Assert.Contains(garbage, Assert.Throws<InvalidDataException>(() => ReportFile.Load(garbage)).Message);
 
             var good = Path.Combine(dir.FullName, "good.json");
             File.WriteAllText(good, SyntheticReport.Build(SyntheticReport.Baseline()).ToJsonString());
-            Assert.False(RunComparison.Compare(RunComparison.Load(good), RunComparison.Load(good), NoMap).HasChanges);
+            Assert.False(RunComparison.Compare(ReportFile.Load(good), ReportFile.Load(good), NoMap).HasChanges);
 
             var inMemory = Assert.Throws<InvalidDataException>(() => RunComparison.Compare(JsonNode.Parse("""{"schema": 1}""")!,
                 SyntheticReport.Build(SyntheticReport.Baseline()), NoMap, "old.json", "new.json"));

@@ -77,7 +77,7 @@ public sealed class HistorySpecs
     public void A_baseline_takes_its_place_in_a_series_like_the_report_it_was_made_from()
     {
         var reports = PlantedSeries.Reports();
-        var asBaselines = reports.Select(r => (r.Source, Baseline.Expand(JsonNode.Parse(Baseline.Write(Baseline.From(r.Report, RunComparison.Str(r.Report, "commit"), r.Source)))!, r.Source))).ToList();
+        var asBaselines = reports.Select(r => (r.Source, Baseline.Expand(JsonNode.Parse(Baseline.Write(Baseline.From(r.Report, ReportFile.Str(r.Report, "commit"), r.Source)))!, r.Source))).ToList();
         var a = History.Build(reports);
         var b = History.Build(asBaselines);
         Assert.Equal(a.Runs.Select(r => r.Label), b.Runs.Select(r => r.Label));

@@ -62,10 +62,10 @@ public sealed class ShardMergeSpecs(MatrixFixture fixture, ITestOutputHelper out
         await Task.Yield();
         MatrixFixture.SkipOrFailWhenMissing(MatrixFixture.Suite.Runtimes.Any(r => !r.Available) ? "needs every runtime" : null);
         Assert.NotEmpty(fixture.Run.Results);
-        var run = Conformance.Orchestrator.Reports.RunComparison.Load(Path.Combine(Repo, "artifacts", "tests", "matrix-report", "compatibility.json"));
-        var baseline = Conformance.Orchestrator.Reports.RunComparison.Load(Path.Combine(Repo, "reports", "baseline.json"));
+        var run = Conformance.Orchestrator.Reports.ReportFile.Load(Path.Combine(Repo, "artifacts", "tests", "matrix-report", "compatibility.json"));
+        var baseline = Conformance.Orchestrator.Reports.ReportFile.Load(Path.Combine(Repo, "reports", "baseline.json"));
         Skip.If(!run["complete"]!.GetValue<bool>(), "the test run is a selection");
-        var ids = (JsonNode r) => string.Join(",", Conformance.Orchestrator.Reports.RunComparison.Runtimes(r).Select(x => x["id"]!.GetValue<string>()).Order(StringComparer.Ordinal));
+        var ids = (JsonNode r) => string.Join(",", Conformance.Orchestrator.Reports.ReportFile.Runtimes(r).Select(x => x["id"]!.GetValue<string>()).Order(StringComparer.Ordinal));
         Skip.If(ids(run) != ids(baseline), $"this run's runtimes ({ids(run)}) are not the baseline's ({ids(baseline)}): a TorchSharp under test, compared by the workflow");
         var c = Conformance.Orchestrator.Reports.RunComparison.Compare(baseline, run, new Dictionary<string, string>(), "reports/baseline.json", "this run");
         Assert.False(c.HasChanges, "outcomes differ from reports/baseline.json; if the change is meant, commit it and run make baseline:\n" + c.Markdown());

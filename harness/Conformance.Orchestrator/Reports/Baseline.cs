@@ -23,34 +23,34 @@ public static class Baseline
 
     private static readonly string[] Columns = ["cell", "outcome", "max_abs_diff", "ledger", "problems"];
 
-    public static bool Is(JsonNode? report) => report is JsonObject o && RunComparison.Str(o, "kind") == Kind;
+    public static bool Is(JsonNode? report) => report is JsonObject o && ReportFile.Str(o, "kind") == Kind;
 
     /// <summary>The compact form of a complete report; <paramref name="commit"/> is the commit the run was made from.</summary>
     public static JsonObject From(JsonNode report, string? commit, string source)
     {
-        RunComparison.Check(report, source);
+        ReportFile.Check(report, source);
         if (Is(report)) throw new InvalidDataException($"{source} is already a baseline");
         if (report["complete"] is JsonValue c && c.TryGetValue<bool>(out var complete) && !complete)
             throw new InvalidDataException($"{source} is not a complete run (filtered, or one shard): a baseline holds every cell; merge the shards or run the whole matrix");
 
         var rows = new JsonArray();
         var tolerances = new JsonObject();
-        foreach (var r in RunComparison.Results(report).OrderBy(r => RunComparison.Str(r, "cell"), StringComparer.Ordinal))
+        foreach (var r in ReportFile.Results(report).OrderBy(r => ReportFile.Str(r, "cell"), StringComparer.Ordinal))
         {
             var problems = new JsonArray();
             foreach (var p in (r["problems"] as JsonArray ?? []).OfType<JsonObject>())
-                problems.Add(new JsonArray(RunComparison.Str(p, "code"), RunComparison.Str(p, "subject")));
+                problems.Add(new JsonArray(ReportFile.Str(p, "code"), ReportFile.Str(p, "subject")));
             rows.Add(new JsonArray(
-                RunComparison.Str(r, "cell"),
-                RunComparison.Str(r, "outcome"),
-                RunComparison.Num(r, "max_abs_diff") is { } d ? JsonValue.Create(d) : null,
-                RunComparison.Str(r["known_failure"], "id"),
+                ReportFile.Str(r, "cell"),
+                ReportFile.Str(r, "outcome"),
+                ReportFile.Num(r, "max_abs_diff") is { } d ? JsonValue.Create(d) : null,
+                ReportFile.Str(r["known_failure"], "id"),
                 problems));
-            if (RunComparison.Str(r, "case") is { } @case && r["tolerance"] is JsonObject t && !tolerances.ContainsKey(@case))
+            if (ReportFile.Str(r, "case") is { } @case && r["tolerance"] is JsonObject t && !tolerances.ContainsKey(@case))
                 tolerances[@case] = t.DeepClone();
         }
         var runtimes = new JsonArray();
-        foreach (var rt in RunComparison.Runtimes(report))
+        foreach (var rt in ReportFile.Runtimes(report))
         {
             var kept = new JsonObject();
             foreach (var k in new[] { "id", "kind", "version", "device", "status", "hello" })
@@ -115,7 +115,7 @@ public static class Baseline
                 ["cell"] = cell,
                 ["case"] = @case,
                 ["outcome"] = a[1]?.DeepClone(),
-                ["message"] = string.Join("; ", problems.Select(p => RunComparison.Str(p, "code"))),
+                ["message"] = string.Join("; ", problems.Select(p => ReportFile.Str(p, "code"))),
                 ["problems"] = problems,
                 ["max_abs_diff"] = a[2]?.DeepClone(),
                 ["tolerance"] = baseline["tolerances"]?[@case]?.DeepClone(),
@@ -140,9 +140,9 @@ public static class Baseline
                                  ("PyTorch → PyTorch", "pytorch", "pytorch"), ("TorchSharp → TorchSharp", "torchsharp", "torchsharp") };
         var byRoute = new SortedDictionary<string, Dictionary<string, Dictionary<string, int>>>(StringComparer.Ordinal);
         var routeOrder = new List<string>();
-        foreach (var r in RunComparison.Results(report))
+        foreach (var r in ReportFile.Results(report))
         {
-            var cell = RunComparison.Str(r, "cell")!;
+            var cell = ReportFile.Str(r, "cell")!;
             var parts = cell.Split('/');
             if (parts.Length != 4) continue;
             var route = parts[1];
@@ -152,13 +152,13 @@ public static class Baseline
             if (dir is null) continue;
             if (!routeOrder.Contains(route)) routeOrder.Add(route);
             var counts = (byRoute.TryGetValue(route, out var d1) ? d1 : byRoute[route] = new()).TryGetValue(dir, out var d2) ? d2 : byRoute[route][dir] = new();
-            var outcome = RunComparison.Str(r, "outcome") ?? "?";
+            var outcome = ReportFile.Str(r, "outcome") ?? "?";
             counts[outcome] = counts.GetValueOrDefault(outcome) + 1;
         }
-        var s = RunComparison.SummaryOf(report);
+        var s = ReportFile.Summary(report);
         var sb = new StringBuilder();
         sb.AppendLine(OverviewBegin).AppendLine();
-        sb.AppendLine($"The committed baseline (`reports/baseline.json`, commit `{Short(RunComparison.Str(report, "commit"))}`, {When(RunComparison.Str(report, "generated"))}): "
+        sb.AppendLine($"The committed baseline (`reports/baseline.json`, commit `{Short(ReportFile.Str(report, "commit"))}`, {When(ReportFile.Str(report, "generated"))}): "
                       + $"**{s.Pass:N0} pass, {s.KnownFailure:N0} known failures, {s.Fail:N0} unexpected**, {s.Skipped:N0} skipped, {s.NotApplicable:N0} not applicable. "
                       + "Each cell counts the cells of that route and direction that pass / are known failures (declared in `known-failures.json`, with the reason) / fail unexpectedly; skipped and not-applicable cells are left out.");
         sb.AppendLine();

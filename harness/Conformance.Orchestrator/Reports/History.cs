@@ -23,17 +23,17 @@ public sealed record History(IReadOnlyList<HistoryRun> Runs, IReadOnlyList<CellH
         foreach (var (source, report, _, _) in ordered)
         {
             var cells = new Dictionary<string, (string, string?, string)>(StringComparer.Ordinal);
-            foreach (var r in RunComparison.Results(report))
+            foreach (var r in ReportFile.Results(report))
             {
-                var name = RunComparison.Str(r, "cell") ?? throw new InvalidDataException($"{source}: a result has no cell name");
-                var problems = string.Join("; ", (r["problems"] as JsonArray ?? []).OfType<JsonObject>().Select(p => RunComparison.Str(p, "code")).Distinct());
-                if (!cells.TryAdd(name, (RunComparison.Str(r, "outcome") ?? "?", RunComparison.Str(r["known_failure"], "id"), problems)))
+                var name = ReportFile.Str(r, "cell") ?? throw new InvalidDataException($"{source}: a result has no cell name");
+                var problems = string.Join("; ", (r["problems"] as JsonArray ?? []).OfType<JsonObject>().Select(p => ReportFile.Str(p, "code")).Distinct());
+                if (!cells.TryAdd(name, (ReportFile.Str(r, "outcome") ?? "?", ReportFile.Str(r["known_failure"], "id"), problems)))
                     throw new InvalidDataException($"{source}: cell {name} appears twice");
             }
-            var commit = RunComparison.Str(report, "commit");
-            var generated = RunComparison.Str(report, "generated");
+            var commit = ReportFile.Str(report, "commit");
+            var generated = ReportFile.Str(report, "generated");
             var label = $"#{runs.Count + 1}" + (commit is null ? "" : $" {commit[..Math.Min(8, commit.Length)]}") + (generated is null ? "" : $" {generated[..Math.Min(10, generated.Length)]}");
-            runs.Add(new HistoryRun(runs.Count, label, source, commit, generated, RunComparison.SummaryOf(report), cells));
+            runs.Add(new HistoryRun(runs.Count, label, source, commit, generated, ReportFile.Summary(report), cells));
         }
 
         var names = runs.SelectMany(r => r.Cells.Keys).Distinct().Order(StringComparer.Ordinal).ToList();
@@ -66,7 +66,7 @@ public sealed record History(IReadOnlyList<HistoryRun> Runs, IReadOnlyList<CellH
     }
 
     private static DateTimeOffset? When(JsonNode report) =>
-        DateTimeOffset.TryParse(RunComparison.Str(report, "generated"), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var t) ? t : null;
+        DateTimeOffset.TryParse(ReportFile.Str(report, "generated"), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var t) ? t : null;
 
     private static readonly string[] Outcomes = ["pass", "known_failure", "fail", "skipped", "not_applicable"];
 

@@ -53,27 +53,6 @@ public sealed record RunComparison(
     /// <summary>Any outcome change, new or vanished cell: what <c>compare --fail-on-change</c> (the determinism gate) refuses.</summary>
     public bool HasChanges => Regressions.Count + Fixes.Count + OtherChanges.Count + NewCells.Count + VanishedCells.Count > 0;
 
-    /// <summary>Reads a report and checks it is schema 2 with results; every error names the path.</summary>
-    public static JsonNode Load(string path)
-    {
-        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such report", path);
-        JsonNode? node;
-        try { node = JsonNode.Parse(File.ReadAllText(path)); }
-        catch (JsonException e) { throw new InvalidDataException($"{path}: not JSON: {e.Message}", e); }
-        return Baseline.Expand(Check(node, path), path);
-    }
-
-    /// <summary>Throws, naming the report, unless it is a schema-2 object with a results array.</summary>
-    internal static JsonNode Check(JsonNode? report, string name)
-    {
-        if (report is not JsonObject o) throw new InvalidDataException($"{name}: not a compatibility report (expected a JSON object)");
-        var schema = o["schema"];
-        if (AsNumber(schema) != 2)
-            throw new InvalidDataException($"{name}: report schema is {schema?.ToJsonString() ?? "missing"}, expected 2; rerun the suite to write a current report");
-        if (o["results"] is not JsonArray) throw new InvalidDataException($"{name}: report has no results array");
-        return report;
-    }
-
     /// <summary>Parses <c>--map old=new</c> arguments; an empty side or an id mapped twice is refused.</summary>
     public static IReadOnlyDictionary<string, string> ParseMap(IEnumerable<string> pairs)
     {
@@ -95,10 +74,10 @@ public sealed record RunComparison(
     public static RunComparison Compare(JsonNode oldReport, JsonNode newReport, IReadOnlyDictionary<string, string> map,
                                         string oldName = "old report", string newName = "new report")
     {
-        Check(oldReport, oldName);
-        Check(newReport, newName);
-        var oldRuntimeIds = RuntimeIds(oldReport);
-        var oldCellIds = Results(oldReport).SelectMany(r => new[] { Str(r, "producer"), Str(r, "consumer") }).OfType<string>().ToHashSet();
+        ReportFile.Check(oldReport, oldName);
+        ReportFile.Check(newReport, newName);
+        var oldRuntimeIds = ReportFile.RuntimeIds(oldReport);
+        var oldCellIds = ReportFile.Results(oldReport).SelectMany(r => new[] { ReportFile.Str(r, "producer"), ReportFile.Str(r, "consumer") }).OfType<string>().ToHashSet();
         foreach (var k in map.Keys)
             if (!oldRuntimeIds.Contains(k) && !oldCellIds.Contains(k))
                 throw new ArgumentException($"--map {k}={map[k]}: {oldName} has no runtime {k} (it has {string.Join(", ", oldRuntimeIds.Order(StringComparer.Ordinal))})");
@@ -114,7 +93,7 @@ public sealed record RunComparison(
         int compared = 0;
         foreach (var (name, n) in newCells)
         {
-            var no = Str(n, "outcome");
+            var no = ReportFile.Str(n, "outcome");
             if (!oldCells.TryGetValue(name, out var o))
             {
                 added.Add(Change(name, null, n));
@@ -122,7 +101,7 @@ public sealed record RunComparison(
                 continue;
             }
             compared++;
-            var oo = Str(o, "outcome");
+            var oo = ReportFile.Str(o, "outcome");
             if (oo == no)
             {
                 if (oo == "pass" && Drift(name, o, n) is { } d) drifts.Add(d);
@@ -147,23 +126,23 @@ public sealed record RunComparison(
                 warnings.Add($"{label} is not a complete run (filtered, or one shard: merge shards first), so new and vanished cells may only reflect the selection");
 
         return new RunComparison(oldName, newName, map, compared, regressions, fixes, other, added, vanished, drifts,
-            EnvironmentChanges(oldReport, newReport, map), warnings, Summary(oldReport), Summary(newReport));
+            EnvironmentChanges(oldReport, newReport, map), warnings, ReportFile.Summary(oldReport), ReportFile.Summary(newReport));
     }
 
     private static OutcomeChange Change(string name, JsonNode? o, JsonNode? n)
     {
         var where = n ?? o!;
         var problems = (where["problems"] as JsonArray ?? []).OfType<JsonObject>()
-            .Select(p => Str(p, "subject") is { Length: > 0 } subject ? $"{Str(p, "code")}: {subject}" : Str(p, "code"))
+            .Select(p => ReportFile.Str(p, "subject") is { Length: > 0 } subject ? $"{ReportFile.Str(p, "code")}: {subject}" : ReportFile.Str(p, "code"))
             .OfType<string>().Distinct().ToList();
-        return new OutcomeChange(name, o is null ? null : Str(o, "outcome"), n is null ? null : Str(n, "outcome"),
-            FirstLine(Str(where, "message")), string.Join("; ", problems));
+        return new OutcomeChange(name, o is null ? null : ReportFile.Str(o, "outcome"), n is null ? null : ReportFile.Str(n, "outcome"),
+            FirstLine(ReportFile.Str(where, "message")), string.Join("; ", problems));
     }
 
     private static ToleranceDrift? Drift(string name, JsonNode o, JsonNode n)
     {
-        if (Num(o, "max_abs_diff") is not { } a || Num(n, "max_abs_diff") is not { } b) return null;
-        var atol = Num(n["tolerance"], "atol") ?? Num(o["tolerance"], "atol");
+        if (ReportFile.Num(o, "max_abs_diff") is not { } a || ReportFile.Num(n, "max_abs_diff") is not { } b) return null;
+        var atol = ReportFile.Num(n["tolerance"], "atol") ?? ReportFile.Num(o["tolerance"], "atol");
         var floor = atol is { } t && t > 0 ? t * DriftFloorOfAtol : DriftFloorAbsolute;
         var why = new List<string>();
         if (Math.Max(b, floor) >= DriftFactor * Math.Max(a, floor))
@@ -178,9 +157,9 @@ public sealed record RunComparison(
     {
         var cells = new Dictionary<string, JsonNode>(StringComparer.Ordinal);
         var original = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var r in Results(report))
+        foreach (var r in ReportFile.Results(report))
         {
-            var name = Str(r, "cell") ?? throw new InvalidDataException($"{label}: a result has no cell name");
+            var name = ReportFile.Str(r, "cell") ?? throw new InvalidDataException($"{label}: a result has no cell name");
             var renamed = Rename(r, name, map);
             if (original.TryGetValue(renamed, out var first))
                 throw new InvalidDataException(first == name
@@ -199,8 +178,8 @@ public sealed record RunComparison(
         try { cell = Cell.Parse(name); }
         catch (FormatException) { return name; }
         // The result's own fields win over the parsed name: ids are exact, never split again.
-        var producer = Str(r, "producer") ?? cell.Producer;
-        var consumer = Str(r, "consumer") ?? cell.Consumer;
+        var producer = ReportFile.Str(r, "producer") ?? cell.Producer;
+        var consumer = ReportFile.Str(r, "consumer") ?? cell.Consumer;
         return (cell with { Producer = map.GetValueOrDefault(producer, producer), Consumer = map.GetValueOrDefault(consumer, consumer) }).Name;
     }
 
@@ -222,17 +201,17 @@ public sealed record RunComparison(
 
         // Both builds may be listed in both reports (discovery finds every built worker): the old side
         // of a mapping is its source, the new side its target.
-        var oldRuntimes = Runtimes(oldReport).Where(r => !map.Values.Contains(Str(r, "id")!) || map.ContainsKey(Str(r, "id")!))
-            .ToDictionary(r => Rename(Str(r, "id")!, map), r => r);
-        var newRuntimes = Runtimes(newReport).Where(r => !map.ContainsKey(Str(r, "id")!) || map.Values.Contains(Str(r, "id")!))
-            .ToDictionary(r => Str(r, "id")!, r => r);
+        var oldRuntimes = ReportFile.Runtimes(oldReport).Where(r => !map.Values.Contains(ReportFile.Str(r, "id")!) || map.ContainsKey(ReportFile.Str(r, "id")!))
+            .ToDictionary(r => Rename(ReportFile.Str(r, "id")!, map), r => r);
+        var newRuntimes = ReportFile.Runtimes(newReport).Where(r => !map.ContainsKey(ReportFile.Str(r, "id")!) || map.Values.Contains(ReportFile.Str(r, "id")!))
+            .ToDictionary(r => ReportFile.Str(r, "id")!, r => r);
         foreach (var id in newRuntimes.Keys.Union(oldRuntimes.Keys))
         {
             var o = oldRuntimes.GetValueOrDefault(id);
             var n = newRuntimes.GetValueOrDefault(id);
             if (o is null || n is null)
             {
-                changes.Add(new EnvironmentChange($"runtime {id}", o is null ? null : Str(o, "version"), n is null ? null : Str(n, "version")));
+                changes.Add(new EnvironmentChange($"runtime {id}", o is null ? null : ReportFile.Str(o, "version"), n is null ? null : ReportFile.Str(n, "version")));
                 continue;
             }
             Diff($"runtime {id} ", RuntimeFacts(o), RuntimeFacts(n));
@@ -260,8 +239,8 @@ public sealed record RunComparison(
     private static Dictionary<string, string?> Tolerances(JsonNode report)
     {
         var t = new Dictionary<string, string?>(StringComparer.Ordinal);
-        foreach (var r in Results(report))
-            if (Str(r, "case") is { } c && r["tolerance"] is JsonObject tol) t.TryAdd(c, tol.ToJsonString());
+        foreach (var r in ReportFile.Results(report))
+            if (ReportFile.Str(r, "case") is { } c && r["tolerance"] is JsonObject tol) t.TryAdd(c, tol.ToJsonString());
         return t;
     }
 
@@ -280,33 +259,6 @@ public sealed record RunComparison(
 
     private static string? Scalar(JsonNode n) =>
         n is JsonValue v && v.TryGetValue<string>(out var s) ? s : n.ToJsonString();
-
-    internal static ReportSummary SummaryOf(JsonNode report) => Summary(report);
-
-    private static ReportSummary Summary(JsonNode report)
-    {
-        int Count(string outcome) => Results(report).Count(r => Str(r, "outcome") == outcome);
-        var s = report["summary"];
-        int Get(string key) => Num(s, key) is { } d ? (int)d : Count(key);
-        return new ReportSummary(Get("pass"), Get("known_failure"), Get("fail"), Get("skipped"), Get("not_applicable"), Str(s, "line"));
-    }
-
-    internal static IEnumerable<JsonNode> Results(JsonNode report) => (report["results"] as JsonArray ?? []).OfType<JsonNode>();
-
-    internal static IEnumerable<JsonNode> Runtimes(JsonNode report) =>
-        (report["runtimes"] as JsonArray ?? []).OfType<JsonNode>().Where(r => Str(r, "id") is not null);
-
-    private static HashSet<string> RuntimeIds(JsonNode report) => Runtimes(report).Select(r => Str(r, "id")!).ToHashSet(StringComparer.Ordinal);
-
-    internal static string? Str(JsonNode? n, string key) =>
-        n is JsonObject o && o[key] is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
-
-    internal static double? Num(JsonNode? n, string key) => n is JsonObject o ? AsNumber(o[key]) : null;
-
-    // Through the text, so numbers built in code (JsonValue<int>) and parsed ones (JsonElement) read alike.
-    private static double? AsNumber(JsonNode? n) =>
-        n is JsonValue v && v.GetValueKind() == JsonValueKind.Number
-        && double.TryParse(v.ToJsonString(), NumberStyles.Float, CultureInfo.InvariantCulture, out var d) ? d : null;
 
     private static string FirstLine(string? s) => (s ?? "").Split('\n', 2)[0];
 
