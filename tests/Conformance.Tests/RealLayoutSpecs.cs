@@ -65,12 +65,12 @@ public sealed class RealLayoutSpecs
         var dir = Path.Combine(Repo.ArtifactsDir, "tests", "real-layouts", "tied.hf");
         if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
         Directory.CreateDirectory(dir);
-        Assert.Equal("is a folder without a non-empty file", MatrixRunner.ArtifactMissing(dir));
+        Assert.Equal("is a folder without a non-empty file", ArtifactFiles.ArtifactMissing(dir));
         File.WriteAllText(Path.Combine(dir, "model.safetensors"), "");
-        Assert.NotNull(MatrixRunner.ArtifactMissing(dir));
+        Assert.NotNull(ArtifactFiles.ArtifactMissing(dir));
         File.WriteAllText(Path.Combine(dir, "model.safetensors"), "x");
-        Assert.Null(MatrixRunner.ArtifactMissing(dir));
-        Assert.Contains(dir + "/", MatrixRunner.RemovePartial(dir));
+        Assert.Null(ArtifactFiles.ArtifactMissing(dir));
+        Assert.Contains(dir + "/", ArtifactFiles.RemovePartial(dir));
         Assert.False(Directory.Exists(dir));
     }
 

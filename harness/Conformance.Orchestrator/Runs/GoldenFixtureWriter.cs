@@ -31,15 +31,15 @@ public static class GoldenFixtureWriter
             Directory.CreateDirectory(dir);
             var path = Path.Combine(dir, $"{c.Name}.{route}{Catalogue.ExtensionOf(route)}");
             if (Directory.Exists(path)) Directory.Delete(path, recursive: true); // a folder fixture is written afresh
-            var reply = MatrixRunner.ProduceArtifact(pool, runtimes, c, route, rt, path, options);
+            var reply = ProducerRequests.ProduceArtifact(pool, runtimes, c, route, rt, path, options);
             var source = Path.ChangeExtension(path, ".source.pt");
             if (File.Exists(source)) File.Delete(source);
             if (reply.Result is not { } obs)
             {
                 // A route this producer cannot write (not_applicable) has no fixture; anything else is an error.
-                if (reply is Reply.Answered { Response.Error.Kind: ErrorKinds.NotApplicable }) { MatrixRunner.RemovePartial(path); continue; }
+                if (reply is Reply.Answered { Response.Error.Kind: ErrorKinds.NotApplicable }) { ArtifactFiles.RemovePartial(path); continue; }
                 onError?.Invoke($"{rt.Id} could not produce {path}: {CellJudge.FromReply(reply, path, rt.Id).Line}");
-                MatrixRunner.RemovePartial(path); // a folder a producer began and could not finish is no fixture
+                ArtifactFiles.RemovePartial(path); // a folder a producer began and could not finish is no fixture
                 continue;
             }
             var manifest = new JsonObject

@@ -147,12 +147,12 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, FailureLedger 
             // A full disk or an unwritable artifacts folder fails these cells, not the run.
             return IoFailed(cells, path, $"orchestrator could not prepare {path}: {Errno.Cause(e)}");
         }
-        var produced = ProduceArtifact(pool, runtimes, Catalogue.Case(first.Case), first.Route, producer, path, options);
+        var produced = ProducerRequests.ProduceArtifact(pool, runtimes, Catalogue.Case(first.Case), first.Route, producer, path, options);
         if (produced.Result is not { } producedObs)
         {
             var v = CellJudge.ProducerFailed(producer.Id, produced, path);
             // A producer that failed, or died, mid-save leaves nothing for anyone to mistake for an artifact.
-            if (RemovePartial(path) is { Count: > 0 } removed && v.Problems.Count > 0)
+            if (ArtifactFiles.RemovePartial(path) is { Count: > 0 } removed && v.Problems.Count > 0)
             {
                 var note = $" (removed what it left: {string.Join(", ", removed)})";
                 v = v with { Problems = [v.Problems[0] with { Message = v.Problems[0].Message + note }, .. v.Problems.Skip(1)], Message = v.Message + note };
@@ -160,7 +160,7 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, FailureLedger 
             return new Artifact(cells.Select(c => Result(c, v, path)).ToList());
         }
         // A producer that answers "saved" must have left a file: an empty or missing one is a save that lied.
-        if (ArtifactMissing(path) is { } missing)
+        if (ArtifactFiles.ArtifactMissing(path) is { } missing)
         {
             var v = CellJudge.Failed(new Problem(ProblemCodes.SaveError, $"producer {producer.Id}", $"producer {producer.Id} reported a successful save, but {path} {missing}"));
             return new Artifact(cells.Select(c => Result(c, v, path)).ToList());
@@ -195,27 +195,15 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, FailureLedger 
             using (source)
             {
                 Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-                if (Directory.Exists(golden.ArtifactPath)) CopyFolder(golden.ArtifactPath, path);
+                if (Directory.Exists(golden.ArtifactPath)) ArtifactFiles.CopyFolder(golden.ArtifactPath, path);
                 else DurableFile.Write(path, s => source.CopyTo(s));
             }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            return IoFailed(cells, path, $"orchestrator could not copy the golden fixture {golden.ArtifactPath} to {path}: {IoCause(e)}");
+            return IoFailed(cells, path, $"orchestrator could not copy the golden fixture {golden.ArtifactPath} to {path}: {ArtifactFiles.IoCause(e)}");
         }
         return Parsed(cells, path, expected, 0);
-    }
-
-    /// <summary>A folder artifact's copy: every file written durably; a copy already there is replaced.</summary>
-    private static void CopyFolder(string from, string to)
-    {
-        if (Directory.Exists(to)) Directory.Delete(to, recursive: true);
-        Directory.CreateDirectory(to);
-        foreach (var f in Directory.GetFiles(from).Order(StringComparer.Ordinal))
-        {
-            using var input = File.OpenRead(f);
-            DurableFile.Write(Path.Combine(to, Path.GetFileName(f)), s => input.CopyTo(s));
-        }
     }
 
     /// <summary>Every cell of an artifact the orchestrator could not write: io_error, naming the path and the cause.</summary>
@@ -223,49 +211,6 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, FailureLedger 
     {
         var v = CellJudge.Failed(new Problem(ProblemCodes.IoError, path, message));
         return new Artifact(cells.Select(c => Result(c, v, path)).ToList());
-    }
-
-    /// <summary>The cause alone: a <see cref="SaveFailedException"/> already names the path.</summary>
-    private static string IoCause(Exception e) => e is SaveFailedException s ? s.Cause : Errno.Cause(e);
-
-    /// <summary>Deletes <paramref name="path"/> and the save temporaries beside it; returns what it removed (what it could not remove is named too).</summary>
-    public static IReadOnlyList<string> RemovePartial(string path)
-    {
-        var removed = new List<string>();
-        try
-        {
-            foreach (var f in DurableFile.Leftovers(path).Prepend(path).Where(File.Exists))
-            {
-                try { File.Delete(f); removed.Add(f); }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException) { removed.Add($"{f} NOT removed: {Errno.Cause(e)}"); }
-            }
-            // A folder artifact (Hugging Face's layouts) that a producer left half-written.
-            if (Directory.Exists(path))
-            {
-                try { Directory.Delete(path, recursive: true); removed.Add(path + "/"); }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException) { removed.Add($"{path}/ NOT removed: {Errno.Cause(e)}"); }
-            }
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { removed.Add($"{Path.GetDirectoryName(path)} NOT listed: {Errno.Cause(e)}"); }
-        return removed;
-    }
-
-    /// <summary>Why a file a producer claims to have written is not there ("does not exist", "is empty"), or null.</summary>
-    public static string? ArtifactMissing(string path)
-    {
-        try
-        {
-            // A folder artifact (Hugging Face's layouts) must hold at least one non-empty file.
-            if (Directory.Exists(path))
-                return Directory.GetFiles(path).Any(f => new FileInfo(f).Length > 0) ? null : "is a folder without a non-empty file";
-            var info = new FileInfo(path);
-            return !info.Exists ? "does not exist"
-                : info.Length == 0 ? "is empty (0 bytes)" : null;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return $"cannot be examined: {Errno.Cause(e)}";
-        }
     }
 
     /// <summary>The producer's observation, parsed once for every consumer cell of the artifact.</summary>
@@ -291,50 +236,14 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, FailureLedger 
         var clock = Stopwatch.StartNew();
         var reply = spec.IsCheckpoint
             ? pool.Send(consumer, Ops.ConsumeCheckpoint,
-                OnDevice(new JsonObject { ["case"] = cell.Case, ["optimizer"] = spec.Optimizer, ["mode"] = cell.Mode, ["path"] = path }, consumer), options.RequestTimeout)
+                ProducerRequests.OnDevice(new JsonObject { ["case"] = cell.Case, ["optimizer"] = spec.Optimizer, ["mode"] = cell.Mode, ["path"] = path }, consumer), options.RequestTimeout)
             : pool.Send(consumer, Ops.Consume,
-                OnDevice(new JsonObject { ["case"] = cell.Case, ["route"] = cell.Route, ["mode"] = cell.Mode, ["path"] = path }, consumer), options.RequestTimeout);
+                ProducerRequests.OnDevice(new JsonObject { ["case"] = cell.Case, ["route"] = cell.Route, ["mode"] = cell.Mode, ["path"] = path }, consumer), options.RequestTimeout);
         var seconds = produceSeconds + clock.Elapsed.TotalSeconds;
         // CUDA kernels against CPU ones: the tolerance is stated per device pair (Catalogue.ToleranceFor).
         var verdict = CellJudge.Judge(cell, spec with { Tolerance = Catalogue.ToleranceFor(spec, cell) }, expectedNode, expected, reply, path);
         return Result(cell, verdict, path, seconds) with { ArchiveVersion = expectedNode["archive_version"]?.GetValue<string>() };
     }
-
-    /// <summary>
-    /// Asks <paramref name="producer"/> for the artifact. TorchSharp cannot script or trace a C#
-    /// module: for TorchScript routes it retrains a ScriptModule that the oldest available PyTorch
-    /// runtime made first (written beside the artifact as *.source.pt).
-    /// </summary>
-    public static Reply ProduceArtifact(WorkerPool pool, IReadOnlyList<Runtime> runtimes, CaseSpec spec, string route, Runtime producer, string path, RunnerOptions options)
-    {
-        var args = ProduceArgs(spec, route, path, options.Seed);
-        if (Catalogue.IsTorchScript(route) && producer.Kind == RuntimeKinds.TorchSharp)
-        {
-            // The oldest by parsed version ("1.13" < "2.6", which string order gets wrong for "10.0" < "9.0").
-            var maker = runtimes.Where(r => r.Kind == RuntimeKinds.PyTorch && r.Available).OrderBy(r => Runtime.ParseVersion(r.Version)).FirstOrDefault();
-            if (maker is null)
-                return new Reply.Failed(Reply.StartError, "no PyTorch runtime to make the source ScriptModule that TorchSharp retrains");
-            var source = Path.ChangeExtension(path, ".source.pt");
-            var made = pool.Send(maker, Ops.Produce, ProduceArgs(spec, route, source, options.Seed), options.RequestTimeout);
-            if (made.Result is null) { RemovePartial(source); return made; }
-            args["source"] = source;
-        }
-        return pool.Send(producer, ProduceOp(spec), OnDevice(args, producer), options.RequestTimeout);
-    }
-
-    /// <summary>A runtime on a device (<c>pytorch-2.11-cuda</c>) is the same worker asked to act there: <c>device</c> in its requests.</summary>
-    public static JsonObject OnDevice(JsonObject args, Runtime runtime)
-    {
-        if (Runtime.IsAccelerator(runtime.Device)) args["device"] = runtime.Device;
-        return args;
-    }
-
-    /// <summary>The op that makes a case's artifact: a trained state dict, or a training checkpoint.</summary>
-    public static string ProduceOp(CaseSpec c) => c.IsCheckpoint ? Ops.ProduceCheckpoint : Ops.Produce;
-
-    public static JsonObject ProduceArgs(CaseSpec c, string route, string path, long seed) => c.IsCheckpoint
-        ? new JsonObject { ["case"] = c.Name, ["optimizer"] = c.Optimizer, ["path"] = path, ["seed"] = seed }
-        : new JsonObject { ["case"] = c.Name, ["route"] = route, ["path"] = path, ["seed"] = seed };
 
     /// <summary>artifacts/&lt;case&gt;/&lt;route&gt;/&lt;producer&gt;.&lt;ext&gt;</summary>
     public string ArtifactPath(Cell cell) =>
