@@ -210,7 +210,16 @@ internal sealed class ZipReader : IDisposable
         }
     }
 
+    /// <summary>The zip's central directory: the format checked first, then its end record found, then its entries parsed.</summary>
     private static List<Entry> ReadDirectory(string path, SafeFileHandle file, long length, CheckpointLimits limits)
+    {
+        RequireZipStart(path, file);
+        var (count, directorySize, directoryOffset, endOffset) = FindEndRecord(path, file, length);
+        return ParseDirectory(path, file, limits, count, directorySize, directoryOffset, endOffset);
+    }
+
+    /// <summary>Refuses what is not a zip archive by its first bytes: empty, the legacy torch.save format, anything else, each said so.</summary>
+    private static void RequireZipStart(string path, SafeFileHandle file)
     {
         Span<byte> head = stackalloc byte[16];
         int headLength = RandomAccess.Read(file, head, 0);
@@ -227,7 +236,14 @@ internal sealed class ZipReader : IDisposable
             throw new CheckpointFormatException(path, null,
                 $"is not a zip archive, so not a torch.save (>= 1.6) checkpoint: its first bytes are {shown}, a zip starts with 50 4b 03 04");
         }
+    }
 
+    /// <summary>
+    /// The end-of-central-directory record (zip64's when the classic one says so): the directory's entry count,
+    /// size and offset, and where the record is; a second record that torch.load would read instead is refused.
+    /// </summary>
+    private static (long Count, long DirectorySize, long DirectoryOffset, long EndOffset) FindEndRecord(string path, SafeFileHandle file, long length)
+    {
         // The end-of-central-directory record is the last 22 bytes plus a comment of up to 64 KiB.
         var tail = new byte[Math.Min(length, EndSize + ushort.MaxValue)];
         ReadExactlyAt(path, file, length - tail.Length, tail);
@@ -265,7 +281,12 @@ internal sealed class ZipReader : IDisposable
                     $"({(i > end ? $"inside the zip comment of the one at offset {endOffset}" : $"whose zip comment holds the one at offset {endOffset}")}); " +
                     "torch.load takes the last one it finds and other readers another, so the file is refused");
         }
+        return (count, directorySize, directoryOffset, endOffset);
+    }
 
+    /// <summary>The directory's entries, each bounded by the directory and the limits, names strict UTF-8.</summary>
+    private static List<Entry> ParseDirectory(string path, SafeFileHandle file, CheckpointLimits limits, long count, long directorySize, long directoryOffset, long endOffset)
+    {
         if (count > limits.MaxEntries)
             throw new CheckpointLimitException(path, null, nameof(CheckpointLimits.MaxEntries), limits.MaxEntries, count, "the zip directory's entry count");
         if (directoryOffset < 0 || directorySize < 0 || directoryOffset > endOffset || directorySize > endOffset - directoryOffset)
