@@ -172,10 +172,13 @@ public sealed class WorkerProcess : IDisposable
         }
     }
 
-    /// <summary>The seconds a worker has to end after <c>shutdown</c> before it is killed.</summary>
-    public static readonly TimeSpan ShutdownGrace = TimeSpan.FromSeconds(3);
+    /// <summary>
+    /// The seconds a worker has to end after <c>shutdown</c> before it is killed: over ten times the slowest
+    /// exit measured here (a PyTorch worker under a busy loop on its one core; <see cref="Ending"/> says how long each took).
+    /// </summary>
+    public static readonly TimeSpan ShutdownGrace = TimeSpan.FromSeconds(10);
 
-    /// <summary>How the process ended when it was disposed: "exited 0 after shutdown" or "killed: …"; null while it runs.</summary>
+    /// <summary>How the process ended when it was disposed: "exited 0 after shutdown (0.05 s)" or "killed: …"; null while it runs.</summary>
     public string? Ending { get; private set; }
 
     public void Dispose()
@@ -187,7 +190,8 @@ public sealed class WorkerProcess : IDisposable
             {
                 _process.StandardInput.WriteLine(Wire.Encode(new Request(_nextId++, Ops.Shutdown)));
                 _process.StandardInput.Close();
-                if (_process.WaitForExit(ShutdownGrace)) Ending = $"exited {_process.ExitCode} after shutdown";
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                if (_process.WaitForExit(ShutdownGrace)) Ending = $"exited {_process.ExitCode} after shutdown ({clock.Elapsed.TotalSeconds:0.00} s)";
                 else
                 {
                     Kill();
