@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 namespace Conformance.Workers.TorchSharp;
 
 /// <summary>
-/// How to build, train, perturb and feed each case; twin of python/torchconformance/cases.py. What a
+/// How to build, train, perturb and feed each case; twin of python/torchconformance/worker/cases.py. What a
 /// case is (input, loss, optimizer knobs, variants) comes from the catalogue; the models are Zoo.Builders.
 /// </summary>
 public sealed record Case(

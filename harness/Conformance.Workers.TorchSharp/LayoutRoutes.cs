@@ -10,7 +10,7 @@ namespace Conformance.Workers.TorchSharp;
 
 /// <summary>
 /// The shapes real checkpoints come in, TorchSharp side; twin of
-/// python/torchconformance/layouts.py. Hugging Face's folders are read as a TorchSharp user reads
+/// python/torchconformance/worker/layouts.py. Hugging Face's folders are read as a TorchSharp user reads
 /// them, with PyBridge's own reader of those folders (<c>load_checkpoint</c>: the index JSON, then
 /// <c>load_py</c> / <c>load_safetensors</c> per shard), and written where PyBridge can: its pickler
 /// and safetensors writer per shard, the index JSON beside them as transformers writes it.

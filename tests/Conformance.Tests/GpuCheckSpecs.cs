@@ -48,8 +48,9 @@ public sealed class GpuCheckSpecs(ITestOutputHelper output)
     private (int Code, string Stderr, JsonNode Report, string Out, int JudgeCode) Planted(string name, string faults, params string[] extra)
     {
         var dir = Dir(name);
-        var (code, _, stderr) = Discovery.Run([PythonCodecSpecs.HostPython(), "-m", "torchconformance", "gpu-check", "--out", dir, "--device", "cpu", "--cases", "ckpt_sgd", .. extra],
-            TimeSpan.FromSeconds(240), ("PYTHONPATH", Repo.PythonPackageDir), ("TORCHCONFORMANCE_GPU_CHECK_FAULT", faults));
+        // The faults are planted from the test side (python/tests/gpu_check_faults.py): gpu-check itself has no hooks.
+        var (code, _, stderr) = Discovery.Run([PythonCodecSpecs.HostPython(), "-m", "tests.gpu_check_faults", faults, "--out", dir, "--device", "cpu", "--cases", "ckpt_sgd", .. extra],
+            TimeSpan.FromSeconds(240), ("PYTHONPATH", Repo.PythonPackageDir));
         var archive = Assert.Single(Directory.GetFiles(dir, "gpu-check-*.tar.gz"));
         var (judgeCode, report) = JudgeGpu(archive, Path.Combine(dir, "judged"));
         return (code, stderr, report, dir, judgeCode);

@@ -45,7 +45,7 @@ public sealed record CheckRun(IReadOnlyList<CheckedFile> Files, IReadOnlyList<Ru
 /// <c>conformance check PATH…</c>: asks every available runtime's worker to read a user's file with
 /// every reader it has, and compares what each read with the newest PyTorch's reading. The file is
 /// staged under the repository's artifacts folder when it lies outside it, so the rootfs runtimes see
-/// it. No reader executes a pickle global outside the allowlist (see python/torchconformance/check.py).
+/// it. No reader executes a pickle global outside the allowlist (see python/torchconformance/worker/check.py).
 /// </summary>
 public sealed class FileCheck(Suite suite, RunnerOptions options, string? modelTwin = null)
 {

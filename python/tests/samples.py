@@ -20,7 +20,7 @@ from typing import Dict, List
 
 import torch
 
-from . import models
+from torchconformance import models
 
 
 def _shards(sd: Dict[str, torch.Tensor], n: int) -> List[Dict[str, torch.Tensor]]:

@@ -12,8 +12,9 @@ from typing import Any, Dict, List, Tuple
 import torch
 import torch.nn as nn
 
-from . import catalogue, data, models, observe
-from .atomic import atomic_torch_save
+from .. import catalogue, models, observe
+from ..formats.atomic import atomic_torch_save
+from . import data
 
 # Every hyperparameter stated explicitly, off its default where the optimizer allows it, so a
 # consumer that drops one is caught: catalogue/cases.json's `optimizers` (its C# reader:

@@ -37,9 +37,9 @@ from typing import BinaryIO, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 import torch
 
-from . import catalogue
+from .. import catalogue
+from ..observe import tensor_bytes
 from .atomic import atomic_write
-from .observe import tensor_bytes
 
 # TorchSharp's ScalarType codes (torch.ScalarType in TorchSharp/Tensor/Tensor.cs), one table:
 # catalogue/dtypes.json's scalar_type_code of each dtype TorchSharp 0.107 has.
@@ -309,7 +309,7 @@ def _recognize_other(data: memoryview, path: str) -> Optional[str]:
         t = _scan_single_tensor(data, path)
         return (f"this is a single tensor saved with Tensor.Save ({str(t.dtype).replace('torch.', '')} {list(t.shape)}), "
                 "not a Module.save state dict: load it with torch.Tensor.Load(path) in TorchSharp, "
-                "or torchconformance.tsnative.load_tensor(path) here")
+                "or torchconformance.formats.tsnative.load_tensor(path) here")
     except TorchSharpFormatError:
         pass
     return _describe_optimizer(data)

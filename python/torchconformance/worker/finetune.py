@@ -47,7 +47,7 @@ def observe(model: nn.Module, loss: Callable[[nn.Module], torch.Tensor]) -> Dict
     unchanged: List[str] = []
     zero_grad: List[str] = []
     largest = max((_max_abs(p.grad) for _, p in named if p.grad is not None), default=0.0)
-    for (n, p), b in zip(named, before):
+    for (n, p), b in zip(named, before, strict=True):
         if not p.requires_grad:
             continue
         if p.grad is not None and _max_abs(p.grad) <= NEGLIGIBLE * largest:

@@ -15,21 +15,23 @@ import inspect as _inspect
 import io
 import json
 import os
-import re
 import pickletools
+import re
 import struct
 import zipfile
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 
-from . import observe, tsnative
+from .. import observe
+from ..formats import tsnative
+
 
 # What a torch.save pickle of tensors, containers and scalars needs and nothing that runs code: the C#
 # codec's PickleReader.AllowedGlobals, with the storage class of every dtype in the shared table
 # (catalogue/dtypes.json) and the untyped storage.
 def _allowed_globals() -> frozenset:
-    from . import catalogue
+    from .. import catalogue
 
     storages = [f"torch.{d['storage_class']}" for d in catalogue.dtypes() if d.get("storage_class")]
     return frozenset(["collections.OrderedDict", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor",
@@ -43,7 +45,7 @@ def _known_safe_globals() -> frozenset:
     """Globals that build values and run nothing, which readers other than the codec accept: the storage
     classes of dtypes the codec lacks (uint16..64, float8), quantized tensors, torch 2.x's untyped
     storages and dtype objects (every dtype of the shared table), devices and sizes."""
-    from . import catalogue
+    from .. import catalogue
 
     table = catalogue.dtypes()
     return frozenset(
@@ -108,7 +110,7 @@ def _pickle_globals(data: bytes, start: int = 0) -> Tuple[List[str], int]:
     end = start
     stream = io.BytesIO(data)
     stream.seek(start)
-    for op, arg, pos in pickletools.genops(stream):
+    for op, arg, _pos in pickletools.genops(stream):
         end = stream.tell()
         name = op.name
         if name in ("GLOBAL", "INST"):
@@ -121,11 +123,11 @@ def _pickle_globals(data: bytes, start: int = 0) -> Tuple[List[str], int]:
         elif name in ("SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE"):
             strings.append(arg)
         elif name in ("BINPUT", "LONG_BINPUT", "PUT"):
-            memo[int(arg)] = strings[-1] if strings else None
+            memo[int(arg or 0)] = strings[-1] if strings else None
         elif name == "MEMOIZE":
             memo[len(memo)] = strings[-1] if strings else None
         elif name in ("BINGET", "LONG_BINGET", "GET"):
-            strings.append(memo.get(int(arg)))
+            strings.append(memo.get(int(arg or 0)))
         if name == "STOP":
             break
     return found, end
@@ -207,7 +209,7 @@ def _describe(tensors: List[Tuple[str, torch.Tensor]]) -> List[Dict[str, Any]]:
 def _storage_facts(tensors: List[Tuple[str, torch.Tensor]], locations: Dict[int, str]) -> List[Dict[str, Any]]:
     """Per tensor: storage id, offset, contiguity, location; views and shared storages follow from the ids."""
     storage_ids: Dict[int, int] = {}
-    facts = []
+    facts: List[Dict[str, Any]] = []
     for key, t in tensors:
         if t.is_quantized:
             facts.append({"key": key, "storage": None, "offset": 0, "contiguous": True, "location": "cpu",
@@ -311,7 +313,7 @@ def _top_level(obj: Any) -> Dict[str, Any]:
 
 def _safetensors_dtypes() -> Dict[str, torch.dtype]:
     """safetensors' dtype names, from the shared table (catalogue/dtypes.json), for the dtypes this torch has."""
-    from . import catalogue
+    from .. import catalogue
 
     table = {}
     for d in catalogue.dtypes():
@@ -402,9 +404,9 @@ def readers_for(fmt: str, safe: bool) -> List[Tuple[str, Optional[Callable[[str]
         except ImportError:
             out.append(("safetensors.torch.load_file", None, f"not applicable: no safetensors package for torch {torch.__version__}"))
     elif fmt == "torchsharp_native":
-        out.append(("torchconformance.tsnative.load", tsnative.load, ""))
+        out.append(("torchconformance.formats.tsnative.load", tsnative.load, ""))
     elif fmt == "torchsharp_tensor":
-        out.append(("torchconformance.tsnative.load_tensor", lambda p: {"": tsnative.load_tensor(p)}, ""))
+        out.append(("torchconformance.formats.tsnative.load_tensor", lambda p: {"": tsnative.load_tensor(p)}, ""))
     return out
 
 

@@ -15,8 +15,10 @@ from typing import Any, Callable, Dict
 
 import torch
 
-from . import cases, checkpoints, device as devices, finetune, layouts, observe, routes
-from .atomic import SaveError
+from .. import observe
+from ..formats.atomic import SaveError
+from . import cases, checkpoints, finetune, layouts, routes
+from . import device as devices
 
 
 def _pin_threads() -> Dict[str, int]:
@@ -198,6 +200,7 @@ def _consume(args: Dict[str, Any]) -> Dict[str, Any]:
     # Last, as it changes the model: one SGD step must move every parameter (requires_grad survived the load).
     reply["fine_tune"] = finetune.observe(model, lambda m: case.train_loss(m, 0, device))
     if mode == "strict_false":
+        assert result is not None  # strict=False loads return their missing and unexpected keys
         reply["missing_keys"] = sorted(result.missing_keys)
         reply["unexpected_keys"] = sorted(result.unexpected_keys)
     return reply

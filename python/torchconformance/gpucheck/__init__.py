@@ -15,7 +15,7 @@ ledger and report writers as the matrix. It:
    ``gpu-check-<id>.tar.gz`` (at most 16 MiB) in ``--out``, beside ``gpu-check.log``: two files,
    since at most 8 come back from the GPU machine. The closing line is a tally, not a verdict.
 
-The cells run in child processes (``python3 -m torchconformance.gpu_check child PLAN K``), which answer
+The cells run in child processes (``python3 -m torchconformance.gpucheck child PLAN K``), which answer
 one JSON line per cell on a guarded stdout; the parent (``Runner``) turns a crash or a hang into that
 cell's ``worker_crash`` / ``worker_timeout``, starts a fresh child at the next cell, stops starting
 cells when ``--budget`` is spent (the rest are recorded as skipped, named), and rewrites the archive
@@ -43,8 +43,8 @@ import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
-from . import catalogue
-from . import device as devices
+from .. import catalogue
+from ..worker import device as devices
 
 MAX_ARCHIVE_BYTES = 16 * 1024 * 1024
 # What the orchestrator's `judge-gpu` reads: bump it when a field changes meaning.
@@ -55,6 +55,10 @@ EXIT_RESTART = 75
 _STICKY = ("CUDA error", "cudaError", "CUBLAS_STATUS", "CUDNN_STATUS", "device-side assert", "illegal memory access")
 # The seconds kept back from --budget to pack the archive.
 PACK_RESERVE = 20.0
+# How a child is started: items K.. of the plan file (``child PLAN K``). python/tests/gpu_check_faults.py
+# starts its own children instead, which plant crashes, hangs and CUDA errors from the test side.
+CHILD_COMMAND = [sys.executable, "-m", "torchconformance.gpucheck", "child"]
+
 # The seconds a child may take to start (import torch, open the device) before it says "ready". Kept
 # apart from --cell-timeout: a loaded machine's slow import must not read as a cell that hangs.
 START_TIMEOUT = 300.0
@@ -95,7 +99,7 @@ def load_modes(name: str, route: str) -> List[str]:
 
 def _request(op: str, args: Dict[str, Any]) -> Dict[str, Any]:
     """The reply exactly as the worker sends it on the wire (worker.handle_json: no NaN, JSON-encodable or an error)."""
-    from . import worker
+    from .. import worker
 
     return json.loads(worker.handle_json(json.dumps({"id": 0, "op": op, "args": args})))
 
@@ -207,29 +211,14 @@ def child_main(plan_path: str, start: int) -> int:
     with open(plan_path, encoding="utf-8") as f:
         plan = json.load(f)
     devices.prepare(plan["device"])
-    from . import worker  # noqa: F401 - imported before "ready", so that no cell's time includes start-up
-
-    # Tests only (GpuCheckSpecs): "crash:CELL;hang:CELL;cuda_error:CELL" makes this process die, hang, or
-    # fail that cell with a CUDA error (after which it must give way to a fresh process) on those cells;
-    # "slow_start:CELL" makes the process that starts at CELL take 40 s to start, longer than a test's --cell-timeout.
-    faults = dict(f.split(":", 1)[::-1] for f in os.environ.get("TORCHCONFORMANCE_GPU_CHECK_FAULT", "").split(";") if ":" in f)
-    if start < len(plan["items"]) and faults.get(plan["items"][start]["cell"]) == "slow_start":
-        time.sleep(40)
+    from .. import worker  # noqa: F401 - imported before "ready", so that no cell's time includes start-up
 
     # Start-up (torch, the device, the worker's imports) is over: from here on the parent times each cell.
     proto.write(json.dumps({"ready": True}) + "\n")
     proto.flush()
     for k in range(start, len(plan["items"])):
         item = plan["items"][k]
-        if faults.get(item["cell"]) == "crash":
-            os.kill(os.getpid(), signal.SIGSEGV)
-        if faults.get(item["cell"]) == "hang":
-            time.sleep(3600)
-        if faults.get(item["cell"]) == "cuda_error":  # what a device-side assert leaves: this cell fails, the context is gone
-            reply = {"id": 0, "status": "error", "error": {"kind": "runtime_error", "message": "RuntimeError: CUDA error: device-side assert triggered (planted)"}}
-            line, sticky = {"reply": reply, "seconds": 0.0}, True
-        else:
-            line, sticky = run_item(item, plan)
+        line, sticky = run_item(item, plan)
         line["i"] = k
         proto.write(json.dumps(line, allow_nan=False) + "\n")
         proto.flush()
@@ -288,7 +277,7 @@ class Runner:
         package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         env["PYTHONPATH"] = os.pathsep.join(p for p in [package_parent, env.get("PYTHONPATH", "")] if p)
         env["PYTHONUNBUFFERED"] = "1"
-        child = subprocess.Popen([sys.executable, "-m", "torchconformance.gpu_check", "child", self.plan_path, str(k)],
+        child = subprocess.Popen([*CHILD_COMMAND, self.plan_path, str(k)],
                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True)
         answers: "queue.Queue[Optional[str]]" = queue.Queue()
         tail: List[str] = []
@@ -372,7 +361,7 @@ class Runner:
 
     def _stop(self, k: int, last: int, on_line) -> None:
         self.over_budget = True
-        why = f"gpu-check's budget ran out before this cell (--budget); run it again with GPU_CASES for the rest"
+        why = "gpu-check's budget ran out before this cell (--budget); run it again with GPU_CASES for the rest"
         for j in range(k, last):
             on_line(j, {"skipped": why})
 
@@ -490,7 +479,7 @@ def main(argv: List[str]) -> int:
     started = time.time()
     t0 = time.monotonic()
     os.makedirs(ns.out, exist_ok=True)
-    sys.stderr = _Tee(sys.stderr, os.path.join(ns.out, "gpu-check.log"))  # type: ignore[assignment]
+    sys.stderr = _Tee(sys.stderr, os.path.join(ns.out, "gpu-check.log"))
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
@@ -589,8 +578,3 @@ def main(argv: List[str]) -> int:
         return 3
     return 0
 
-
-if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "child":
-        sys.exit(child_main(sys.argv[2], int(sys.argv[3])))
-    sys.exit(main(sys.argv[1:]))

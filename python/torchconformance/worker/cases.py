@@ -11,7 +11,8 @@ from typing import Callable, Dict, Optional, Tuple
 import torch
 import torch.nn as nn
 
-from . import catalogue, data, models, routes
+from .. import catalogue, models
+from . import data, routes
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,7 @@ def _remove(path: str) -> None:
         pass
 
 
-def atomic_write_bytes(path: str, data: bytes, what: str = "artifact") -> None:
+def atomic_write_bytes(path: str, data: "bytes | memoryview", what: str = "artifact") -> None:
     """Writes ``data`` to ``path`` atomically; raises :class:`SaveError` naming ``path`` on failure."""
     directory = os.path.dirname(os.path.abspath(path)) or "."
     tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp-{os.getpid()}-{os.urandom(4).hex()}")

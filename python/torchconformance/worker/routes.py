@@ -9,8 +9,10 @@ from typing import Any, Callable, Dict, Mapping
 
 import torch
 
-from . import device as devices, layouts, tsnative
-from .atomic import atomic_torch_save, atomic_write_bytes
+from ..formats import tsnative
+from ..formats.atomic import atomic_torch_save, atomic_write_bytes
+from . import device as devices
+from . import layouts
 
 
 class NotApplicable(Exception):

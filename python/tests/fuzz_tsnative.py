@@ -1,9 +1,9 @@
 """Fuzzing tsnative's reader with structure-aware mutations of real TorchSharp files and random bytes.
 
-    python3 -m torchconformance.fuzz_tsnative --seconds 20 --seed 1 --json OUT.json
-    python3 -m torchconformance.fuzz_tsnative --check FILE... [--json OUT.json]   (outcome "accepted" or as below)
-    python3 -m torchconformance.fuzz_tsnative --write-attacks python/tests/attacks/tsnative
-    python3 -m torchconformance.fuzz_tsnative --mutate duplicate_key --input IN --output OUT
+    python3 -m tests.fuzz_tsnative --seconds 20 --seed 1 --json OUT.json
+    python3 -m tests.fuzz_tsnative --check FILE... [--json OUT.json]   (outcome "accepted" or as below)
+    python3 -m tests.fuzz_tsnative --write-attacks python/tests/attacks/tsnative
+    python3 -m tests.fuzz_tsnative --mutate duplicate_key --input IN --output OUT
 
 Seeds are TorchSharp's own ``Module.save`` files (fixtures/torchsharp-0.107/*.torchsharp_native.bin),
 and the real ``Tensor.Save`` and ``optimizer.save_state_dict`` samples in
@@ -36,7 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -69,8 +69,9 @@ class Entry:
     def __init__(self) -> None:
         self.start = self.end = 0
         self.key_start = self.key_end = 0
-        self.dtype: Optional[Field] = None
-        self.ndim: Optional[Field] = None
+        # Set by Layout as it reads the entry; a placeholder until then.
+        self.dtype = Field("dtype", 0, 0, -1)
+        self.ndim = Field("ndim", 0, 0, -1)
         self.dims: List[Field] = []
         self.data_start = self.data_end = 0
         self.code = -1
@@ -80,7 +81,7 @@ class Layout:
     """Where every field of a valid Module.save file lies (None for files of other kinds)."""
 
     def __init__(self, data: bytes) -> None:
-        from . import tsnative
+        from torchconformance.formats import tsnative
 
         self.fields: List[Field] = []
         self.entries: List[Entry] = []
@@ -333,15 +334,15 @@ def child(reader: str) -> int:
 
     import torch
 
-    from . import tsnative
-    from .observe import tensor_bytes
+    from torchconformance.formats import tsnative
+    from torchconformance.observe import tensor_bytes
 
     # --reader MODULE:FUNCTION reads with another implementation (an older tsnative, to see that the
     # fuzz finds what it was written to find); its TorchSharpFormatError (or FormatError) is "clean".
     module_name, _, function = reader.partition(":")
     module = importlib.import_module(module_name)
     load = getattr(module, function or "load")
-    clean = getattr(module, "TorchSharpFormatError", None) or getattr(module, "FormatError")
+    clean = getattr(module, "TorchSharpFormatError", None) or module.FormatError
 
     expected: Dict[str, object] = {}
 
@@ -368,7 +369,7 @@ def child(reader: str) -> int:
             of_seed(seed)  # loaded before measuring
         reset = _reset_peak()
         rss_before = _status_kib("VmRSS")
-        reply = {"type": None, "message": None}
+        reply: Dict[str, Any] = {"type": None, "message": None}
         try:
             sd = load(path)
         except clean as e:
@@ -395,7 +396,7 @@ def child(reader: str) -> int:
 class Child:
     """The reader in a separate process, restarted after a crash or a hang."""
 
-    def __init__(self, timeout: float, reader: str = "torchconformance.tsnative:load") -> None:
+    def __init__(self, timeout: float, reader: str = "torchconformance.formats.tsnative:load") -> None:
         self.timeout = timeout
         self.reader = reader
         self.proc: Optional[subprocess.Popen] = None
@@ -404,14 +405,14 @@ class Child:
     def _start(self) -> None:
         env = dict(os.environ, PYTHONPATH=os.path.join(REPO, "python") + os.pathsep + os.environ.get("PYTHONPATH", ""),
                    OMP_NUM_THREADS="1")
-        self.proc = subprocess.Popen([sys.executable, "-m", "torchconformance.fuzz_tsnative", "--child", "--reader", self.reader], stdin=subprocess.PIPE,
+        self.proc = subprocess.Popen([sys.executable, "-m", "tests.fuzz_tsnative", "--child", "--reader", self.reader], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True, bufsize=1)
         self.starts += 1
         assert self.proc.stdout
         ready, _, _ = select.select([self.proc.stdout], [], [], STARTUP_TIMEOUT)
         if not ready or not self.proc.stdout.readline():
             self.kill()
-            raise RuntimeError(f"the reader process ({sys.executable} -m torchconformance.fuzz_tsnative --child) "
+            raise RuntimeError(f"the reader process ({sys.executable} -m tests.fuzz_tsnative --child) "
                                f"did not start within {STARTUP_TIMEOUT} s")
 
     def kill(self) -> None:
@@ -446,7 +447,7 @@ class Child:
 # ---------------------------------------------------------------- the run
 
 def run(seconds: float, seed: int, timeout: float, cap_mib: float, keep_dir: Optional[str], max_inputs: Optional[int],
-        reader: str = "torchconformance.tsnative:load") -> dict:
+        reader: str = "torchconformance.formats.tsnative:load") -> dict:
     rng = random.Random(seed)
     seeds = []
     for path in seed_files():
@@ -526,7 +527,7 @@ def run(seconds: float, seed: int, timeout: float, cap_mib: float, keep_dir: Opt
     }
 
 
-def check_files(paths: List[str], timeout: float, reader: str = "torchconformance.tsnative:load") -> List[dict]:
+def check_files(paths: List[str], timeout: float, reader: str = "torchconformance.formats.tsnative:load") -> List[dict]:
     c = Child(timeout, reader)
     try:
         return [dict(c.check(os.path.abspath(p), None, plain=True), path=os.path.abspath(p)) for p in paths]
@@ -598,10 +599,10 @@ def write_attacks(directory: str) -> None:
     readme = [
         "# tsnative attack corpus",
         "",
-        "Inputs that the reader of TorchSharp's native format (`python/torchconformance/tsnative.py`) must refuse",
+        "Inputs that the reader of TorchSharp's native format (`python/torchconformance/formats/tsnative.py`) must refuse",
         "with `TorchSharpFormatError` naming the file. Built from real TorchSharp files (the `all_dtypes` fixture",
         "TorchSharp 0.107 wrote, and the samples in `python/tests/samples/torchsharp-0.107`) by",
-        "`python3 -m torchconformance.fuzz_tsnative --write-attacks python/tests/attacks/tsnative` (deterministic).",
+        "`python3 -m tests.fuzz_tsnative --write-attacks python/tests/attacks/tsnative` (deterministic).",
         "`tests/Conformance.Tests/PythonCodecSpecs.cs` reads every `.bin` here and pins the messages.",
         "",
         "| file | bytes | what |",
@@ -614,7 +615,7 @@ def write_attacks(directory: str) -> None:
 # ---------------------------------------------------------------- command line
 
 def main(argv: List[str]) -> int:
-    ap = argparse.ArgumentParser(prog="python3 -m torchconformance.fuzz_tsnative", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python3 -m tests.fuzz_tsnative", description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--max-inputs", type=int, default=None)
@@ -627,7 +628,7 @@ def main(argv: List[str]) -> int:
     ap.add_argument("--mutate", choices=["duplicate_key"], help="write one mutation of --input to --output")
     ap.add_argument("--input")
     ap.add_argument("--output")
-    ap.add_argument("--reader", default="torchconformance.tsnative:load", help="MODULE:FUNCTION to fuzz (default %(default)s)")
+    ap.add_argument("--reader", default="torchconformance.formats.tsnative:load", help="MODULE:FUNCTION to fuzz (default %(default)s)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -644,13 +645,14 @@ def main(argv: List[str]) -> int:
             f.write(leb(lay.count.value + 1) + data[lay.count.end:] + data[last.start:last.end])
         return 0
     if args.check:
-        result: object = check_files(args.check, args.timeout, args.reader)
-        ok = all(r["outcome"] not in FAILURES for r in result)  # type: ignore[union-attr]
+        checked = check_files(args.check, args.timeout, args.reader)
+        ok = all(r["outcome"] not in FAILURES for r in checked)
+        result: Any = checked
     else:
         result = run(args.seconds, args.seed, args.timeout, args.cap_mib, args.keep, args.max_inputs, args.reader)
-        ok = result["ok"]  # type: ignore[index]
-        summary = result["outcomes"]  # type: ignore[index]
-        print(f"fuzz_tsnative: {result['inputs']} inputs in {result['seconds']} s (seed {args.seed}): "  # type: ignore[index]
+        ok = result["ok"]
+        summary = result["outcomes"]
+        print(f"fuzz_tsnative: {result['inputs']} inputs in {result['seconds']} s (seed {args.seed}): "
               + ", ".join(f"{k} {summary[k]}" for k in OUTCOMES), file=sys.stderr)
     text = json.dumps(result, indent=2)
     if args.json:

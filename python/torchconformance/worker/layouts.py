@@ -19,14 +19,15 @@ And keys with a wrapper's prefix: ``module.`` (DataParallel, DistributedDataPara
 ``_orig_mod.`` (torch.compile).
 """
 
+import functools
 import json
 import os
 from typing import Dict, List, Mapping, Tuple
 
 import torch
 
-from . import catalogue
-from .atomic import atomic_torch_save, atomic_write_bytes
+from .. import catalogue
+from ..formats.atomic import atomic_torch_save, atomic_write_bytes
 
 # The route table is data, read by every side: cases.json's routes (folder, key_prefix, prefix_source).
 _ROUTES = catalogue.document()["routes"]
@@ -53,9 +54,13 @@ def _storage_key(t: torch.Tensor) -> Tuple[int, int]:
     return (storage.data_ptr(), storage.nbytes())
 
 
+def _save_to(obj: object, f) -> None:
+    torch.save(obj, f)
+
+
 def split_into_shards(sd: Mapping[str, torch.Tensor]) -> Tuple[List[Dict[str, torch.Tensor]], int]:
     """The shards (in order) and the total size, as huggingface_hub splits: a storage counted once."""
-    sizes = {}
+    sizes: Dict[Tuple[int, int], int] = {}
     for t in sd.values():
         sizes.setdefault(_storage_key(t), _storage_key(t)[1])
     total = sum(sizes.values())
@@ -90,7 +95,7 @@ def save(route: str, model: torch.nn.Module, path: str, st) -> None:
         weight_map = {}
         for k, shard in enumerate(shards, 1):
             name = _shard_name(route, k, len(shards))
-            atomic_torch_save(os.path.join(path, name), lambda f, shard=shard: torch.save(shard, f), [shard], f"shard {name}")
+            atomic_torch_save(os.path.join(path, name), functools.partial(_save_to, shard), [shard], f"shard {name}")
             weight_map.update({key: name for key in shard})
         _write_index(path, BIN_INDEX, total, weight_map)
         return
