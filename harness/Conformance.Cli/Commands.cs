@@ -72,7 +72,7 @@ public static partial class Commands
     }
 
     /// <summary>"could not save FILE: No space left on device (ENOSPC): …", naming the file or the folder.</summary>
-    internal static string ReportWriteFailure(Exception e) => e is Conformance.Protocol.SaveFailedException ? e.Message : Conformance.Protocol.Errno.Cause(e);
+    internal static string ReportWriteFailure(Exception e) => e is Conformance.Files.SaveFailedException ? e.Message : Conformance.Files.Errno.Cause(e);
 
     public static int Runtimes()
     {

@@ -129,7 +129,7 @@ try
 catch (Exception e)
 {
     // A bug or an I/O failure no command expected: said, with its evidence, and exit 1, never an abort.
-    Console.Error.WriteLine($"error: {(e is IOException or UnauthorizedAccessException ? Conformance.Protocol.Errno.Cause(e) : e.GetType().Name + ": " + e.Message)}");
+    Console.Error.WriteLine($"error: {(e is IOException or UnauthorizedAccessException ? Conformance.Files.Errno.Cause(e) : e.GetType().Name + ": " + e.Message)}");
     Console.Error.WriteLine(e.ToString());
     exitCode = 1;
 }
