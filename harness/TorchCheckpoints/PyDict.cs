@@ -84,6 +84,64 @@ public sealed class PyDict : IEnumerable<KeyValuePair<object, object?>>
     /// <summary>Whether <paramref name="key"/> is present.</summary>
     public bool ContainsKey(object key) => TryNormalizeKey(key, out var k) && _positions.ContainsKey(k);
 
+    /// <summary>The value at <paramref name="key"/> as a dict (a nested state dict, an optimizer's state); any other value throws naming the key and what it is.</summary>
+    public PyDict Dict(object key) => As<PyDict>(key, "a dict");
+
+    /// <summary>The value at <paramref name="key"/> as a list.</summary>
+    public IReadOnlyList<object?> List(object key) => As<List<object?>>(key, "a list");
+
+    /// <summary>The value at <paramref name="key"/> as a list of dicts (an optimizer's <c>param_groups</c>).</summary>
+    public IReadOnlyList<PyDict> DictList(object key) =>
+        List(key).Select((v, i) => v as PyDict ?? throw Wrong($"{Describe(key)}[{i}]", v, "a dict")).ToList();
+
+    /// <summary>The value at <paramref name="key"/> as a Python int (<c>epoch</c>, <c>step</c>).</summary>
+    public long Int(object key) => this[key] is long l ? l : throw Wrong(Describe(key), this[key], "an int");
+
+    /// <summary>The value at <paramref name="key"/> as a Python float, an int widened as Python would (<c>loss</c>, <c>lr</c>).</summary>
+    public double Float(object key) => this[key] switch
+    {
+        double d => d,
+        long l => l,
+        var v => throw Wrong(Describe(key), v, "a float"),
+    };
+
+    /// <summary>The value at <paramref name="key"/> as a tuple (Adam's <c>betas</c>).</summary>
+    public PyTuple Tuple(object key) => As<PyTuple>(key, "a tuple");
+
+    /// <summary>The value at <paramref name="key"/> as a str.</summary>
+    public string Str(object key) => As<string>(key, "a str");
+
+    /// <summary>
+    /// The value at <paramref name="key"/> as <typeparamref name="T"/>: a tensor of the backend that read
+    /// the file (<c>TorchSharp.torch.Tensor</c> by default, <see cref="RawTensor"/> with <see cref="RawTensors"/>).
+    /// </summary>
+    public T Get<T>(object key) where T : class => As<T>(key, typeof(T).Name);
+
+    private T As<T>(object key, string expected) where T : class
+    {
+        var value = this[key];
+        return value as T ?? throw Wrong(Describe(key), value, expected);
+    }
+
+    private CheckpointFormatException Wrong(string what, object? value, string expected) =>
+        new(SourcePath, null, $"{what} is {Kind(value)}, not {expected}");
+
+    /// <summary>What a read value is, in Python's words: "a dict", "an int", "a tensor"…</summary>
+    internal static string Kind(object? value) => value switch
+    {
+        null => "None",
+        PyDict d => d.Ordered ? "an OrderedDict" : "a dict",
+        List<object?> => "a list",
+        PyTuple => "a tuple",
+        bool => "a bool",
+        long => "an int",
+        double => "a float",
+        string => "a str",
+        byte[] => "bytes",
+        _ when value.GetType().Name.Contains("Tensor", StringComparison.Ordinal) => "a tensor",
+        _ => "a " + value.GetType().Name,
+    };
+
     /// <summary>The entries, in insertion order.</summary>
     public IEnumerator<KeyValuePair<object, object?>> GetEnumerator() => _entries.GetEnumerator();
 

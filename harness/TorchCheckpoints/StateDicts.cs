@@ -43,8 +43,7 @@ public static class StateDicts
                 errors.Add($"size mismatch for {key}: copying a param with shape torch.Size([{string.Join(", ", source.shape)}]) from checkpoint, the shape in current model is torch.Size([{string.Join(", ", tensor.shape)}]).");
         }
         if (errors.Count > 0)
-            throw new CheckpointFormatException(
-                $"Error(s) in loading state_dict for {module.GetName()}:\n\t{string.Join("\n\t", errors)}");
+            throw new StateDictMismatchException(module.GetName(), missing, unexpected, errors);
         using (no_grad())
         {
             foreach (var (key, tensor) in target)
@@ -55,4 +54,14 @@ public static class StateDicts
         }
         return (missing, unexpected);
     }
+
+    /// <summary>
+    /// <c>model.load_state_dict(torch.load(path), strict)</c>: reads a state dict file and copies it into
+    /// the module; a mismatch raises <see cref="StateDictMismatchException"/> with PyTorch's message.
+    /// </summary>
+    public static (IList<string> Missing, IList<string> Unexpected) load_pytorch(this nn.Module module, string path, bool strict = true, CheckpointLimits? limits = null) =>
+        module.load_state_dict(StateDict.Load(path, limits).ToPyDict(), strict);
+
+    /// <summary><c>torch.save(model.state_dict(), path)</c>: a file every torch.load reads, written durably.</summary>
+    public static void save_pytorch(this nn.Module module, string path) => StateDict.Of(module).Save(path);
 }

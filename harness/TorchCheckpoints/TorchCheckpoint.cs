@@ -12,10 +12,10 @@ namespace TorchCheckpoints;
 /// </summary>
 /// <example>
 /// <code>
-/// var checkpoint = (PyDict)TorchCheckpoint.Load("checkpoint.pt");           // torch.load
-/// model.load_state_dict((PyDict)checkpoint["model_state_dict"]!);            // strict, PyTorch's wording
-/// var optimizer = PyTorchOptimizers.Load("Adam", model.parameters(), (PyDict)checkpoint["optimizer_state_dict"]!);
-/// checkpoint["epoch"] = (long)checkpoint["epoch"]! + 1;
+/// var checkpoint = TorchCheckpoint.LoadDict("checkpoint.pt");               // torch.load
+/// model.load_state_dict(checkpoint.Dict("model_state_dict"));               // strict, PyTorch's wording
+/// var optimizer = PyTorchOptimizers.Load("Adam", model.parameters(), checkpoint.Dict("optimizer_state_dict"));
+/// checkpoint["epoch"] = checkpoint.Int("epoch") + 1;
 /// TorchCheckpoint.Save("checkpoint.pt", checkpoint);                         // torch.save
 /// </code>
 /// </example>
@@ -35,6 +35,22 @@ public static class TorchCheckpoint
     /// </summary>
     public static object? Load(string path, CheckpointLimits? limits = null) =>
         Load(path, TorchSharpTensors.Instance, limits);
+
+    /// <summary>
+    /// Reads a torch.save file whose top level is a dict (a training checkpoint, a state dict), with
+    /// TorchSharp tensors; anything else raises <see cref="CheckpointFormatException"/> naming what it is.
+    /// Its typed accessors (<see cref="PyDict.Dict"/>, <see cref="PyDict.Int"/>, <see cref="PyDict.Float"/>, …) need no casts.
+    /// </summary>
+    public static PyDict LoadDict(string path, CheckpointLimits? limits = null) => AsDict(Load(path, limits), path);
+
+    /// <summary><see cref="LoadDict"/> with the tensors memory-mapped, as <see cref="LoadMapped"/>.</summary>
+    public static PyDict LoadMappedDict(string path, bool verifyCrc = true, CheckpointLimits? limits = null) => AsDict(LoadMapped(path, verifyCrc, limits), path);
+
+    /// <summary>A state dict file as an ordered name → tensor map (<see cref="StateDict.Load"/>).</summary>
+    public static StateDict LoadStateDict(string path, CheckpointLimits? limits = null) => StateDict.Load(path, limits);
+
+    internal static PyDict AsDict(object? value, string path) =>
+        value as PyDict ?? throw new CheckpointFormatException(path, null, $"holds {PyDict.Kind(value)} at its top level, not a dict");
 
     /// <summary>
     /// Reads a torch.save file with its tensors backed by a private memory map of the file, as

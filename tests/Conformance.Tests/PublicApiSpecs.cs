@@ -75,6 +75,7 @@ public sealed class PublicApiSpecs
 
     private static string Name(Type t)
     {
+        if (t.IsGenericParameter) return t.Name;
         if (t.IsByRef) return Name(t.GetElementType()!);
         if (t.IsPointer) return Name(t.GetElementType()!) + "*";
         if (t.IsArray) return Name(t.GetElementType()!) + "[" + new string(',', t.GetArrayRank() - 1) + "]";

@@ -9,10 +9,10 @@ using static TorchSharp.torch;
 // every hyperparameter) and takes one more training step, as JSON on stdout.
 var path = args[0];
 var kind = args.Length > 1 ? args[1] : "Adam";
-var checkpoint = (PyDict)TorchCheckpoint.Load(path)!;
+var checkpoint = TorchCheckpoint.LoadDict(path);
 var model = new Net();
-model.load_state_dict((PyDict)checkpoint["model_state_dict"]!);
-var optimizer = PyTorchOptimizers.Load(kind, model.parameters(), (PyDict)checkpoint["optimizer_state_dict"]!);
+model.load_state_dict(checkpoint.Dict("model_state_dict"));
+var optimizer = PyTorchOptimizers.Load(kind, model.parameters(), checkpoint.Dict("optimizer_state_dict"));
 
 static string Sha(Tensor t) => Convert.ToHexStringLower(SHA256.HashData(t.contiguous().bytes));
 
@@ -20,17 +20,26 @@ var tensors = new JsonObject();
 foreach (var (name, t) in model.state_dict()) tensors[name] = Sha(t);
 var state = new JsonObject();
 var saved = PyTorchOptimizers.StateDict(optimizer);
-foreach (var (index, entries) in (PyDict)saved["state"]!)
-    foreach (var (key, value) in (PyDict)entries!)
-        state[$"{index}.{key}"] = value is Tensor t && key is not "step" ? Sha(t) : PyTorchOptimizers.ToDouble(value, (string)key);
+var perParameter = saved.Dict("state");
+foreach (var index in perParameter.Keys)
+{
+    var entries = perParameter.Dict(index);
+    foreach (var key in entries.Keys)
+        state[$"{index}.{key}"] = entries[key] switch
+        {
+            Tensor t when key is not "step" => Sha(t),
+            Tensor step => step.ToDouble(),  // torch >= 1.12 keeps the step count as a tensor
+            _ => entries.Float(key),
+        };
+}
 var group = new JsonObject();
-foreach (var (key, value) in (PyDict)((List<object?>)saved["param_groups"]!)[0]!)
-    group[(string)key] = value switch
+var firstGroup = saved.DictList("param_groups")[0];
+foreach (var (key, value) in firstGroup)
+    group[$"{key}"] = value switch
     {
         double or long or bool => JsonValue.Create(value),
         null => null,
-        PyTuple t => new JsonArray(t.Items.Select(v => (JsonNode?)JsonValue.Create(PyTorchOptimizers.ToDouble(v, (string)key))).ToArray()),
-        List<object?> l => new JsonArray(l.Select(v => (JsonNode?)JsonValue.Create(PyTorchOptimizers.ToDouble(v, (string)key))).ToArray()),
+        PyTuple or List<object?> => new JsonArray((value is PyTuple tuple ? tuple.Items : firstGroup.List(key)).Select(v => (JsonNode?)JsonValue.Create(v is long l ? l : v is double d ? d : double.NaN)).ToArray()),
         _ => JsonValue.Create(value.ToString()),
     };
 
@@ -38,8 +47,8 @@ foreach (var (key, value) in (PyDict)((List<object?>)saved["param_groups"]!)[0]!
 var mapped = new JsonObject();
 foreach (var verify in new[] { true, false })
 {
-    var m = (PyDict)((PyDict)TorchCheckpoint.LoadMapped(path, verifyCrc: verify)!)["model_state_dict"]!;
-    foreach (var (name, t) in m) mapped[$"{(verify ? "crc" : "nocrc")}.{name}"] = Sha((Tensor)t!);
+    var m = StateDict.From(TorchCheckpoint.LoadMappedDict(path, verifyCrc: verify).Dict("model_state_dict"));
+    foreach (var (name, t) in m) mapped[$"{(verify ? "crc" : "nocrc")}.{name}"] = Sha(t);
 }
 
 // A copy with one bit flipped inside a tensor record: the mapped load with the CRC check must refuse it.
@@ -65,7 +74,7 @@ loss.backward();
 optimizer.step();
 Console.WriteLine(new JsonObject
 {
-    ["epoch"] = PyTorchOptimizers.ToDouble(checkpoint["epoch"], "epoch"),
+    ["epoch"] = checkpoint.Int("epoch"),
     ["tensors"] = tensors,
     ["mapped"] = mapped,
     ["mapped_corrupt_refusal"] = refusal,
