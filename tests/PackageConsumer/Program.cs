@@ -68,6 +68,28 @@ catch (CheckpointFormatException e)
 }
 File.Delete(corrupt);
 
+// The model's state dict saved as torch.save(model.state_dict()) would, read back as a StateDict and
+// loaded into a fresh Net; then into a Net with a wider first layer, which must refuse it in PyTorch's words.
+var saved_sd = Path.Combine(Path.GetTempPath(), $"sd-{Environment.ProcessId}.pt");
+model.save_pytorch(saved_sd);
+var roundtrip = new JsonObject();
+foreach (var (name, t) in StateDict.Load(saved_sd)) roundtrip[name] = Sha(t);
+var fresh = new Net();
+fresh.load_pytorch(saved_sd);
+var reloaded = new JsonObject();
+foreach (var (name, t) in fresh.state_dict()) reloaded[name] = Sha(t);
+string mismatch;
+try
+{
+    new Net(hidden: 32).load_pytorch(saved_sd);
+    mismatch = "";
+}
+catch (StateDictMismatchException e)
+{
+    mismatch = e.Message;
+}
+File.Delete(saved_sd);
+
 optimizer.zero_grad();
 var loss = model.call(ones(6, 8)).pow(2).mean();
 loss.backward();
@@ -81,15 +103,23 @@ Console.WriteLine(new JsonObject
     ["optimizer_state"] = state,
     ["param_group"] = group,
     ["trained_on"] = model.parameters().All(p => p.requires_grad),
+    ["state_dict_roundtrip"] = roundtrip,
+    ["state_dict_reloaded"] = reloaded,
+    ["state_dict_mismatch"] = mismatch,
 }.ToJsonString());
 
 /// <summary>The checkpoint's network (fc1: 8 -> 16, fc2: 16 -> 4), as a user would declare it.</summary>
 internal sealed class Net : nn.Module<Tensor, Tensor>
 {
-    private readonly TorchSharp.Modules.Linear fc1 = nn.Linear(8, 16);
-    private readonly TorchSharp.Modules.Linear fc2 = nn.Linear(16, 4);
+    private readonly TorchSharp.Modules.Linear fc1;
+    private readonly TorchSharp.Modules.Linear fc2;
 
-    public Net() : base(nameof(Net)) => RegisterComponents();
+    public Net(int hidden = 16) : base(nameof(Net))
+    {
+        fc1 = nn.Linear(8, hidden);
+        fc2 = nn.Linear(hidden, 4);
+        RegisterComponents();
+    }
 
     public override Tensor forward(Tensor x) => fc2.call(torch.tanh(fc1.call(x)));
 }

@@ -86,6 +86,14 @@ public sealed class PackageSpecs
         }
         Assert.Contains("decoupled_weight_decay", written.Select(kv => kv.Key));
         Assert.True((bool)json["trained_on"]!, "a parameter lost requires_grad after the load");
+        // save_pytorch, StateDict.Load and load_pytorch: the loaded model's tensors (the checkpoint's) back, bit for bit, in order.
+        var roundtrip = json["state_dict_roundtrip"]!.AsObject();
+        Assert.Equal(["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"], roundtrip.Select(kv => kv.Key));
+        Assert.Equal(roundtrip.ToJsonString(), json["state_dict_reloaded"]!.ToJsonString());
+        Assert.Equal(json["tensors"]!.ToJsonString(), roundtrip.ToJsonString());
+        var mismatch = (string)json["state_dict_mismatch"]!;
+        Assert.StartsWith("Error(s) in loading state_dict for Net:", mismatch);
+        Assert.Contains("size mismatch for fc1.weight: copying a param with shape torch.Size([16, 8]) from checkpoint, the shape in current model is torch.Size([32, 8]).", mismatch);
     }
 
     /// <summary>JSON values equal as values: numbers by value (1e-07 and 1E-07 alike), arrays element by element.</summary>
