@@ -1,7 +1,6 @@
 using System.Text.Json.Nodes;
 using Conformance.Orchestrator.Diagnosis;
 using Conformance.Orchestrator.GpuLeg;
-using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Reports;
 using Conformance.Orchestrator.Runs;
 using Conformance.Orchestrator.Vocabulary;

@@ -1,9 +1,7 @@
 using System.CommandLine;
 using Conformance.Cli;
-using Conformance.Orchestrator;
 using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Reports;
-using Conformance.Orchestrator.Runtimes;
 
 // Output that cannot be written (a full disk under a redirect) is reported, never an abort.
 var console = ConsoleGuard.Install();

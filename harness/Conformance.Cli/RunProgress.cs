@@ -1,5 +1,4 @@
 using Conformance.Orchestrator.Ledger;
-using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Runs;
 using Conformance.Orchestrator.Vocabulary;
 using Spectre.Console;

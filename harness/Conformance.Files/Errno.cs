@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using Conformance.Shared;
 
 namespace Conformance.Files;

@@ -1,6 +1,3 @@
-using System.Text.Json.Nodes;
-using Conformance.Protocol;
-using Conformance.Workers.TorchSharp.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 

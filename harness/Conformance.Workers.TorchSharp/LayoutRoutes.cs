@@ -1,8 +1,6 @@
 using System.Collections;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Conformance.Protocol;
 using TorchSharp.PyBridge;
 using static TorchSharp.torch;
 using Conformance.Files;

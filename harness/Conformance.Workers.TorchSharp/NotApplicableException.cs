@@ -1,5 +1,3 @@
-using System.Text;
-using Conformance.Protocol;
 using TorchSharp.PyBridge;
 using static TorchSharp.torch;
 

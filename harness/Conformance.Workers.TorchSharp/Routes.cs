@@ -1,5 +1,4 @@
 using System.Text;
-using Conformance.Protocol;
 using TorchSharp.PyBridge;
 using static TorchSharp.torch;
 using Conformance.Files;

@@ -1,4 +1,3 @@
-using Conformance.Protocol;
 using TorchSharp;
 using static TorchSharp.torch;
 using Conformance.Files;

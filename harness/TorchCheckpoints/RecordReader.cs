@@ -1,8 +1,5 @@
-using System.Buffers.Binary;
-using System.Globalization;
 using System.IO.Compression;
 using System.IO.Hashing;
-using System.Text;
 using Microsoft.Win32.SafeHandles;
 
 namespace TorchCheckpoints;

@@ -1,5 +1,4 @@
 using System.IO.Hashing;
-using System.Text;
 using Microsoft.Win32.SafeHandles;
 
 namespace TorchCheckpoints;

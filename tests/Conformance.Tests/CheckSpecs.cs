@@ -1,6 +1,5 @@
 using Conformance.Orchestrator;
 using Conformance.Orchestrator.Check;
-using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Runs;
 using Conformance.Orchestrator.Runtimes;
 using Conformance.Orchestrator.Workers;

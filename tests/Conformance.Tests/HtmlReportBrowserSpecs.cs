@@ -1,7 +1,5 @@
-using Conformance.Orchestrator;
 using Conformance.Orchestrator.Judgement;
 using Conformance.Orchestrator.Ledger;
-using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Reports;
 using Conformance.Orchestrator.Runs;
 using Conformance.Orchestrator.Runtimes;

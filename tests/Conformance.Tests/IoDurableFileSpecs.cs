@@ -1,7 +1,6 @@
 using System.IO.Compression;
 using System.Text;
 using Conformance.Orchestrator.Runtimes;
-using Conformance.Protocol;
 using Conformance.Files;
 
 namespace Conformance.Tests;

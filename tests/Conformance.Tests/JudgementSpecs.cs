@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using Conformance.Orchestrator.Judgement;
-using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Vocabulary;
 
 namespace Conformance.Tests;

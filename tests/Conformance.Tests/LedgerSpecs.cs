@@ -1,6 +1,4 @@
-using Conformance.Orchestrator.Judgement;
 using Conformance.Orchestrator.Ledger;
-using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Vocabulary;
 
 namespace Conformance.Tests;

@@ -1,6 +1,5 @@
 using Conformance.Orchestrator;
 using Conformance.Orchestrator.Ledger;
-using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Runs;
 using Conformance.Orchestrator.Runtimes;
 

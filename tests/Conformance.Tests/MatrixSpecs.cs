@@ -1,6 +1,5 @@
 using System.Text.RegularExpressions;
 using Conformance.Orchestrator;
-using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Reports;
 using Conformance.Orchestrator.Vocabulary;
 using Xunit.Abstractions;

@@ -4,7 +4,6 @@ using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Runs;
 using Conformance.Orchestrator.Runtimes;
 using Conformance.Orchestrator.Vocabulary;
-using Conformance.Orchestrator.Workers;
 
 namespace Conformance.Tests;
 

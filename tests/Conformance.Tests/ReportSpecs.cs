@@ -2,7 +2,6 @@ using ApprovalTests;
 using ApprovalTests.Reporters;
 using Conformance.Orchestrator.Judgement;
 using Conformance.Orchestrator.Ledger;
-using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Reports;
 using Conformance.Orchestrator.Runs;
 using Conformance.Orchestrator.Runtimes;

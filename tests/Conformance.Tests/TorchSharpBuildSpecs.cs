@@ -1,4 +1,3 @@
-using Conformance.Orchestrator.Ledger;
 using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Runtimes;
 using Conformance.Orchestrator.Vocabulary;

@@ -1,7 +1,6 @@
 using Conformance.Orchestrator.Runtimes;
 using Conformance.Orchestrator.Vocabulary;
 using Conformance.Orchestrator.Workers;
-using Conformance.Protocol;
 
 namespace Conformance.Tests;
 

@@ -3,7 +3,6 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Conformance.Orchestrator.Vocabulary;
-using Conformance.Protocol;
 using Conformance.Files;
 
 namespace Conformance.Orchestrator.Check;

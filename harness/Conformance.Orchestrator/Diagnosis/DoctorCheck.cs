@@ -1,7 +1,4 @@
 using System.Reflection;
-using System.Text;
-using System.Text.RegularExpressions;
-using Conformance.Orchestrator.Runtimes;
 
 namespace Conformance.Orchestrator.Diagnosis;
 

@@ -1,5 +1,4 @@
 using System.Text.Json.Nodes;
-using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Reports;
 using Conformance.Orchestrator.Runs;
 using Conformance.Orchestrator.Ledger;

@@ -6,7 +6,6 @@ using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Runs;
 using Conformance.Orchestrator.Runtimes;
 using Conformance.Orchestrator.Vocabulary;
-using Conformance.Orchestrator.Workers;
 using Conformance.Protocol;
 
 namespace Conformance.Orchestrator.GpuLeg;

@@ -1,6 +1,5 @@
 using System.Text.Json.Nodes;
 using Conformance.Orchestrator.Ledger;
-using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Reports;
 using Conformance.Orchestrator.Runs;
 using Conformance.Orchestrator.Vocabulary;

@@ -1,7 +1,4 @@
-using System.Text.Json.Nodes;
-using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Vocabulary;
-using Conformance.Protocol;
 using P = Conformance.Orchestrator.Vocabulary.ProblemCodes;
 
 namespace Conformance.Orchestrator.Judgement;

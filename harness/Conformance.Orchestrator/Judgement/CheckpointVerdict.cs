@@ -1,6 +1,3 @@
-using System.Globalization;
-using System.Text.Json.Nodes;
-using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Vocabulary;
 using P = Conformance.Orchestrator.Vocabulary.ProblemCodes;
 

@@ -1,5 +1,3 @@
-using Conformance.Orchestrator.Matrix;
-using Conformance.Orchestrator.Vocabulary;
 using P = Conformance.Orchestrator.Vocabulary.ProblemCodes;
 
 namespace Conformance.Orchestrator.Judgement;

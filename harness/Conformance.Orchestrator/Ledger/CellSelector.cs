@@ -1,7 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
-using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Vocabulary;
 
 namespace Conformance.Orchestrator.Ledger;

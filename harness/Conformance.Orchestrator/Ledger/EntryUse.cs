@@ -1,7 +1,4 @@
-using System.Text.Json.Nodes;
-using Conformance.Orchestrator.Judgement;
 using Conformance.Orchestrator.Vocabulary;
-using Conformance.Protocol;
 
 namespace Conformance.Orchestrator.Ledger;
 

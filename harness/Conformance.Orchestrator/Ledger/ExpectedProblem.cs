@@ -1,9 +1,3 @@
-using System.Globalization;
-using System.Text;
-using System.Text.Json.Nodes;
-using System.Text.RegularExpressions;
-using Conformance.Orchestrator.Judgement;
-using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Vocabulary;
 
 namespace Conformance.Orchestrator.Ledger;

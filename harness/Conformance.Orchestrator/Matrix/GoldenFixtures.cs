@@ -1,8 +1,3 @@
-using System.Text.Json;
-using System.Text.Json.Nodes;
-using Conformance.Orchestrator.Runtimes;
-using Conformance.Orchestrator.Vocabulary;
-using Conformance.Protocol;
 
 namespace Conformance.Orchestrator.Matrix;
 

@@ -4,7 +4,6 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Conformance.Orchestrator.Runtimes;
 using Conformance.Orchestrator.Workers;
-using Conformance.Protocol;
 using Conformance.Files;
 
 namespace Conformance.Orchestrator.Reports;

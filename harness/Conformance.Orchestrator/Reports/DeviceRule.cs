@@ -1,8 +1,3 @@
-using System.Text.Json.Nodes;
-using Conformance.Orchestrator.Ledger;
-using Conformance.Orchestrator.Matrix;
-using Conformance.Orchestrator.Runtimes;
-using Conformance.Orchestrator.Vocabulary;
 
 namespace Conformance.Orchestrator.Reports;
 

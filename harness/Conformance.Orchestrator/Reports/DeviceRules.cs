@@ -1,6 +1,5 @@
 using System.Text.Json.Nodes;
 using Conformance.Orchestrator.Ledger;
-using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Runtimes;
 using Conformance.Orchestrator.Vocabulary;
 

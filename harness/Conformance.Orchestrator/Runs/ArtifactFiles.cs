@@ -1,9 +1,3 @@
-using System.Text.Json.Nodes;
-using Conformance.Orchestrator.Matrix;
-using Conformance.Orchestrator.Runtimes;
-using Conformance.Orchestrator.Vocabulary;
-using Conformance.Orchestrator.Workers;
-using Conformance.Protocol;
 using Conformance.Files;
 
 namespace Conformance.Orchestrator.Runs;

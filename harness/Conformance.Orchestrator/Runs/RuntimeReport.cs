@@ -1,12 +1,5 @@
-using System.Diagnostics;
 using System.Text.Json.Nodes;
-using Conformance.Orchestrator.Judgement;
-using Conformance.Orchestrator.Ledger;
-using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Runtimes;
-using Conformance.Orchestrator.Vocabulary;
-using Conformance.Orchestrator.Workers;
-using Conformance.Protocol;
 
 namespace Conformance.Orchestrator.Runs;
 

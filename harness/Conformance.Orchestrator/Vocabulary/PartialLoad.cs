@@ -1,5 +1,3 @@
-using System.Text.Json.Nodes;
-using Conformance.Protocol;
 
 namespace Conformance.Orchestrator.Vocabulary;
 

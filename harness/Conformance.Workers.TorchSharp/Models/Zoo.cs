@@ -1,4 +1,3 @@
-using Conformance.Protocol;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

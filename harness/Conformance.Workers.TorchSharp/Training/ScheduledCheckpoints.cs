@@ -1,5 +1,4 @@
 using System.Text.Json.Nodes;
-using Conformance.Protocol;
 using Conformance.Workers.TorchSharp.Models;
 using TorchCheckpoints;
 using TorchSharp;
