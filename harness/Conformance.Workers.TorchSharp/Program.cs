@@ -16,6 +16,14 @@ if (args is ["builders"])
     return 0;
 }
 
+// `check-samples DIR`: the TorchSharp-made files `conformance check` is pinned on (tests/check-samples/):
+// an Adam's optimizer.save_state_dict and a Tensor.Save tensor (python/torchconformance/samples.py writes the rest).
+if (args is ["check-samples", var samplesDir])
+{
+    Check.WriteSamples(samplesDir);
+    return 0;
+}
+
 // The TorchSharp worker: acts and observes, never judges. Claim stdout before libtorch loads.
 var channel = WorkerHost.ClaimProtocolChannel();
 // Pin libtorch's thread pools before any parallel work: results change with the thread count.

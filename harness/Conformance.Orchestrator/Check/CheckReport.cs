@@ -11,8 +11,15 @@ public static class CheckReport
 {
     private const int MaxTensorRows = 40;
 
-    public static string Summary(CheckRun run) =>
-        $"{run.Files.Count(f => f.Verdict.LoadsInDotNet)} of {run.Files.Count} file(s) load in .NET ({run.Elapsed.TotalSeconds:0.0} s)";
+    public static string Summary(CheckRun run)
+    {
+        int Count(CheckOutcome o) => run.Files.Count(f => f.Verdict.Outcome == o);
+        var others = new List<string>();
+        if (Count(CheckOutcome.DoesNotLoad) is > 0 and var bad) others.Add($"{bad} do{(bad == 1 ? "es" : "")} not");
+        if (Count(CheckOutcome.NotAModel) is > 0 and var not) others.Add($"{not} {(not == 1 ? "is" : "are")} not a model file");
+        if (Count(CheckOutcome.IoError) is > 0 and var io) others.Add($"{io} could not be read");
+        return $"{Count(CheckOutcome.Loads)} of {run.Files.Count} file(s) load in .NET{(others.Count > 0 ? "; " + string.Join(", ", others) : "")} (exit {run.ExitCode}; {run.Elapsed.TotalSeconds:0.0} s)";
+    }
 
     public static string Markdown(CheckRun run)
     {
@@ -107,6 +114,8 @@ public static class CheckReport
             ["path"] = f.Path,
             ["format"] = f.Format,
             ["loads_in_dotnet"] = f.Verdict.LoadsInDotNet,
+            ["outcome"] = f.Verdict.Outcome.ToString(),
+            ["exit_code"] = (int)f.Verdict.Outcome,
             ["verdict"] = f.Verdict.Line,
             ["remedy"] = f.Verdict.Remedy,
             ["device_warnings"] = new JsonArray(f.Verdict.DeviceWarnings.Select(w => (JsonNode)w).ToArray()),
@@ -128,6 +137,7 @@ public static class CheckReport
             ["started"] = run.Started.ToString("o"),
             ["elapsed_s"] = Math.Round(run.Elapsed.TotalSeconds, 1),
             ["summary"] = Summary(run),
+            ["exit_code"] = run.ExitCode,
             ["runtimes"] = new JsonArray(run.Runtimes.Select(r => (JsonNode)new JsonObject { ["id"] = r.Id, ["available"] = r.Available, ["where"] = r.Where }).ToArray()),
             ["files"] = new JsonArray(run.Files.Select(f => (JsonNode)One(f)).ToArray()),
         };

@@ -29,14 +29,29 @@ public sealed record CheckedFile(
 /// <summary>The verdict in one line and what to do in another; <see cref="LoadsInDotNet"/> decides the exit code.</summary>
 public sealed record Verdict(bool LoadsInDotNet, string Line, string Remedy)
 {
+    private readonly CheckOutcome? outcome;
+
+    /// <summary>What the file is to the question "will it load in .NET?"; decides the exit code (<see cref="CheckOutcomes"/>).</summary>
+    public CheckOutcome Outcome
+    {
+        get => outcome ?? (LoadsInDotNet ? CheckOutcome.Loads : CheckOutcome.DoesNotLoad);
+        init => outcome = value;
+    }
+
     /// <summary>How the file loads otherwise on a GPU than on the CPU in PyTorch (<see cref="Judgement.DeviceRules"/>), one line each.</summary>
     public IReadOnlyList<string> DeviceWarnings { get; init; } = [];
 }
+
+/// <summary>One file or folder to check: its full path, and the path as the user gave it (what every message shows).</summary>
+public sealed record CheckItem(string Full, string Display);
 
 /// <summary>The whole run of <c>conformance check</c>.</summary>
 public sealed record CheckRun(IReadOnlyList<CheckedFile> Files, IReadOnlyList<Runtime> Runtimes, DateTimeOffset Started, TimeSpan Elapsed)
 {
     public bool AllLoad => Files.All(f => f.Verdict.LoadsInDotNet);
+
+    /// <summary>The run's exit code: the gravest outcome of any file (<see cref="CheckOutcomes.ExitCode"/>).</summary>
+    public int ExitCode => CheckOutcomes.ExitCode(Files.Select(f => f.Verdict.Outcome));
 }
 
 /// <summary>
@@ -52,21 +67,25 @@ public sealed class FileCheck(Suite suite, RunnerOptions options, string? modelT
     private static readonly string[] HfIndexes = ["model.safetensors.index.json", "pytorch_model.bin.index.json"];
     private static readonly string[] HfSingles = ["model.safetensors", "pytorch_model.bin"];
 
-    /// <summary>Each path as the items it holds: a Hugging Face folder is one item; another folder, each of its files.</summary>
-    public static IReadOnlyList<string> Expand(IEnumerable<string> paths)
+    /// <summary>
+    /// Each path as the items it holds: a Hugging Face folder is one item; another folder, each of its files.
+    /// Each item keeps the path as the user gave it (a folder's files under the folder as given), for every message.
+    /// </summary>
+    public static IReadOnlyList<CheckItem> Expand(IEnumerable<string> paths)
     {
-        var items = new List<string>();
+        var items = new List<CheckItem>();
         foreach (var raw in paths)
         {
             var path = System.IO.Path.GetFullPath(raw);
-            if (File.Exists(path)) items.Add(path);
+            if (File.Exists(path)) items.Add(new(path, raw));
             else if (Directory.Exists(path))
             {
-                if (IsHuggingFace(path)) items.Add(path);
+                if (IsHuggingFace(path)) items.Add(new(path, raw));
                 else
                 {
-                    items.AddRange(Directory.GetFiles(path).Order(StringComparer.Ordinal));
-                    items.AddRange(Directory.GetDirectories(path).Where(IsHuggingFace).Order(StringComparer.Ordinal));
+                    var inside = Directory.GetFiles(path).Order(StringComparer.Ordinal)
+                        .Concat(Directory.GetDirectories(path).Where(IsHuggingFace).Order(StringComparer.Ordinal));
+                    items.AddRange(inside.Select(p => new CheckItem(p, System.IO.Path.Join(raw, System.IO.Path.GetFileName(p)))));
                 }
             }
             else throw new FileNotFoundException($"{raw}: no such file or folder", raw);
@@ -76,20 +95,73 @@ public sealed class FileCheck(Suite suite, RunnerOptions options, string? modelT
 
     private static bool IsHuggingFace(string dir) => HfIndexes.Concat(HfSingles).Any(n => File.Exists(System.IO.Path.Combine(dir, n)));
 
-    public CheckRun Run(IReadOnlyList<string> paths, Action<string>? progress = null)
+    public CheckRun Run(IReadOnlyList<string> paths, Action<string>? progress = null) => Run(Expand(paths), progress);
+
+    public CheckRun Run(IReadOnlyList<CheckItem> items, Action<string>? progress = null)
     {
         var started = DateTimeOffset.Now;
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var items = Expand(paths);
         using var pool = new WorkerPool(options.StartTimeout, options.WorkerEnvironment);
         var files = new List<CheckedFile>();
         foreach (var (item, i) in items.Select((p, i) => (p, i)))
         {
-            progress?.Invoke($"[{i + 1}/{items.Count}] {item}");
-            var staged = Stage(item, i);
-            files.Add(Directory.Exists(staged) ? CheckFolder(pool, item, staged) : CheckFile(pool, item, staged));
+            progress?.Invoke($"[{i + 1}/{items.Count}] {item.Display}");
+            if (Unreadable(item) is { } unreadable)
+            {
+                files.Add(unreadable);
+                continue;
+            }
+            string staged;
+            try { staged = Stage(item.Full, i); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                files.Add(IoFailure(item, $"could not copy it under {options.ArtifactsDir} for the runtimes to read: {e.Message}"));
+                continue;
+            }
+            var file = Directory.Exists(staged) ? CheckFolder(pool, item.Display, staged) : CheckFile(pool, item.Display, staged);
+            files.Add(file);
         }
         return new CheckRun(files, suite.Runtimes, started, clock.Elapsed);
+    }
+
+    /// <summary>A file this process cannot open (permissions, an I/O error): its own verdict, exit 4, and no worker is asked.</summary>
+    private static CheckedFile? Unreadable(CheckItem item)
+    {
+        if (Directory.Exists(item.Full)) return null;
+        try
+        {
+            using var stream = new FileStream(item.Full, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.None);
+            stream.ReadByte();
+            return null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return IoFailure(item, e is UnauthorizedAccessException ? "permission denied" : e.Message);
+        }
+    }
+
+    private static CheckedFile IoFailure(CheckItem item, string why) =>
+        new(item.Display, "unreadable", null, null, [], [],
+            new Verdict(false, $"✗ cannot read {item.Display}: {why}", "check that the file exists and that you may read it (ls -l; chmod u+r), then run check again") { Outcome = CheckOutcome.IoError }, []);
+
+    /// <summary>Every string in a JSON tree with <paramref name="from"/> (the staged copy) replaced by <paramref name="to"/> (the path as given).</summary>
+    private static JsonNode? Renamed(JsonNode? node, string from, string to)
+    {
+        switch (node)
+        {
+            case JsonObject o:
+                foreach (var key in o.Select(kv => kv.Key).ToList())
+                    if (Renamed(o[key], from, to) is var n && !ReferenceEquals(n, o[key])) o[key] = n;
+                return o;
+            case JsonArray a:
+                for (int i = 0; i < a.Count; i++)
+                    if (Renamed(a[i], from, to) is var n && !ReferenceEquals(n, a[i])) a[i] = n;
+                return a;
+            case JsonValue v when v.GetValueKind() == System.Text.Json.JsonValueKind.String && v.GetValue<string>().Contains(from, StringComparison.Ordinal):
+                return JsonValue.Create(v.GetValue<string>().Replace(from, to, StringComparison.Ordinal));
+            default:
+                return node;
+        }
     }
 
     private IEnumerable<Runtime> PyTorchs => suite.Runtimes.Where(r => r.Available && r.Kind == RuntimeKinds.PyTorch && !Runtime.IsAccelerator(r.Device))
@@ -155,12 +227,21 @@ public sealed class FileCheck(Suite suite, RunnerOptions options, string? modelT
         var keys = MirrorKeys(inventory);
         foreach (var rt in TorchSharps)
         {
-            var answer = Ask(pool, rt, new JsonObject { ["path"] = staged, ["format"] = format, ["keys"] = keys }, out var error);
+            var args = new JsonObject { ["path"] = staged, ["format"] = format, ["keys"] = keys };
+            if (OptimizerFiles.ClassOf(inventory) is { } optimizer) args["optimizer_class"] = optimizer;
+            var answer = Ask(pool, rt, args, out var error);
             if (answer is null) failures.Add(new ReaderResult(rt.Id, "(worker)", "failed", error ?? "", 0));
             else foreach (var r in answer["readers"]?.AsArray() ?? []) readers.Add((rt.Id, (JsonObject)r!));
         }
         var judged = Judge(inventory, readers).Concat(failures).ToList();
         var twin = modelTwin is null ? [] : Twin(pool, staged, format, inventory);
+        // Every message names the file as the user gave it, never the staged copy the workers read.
+        if (staged != original)
+        {
+            inventory = Renamed(inventory, staged, original) as JsonObject;
+            judged = judged.Select(r => r with { Message = r.Message.Replace(staged, original, StringComparison.Ordinal) }).ToList();
+            twin = twin.Select(t => t with { Message = t.Message.Replace(staged, original, StringComparison.Ordinal) }).ToList();
+        }
         var file = new CheckedFile(original, format, inventory, reference, judged, twin, Verdicts.Placeholder, []);
         return file with { Verdict = Verdicts.For(file) };
     }
@@ -218,7 +299,8 @@ public sealed class FileCheck(Suite suite, RunnerOptions options, string? modelT
             if (answer is null) failures.Add(new ReaderResult(rt.Id, "(worker)", "failed", error ?? "", 0));
             else foreach (var r in answer["readers"]?.AsArray() ?? []) readers.Add((rt.Id, (JsonObject)r!));
         }
-        var judged = Judge(inventory, readers).Concat(failures).ToList();
+        var judged = Judge(inventory, readers).Concat(failures)
+            .Select(r => staged == original ? r : r with { Message = r.Message.Replace(staged, original, StringComparison.Ordinal) }).ToList();
         var folder = new CheckedFile(original, (string)inventory["format"]!, inventory, parts.FirstOrDefault()?.ReferenceRuntime, judged, [], Verdicts.Placeholder, parts);
         return folder with { Verdict = Verdicts.For(folder) };
     }
@@ -247,6 +329,17 @@ public sealed class FileCheck(Suite suite, RunnerOptions options, string? modelT
                 continue;
             }
             var got = (r["tensors"]?.AsArray() ?? []).OfType<JsonObject>().ToList();
+            // What torch.load handed back when it was not a dict (1.13 returns a TorchScript module even with weights_only=True).
+            var returned = r["returned"]?.GetValue<string>() is { } type ? $"; returned a {type}, not a dict (torch.load hands TorchScript to torch.jit.load)" : "";
+            // A complete reading with no tensors (TorchScript without parameters, a scripted function): a reader that
+            // loads it and finds none agrees with it.
+            if (inventory is not null && expected.Count == 0 && inventory["inventory_error"] is null && inventory["tensors"] is JsonArray)
+            {
+                yield return got.Count == 0
+                    ? new ReaderResult(runtime, name, "identical", "loaded; it holds no tensors, as PyTorch read" + returned, 0)
+                    : new ReaderResult(runtime, name, "differs", $"read {got.Count} tensors where PyTorch read none (first: '{got[0]["key"]}')", got.Count);
+                continue;
+            }
             if (inventory is null || expected.Count == 0)
             {
                 yield return new ReaderResult(runtime, name, "read", $"read {got.Count} tensors (no reference reading to compare with)", got.Count);
@@ -268,7 +361,7 @@ public sealed class FileCheck(Suite suite, RunnerOptions options, string? modelT
             var missing = expected.Keys.Where(k => !seen.Contains(k)).ToList();
             if (missing.Count > 0) diffs.Insert(0, $"{missing.Count} of {expected.Count} tensors missing (first: '{missing[0]}')");
             yield return diffs.Count == 0
-                ? new ReaderResult(runtime, name, "identical", $"{got.Count} tensors, bytes identical", got.Count)
+                ? new ReaderResult(runtime, name, "identical", $"{got.Count} tensors, bytes identical" + returned, got.Count)
                 : new ReaderResult(runtime, name, "differs", $"{diffs.Count} difference(s): {string.Join("; ", diffs.Take(3))}", got.Count);
         }
     }
