@@ -225,6 +225,7 @@ public sealed class CheckSpecs(CheckFixture fx, ITestOutputHelper output) : ICla
             Assert.Equal("failed", Reader(f, rt, "torch.load (default)").Status);
         }
         Assert.Contains("saved from cuda:0", f.Verdict.Line);
+        Assert.Contains("map_location='cpu'", f.Verdict.Line);
         Assert.Contains("map_location='cpu'", f.Verdict.Remedy);
     }
 
@@ -253,6 +254,112 @@ public sealed class CheckSpecs(CheckFixture fx, ITestOutputHelper output) : ICla
         Assert.False(f.Verdict.LoadsInDotNet);
         Assert.True(Reader(f, "pytorch-2.14", "torch.load(weights_only=True)").Identical);
         Assert.Contains("torch >= 1.6", f.Verdict.Remedy);
+    }
+
+    [SkippableTheory]
+    [InlineData("script_function.pt", 0, "forward")]
+    [InlineData("script_no_params.pt", 0, "forward")]
+    [InlineData("script_list.pt", 2, "forward")]
+    [InlineData("script_tuple.pt", 2, "forward")]
+    [InlineData("script_dict.pt", 2, "forward")]
+    [InlineData("script_method.pt", 2, "embed")]
+    public void TorchScript_that_torch_jit_load_loads_counts_as_loading_with_no_parameters_with_list_tuple_or_dict_outputs_and_with_an_exported_method(string sample, int tensors, string method)
+    {
+        RequireRuntimes();
+        var f = fx.File($"tests/check-samples/{sample}");
+        Show(f);
+        Assert.Equal("torchscript", f.Format);
+        Assert.Equal(tensors, f.Inventory!["tensors"]!.AsArray().Count);
+        Assert.Contains(method, f.Inventory["methods"]!.AsArray().Select(m => (string)m!));
+        var jit = Reader(f, "torchsharp-0.107", "TorchSharp torch.jit.load");
+        Assert.True(jit.Identical, jit.Message);
+        if (tensors == 0) Assert.Equal("loaded; it holds no tensors, as PyTorch read", jit.Message);
+        foreach (var rt in CheckFixture.Producers) Assert.True(Reader(f, rt, "torch.jit.load").Identical, rt);
+        Assert.Equal(CheckOutcome.Loads, f.Verdict.Outcome);
+        Assert.StartsWith("✓ TorchScript", f.Verdict.Line);
+        Assert.DoesNotContain("TorchCheckpoint", f.Verdict.Line);
+    }
+
+    [SkippableFact]
+    public void Torch_1_13s_weights_only_on_TorchScript_is_shown_returning_the_module_it_loads_not_missing_tensors()
+    {
+        RequireRuntimes();
+        var f = fx.File("fixtures/pytorch-2.6/lenet.torchscript_script.bin");
+        var old = Reader(f, "pytorch-1.13", "torch.load(weights_only=True)");
+        Assert.True(old.Identical, old.Message);
+        Assert.Contains("returned a RecursiveScriptModule", old.Message);
+        // torch 2.x refuses it in its own words.
+        Assert.Contains("weights_only", Reader(f, "pytorch-2.6", "torch.load(weights_only=True)").Message);
+    }
+
+    [SkippableFact]
+    public void A_torchsharp_optimizer_state_is_its_own_kind_read_by_optimizer_load_state_dict_and_exits_as_not_a_model_file()
+    {
+        RequireRuntimes();
+        var f = fx.File("tests/check-samples/torchsharp_adam_state.bin");
+        Show(f);
+        Assert.Equal("torchsharp_optimizer", f.Format);
+        Assert.Contains("of Adam", (string)f.Inventory!["description"]!);
+        var own = Reader(f, "torchsharp-0.107", "TorchSharp optimizer.load_state_dict");
+        Assert.Equal("read", own.Status);
+        // Adam over a Linear(4, 3): exp_avg and exp_avg_sq of the weight and the bias, and each step.
+        Assert.True(own.Tensors >= 4, own.Message);
+        Assert.Equal(CheckOutcome.NotAModel, f.Verdict.Outcome);
+        Assert.StartsWith("⚠ a TorchSharp optimizer state", f.Verdict.Line);
+        Assert.Contains("optimizer.load_state_dict(path)", f.Verdict.Remedy);
+    }
+
+    [SkippableFact]
+    public void A_tensor_save_file_is_its_own_kind_read_by_tensor_load_and_exits_as_not_a_model_file()
+    {
+        RequireRuntimes();
+        var f = fx.File("tests/check-samples/torchsharp_tensor.bin");
+        Show(f);
+        Assert.Equal("torchsharp_tensor", f.Format);
+        Assert.Equal([2, 3], f.Inventory!["tensors"]![0]!["shape"]!.AsArray().Select(d => (int)d!));
+        Assert.True(Reader(f, "torchsharp-0.107", "TorchSharp Tensor.Load").Identical);
+        Assert.Equal(CheckOutcome.NotAModel, f.Verdict.Outcome);
+        Assert.StartsWith("⚠ a single tensor saved with Tensor.Save", f.Verdict.Line);
+    }
+
+    [SkippableFact]
+    public void A_pytorch_optimizer_state_dict_is_tried_with_pybridges_optimizer_load_py_and_loads_with_pytorchs_bytes()
+    {
+        RequireRuntimes();
+        var f = fx.File("tests/check-samples/pytorch_adam_state.pt");
+        Show(f);
+        var loadPy = Reader(f, "torchsharp-0.107", "PyBridge optimizer.load_py (Adam)");
+        Assert.True(loadPy.Identical, loadPy.Message);
+        Assert.Equal(CheckOutcome.NotAModel, f.Verdict.Outcome);
+        Assert.StartsWith("⚠ a PyTorch optimizer state dict", f.Verdict.Line);
+        Assert.DoesNotContain("training checkpoint", f.Verdict.Line);
+        Assert.Contains("optimizer.load_py(path)", f.Verdict.Remedy);
+    }
+
+    [SkippableFact]
+    public void A_checkpoint_cut_to_60_percent_is_named_a_damaged_torch_save_file_with_where_it_ends_and_torchs_own_error()
+    {
+        RequireRuntimes();
+        var f = fx.File("tests/check-samples/truncated_60pct.pt");
+        Show(f);
+        Assert.Equal("zip_damaged", f.Format);
+        Assert.Equal(CheckOutcome.DoesNotLoad, f.Verdict.Outcome);
+        Assert.StartsWith("✗ a damaged torch.save file: it ends at byte 4,863 without the zip's closing directory, so it was cut short; the last entry begun is 'ckpt_adam.checkpoint/data/", f.Verdict.Line);
+        var torchSays = Reader(f, "pytorch-2.14", "torch.load(weights_only=True)");
+        Assert.Equal("failed", torchSays.Status);
+        Assert.Contains("torch.load says: " + torchSays.Message, f.Verdict.Line);
+        Assert.DoesNotContain("save it with torch.save", f.Verdict.Remedy);
+        Assert.Contains("end-of-central-directory", Reader(f, "torchsharp-0.107", "TorchCheckpoints TorchCheckpoint.Load").Message);
+    }
+
+    [SkippableFact]
+    public void An_empty_file_is_called_empty_and_exits_as_not_a_model_file()
+    {
+        RequireRuntimes();
+        var f = fx.File("tests/check-samples/empty.pt");
+        Assert.Equal("empty", f.Format);
+        Assert.Equal(CheckOutcome.NotAModel, f.Verdict.Outcome);
+        Assert.StartsWith("✗ an empty file (0 bytes)", f.Verdict.Line);
     }
 
     [SkippableFact]
@@ -289,6 +396,58 @@ public sealed class CheckSpecs(CheckFixture fx, ITestOutputHelper output) : ICla
         var (usage, usageText) = Shell.Run($"{cli} no/such/file.pt", TimeSpan.FromMinutes(2), output);
         Assert.Equal(2, usage);
         Assert.Contains("no/such/file.pt: no such file or folder", usageText);
+    }
+
+    /// <summary>
+    /// From a folder outside the checkout: each documented exit code, paths as the user typed them (relative, with
+    /// spaces and non-ASCII), no stack trace for any bad input, and nothing written without --out.
+    /// </summary>
+    [SkippableFact]
+    public void From_another_folder_the_cli_gives_each_documented_exit_code_names_paths_as_typed_shows_no_stack_trace_and_writes_nothing_without_out()
+    {
+        RequireRuntimes();
+        var here = Path.Combine(Path.GetTempPath(), $"check-cli-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(Path.Combine(here, "my models"));
+        try
+        {
+            var samples = Path.Combine(CheckFixture.Root, "tests", "check-samples");
+            foreach (var n in new[] { "script_list.pt", "script_function.pt", "torchsharp_adam_state.bin", "torchsharp_tensor.bin", "pytorch_adam_state.pt", "truncated_60pct.pt", "empty.pt" })
+                System.IO.File.Copy(Path.Combine(samples, n), Path.Combine(here, "my models", n));
+            System.IO.File.Copy(Path.Combine(samples, "script_dict.pt"), Path.Combine(here, "my models", "modèle ünïcode.pt"));
+            var reportsBefore = Directory.Exists(Path.Combine(CheckFixture.Root, "reports", "check")) ? Directory.GetFiles(Path.Combine(CheckFixture.Root, "reports", "check")).Length : 0;
+            (int Code, string Text) Check(string args) => Shell.Run($"cd '{here}' && dotnet {CliSpecs.Cli()} check {args}", TimeSpan.FromMinutes(3), output);
+
+            var (loads, loadsText) = Check("'my models/script_list.pt' 'my models/script_function.pt' 'my models/modèle ünïcode.pt' --json");
+            Assert.True(loads == 0, loadsText);
+            var json = System.Text.Json.Nodes.JsonNode.Parse(loadsText[..(loadsText.LastIndexOf('}') + 1)])!;
+            Assert.Equal(["my models/script_list.pt", "my models/script_function.pt", "my models/modèle ünïcode.pt"], json["files"]!.AsArray().Select(f => (string)f!["path"]!));
+            Assert.Equal(0, (int)json["exit_code"]!);
+
+            var (notModel, notModelText) = Check("'my models/torchsharp_adam_state.bin' 'my models/torchsharp_tensor.bin' 'my models/pytorch_adam_state.pt'");
+            Assert.True(notModel == 3, notModelText);
+            var (bad, badText) = Check("'my models/truncated_60pct.pt' 'my models/empty.pt'");
+            Assert.True(bad == 1, badText);
+            Assert.Contains("## `my models/truncated_60pct.pt`", badText);
+            Assert.Contains("✗ a damaged torch.save file", badText);
+            Assert.DoesNotContain("artifacts/check", badText);
+
+            // /proc/self/mem exists and cannot be read from byte 0 (EIO), even by root: an I/O error, exit 4.
+            var (io, ioText) = Check("/proc/self/mem");
+            Assert.True(io == 4, ioText);
+            Assert.Contains("✗ cannot read /proc/self/mem", ioText);
+            var (missing, missingText) = Check("'my models/no such.pt'");
+            Assert.Equal(2, missing);
+            Assert.Contains("my models/no such.pt: no such file or folder", missingText);
+            Directory.CreateDirectory(Path.Combine(here, "nothing"));
+            var (emptyDir, emptyDirText) = Check("nothing");
+            Assert.Equal(2, emptyDir);
+            foreach (var text in new[] { loadsText, notModelText, badText, ioText, missingText, emptyDirText })
+                Assert.DoesNotMatch(@"\n\s+at \S+\(", text);
+            // --json without --out: nothing in the user's folder but their files, nothing new under reports/.
+            Assert.Equal(["my models", "nothing"], Directory.GetFileSystemEntries(here).Select(Path.GetFileName).Order());
+            Assert.Equal(reportsBefore, Directory.Exists(Path.Combine(CheckFixture.Root, "reports", "check")) ? Directory.GetFiles(Path.Combine(CheckFixture.Root, "reports", "check")).Length : 0);
+        }
+        finally { Directory.Delete(here, recursive: true); }
     }
 }
 
