@@ -14,6 +14,7 @@
   function, ``ScriptFunction.save``), ``script_no_params.pt`` (a module without parameters),
   ``script_list.pt``, ``script_tuple.pt``, ``script_dict.pt`` (``forward`` returns a list, a tuple, a
   dict of tensors) and ``script_method.pt`` (a second method, ``@torch.jit.export``);
+- ``truncated_60pct.pt`` and ``empty.pt`` (``write_damaged``): a checkpoint cut short, a file of 0 bytes;
 - ``pytorch_adam_state.pt``: ``torch.save(optimizer.state_dict())`` of an Adam over a Linear(4, 3) after
   one step, as PyBridge's own optimizer test files are (``{state, param_groups}``; ``optimizer.load_py``).
 The TorchSharp-made samples (``torchsharp_adam_state.bin`` from ``optimizer.save_state_dict`` and
@@ -95,6 +96,7 @@ def write(out: str) -> None:
     os.remove(plain)
     write_torchscript(out)
     write_optimizer(out)
+    write_damaged(out)
 
 
 class _NoParams(torch.nn.Module):
@@ -155,6 +157,17 @@ def write_optimizer(out: str) -> None:
     model(torch.ones(2, 4)).sum().backward()
     opt.step()
     torch.save(opt.state_dict(), os.path.join(out, "pytorch_adam_state.pt"))
+
+
+def write_damaged(out: str, source: str = "") -> None:
+    """``truncated_60pct.pt``: the first 60 % of the 2.6 Adam checkpoint fixture (an interrupted copy), and
+    ``empty.pt``: 0 bytes (a save that wrote nothing)."""
+    source = source or os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "pytorch-2.6", "ckpt_adam.checkpoint.pt")
+    with open(source, "rb") as f:
+        data = f.read()
+    with open(os.path.join(out, "truncated_60pct.pt"), "wb") as f:
+        f.write(data[:len(data) * 6 // 10])
+    open(os.path.join(out, "empty.pt"), "wb").close()
 
 
 if __name__ == "__main__":
