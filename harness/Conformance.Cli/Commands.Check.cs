@@ -11,11 +11,23 @@ public static partial class Commands
     /// conformance check PATH…: every reader of every runtime on a user's files, a verdict and a remedy
     /// per file. Exit codes (<see cref="CheckOutcome"/>): 0 every file loads in .NET, 1 a model file does not,
     /// 2 bad usage, 3 a file is not a model file (an optimizer state, a single tensor, empty, not a torch
-    /// format), 4 an I/O error (a file cannot be read, the report cannot be written). Works from any folder:
+    /// format), 4 an I/O error (a file cannot be read, the report cannot be written), 5 a file loads but not
+    /// into --model-twin (or its outputs differ). Works from any folder:
     /// paths are the user's, relative to where they stand; nothing is written without --out.
     /// </summary>
-    public static int Check(string[] paths, string? modelTwin, bool json, bool html, string? outDir, double? timeout)
+    public static int Check(string[] paths, string? modelTwin, bool json, bool html, string? outDir, double? timeout, string? input = null)
     {
+        if (input is not null && modelTwin is null)
+        {
+            Console.Error.WriteLine("error: --input is the twin's eval input: give --model-twin NAME too");
+            return CheckOutcomes.Usage;
+        }
+        var inputFile = input is null or "ones" or "zeros" || System.Text.RegularExpressions.Regex.IsMatch(input, "^seed:[0-9]+$") ? null : input;
+        if (inputFile is not null && !File.Exists(inputFile))
+        {
+            Console.Error.WriteLine($"error: --input {input}: expected ones, zeros, seed:N or a tensor file saved with torch.save, and there is no file {input}");
+            return CheckOutcomes.Usage;
+        }
         if (modelTwin is not null && Catalogue.All.All(c => c.Name != modelTwin || c.IsCheckpoint))
         {
             Console.Error.WriteLine($"error: --model-twin {modelTwin} is not one of the suite's twins: {string.Join(", ", Catalogue.Cases.Select(c => c.Name))}");
@@ -57,7 +69,18 @@ public static partial class Commands
         if (timeout is { } t) options = options with { RequestTimeout = TimeSpan.FromSeconds(t) };
         foreach (var r in suite.Runtimes.Where(r => !r.Available)) Console.Error.WriteLine($"note: {r.Id} is missing ({r.MissingReason}); its readers are not run");
         CheckRun run;
-        try { run = new FileCheck(suite, options, modelTwin).Run(items, line => Console.Error.WriteLine("checking " + line)); }
+        try
+        {
+            if (inputFile is not null)
+            {
+                // The input file, like the checked files, where the rootfs runtimes see it.
+                Directory.CreateDirectory(staging);
+                var staged = Path.Combine(staging, "input-" + Path.GetFileName(inputFile));
+                File.Copy(inputFile, staged, overwrite: true);
+                input = "file:" + staged;
+            }
+            run = new FileCheck(suite, options, modelTwin, input).Run(items, line => Console.Error.WriteLine("checking " + line));
+        }
         finally
         {
             try { if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true); }

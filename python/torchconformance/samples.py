@@ -14,6 +14,7 @@
   function, ``ScriptFunction.save``), ``script_no_params.pt`` (a module without parameters),
   ``script_list.pt``, ``script_tuple.pt``, ``script_dict.pt`` (``forward`` returns a list, a tuple, a
   dict of tensors) and ``script_method.pt`` (a second method, ``@torch.jit.export``);
+- ``mlp_checkpoint.pt`` (``write_checkpoint``): a training checkpoint of the twin, for ``--model-twin``;
 - ``truncated_60pct.pt`` and ``empty.pt`` (``write_damaged``): a checkpoint cut short, a file of 0 bytes;
 - ``pytorch_adam_state.pt``: ``torch.save(optimizer.state_dict())`` of an Adam over a Linear(4, 3) after
   one step, as PyBridge's own optimizer test files are (``{state, param_groups}``; ``optimizer.load_py``).
@@ -97,6 +98,7 @@ def write(out: str) -> None:
     write_torchscript(out)
     write_optimizer(out)
     write_damaged(out)
+    write_checkpoint(out)
 
 
 class _NoParams(torch.nn.Module):
@@ -157,6 +159,21 @@ def write_optimizer(out: str) -> None:
     model(torch.ones(2, 4)).sum().backward()
     opt.step()
     torch.save(opt.state_dict(), os.path.join(out, "pytorch_adam_state.pt"))
+
+
+def write_checkpoint(out: str) -> None:
+    """``mlp_checkpoint.pt``: a training checkpoint of the suite's ``mlp_dropout`` twin (seed 0, one SGD step), the
+    dict a tutorial saves (epoch, model_state_dict, optimizer_state_dict, loss): ``--model-twin mlp_dropout``
+    loads its model_state_dict."""
+    torch.manual_seed(0)
+    model = models.MlpDropout()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    model.eval()
+    loss = model(torch.ones(2, model.fc1.in_features)).pow(2).mean()
+    loss.backward()
+    opt.step()
+    torch.save({"epoch": 1, "model_state_dict": model.state_dict(), "optimizer_state_dict": opt.state_dict(), "loss": float(loss)},
+               os.path.join(out, "mlp_checkpoint.pt"))
 
 
 def write_damaged(out: str, source: str = "") -> None:

@@ -398,6 +398,51 @@ public sealed class CheckSpecs(CheckFixture fx, ITestOutputHelper output) : ICla
         Assert.Contains("no/such/file.pt: no such file or folder", usageText);
     }
 
+    /// <summary>--model-twin on a CUDA-saved file, a wrong twin, and a training checkpoint with the user's own input.</summary>
+    [SkippableFact]
+    public void A_twin_compares_on_every_runtime_with_map_location_for_cuda_files_fails_on_its_own_line_and_exit_code_and_takes_a_checkpoints_model_entry_and_the_users_input()
+    {
+        RequireRuntimes();
+        var dir = Path.Combine(CheckFixture.Root, "artifacts", "tests", "check-twin");
+        var cli = $"dotnet {CliSpecs.Cli()} check";
+        System.Text.Json.Nodes.JsonNode Json(string args, int expected)
+        {
+            var (code, text) = Shell.Run($"{cli} {args} --json", TimeSpan.FromMinutes(3), output);
+            Assert.True(code == expected, $"exit {code}, expected {expected}: {text}");
+            return System.Text.Json.Nodes.JsonNode.Parse(text[..(text.LastIndexOf('}') + 1)])!["files"]![0]!;
+        }
+
+        // A file saved from CUDA: every PyTorch loads it with map_location='cpu' and the first is the reference, never TorchSharp.
+        var cuda = Json("tests/check-samples/cuda_tagged.pt --model-twin mlp_dropout --input seed:3", 0);
+        var twin = cuda["model_twin"]!.AsArray();
+        Assert.Equal("reference", (string)twin[0]!["status"]!);
+        Assert.StartsWith("pytorch-", (string)twin[0]!["runtime"]!);
+        Assert.Contains("map_location='cpu'", (string)twin[0]!["message"]!);
+        Assert.All(twin.Skip(1), t => Assert.Equal("within", (string)t!["status"]!));
+        Assert.Equal(4, twin.Count);
+        Assert.Equal(80, twin[0]!["values"]!.AsArray().Count); // mlp_dropout: its input pattern has 8 rows, 10 classes each
+        Assert.StartsWith("✓ twin: loads on 4 runtimes", (string)cuda["twin_verdict"]!);
+
+        // The wrong twin fails everywhere: its own line, exit 5, though the file itself loads in .NET.
+        var wrong = Json("tests/check-samples/cuda_tagged.pt --model-twin lenet", 5);
+        Assert.True((bool)wrong["loads_in_dotnet"]!);
+        Assert.StartsWith("✗ twin: does not load on ", (string)wrong["twin_verdict"]!);
+        Assert.Contains("(every runtime)", (string)wrong["twin_verdict"]!);
+        Assert.Contains("Missing key(s)", (string)wrong["twin_verdict"]!);
+
+        // A training checkpoint's model_state_dict into the twin, on the user's input: the values shown are the outputs for it.
+        Directory.CreateDirectory(dir);
+        var ones = Json("tests/check-samples/mlp_checkpoint.pt --model-twin mlp_dropout --input ones", 0)["model_twin"]!.AsArray();
+        Assert.All(ones, t => Assert.Contains("its 'model_state_dict' loaded into mlp_dropout", (string)t!["message"]!));
+        var seed = Json("tests/check-samples/mlp_checkpoint.pt --model-twin mlp_dropout --input seed:1", 0)["model_twin"]!.AsArray();
+        Assert.NotEqual(ones[0]!["values"]!.ToJsonString(), seed[0]!["values"]!.ToJsonString());
+        Assert.All(ones, t => Assert.Equal(ones[0]!["values"]!.AsArray().Count, t!["values"]!.AsArray().Count));
+
+        var (usage, usageText) = Shell.Run($"{cli} tests/check-samples/mlp_checkpoint.pt --input ones", TimeSpan.FromMinutes(1), output);
+        Assert.Equal(2, usage);
+        Assert.Contains("--model-twin", usageText);
+    }
+
     /// <summary>
     /// From a folder outside the checkout: each documented exit code, paths as the user typed them (relative, with
     /// spaces and non-ASCII), no stack trace for any bad input, and nothing written without --out.

@@ -20,6 +20,12 @@ public enum CheckOutcome
 
     /// <summary>The file could not be read (permissions, an I/O error), or the report could not be written.</summary>
     IoError = 4,
+
+    /// <summary>
+    /// With --model-twin: the file does not load into the twin on some runtime, no PyTorch loads it to give the
+    /// reference outputs, or a runtime's eval outputs differ from the reference beyond the case's tolerance.
+    /// </summary>
+    TwinFails = 5,
 }
 
 /// <summary>The exit code of a run from its files' outcomes.</summary>
@@ -27,8 +33,9 @@ public static class CheckOutcomes
 {
     public const int Usage = 2;
 
-    // Gravest first: an unreadable file hides everything else, then a model that does not load, then a file that is no model.
-    private static readonly CheckOutcome[] Gravity = [CheckOutcome.IoError, CheckOutcome.DoesNotLoad, CheckOutcome.NotAModel];
+    // Gravest first: an unreadable file hides everything else, then a model that does not load, then a twin that
+    // does not load or compare, then a file that is no model.
+    private static readonly CheckOutcome[] Gravity = [CheckOutcome.IoError, CheckOutcome.DoesNotLoad, CheckOutcome.TwinFails, CheckOutcome.NotAModel];
 
     public static int ExitCode(IEnumerable<CheckOutcome> outcomes)
     {

@@ -18,7 +18,8 @@ public static class CheckReport
         if (Count(CheckOutcome.DoesNotLoad) is > 0 and var bad) others.Add($"{bad} do{(bad == 1 ? "es" : "")} not");
         if (Count(CheckOutcome.NotAModel) is > 0 and var not) others.Add($"{not} {(not == 1 ? "is" : "are")} not a model file");
         if (Count(CheckOutcome.IoError) is > 0 and var io) others.Add($"{io} could not be read");
-        return $"{Count(CheckOutcome.Loads)} of {run.Files.Count} file(s) load in .NET{(others.Count > 0 ? "; " + string.Join(", ", others) : "")} (exit {run.ExitCode}; {run.Elapsed.TotalSeconds:0.0} s)";
+        if (Count(CheckOutcome.TwinFails) is > 0 and var twin) others.Add($"{twin} not into the twin (--model-twin)");
+        return $"{run.Files.Count(f => f.Verdict.LoadsInDotNet)} of {run.Files.Count} file(s) load in .NET{(others.Count > 0 ? "; " + string.Join(", ", others) : "")} (exit {run.ExitCode}; {run.Elapsed.TotalSeconds:0.0} s)";
     }
 
     public static string Markdown(CheckRun run)
@@ -69,8 +70,9 @@ public static class CheckReport
         }
         if (f.Twin.Count > 0)
         {
-            sb.AppendLine("| runtime | load into the twin | eval outputs |").AppendLine("|---|---|---|");
-            foreach (var t in f.Twin) sb.AppendLine($"| {t.Runtime} | {t.Status} | {Cell(t.Message)} |");
+            sb.AppendLine($"**{f.Verdict.TwinLine}**").AppendLine();
+            sb.AppendLine("| runtime | load into the twin | eval outputs | values |").AppendLine("|---|---|---|---|");
+            foreach (var t in f.Twin) sb.AppendLine($"| {t.Runtime} | {t.Status} | {Cell(t.Message)} | {Values(t)} |");
             sb.AppendLine();
         }
         foreach (var p in f.Parts) File(sb, p, level + 1);
@@ -96,6 +98,12 @@ public static class CheckReport
         sb.AppendLine();
     }
 
+    private const int ShownValues = 6;
+
+    /// <summary>The first eval outputs, as a user compares them with their own numbers (all of them in check.json).</summary>
+    private static string Values(TwinResult t) => t.Values is not { } v ? "" :
+        $"[{string.Join(", ", t.Shape ?? [])}] {string.Join(", ", v.Take(ShownValues).Select(x => x.ToString("g6", System.Globalization.CultureInfo.InvariantCulture)))}{(v.Length > ShownValues ? $", … ({v.Length})" : "")}";
+
     private static string Icon(string status) => status switch
     {
         "identical" => "✅",
@@ -118,6 +126,7 @@ public static class CheckReport
             ["exit_code"] = (int)f.Verdict.Outcome,
             ["verdict"] = f.Verdict.Line,
             ["remedy"] = f.Verdict.Remedy,
+            ["twin_verdict"] = f.Verdict.TwinLine,
             ["device_warnings"] = new JsonArray(f.Verdict.DeviceWarnings.Select(w => (JsonNode)w).ToArray()),
             ["reference_runtime"] = f.ReferenceRuntime,
             ["inventory"] = f.Inventory?.DeepClone(),
@@ -128,6 +137,8 @@ public static class CheckReport
             ["model_twin"] = new JsonArray(f.Twin.Select(t => (JsonNode)new JsonObject
             {
                 ["runtime"] = t.Runtime, ["status"] = t.Status, ["message"] = t.Message, ["max_abs_diff"] = t.MaxAbsDiff,
+                ["shape"] = t.Shape is null ? null : new JsonArray(t.Shape.Select(d => (JsonNode)d).ToArray()),
+                ["values"] = t.Values is null ? null : new JsonArray(t.Values.Select(x => (JsonNode)(double.IsFinite(x) ? x : x.ToString(System.Globalization.CultureInfo.InvariantCulture))).ToArray()),
             }).ToArray()),
             ["parts"] = new JsonArray(f.Parts.Select(p => (JsonNode)One(p)).ToArray()),
         };

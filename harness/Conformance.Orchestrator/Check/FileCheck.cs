@@ -13,7 +13,16 @@ public sealed record ReaderResult(string Runtime, string Reader, string Status, 
 }
 
 /// <summary>The eval outputs of a load into a suite twin (<c>--model-twin</c>).</summary>
-public sealed record TwinResult(string Runtime, string Status, string Message, double? MaxAbsDiff);
+/// <summary>
+/// The eval outputs of a load into a suite twin (<c>--model-twin</c>): reference (the first PyTorch that loads it),
+/// within or differs (against it), loaded (no PyTorch reference to compare with), failed, not_run.
+/// </summary>
+public sealed record TwinResult(string Runtime, string Status, string Message, double? MaxAbsDiff)
+{
+    /// <summary>The eval outputs, flattened, and their shape (null when it did not load).</summary>
+    public double[]? Values { get; init; }
+    public long[]? Shape { get; init; }
+}
 
 /// <summary>One checked file (or Hugging Face folder): inventory, every reader, one verdict and its remedy.</summary>
 public sealed record CheckedFile(
@@ -38,6 +47,9 @@ public sealed record Verdict(bool LoadsInDotNet, string Line, string Remedy)
         init => outcome = value;
     }
 
+    /// <summary>With --model-twin: whether the file loads into the twin everywhere and its outputs agree, one line.</summary>
+    public string? TwinLine { get; init; }
+
     /// <summary>How the file loads otherwise on a GPU than on the CPU in PyTorch (<see cref="Judgement.DeviceRules"/>), one line each.</summary>
     public IReadOnlyList<string> DeviceWarnings { get; init; } = [];
 }
@@ -60,7 +72,7 @@ public sealed record CheckRun(IReadOnlyList<CheckedFile> Files, IReadOnlyList<Ru
 /// staged under the repository's artifacts folder when it lies outside it, so the rootfs runtimes see
 /// it. No reader executes a pickle global outside the allowlist (see python/torchconformance/check.py).
 /// </summary>
-public sealed class FileCheck(Suite suite, RunnerOptions options, string? modelTwin = null)
+public sealed class FileCheck(Suite suite, RunnerOptions options, string? modelTwin = null, string? twinInput = null)
 {
     public const string Op = "check";
 
@@ -372,20 +384,39 @@ public sealed class FileCheck(Suite suite, RunnerOptions options, string? modelT
         ["torchsharp_native"] = Catalogue.TorchSharpNative, ["torchscript"] = Catalogue.TorchScriptScript,
     };
 
-    /// <summary>With --model-twin: the file loaded into the suite's twin on every runtime, eval outputs against the first PyTorch's.</summary>
+    /// <summary>
+    /// With --model-twin: the file loaded into the suite's twin on every runtime (a training checkpoint's model entry;
+    /// a file saved from CUDA with map_location='cpu' in PyTorch), eval outputs on the case's input or --input's,
+    /// against the first PyTorch's. TorchSharp is never the reference: without a PyTorch that loads it, nothing is compared.
+    /// </summary>
     private List<TwinResult> Twin(WorkerPool pool, string staged, string format, JsonObject? inventory)
     {
         var results = new List<TwinResult>();
         var spec = Catalogue.Case(modelTwin!);
-        if (!RouteOfFormat.TryGetValue(format, out var route) || inventory?["tensors"]?.AsArray().Any(t => t!["key"]!.GetValue<string>().Contains('/')) == true)
+        var nested = inventory?["tensors"]?.AsArray().Any(t => t!["key"]!.GetValue<string>().Contains('/')) == true;
+        var entry = nested ? Verdicts.ModelEntry(inventory) : null;
+        if (!RouteOfFormat.TryGetValue(format, out var route) || (nested && (entry is null || format != "torch_zip")))
         {
-            results.Add(new TwinResult("-", "not_run", $"a {format} file with nested entries is not a state dict a twin loads; load its model entry first", null));
+            results.Add(new TwinResult("-", "not_run", nested
+                ? $"a {format} file with nested entries and no model state dict entry (model_state_dict, state_dict, model) to load into a twin"
+                : $"a {format} file is not a state dict a twin loads", null));
             return results;
         }
+        var cuda = inventory?["storage"]?.AsArray().OfType<JsonObject>().Any(s => (s["location"]?.GetValue<string>() ?? "cpu") != "cpu") == true;
         double[]? reference = null;
+        string? referenceRuntime = null;
         foreach (var rt in PyTorchs.Concat(TorchSharps))
         {
-            var reply = pool.Send(rt, Conformance.Protocol.Ops.Consume, new JsonObject { ["case"] = spec.Name, ["route"] = route, ["path"] = staged, ["mode"] = "default" }, options.RequestTimeout);
+            var pytorch = rt.Kind == RuntimeKinds.PyTorch;
+            var args = new JsonObject
+            {
+                ["case"] = spec.Name, ["route"] = route, ["path"] = staged,
+                // PyTorch on a CPU reads CUDA storages only with map_location='cpu'; TorchSharp's readers always read onto the CPU.
+                ["mode"] = cuda && pytorch ? "map_location_cpu" : "default",
+            };
+            if (entry is not null) args["entry"] = entry;
+            if (twinInput is not null) args["input"] = twinInput;
+            var reply = pool.Send(rt, Conformance.Protocol.Ops.Consume, args, options.RequestTimeout);
             if (reply.Result is not JsonObject r)
             {
                 var why = reply is WorkerReply.Answered a ? $"{a.Response.Error?.Kind}: {a.Response.Error?.Message}" : reply is WorkerReply.Failed f ? $"{f.Kind}: {f.Message}" : "no answer";
@@ -393,15 +424,22 @@ public sealed class FileCheck(Suite suite, RunnerOptions options, string? modelT
                 continue;
             }
             var values = r["outputs"]?["values"]?.AsArray().Select(v => v!.GetValueKind() == System.Text.Json.JsonValueKind.String ? double.Parse(v.GetValue<string>(), System.Globalization.CultureInfo.InvariantCulture) : v.GetValue<double>()).ToArray() ?? [];
+            var shape = r["outputs"]?["shape"]?.AsArray().Select(d => d!.GetValue<long>()).ToArray();
+            var how = $"{(entry is null ? "" : $"its '{entry}' ")}loaded into {spec.Name}{(cuda && pytorch ? " with map_location='cpu'" : "")}";
             if (reference is null)
             {
-                reference = values;
-                results.Add(new TwinResult(rt.Id, "reference", $"loaded into {spec.Name}; its eval outputs are the reference", 0));
+                if (pytorch)
+                {
+                    reference = values;
+                    referenceRuntime = rt.Id;
+                    results.Add(new TwinResult(rt.Id, "reference", $"{how}; its eval outputs are the reference", 0) { Values = values, Shape = shape });
+                }
+                else results.Add(new TwinResult(rt.Id, "loaded", $"{how}; no PyTorch runtime loaded it, so nothing to compare with", null) { Values = values, Shape = shape });
                 continue;
             }
             if (values.Length != reference.Length)
             {
-                results.Add(new TwinResult(rt.Id, "differs", $"{values.Length} outputs where the reference has {reference.Length}", null));
+                results.Add(new TwinResult(rt.Id, "differs", $"{values.Length} outputs where {referenceRuntime} has {reference.Length}", null) { Values = values, Shape = shape });
                 continue;
             }
             double max = 0;
@@ -412,7 +450,7 @@ public sealed class FileCheck(Suite suite, RunnerOptions options, string? modelT
                 max = Math.Max(max, double.IsNaN(d) ? double.PositiveInfinity : d);
                 if (!(d <= spec.Tolerance.Atol + spec.Tolerance.Rtol * Math.Abs(reference[i]))) within = false;
             }
-            results.Add(new TwinResult(rt.Id, within ? "within" : "differs", $"eval outputs max abs diff {max:g3} ({spec.Tolerance})", max));
+            results.Add(new TwinResult(rt.Id, within ? "within" : "differs", $"{how}; eval outputs against {referenceRuntime}: max abs diff {max:g3} ({spec.Tolerance})", max) { Values = values, Shape = shape });
         }
         return results;
     }

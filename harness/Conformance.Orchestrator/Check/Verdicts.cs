@@ -16,8 +16,42 @@ public static class Verdicts
     private static bool IsDotNet(ReaderResult r) => r.Runtime.StartsWith("torchsharp", StringComparison.Ordinal);
 
     /// <summary>The verdict, with the device rules' warnings whose trait the file shows (the same rules as the report's device view).</summary>
-    public static Verdict For(CheckedFile f) =>
-        Decide(f) with { DeviceWarnings = Judgement.DeviceRules.Detect(f.Format, f.Inventory).Select(r => r.Warning).ToList() };
+    public static Verdict For(CheckedFile f)
+    {
+        var verdict = Decide(f) with { DeviceWarnings = Judgement.DeviceRules.Detect(f.Format, f.Inventory).Select(r => r.Warning).ToList() };
+        if (f.Twin.Count == 0) return verdict;
+        var (twinOk, twinLine) = TwinVerdict(f.Twin);
+        // A twin that does not load or compare is its own failure: exit 5, unless the file itself already fails graver.
+        return verdict with
+        {
+            TwinLine = twinLine,
+            Outcome = !twinOk && verdict.Outcome is CheckOutcome.Loads or CheckOutcome.NotAModel ? CheckOutcome.TwinFails : verdict.Outcome,
+        };
+    }
+
+    /// <summary>The --model-twin line: ✓ when a PyTorch is the reference and every other runtime loads it within tolerance.</summary>
+    private static (bool Ok, string Line) TwinVerdict(IReadOnlyList<TwinResult> twin)
+    {
+        if (twin.All(t => t.Status == "not_run")) return (true, $"➖ twin not run: {twin[0].Message}");
+        var failed = twin.Where(t => t.Status == "failed").ToList();
+        var differs = twin.Where(t => t.Status == "differs").ToList();
+        var reference = twin.FirstOrDefault(t => t.Status == "reference");
+        if (failed.Count > 0)
+            return (false, $"✗ twin: does not load on {string.Join(", ", failed.Select(t => t.Runtime))}{(failed.Count == twin.Count ? " (every runtime)" : "")}: {Trim(failed[0].Message, 200)}");
+        if (reference is null) return (false, "✗ twin: no PyTorch runtime loaded it, so no eval output was compared");
+        if (differs.Count > 0) return (false, $"✗ twin: eval outputs differ from {reference.Runtime}'s on {string.Join(", ", differs.Select(t => t.Runtime))}: {differs[0].Message}");
+        var max = twin.Where(t => t.MaxAbsDiff is not null).Max(t => t.MaxAbsDiff!.Value);
+        return (true, $"✓ twin: loads on {twin.Count} runtimes; eval outputs agree with {reference.Runtime}'s (max abs diff {max:g3})");
+    }
+
+    /// <summary>A training checkpoint's model state dict entry (model_state_dict, …, then any key naming a model), or null.</summary>
+    public static string? ModelEntry(JsonObject? inventory)
+    {
+        var top = inventory?["top_level"]?["keys"]?.AsArray().Select(k => k!.GetValue<string>()).ToList() ?? [];
+        return top.FirstOrDefault(k => k.Contains("model", StringComparison.OrdinalIgnoreCase) && k.Contains("state", StringComparison.OrdinalIgnoreCase))
+               ?? top.FirstOrDefault(k => k == "state_dict")
+               ?? top.FirstOrDefault(k => k.Contains("model", StringComparison.OrdinalIgnoreCase));
+    }
 
     private static Verdict Decide(CheckedFile f)
     {
@@ -114,8 +148,7 @@ public static class Verdicts
         bool nested = tensors.Any(k => k.Contains('/'));
         if (nested)
         {
-            var model = top.FirstOrDefault(k => k.Contains("model", StringComparison.OrdinalIgnoreCase) && k.Contains("state", StringComparison.OrdinalIgnoreCase))
-                        ?? top.FirstOrDefault(k => k.Contains("model", StringComparison.OrdinalIgnoreCase)) ?? "model_state_dict";
+            var model = ModelEntry(inv) ?? "model_state_dict";
             var codec = good.Any(r => r.Reader.StartsWith("TorchCheckpoints", StringComparison.Ordinal));
             return new(codec,
                 codec ? $"✓ a training checkpoint ({string.Join(", ", top.Take(6))}){gpu}: TorchSharp reads it whole with TorchCheckpoint.Load; PyBridge's load_py takes only a bare state dict"
