@@ -15,8 +15,13 @@ public static partial class Commands
     /// into --model-twin (or its outputs differ). Works from any folder:
     /// paths are the user's, relative to where they stand; nothing is written without --out.
     /// </summary>
-    public static int Check(string[] paths, string? modelTwin, bool json, bool html, string? outDir, double? timeout, string? input = null)
+    public static int Check(string[] paths, string? modelTwin, bool json, bool html, string? outDir, double? timeout, string? input = null, bool dotnet = false)
     {
+        if (dotnet && modelTwin is not null)
+        {
+            Console.Error.WriteLine("error: --model-twin compares with PyTorch's outputs; --dotnet runs no PyTorch");
+            return CheckOutcomes.Usage;
+        }
         if (input is not null && modelTwin is null)
         {
             Console.Error.WriteLine("error: --input is the twin's eval input: give --model-twin NAME too");
@@ -67,7 +72,7 @@ public static partial class Commands
         var staging = Path.Combine(repo.ArtifactsDir, "check", $"run-{Environment.ProcessId}");
         var options = RunnerOptions.FromEnvironment(staging);
         if (timeout is { } t) options = options with { RequestTimeout = TimeSpan.FromSeconds(t) };
-        foreach (var r in suite.Runtimes.Where(r => !r.Available)) Console.Error.WriteLine($"note: {r.Id} is missing ({r.MissingReason}); its readers are not run");
+        foreach (var r in suite.Runtimes.Where(r => !r.Available && !(dotnet && r.Kind == RuntimeKinds.PyTorch))) Console.Error.WriteLine($"note: {r.Id} is missing ({r.MissingReason}); its readers are not run");
         CheckRun run;
         try
         {
@@ -79,7 +84,7 @@ public static partial class Commands
                 File.Copy(inputFile, staged, overwrite: true);
                 input = "file:" + staged;
             }
-            run = new FileCheck(suite, options, modelTwin, input).Run(items, line => Console.Error.WriteLine("checking " + line));
+            run = new FileCheck(suite, options, modelTwin, input, dotnet).Run(items, line => Console.Error.WriteLine("checking " + line));
         }
         finally
         {

@@ -82,9 +82,10 @@ var checkJsonOpt = new Option<bool>("--json") { Description = "Print check.json 
 var checkHtmlOpt = new Option<bool>("--html") { Description = "Write check.html (needs --out)" };
 var checkOutOpt = new Option<string?>("--out") { Description = "Folder for check.{md,json,html}, relative to the current folder; without it nothing is written" };
 var checkInputOpt = new Option<string?>("--input") { Description = "With --model-twin: the eval input, ones, zeros, seed:N (the case's input pattern with salt N) or a tensor file saved with torch.save (default: the case's own input)" };
+var checkDotnetOpt = new Option<bool>("--dotnet") { Description = "Only TorchSharp's readers and the codec (the inventory read by TorchCheckpoints, no Python): the fast answer" };
 var check = new Command("check", "Will my model load in .NET? Every reader of every runtime on your files: inventory, results, a verdict and the remedy. Exit 0 loads, 1 a model file does not load, 2 bad usage, 3 not a model file (optimizer state, single tensor, empty, unknown), 4 an I/O error, 5 it loads but not into --model-twin.")
-    { checkPaths, twinOpt, checkInputOpt, checkJsonOpt, checkHtmlOpt, checkOutOpt, timeoutOpt };
-check.SetAction(r => Commands.Check(r.GetValue(checkPaths)!, r.GetValue(twinOpt), r.GetValue(checkJsonOpt), r.GetValue(checkHtmlOpt), r.GetValue(checkOutOpt), r.GetValue(timeoutOpt), r.GetValue(checkInputOpt)));
+    { checkPaths, twinOpt, checkInputOpt, checkDotnetOpt, checkJsonOpt, checkHtmlOpt, checkOutOpt, timeoutOpt };
+check.SetAction(r => Commands.Check(r.GetValue(checkPaths)!, r.GetValue(twinOpt), r.GetValue(checkJsonOpt), r.GetValue(checkHtmlOpt), r.GetValue(checkOutOpt), r.GetValue(timeoutOpt), r.GetValue(checkInputOpt), r.GetValue(checkDotnetOpt)));
 root.Subcommands.Add(check);
 
 var runtimes = new Command("runtimes", "What discovery found, and why a runtime is missing.");

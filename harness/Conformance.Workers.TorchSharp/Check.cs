@@ -21,6 +21,15 @@ public static class Check
     {
         var path = args["path"]?.GetValue<string>() ?? throw new ArgumentException("missing argument 'path'");
         var format = args["format"]?.GetValue<string>() ?? "unknown";
+        // `check --dotnet`: this worker also makes the inventory (no Python), and the module readers build from its keys.
+        JsonObject? inventory = null;
+        if (args["inventory"]?.GetValue<bool>() == true)
+        {
+            (format, inventory) = DotnetInventory.Read(path);
+            var flat = (inventory["tensors"] as JsonArray ?? []).OfType<JsonObject>().ToList();
+            if (!flat.Any(t => t["key"]!.GetValue<string>().Contains('/')))
+                args["keys"] = new JsonArray(flat.Select(t => (JsonNode)new JsonObject { ["key"] = t["key"]!.DeepClone(), ["dtype"] = t["dtype"]!.DeepClone(), ["shape"] = t["shape"]!.DeepClone() }).ToArray());
+        }
         var keys = (args["keys"] as JsonArray ?? []).Select(k => new MirrorKey(
             k!["key"]!.GetValue<string>(), k["dtype"]!.GetValue<string>(), k["shape"]!.AsArray().Select(d => d!.GetValue<long>()).ToArray())).ToList();
         var readers = new JsonArray();
@@ -87,7 +96,7 @@ public static class Check
             default:
                 break;
         }
-        return new JsonObject { ["format"] = format, ["readers"] = readers };
+        return new JsonObject { ["format"] = format, ["readers"] = readers, ["inventory"] = inventory };
     }
 
     /// <summary>

@@ -398,6 +398,27 @@ public sealed class CheckSpecs(CheckFixture fx, ITestOutputHelper output) : ICla
         Assert.Contains("no/such/file.pt: no such file or folder", usageText);
     }
 
+    /// <summary>--dotnet: no Python; the codec's inventory holds the same keys, dtypes, shapes and SHA-256s PyTorch's does.</summary>
+    [SkippableFact]
+    public void The_dotnet_answer_asks_no_pytorch_and_its_codec_inventory_equals_pytorchs_tensor_for_tensor()
+    {
+        RequireRuntimes();
+        var files = new[] { "fixtures/pytorch-2.6/lenet.pickle.pt", "fixtures/torchsharp-0.107/lenet.torchsharp_native.bin", "fixtures/pytorch-2.6/lenet.torchscript_script.bin", "tests/check-samples/cuda_tagged.pt" };
+        var (code, text) = Shell.Run($"dotnet {CliSpecs.Cli()} check {string.Join(" ", files)} --dotnet --json", TimeSpan.FromMinutes(2), output);
+        Assert.True(code == 0, text);
+        var json = System.Text.Json.Nodes.JsonNode.Parse(text[..(text.LastIndexOf('}') + 1)])!["files"]!.AsArray();
+        foreach (var (relative, got) in files.Zip(json))
+        {
+            Assert.All(got!["readers"]!.AsArray(), r => Assert.StartsWith("torchsharp-", (string)r!["runtime"]!));
+            Assert.Contains("no PyTorch", (string)got["reference_runtime"]!);
+            Assert.True((bool)got["loads_in_dotnet"]!, (string)got["verdict"]!);
+            string Tensors(System.Text.Json.Nodes.JsonNode inv) => string.Join("\n", inv["tensors"]!.AsArray().Select(t => $"{t!["key"]} {t["dtype"]} {t["shape"]!.ToJsonString()} {t["sha256"]}"));
+            Assert.Equal(Tensors(fx.File(relative).Inventory!), Tensors(got["inventory"]!));
+        }
+        // The codec keeps where each storage was saved from: the CUDA verdict needs no PyTorch either.
+        Assert.Contains("saved from cuda:0", (string)json[3]!["verdict"]!);
+    }
+
     /// <summary>--model-twin on a CUDA-saved file, a wrong twin, and a training checkpoint with the user's own input.</summary>
     [SkippableFact]
     public void A_twin_compares_on_every_runtime_with_map_location_for_cuda_files_fails_on_its_own_line_and_exit_code_and_takes_a_checkpoints_model_entry_and_the_users_input()

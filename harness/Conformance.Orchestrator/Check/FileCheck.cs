@@ -72,7 +72,7 @@ public sealed record CheckRun(IReadOnlyList<CheckedFile> Files, IReadOnlyList<Ru
 /// staged under the repository's artifacts folder when it lies outside it, so the rootfs runtimes see
 /// it. No reader executes a pickle global outside the allowlist (see python/torchconformance/check.py).
 /// </summary>
-public sealed class FileCheck(Suite suite, RunnerOptions options, string? modelTwin = null, string? twinInput = null)
+public sealed class FileCheck(Suite suite, RunnerOptions options, string? modelTwin = null, string? twinInput = null, bool dotnetOnly = false)
 {
     public const string Op = "check";
 
@@ -114,6 +114,10 @@ public sealed class FileCheck(Suite suite, RunnerOptions options, string? modelT
         var started = DateTimeOffset.Now;
         var clock = System.Diagnostics.Stopwatch.StartNew();
         using var pool = new WorkerPool(options.StartTimeout, options.WorkerEnvironment);
+        // Every runtime the question needs starts at once: the start (an interpreter importing torch, .NET loading
+        // libtorch) is most of a small file's time, and one runtime's start does not wait for another's.
+        Parallel.ForEach(PyTorchs.Concat(TorchSharps), new ParallelOptions { MaxDegreeOfParallelism = 8 },
+            rt => pool.Send(rt, Conformance.Protocol.Ops.Hello, null, options.StartTimeout));
         var files = new List<CheckedFile>();
         foreach (var (item, i) in items.Select((p, i) => (p, i)))
         {
@@ -176,7 +180,8 @@ public sealed class FileCheck(Suite suite, RunnerOptions options, string? modelT
         }
     }
 
-    private IEnumerable<Runtime> PyTorchs => suite.Runtimes.Where(r => r.Available && r.Kind == RuntimeKinds.PyTorch && !Runtime.IsAccelerator(r.Device))
+    // --dotnet: no PyTorch at all; the TorchSharp worker reads the inventory with the codec.
+    private IEnumerable<Runtime> PyTorchs => suite.Runtimes.Where(r => !dotnetOnly && r.Available && r.Kind == RuntimeKinds.PyTorch && !Runtime.IsAccelerator(r.Device))
         .OrderByDescending(r => Runtime.ParseVersion(r.Version));
 
     private IEnumerable<Runtime> TorchSharps => suite.Runtimes.Where(r => r.Available && r.Kind == RuntimeKinds.TorchSharp && !Runtime.IsAccelerator(r.Device));
@@ -220,9 +225,20 @@ public sealed class FileCheck(Suite suite, RunnerOptions options, string? modelT
         string format = "unknown";
         var readers = new List<(string Runtime, JsonObject Reader)>();
         var failures = new List<ReaderResult>();
-        foreach (var rt in PyTorchs)
+        // Every PyTorch reads at once; the newest also makes the inventory (another, if it cannot answer).
+        var pytorchs = PyTorchs.ToList();
+        var answers = new (JsonObject? Answer, string? Error)[pytorchs.Count];
+        Parallel.For(0, pytorchs.Count, i =>
         {
-            var answer = Ask(pool, rt, new JsonObject { ["path"] = staged, ["inventory"] = inventory is null }, out var error);
+            var answer = Ask(pool, pytorchs[i], new JsonObject { ["path"] = staged, ["inventory"] = i == 0 }, out var error);
+            answers[i] = (answer, error);
+        });
+        for (int i = 0; i < pytorchs.Count; i++)
+        {
+            var rt = pytorchs[i];
+            var (answer, error) = answers[i];
+            if (answer is not null && inventory is null && answer["inventory"] is null && i > 0)
+                answer = Ask(pool, rt, new JsonObject { ["path"] = staged, ["inventory"] = true }, out error);
             if (answer is null)
             {
                 failures.Add(new ReaderResult(rt.Id, "(worker)", "failed", error ?? "", 0));
@@ -239,11 +255,22 @@ public sealed class FileCheck(Suite suite, RunnerOptions options, string? modelT
         var keys = MirrorKeys(inventory);
         foreach (var rt in TorchSharps)
         {
-            var args = new JsonObject { ["path"] = staged, ["format"] = format, ["keys"] = keys };
+            var args = new JsonObject { ["path"] = staged, ["format"] = format, ["keys"] = keys.DeepClone() };
+            if (inventory is null && dotnetOnly) args["inventory"] = true;
             if (OptimizerFiles.ClassOf(inventory) is { } optimizer) args["optimizer_class"] = optimizer;
             var answer = Ask(pool, rt, args, out var error);
             if (answer is null) failures.Add(new ReaderResult(rt.Id, "(worker)", "failed", error ?? "", 0));
-            else foreach (var r in answer["readers"]?.AsArray() ?? []) readers.Add((rt.Id, (JsonObject)r!));
+            else
+            {
+                if (inventory is null && answer["inventory"] is JsonObject inv)
+                {
+                    inventory = (JsonObject)inv.DeepClone();
+                    reference = $"{rt.Id} (TorchCheckpoints, no PyTorch)";
+                    format = answer["format"]?.GetValue<string>() ?? format;
+                    keys = MirrorKeys(inventory);
+                }
+                foreach (var r in answer["readers"]?.AsArray() ?? []) readers.Add((rt.Id, (JsonObject)r!));
+            }
         }
         var judged = Judge(inventory, readers).Concat(failures).ToList();
         var twin = modelTwin is null ? [] : Twin(pool, staged, format, inventory);

@@ -168,7 +168,7 @@ public static class Verdicts
                 f.Format == "safetensors" ? "re-save with safetensors.torch.save_file(model.state_dict(), path) from contiguous tensors"
                     : "re-save with torch.save(model.state_dict(), path) (zip format, torch >= 1.6)");
         return bad.Count == 0
-            ? new(true, $"✓ loads in .NET{where}: {Best()} read every tensor with PyTorch's bytes",
+            ? new(true, $"✓ loads in .NET{where}: {Best()} read every tensor with {(f.ReferenceRuntime?.Contains("no PyTorch", StringComparison.Ordinal) == true ? "the codec's bytes (--dotnet: no PyTorch was asked)" : "PyTorch's bytes")}",
                 cuda.Count > 0 ? "nothing to do in .NET; PyTorch without a GPU needs torch.load(path, map_location='cpu')" : "nothing to do")
             : new(true, $"✓ loads in .NET with {Best()}{where}" + FirstBad(), $"use {good[0].Reader}");
     }
