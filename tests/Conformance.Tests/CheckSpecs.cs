@@ -501,6 +501,20 @@ public sealed class CheckSpecs(CheckFixture fx, ITestOutputHelper output) : ICla
             var (io, ioText) = Check("/proc/self/mem");
             Assert.True(io == 4, ioText);
             Assert.Contains("✗ cannot read /proc/self/mem", ioText);
+            // chmod 000 as a user who is not root (root reads it anyway): permission denied, exit 4.
+            if (Environment.UserName == "root" && Shell.Run("command -v setpriv", TimeSpan.FromSeconds(10)).Code == 0)
+            {
+                var locked = Path.Combine(here, "my models", "locked.pt");
+                System.IO.File.Copy(Path.Combine(samples, "script_list.pt"), locked);
+                Assert.Equal(0, Shell.Run($"chmod 000 '{locked}' && chmod 777 '{here}' '{here}/my models'", TimeSpan.FromSeconds(10)).Code);
+                var (denied, deniedText) = Shell.Run($"cd '{here}' && HOME='{here}' DOTNET_CLI_HOME='{here}' setpriv --reuid=65534 --regid=65534 --clear-groups dotnet {CliSpecs.Cli()} check 'my models/locked.pt'", TimeSpan.FromMinutes(1), output);
+                Assert.True(denied == 4, deniedText);
+                Assert.Contains("✗ cannot read my models/locked.pt: permission denied", deniedText);
+                Assert.DoesNotMatch(@"\n\s+at \S+\(", deniedText);
+                System.IO.File.Delete(locked);
+                foreach (var f in Directory.GetFileSystemEntries(here).Where(f => Path.GetFileName(f) is not "my models"))
+                    if (Directory.Exists(f)) Directory.Delete(f, true); else System.IO.File.Delete(f);
+            }
             var (missing, missingText) = Check("'my models/no such.pt'");
             Assert.Equal(2, missing);
             Assert.Contains("my models/no such.pt: no such file or folder", missingText);

@@ -114,17 +114,20 @@ public sealed class FileCheck(Suite suite, RunnerOptions options, string? modelT
         var started = DateTimeOffset.Now;
         var clock = System.Diagnostics.Stopwatch.StartNew();
         using var pool = new WorkerPool(options.StartTimeout, options.WorkerEnvironment);
+        var unreadable = items.Select(Unreadable).ToList();
         // Every runtime the question needs starts at once: the start (an interpreter importing torch, .NET loading
-        // libtorch) is most of a small file's time, and one runtime's start does not wait for another's.
-        Parallel.ForEach(PyTorchs.Concat(TorchSharps), new ParallelOptions { MaxDegreeOfParallelism = 8 },
-            rt => pool.Send(rt, Conformance.Protocol.Ops.Hello, null, options.StartTimeout));
+        // libtorch) is most of a small file's time, and one runtime's start does not wait for another's. None
+        // starts when no file can be read.
+        if (unreadable.Any(u => u is null))
+            Parallel.ForEach(PyTorchs.Concat(TorchSharps), new ParallelOptions { MaxDegreeOfParallelism = 8 },
+                rt => pool.Send(rt, Conformance.Protocol.Ops.Hello, null, options.StartTimeout));
         var files = new List<CheckedFile>();
         foreach (var (item, i) in items.Select((p, i) => (p, i)))
         {
             progress?.Invoke($"[{i + 1}/{items.Count}] {item.Display}");
-            if (Unreadable(item) is { } unreadable)
+            if (unreadable[i] is { } cannot)
             {
-                files.Add(unreadable);
+                files.Add(cannot);
                 continue;
             }
             string staged;
