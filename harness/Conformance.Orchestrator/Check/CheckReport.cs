@@ -26,10 +26,15 @@ public static class CheckReport
     {
         var sb = new StringBuilder();
         sb.AppendLine("# Will it load in .NET? `conformance check`").AppendLine();
-        sb.AppendLine($"**{Summary(run)}** · runtimes: {string.Join(", ", run.Runtimes.Where(r => r.Available).Select(r => r.Id))}").AppendLine();
+        // The runtimes that answered (--dotnet asks no PyTorch), else every available one.
+        var asked = AllFiles(run.Files).SelectMany(f => f.Readers.Select(r => r.Runtime).Concat(f.Twin.Select(t => t.Runtime))).ToHashSet();
+        var shown = run.Runtimes.Where(r => r.Available && (asked.Count == 0 || asked.Contains(r.Id))).Select(r => r.Id);
+        sb.AppendLine($"**{Summary(run)}** · runtimes: {string.Join(", ", shown)}").AppendLine();
         foreach (var f in run.Files) File(sb, f, 2);
         return sb.ToString();
     }
+
+    private static IEnumerable<CheckedFile> AllFiles(IEnumerable<CheckedFile> files) => files.SelectMany(f => AllFiles(f.Parts).Prepend(f));
 
     private static void File(StringBuilder sb, CheckedFile f, int level)
     {

@@ -184,9 +184,13 @@ public static class Verdicts
             : names.Any(n => n.EndsWith("data.pkl", StringComparison.Ordinal) || n.Contains("/data/", StringComparison.Ordinal)) ? "torch.save file"
             : "zip file";
         var bytes = d?["bytes"]?.GetValue<long>() ?? f.Inventory?["bytes"]?.GetValue<long>() ?? 0;
-        var cut = d?["end_of_central_directory"]?.GetValue<bool>() == false
-            ? $"it ends at byte {bytes:N0} without the zip's closing directory, so it was cut short{(last is null ? "" : $"; the last entry begun is '{last}' at byte {d!["last_entry_offset"]!.GetValue<long>():N0} ({begun} entries begun)")}"
-            : $"its {bytes:N0} bytes hold a zip directory that does not open";
+        // Without Python's scan (--dotnet), the codec's own words say what is wrong.
+        var codec = f.Readers.FirstOrDefault(r => r.Status == "failed" && r.Reader.StartsWith("TorchCheckpoints", StringComparison.Ordinal));
+        var cut = d is null
+            ? $"{bytes:N0} bytes that no reader opens{(codec is null ? "" : $". {codec.Reader} says: {Trim(codec.Message, 200)}")}"
+            : d["end_of_central_directory"]?.GetValue<bool>() == false
+            ? $"it ends at byte {bytes:N0} without the zip's closing directory, so it was cut short{(last is null ? "" : $"; the last entry begun is '{last}' at byte {d["last_entry_offset"]!.GetValue<long>():N0} ({begun} entries begun)")}"
+            : $"its {bytes:N0} bytes end with a zip directory, yet the entries it lists do not open";
         var torchError = d?["torch_error"]?.GetValue<string>();
         return new(false, $"✗ a damaged {kind}: {cut}{(torchError is null ? "" : $". torch.load says: {Trim(torchError, 200)}")}",
             "the file is incomplete or corrupted (an interrupted save, copy or download): save or copy it again; no reader can restore the missing bytes");
