@@ -30,7 +30,7 @@ TS_PROPS := $(strip $(if $(TORCHSHARP_VERSION),-p:TorchSharpVersion=$(TORCHSHARP
 TS_WORKER := harness/Conformance.Workers.TorchSharp/Conformance.Workers.TorchSharp.csproj
 CLI := harness/Conformance.Cli/bin/$(CONFIG)/net10.0/conformance.dll
 
-.PHONY: setup host rootfs restore build worker mount test unit report determinism bench runtimes fixtures clean umount pack fuzz fuzz-python gpu-check install
+.PHONY: setup host rootfs restore build worker mount lint test unit report determinism baseline bench runtimes fixtures clean umount pack fuzz fuzz-python gpu-check install
 
 # The rootfs (network and dpkg) and the .NET restore and build are independent: they run side by side.
 setup: host
@@ -63,9 +63,16 @@ mount: rootfs
 # messages, last, where a log that keeps only its tail still shows them.
 TRX := $(CURDIR)/artifacts/tests/results.trx
 test: setup
+	@$(MAKE) --no-print-directory lint
 	@rm -f $(TRX)
 	@$(TIMED) "test" dotnet test Conformance.sln -c $(CONFIG) --no-build --nologo \
 	  --logger "trx;LogFileName=$(TRX)"; rc=$$?; $$(command -v /usr/bin/python3 || echo python3) scripts/failed-tests.py $(TRX); exit $$rc
+
+# The Python side's linters, ruff and mypy (Debian forky's packages, in its rootfs; settings in
+# python/pyproject.toml), over python/torchconformance and python/tests. make test runs it first.
+LINT_ROOTFS ?= /var/cache/torch-conformance/rootfs-forky
+lint: mount
+	@$(TIMED) "lint" chroot $(LINT_ROOTFS) sh -c 'cd "$(CURDIR)/python" && ruff check . && python3 -m mypy'
 
 # The quick loop: the specs that need no runtime (Category=unit: judge, ledger, reports, codec in-process),
 # without the rootfs or the matrix. Every spec class has a Category (TestCategorySpecs).
@@ -90,6 +97,12 @@ determinism: setup
 	@dotnet $(CLI) compare artifacts/tests/matrix-report/compatibility.json reports/one-core/compatibility.json \
 	  --fail-on-change --markdown reports/determinism.md > reports/determinism.log; rc=$$?; sed -n '3p' reports/determinism.log; exit $$rc
 
+# The committed baseline: reports/baseline.json (every cell's outcome, problems, ledger id and largest
+# difference, under 2 MB) from a full run of HEAD, and the README's overview table from it. Refuses on a
+# dirty tree. `compare` and the CI workflow compare new runs with it.
+baseline:
+	@MAKE="$(MAKE)" $(TIMED) "baseline" scripts/baseline.sh
+
 # The checkpoint codec as a NuGet package: artifacts/packages/TorchCheckpoints.<version>.nupkg. Builds the
 # library alone (70 KB), not the solution: no worker, no libtorch copy.
 pack:
@@ -97,7 +110,7 @@ pack:
 
 # Both readers fuzzed for a time (FUZZ_SECONDS each, default 300; make test runs a fixed 1,500 and 3,000 inputs): the C#
 # codec (inputs that crash, hang or exceed the memory cap are kept under artifacts/tests/codec/fuzz/)
-# and python/torchconformance/tsnative.py (fuzz-python).
+# and python/torchconformance/formats/tsnative.py (fuzz-python).
 FUZZ_SECONDS ?= 300
 FUZZ_SEED ?= 1
 fuzz: build fuzz-python
@@ -108,11 +121,11 @@ fuzz: build fuzz-python
 bench: setup
 	@$(TIMED) "bench" dotnet $(CLI) bench
 
-# The reader of TorchSharp's native format (python/torchconformance/tsnative.py) under mutation, with
+# The reader of TorchSharp's native format (python/torchconformance/formats/tsnative.py) under mutation, with
 # the host's torch: FUZZ_SECONDS, FUZZ_SEED; writes reports/fuzz-tsnative.json.
 fuzz-python: host
 	@mkdir -p reports
-	PYTHONPATH=python /usr/bin/python3 -m torchconformance.fuzz_tsnative --seconds $(FUZZ_SECONDS) --seed $(FUZZ_SEED) \
+	PYTHONPATH=python /usr/bin/python3 -m tests.fuzz_tsnative --seconds $(FUZZ_SECONDS) --seed $(FUZZ_SEED) \
 	  --json reports/fuzz-tsnative.json --keep reports/fuzz-tsnative-failures
 
 # `conformance` on the PATH: a launcher in $(PREFIX)/bin that runs this checkout's CLI with CONFORMANCE_REPO set,

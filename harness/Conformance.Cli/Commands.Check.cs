@@ -1,6 +1,7 @@
 using Conformance.Orchestrator;
 using Conformance.Orchestrator.Check;
 using Conformance.Orchestrator.Matrix;
+using Conformance.Orchestrator.Runs;
 using Conformance.Orchestrator.Runtimes;
 
 namespace Conformance.Cli;

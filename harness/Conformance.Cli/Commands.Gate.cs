@@ -3,25 +3,28 @@ using Conformance.Orchestrator.Diagnosis;
 using Conformance.Orchestrator.GpuLeg;
 using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Reports;
+using Conformance.Orchestrator.Runs;
+using Conformance.Orchestrator.Vocabulary;
+using Conformance.Orchestrator.Ledger;
 
 namespace Conformance.Cli;
 
 public static partial class Commands
 {
     /// <summary>`compare OLD NEW`: the upgrade gate. Exit 1 on a regression (or, with --fail-on-change, on any change).</summary>
-    public static int Compare(string oldPath, string newPath, string[] map, string? markdownPath, bool failOnChange)
+    public static int Compare(string oldPath, string newPath, string[] map, string? markdownPath, bool failOnChange, string? htmlUrl = null)
     {
         RunComparison c;
         try
         {
-            c = RunComparison.Compare(RunComparison.Load(oldPath), RunComparison.Load(newPath), RunComparison.ParseMap(map), oldPath, newPath);
+            c = RunComparison.Compare(ReportFile.Load(oldPath), ReportFile.Load(newPath), RunComparison.ParseMap(map), oldPath, newPath);
         }
         catch (Exception e) when (e is InvalidDataException or IOException or FormatException or ArgumentException)
         {
             Console.Error.WriteLine("error: " + e.Message);
             return 2;
         }
-        var md = c.Markdown();
+        var md = c.Markdown(htmlUrl ?? "compatibility.html");
         Console.Write(md);
         if (markdownPath is not null)
         {
@@ -36,11 +39,11 @@ public static partial class Commands
     {
         if (!GpuReport.IsArchive(path))
         {
-            var report = RunComparison.Load(path);
+            var report = ReportFile.Load(path);
             if (!RetiredJudgeReport.Is(report)) return report;
         }
         var repo = Repo();
-        return GpuReport.Judge(path, repo.Root, GpuWorkDir(repo, path), Orchestrator.Ledger.Ledger.Load(repo.KnownFailuresFile), DateOnly.FromDateTime(DateTime.UtcNow)).Json;
+        return GpuReport.Judge(path, repo.Root, GpuWorkDir(repo, path), FailureLedger.Load(repo.KnownFailuresFile), DateOnly.FromDateTime(DateTime.UtcNow)).Json;
     }
 
     private static string GpuWorkDir(Orchestrator.Runtimes.RepoLayout repo, string source) =>
@@ -54,7 +57,7 @@ public static partial class Commands
         JsonObject json;
         try
         {
-            (run, json) = GpuReport.Judge(source, repo.Root, GpuWorkDir(repo, source), Orchestrator.Ledger.Ledger.Load(repo.KnownFailuresFile), DateOnly.FromDateTime(DateTime.UtcNow));
+            (run, json) = GpuReport.Judge(source, repo.Root, GpuWorkDir(repo, source), FailureLedger.Load(repo.KnownFailuresFile), DateOnly.FromDateTime(DateTime.UtcNow));
         }
         catch (Exception e) when (e is InvalidDataException or IOException or FormatException or UnauthorizedAccessException)
         {
@@ -96,7 +99,7 @@ public static partial class Commands
         var run = ReportJsonReader.Read(merged);
         // Each shard saw only part of the matrix, so the ledger's whole-run rules (entries matching no
         // cell, max_cells, expected problems no cell shows) are checked here, on the union.
-        var ledger = Orchestrator.Ledger.Ledger.Load(Repo().KnownFailuresFile);
+        var ledger = FailureLedger.Load(Repo().KnownFailuresFile);
         var complete = merged["complete"]?.GetValue<bool>() == true;
         var fresh = ledger.Check(run.Results, complete, DateOnly.FromDateTime(DateTime.UtcNow))
             .Where(e => !run.LedgerErrors.Contains(e)).ToList();

@@ -10,11 +10,11 @@ public static partial class Commands
     {
         var repo = Repo();
         var reportPath = from ?? Path.Combine(repo.ReportsDir, "compatibility.json");
-        Ledger ledger;
+        FailureLedger ledger;
         JsonNode report;
         try
         {
-            ledger = Orchestrator.Ledger.Ledger.Load(repo.KnownFailuresFile);
+            ledger = FailureLedger.Load(repo.KnownFailuresFile);
             report = JsonNode.Parse(File.ReadAllText(reportPath)) ?? throw new FormatException($"{reportPath}: empty");
         }
         catch (Exception e) when (e is IOException or FormatException or System.Text.Json.JsonException)

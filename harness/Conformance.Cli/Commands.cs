@@ -1,6 +1,7 @@
 using Conformance.Orchestrator;
 using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Reports;
+using Conformance.Orchestrator.Runs;
 using Conformance.Orchestrator.Runtimes;
 
 namespace Conformance.Cli;
@@ -101,7 +102,7 @@ public static partial class Commands
             return 2;
         }
         int errors = 0;
-        foreach (var f in GoldenFixtures.Write(suite.Runtimes, repo.FixturesDir, RunnerOptions.FromEnvironment(repo.ArtifactsDir),
+        foreach (var f in GoldenFixtureWriter.Write(suite.Runtimes, repo.FixturesDir, RunnerOptions.FromEnvironment(repo.ArtifactsDir),
                      e => { errors++; Console.Error.WriteLine("error: " + e); }, only.Length == 0 ? null : only, caseNames.Length == 0 ? null : caseNames, routeNames.Length == 0 ? null : routeNames))
             Console.WriteLine($"wrote {Path.GetRelativePath(repo.Root, f)} (+ .json)");
         return errors == 0 ? 0 : 1;

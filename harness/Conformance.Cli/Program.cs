@@ -8,7 +8,7 @@ using Conformance.Orchestrator.Runtimes;
 // Output that cannot be written (a full disk under a redirect) is reported, never an abort.
 var console = ConsoleGuard.Install();
 
-// conformance run|report|check|compare|merge|judge-gpu|ledger|fixtures|bench|runtimes|doctor: commands only; every
+// conformance run|report|check|compare|merge|baseline|history|judge-gpu|ledger|fixtures|bench|runtimes|doctor: commands only; every
 // judgement lives in Conformance.Orchestrator. Exit codes: 0 passed, 1 failed (a cell, the ledger, a
 // regression), 2 bad usage.
 
@@ -43,10 +43,27 @@ var newArg = new Argument<string>("new") { Description = "The later run's compat
 var mapOpt = new Option<string[]>("--map") { Description = "Rename runtime ids of OLD to NEW's, e.g. torchsharp-0.107=torchsharp-0.108 (repeatable)", AllowMultipleArgumentsPerToken = false };
 var mdOpt = new Option<string?>("--markdown") { Description = "Also write the comparison as Markdown to this file (for a PR comment)" };
 var changeOpt = new Option<bool>("--fail-on-change") { Description = "Exit 1 on any changed outcome, new or vanished cell, not only regressions (the determinism gate)" };
-var compare = new Command("compare", "Compare two runs: regressions, fixes, new and vanished cells, tolerance drift, environment changes. Exit 1 on a regression.")
-    { oldArg, newArg, mapOpt, mdOpt, changeOpt };
-compare.SetAction(r => Commands.Compare(r.GetValue(oldArg)!, r.GetValue(newArg)!, r.GetValue(mapOpt) ?? [], r.GetValue(mdOpt), r.GetValue(changeOpt)));
+var htmlUrlOpt = new Option<string?>("--html-url") { Description = "Where the new run's compatibility.html will be, for the summary's links to each cell (default: compatibility.html beside the summary)" };
+var compare = new Command("compare", "Compare two runs (a compatibility.json or a baseline): regressions, fixes, new and vanished cells, tolerance drift, environment changes. Exit 1 on a regression.")
+    { oldArg, newArg, mapOpt, mdOpt, changeOpt, htmlUrlOpt };
+compare.SetAction(r => Commands.Compare(r.GetValue(oldArg)!, r.GetValue(newArg)!, r.GetValue(mapOpt) ?? [], r.GetValue(mdOpt), r.GetValue(changeOpt), r.GetValue(htmlUrlOpt)));
 root.Subcommands.Add(compare);
+
+var baselineReportArg = new Argument<string>("report") { Description = "A complete run's compatibility.json (a merged one for shards)" };
+var baselineOutOpt = new Option<string?>("--out") { Description = "The file to write (default: reports/baseline.json)" };
+var commitOpt = new Option<string?>("--commit") { Description = "The commit the run was made from (make baseline passes git rev-parse HEAD)" };
+var readmeOpt = new Option<string?>("--readme") { Description = "Also rewrite this README's overview table from the baseline" };
+var baselineCmd = new Command("baseline", "Write the compact baseline of a complete run: per cell its outcome, problem codes and subjects, ledger id and largest difference; nothing observed.")
+    { baselineReportArg, baselineOutOpt, commitOpt, readmeOpt };
+baselineCmd.SetAction(r => Commands.MakeBaseline(r.GetValue(baselineReportArg)!, r.GetValue(baselineOutOpt), r.GetValue(commitOpt), r.GetValue(readmeOpt)));
+root.Subcommands.Add(baselineCmd);
+
+var historyArg = new Argument<string[]>("reports") { Description = "The runs' compatibility.json files or baselines, in any order (they are ordered by their generated time)", Arity = ArgumentArity.OneOrMore };
+var historyOutOpt = new Option<string?>("--out") { Description = "Folder for history.{html,md} (default: reports/history/)" };
+var historyCmd = new Command("history", "A static page from a series of runs: the summary over time, when each cell last changed and to what, since when each ledger entry has held.")
+    { historyArg, historyOutOpt };
+historyCmd.SetAction(r => Commands.History(r.GetValue(historyArg)!, r.GetValue(historyOutOpt)));
+root.Subcommands.Add(historyCmd);
 
 var shardsArg = new Argument<string[]>("reports") { Description = "The shards' compatibility.json files; a gpu-check archive (.tar.gz) or GPU report is judged first (judge-gpu)", Arity = ArgumentArity.OneOrMore };
 var merge = new Command("merge", "Join sharded runs into one report (json, md, html).") { shardsArg, outOpt };

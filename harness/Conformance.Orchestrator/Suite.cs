@@ -1,5 +1,8 @@
+using Conformance.Orchestrator.Ledger;
 using Conformance.Orchestrator.Matrix;
+using Conformance.Orchestrator.Runs;
 using Conformance.Orchestrator.Runtimes;
+using Conformance.Orchestrator.Vocabulary;
 using Conformance.Orchestrator.Workers;
 
 namespace Conformance.Orchestrator;
@@ -10,7 +13,7 @@ public sealed class Suite
     public RepoLayout Repo { get; }
     public IReadOnlyList<Runtime> Runtimes { get; }
     public IReadOnlyList<string> DiscoveryNotes { get; }
-    public Ledger.Ledger Ledger { get; }
+    public FailureLedger Ledger { get; }
     public IReadOnlyList<Cell> Cells { get; }
     public IReadOnlyList<GoldenFixture> Goldens { get; }
     /// <summary>Device runtimes planned but not on this machine (TorchSharp on CUDA): their cells are skipped, named, never failed.</summary>
@@ -22,7 +25,7 @@ public sealed class Suite
         var discovery = new Discovery(repo);
         Runtimes = runtimes ?? discovery.Discover();
         DiscoveryNotes = discovery.Notes;
-        Ledger = Orchestrator.Ledger.Ledger.Load(repo.KnownFailuresFile);
+        Ledger = FailureLedger.Load(repo.KnownFailuresFile);
         Goldens = GoldenFixtures.Find(repo.FixturesDir);
         AwaitingDevice = runtimes is null ? Discovery.AwaitingDevice(Runtimes) : [];
         Cells = Planner.Plan([.. Runtimes, .. AwaitingDevice], goldens: Goldens);

@@ -4,17 +4,6 @@ using Conformance.Shared;
 namespace Conformance.Protocol;
 
 /// <summary>
-/// A save that did not happen: <see cref="Exception.Message"/> names the file and the cause
-/// ("No space left on device (ENOSPC)"), and nothing was left at the path or beside it.
-/// </summary>
-public sealed class SaveFailedException(string path, string cause, Exception? inner = null)
-    : IOException($"could not save {path}: {cause}", inner)
-{
-    public string TargetPath { get; } = path;
-    public string Cause { get; } = cause;
-}
-
-/// <summary>
 /// Writes that never lie: every artifact or report goes to a temporary file beside its final name,
 /// is flushed and fsynced, its size on disk is checked against what was written, and only then is it
 /// renamed onto the final path. On any failure the temporary is deleted and a
@@ -186,18 +175,4 @@ public static class DurableFile
         // The file belongs to DurableFile: a writer that disposes its stream must not close it.
         protected override void Dispose(bool disposing) { }
     }
-}
-
-/// <summary>Names an I/O failure's cause by its errno, e.g. "No space left on device (ENOSPC)".</summary>
-public static class Errno
-{
-    public const int ENOSPC = DurableWrite.ENOSPC;
-
-    public static string Describe(int errno) => DurableWrite.Describe(errno);
-
-    /// <summary>The errno an exception carries, where .NET kept it (its HResult on Unix), or the disk-full wording it uses without one.</summary>
-    public static int? Of(Exception e) => DurableWrite.Of(e);
-
-    /// <summary>"No space left on device (ENOSPC): …the .NET message…", or the message alone when no errno is known.</summary>
-    public static string Cause(Exception e) => DurableWrite.Cause(e);
 }

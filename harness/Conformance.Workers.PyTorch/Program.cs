@@ -1,7 +1,7 @@
 using Conformance.Protocol;
 using Python.Runtime;
 
-// The PyTorch worker: a thin .NET host around python/torchconformance/worker.py.
+// The PyTorch worker: a thin .NET host around python/torchconformance/worker/__init__.py.
 //   Conformance.Workers.PyTorch --python-dll /usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0 --python-path REPO/python
 // Claim stdout before CPython and libtorch load, so their prints go to stderr.
 var channel = WorkerHost.ClaimProtocolChannel();

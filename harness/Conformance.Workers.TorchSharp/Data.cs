@@ -4,7 +4,7 @@ namespace Conformance.Workers.TorchSharp;
 
 /// <summary>
 /// Deterministic inputs that both runtimes compute bit-identically; twin of
-/// python/torchconformance/data.py. No RNG: an integer expression divided in float64 (correctly
+/// python/torchconformance/worker/data.py. No RNG: an integer expression divided in float64 (correctly
 /// rounded everywhere), then rounded to float32.
 /// </summary>
 public static class Data

@@ -8,7 +8,7 @@ namespace Conformance.Workers.TorchSharp;
 /// The request's <c>device</c> (default cpu). A cuda device needs TorchSharp's CUDA backend (the
 /// TorchSharp-cuda-* packages with libtorch-cuda): where it is absent the cell is not_applicable with
 /// that reason. On CUDA, TF32 is switched off for cuBLAS and cuDNN before first use, as the Python worker
-/// does, and hello states it. Twin of python/torchconformance/device.py.
+/// does, and hello states it. Twin of python/torchconformance/worker/device.py.
 /// </summary>
 public static class Devices
 {

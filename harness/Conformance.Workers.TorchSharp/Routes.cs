@@ -9,12 +9,12 @@ namespace Conformance.Workers.TorchSharp;
 public static class Routes
 {
     /// <summary>TorchSharp has one way to load each route; the variant modes load into another model.</summary>
-    public static readonly string[] LoadModes = ["default", "strict_false", "shape_mismatch", RealLayouts.StripPrefix];
+    public static readonly string[] LoadModes = ["default", "strict_false", "shape_mismatch", LayoutRoutes.StripPrefix];
 
     public static void Save(string route, nn.Module model, string path)
     {
-        if (RealLayouts.HfRoutes.Contains(route)) { RealLayouts.SaveHf(route, model, path); return; }
-        if (RealLayouts.KeyPrefix(route) is not null) { RealLayouts.SavePrefixed(route, model, path); return; }
+        if (LayoutRoutes.HfRoutes.Contains(route)) { LayoutRoutes.SaveHf(route, model, path); return; }
+        if (LayoutRoutes.KeyPrefix(route) is not null) { LayoutRoutes.SavePrefixed(route, model, path); return; }
         switch (route)
         {
             // Each through its stream overload into DurableFile: a temporary beside the path, fsynced,
@@ -52,9 +52,9 @@ public static class Routes
         if (!LoadModes.Contains(mode))
             throw new NotApplicableException($"TorchSharp has no load mode '{mode}' (it has: {string.Join(", ", LoadModes)})");
         bool strict = mode != "strict_false";
-        if (RealLayouts.HfRoutes.Contains(route)) { RealLayouts.LoadHf(model, path, strict, loaded); return; }
-        if (RealLayouts.KeyPrefix(route) is not null) { RealLayouts.LoadPrefixed(route, mode, model, path); return; }
-        if (mode == RealLayouts.StripPrefix) throw new NotApplicableException($"route '{route}' has no load mode '{mode}'");
+        if (LayoutRoutes.HfRoutes.Contains(route)) { LayoutRoutes.LoadHf(model, path, strict, loaded); return; }
+        if (LayoutRoutes.KeyPrefix(route) is not null) { LayoutRoutes.LoadPrefixed(route, mode, model, path); return; }
+        if (mode == LayoutRoutes.StripPrefix) throw new NotApplicableException($"route '{route}' has no load mode '{mode}'");
         switch (route)
         {
             case "pickle":
@@ -68,6 +68,3 @@ public static class Routes
         }
     }
 }
-
-/// <summary>The runtime lacks a capability the cell needs.</summary>
-public sealed class NotApplicableException(string message) : Exception(message);

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
+
 namespace TorchCheckpoints;
 
 /// <summary>
@@ -419,7 +420,7 @@ internal sealed class PickleReader
     /// <summary>
     /// The tensor torch.load gives for a view with the conj and/or neg bit: its values conjugated and/or
     /// negated, in a tensor of its own (the storage is shared with tensors that have no such bits).
-    /// Values torch itself gives differently on different CPUs are refused instead (see <see cref="ConjNeg"/>).
+    /// Values torch itself gives differently on different CPUs are refused instead (see <see cref="ConjNegBits"/>).
     /// </summary>
     private object Resolve(object view, TensorLayout layout, Storage storage, bool conj, bool neg)
     {
@@ -449,7 +450,7 @@ internal sealed class PickleReader
         {
             throw Fail($"a tensor {what} must be conjugated or negated as torch.load does, which {_backend.GetType().Name} cannot: {e.Message}");
         }
-        if (ConjNeg.Apply(bytes, layout.Dtype, conj, neg) is { } problem)
+        if (ConjNegBits.Apply(bytes, layout.Dtype, conj, neg) is { } problem)
             return new Unreadable($"{what} {problem}");
         var resolved = _backend.FromContiguousBytes(layout.Dtype, layout.Shape, bytes, layout.RequiresGrad);
         // By reference: a backend's tensor may define Equals over its values (TorchSharp's does).

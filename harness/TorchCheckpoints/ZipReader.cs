@@ -210,7 +210,16 @@ internal sealed class ZipReader : IDisposable
         }
     }
 
+    /// <summary>The zip's central directory: the format checked first, then its end record found, then its entries parsed.</summary>
     private static List<Entry> ReadDirectory(string path, SafeFileHandle file, long length, CheckpointLimits limits)
+    {
+        RequireZipStart(path, file);
+        var (count, directorySize, directoryOffset, endOffset) = FindEndRecord(path, file, length);
+        return ParseDirectory(path, file, limits, count, directorySize, directoryOffset, endOffset);
+    }
+
+    /// <summary>Refuses what is not a zip archive by its first bytes: empty, the legacy torch.save format, anything else, each said so.</summary>
+    private static void RequireZipStart(string path, SafeFileHandle file)
     {
         Span<byte> head = stackalloc byte[16];
         int headLength = RandomAccess.Read(file, head, 0);
@@ -227,7 +236,14 @@ internal sealed class ZipReader : IDisposable
             throw new CheckpointFormatException(path, null,
                 $"is not a zip archive, so not a torch.save (>= 1.6) checkpoint: its first bytes are {shown}, a zip starts with 50 4b 03 04");
         }
+    }
 
+    /// <summary>
+    /// The end-of-central-directory record (zip64's when the classic one says so): the directory's entry count,
+    /// size and offset, and where the record is; a second record that torch.load would read instead is refused.
+    /// </summary>
+    private static (long Count, long DirectorySize, long DirectoryOffset, long EndOffset) FindEndRecord(string path, SafeFileHandle file, long length)
+    {
         // The end-of-central-directory record is the last 22 bytes plus a comment of up to 64 KiB.
         var tail = new byte[Math.Min(length, EndSize + ushort.MaxValue)];
         ReadExactlyAt(path, file, length - tail.Length, tail);
@@ -265,7 +281,12 @@ internal sealed class ZipReader : IDisposable
                     $"({(i > end ? $"inside the zip comment of the one at offset {endOffset}" : $"whose zip comment holds the one at offset {endOffset}")}); " +
                     "torch.load takes the last one it finds and other readers another, so the file is refused");
         }
+        return (count, directorySize, directoryOffset, endOffset);
+    }
 
+    /// <summary>The directory's entries, each bounded by the directory and the limits, names strict UTF-8.</summary>
+    private static List<Entry> ParseDirectory(string path, SafeFileHandle file, CheckpointLimits limits, long count, long directorySize, long directoryOffset, long endOffset)
+    {
         if (count > limits.MaxEntries)
             throw new CheckpointLimitException(path, null, nameof(CheckpointLimits.MaxEntries), limits.MaxEntries, count, "the zip directory's entry count");
         if (directoryOffset < 0 || directorySize < 0 || directoryOffset > endOffset || directorySize > endOffset - directoryOffset)
@@ -543,41 +564,5 @@ internal sealed class ZipReader : IDisposable
         public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
         public override void SetLength(long value) => throw new NotSupportedException();
         public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    }
-}
-
-/// <summary>The bytes of one storage record, handed to <see cref="TensorBackend.ReadStorage"/>.</summary>
-public sealed class RecordReader
-{
-    private readonly ZipReader.EntryReader _entry;
-
-    internal RecordReader(ZipReader.EntryReader entry)
-    {
-        _entry = entry;
-    }
-
-    /// <summary>The zip entry, <c>archive/data/0</c>.</summary>
-    public string Entry => _entry.Name;
-
-    /// <summary>The record's size in bytes.</summary>
-    public long Length => _entry.Length;
-
-    /// <summary>Bytes not read yet.</summary>
-    public long Remaining => _entry.Remaining;
-
-    /// <summary>Fills <paramref name="destination"/> with the next bytes (inflated when the entry is deflated).</summary>
-    public void ReadExactly(Span<byte> destination) => _entry.ReadExactly(destination);
-
-    /// <summary>Reads <paramref name="length"/> bytes to <paramref name="destination"/>: the whole
-    /// record, read on several threads when it is large and stored, or the next bytes.</summary>
-    public unsafe void ReadExactly(byte* destination, long length)
-    {
-        if (length == _entry.Remaining)
-        {
-            _entry.ReadWhole(destination);
-            return;
-        }
-        for (long offset = 0; offset < length; offset += Segments.Chunk)
-            _entry.ReadExactly(new Span<byte>(destination + offset, (int)Math.Min(Segments.Chunk, length - offset)));
     }
 }

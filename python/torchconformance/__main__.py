@@ -1,4 +1,4 @@
-"""Command line: ``python3 -m torchconformance serve|hello|listing CASE|builders|check FILE...|check-samples DIR|gpu-check --out DIR [--device cuda|cpu]``.
+"""Command line: ``python3 -m torchconformance serve|hello|listing CASE|builders|check FILE...|gpu-check --out DIR [--device cuda|cpu]``.
 
 ``builders`` prints the model builders this side has (models.BUILDERS), one per line (CatalogueSpecs
 compares them with the C# twin's and the catalogue's).
@@ -8,22 +8,16 @@ import json
 import sys
 
 
-
 def main(argv: list) -> int:
     cmd = argv[0] if argv else "serve"
     if cmd == "check":
         # This runtime's part of `conformance check`, standalone (no .NET): inventory and readers, JSON.
-        from . import check
+        from .worker import check
 
         if len(argv) < 2:
             print("usage: python3 -m torchconformance check FILE...", file=sys.stderr)
             return 2
         print(json.dumps([check.check({"path": p, "inventory": True}) for p in argv[1:]], indent=1))
-        return 0
-    if cmd == "check-samples":
-        from . import samples
-
-        samples.write(argv[1] if len(argv) > 1 else "tests/check-samples")
         return 0
     if cmd == "builders":
         from . import models
@@ -31,9 +25,9 @@ def main(argv: list) -> int:
         print("\n".join(models.BUILDERS))
         return 0
     if cmd == "gpu-check":
-        from . import gpu_check
+        from . import gpucheck
 
-        return gpu_check.main(argv[1:])
+        return gpucheck.main(argv[1:])
     from . import worker
 
     if cmd == "serve":

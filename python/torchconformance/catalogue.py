@@ -90,3 +90,11 @@ def dtypes() -> List[Dict[str, Any]]:
 
 def dtype(name: str) -> Optional[Dict[str, Any]]:
     return next((d for d in dtypes() if d["name"] == name), None)
+
+
+def require_dtype(name: str) -> Dict[str, Any]:
+    """The dtype table's entry for a wire name the catalogue itself names; a KeyError names it when absent."""
+    d = dtype(name)
+    if d is None:
+        raise KeyError(f"dtypes.json has no dtype {name!r}")
+    return d

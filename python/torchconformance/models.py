@@ -202,7 +202,7 @@ class AllDtypes(nn.Module):
 # The dtypes newer PyTorch has and older versions lack, by wire name, with the release that added
 # each (the new_dtypes case's list; dtypes.json's torch_since). Names, not torch attributes: torch
 # 1.13 has none of them.
-NEW_DTYPES = [(name, catalogue.dtype(name)["torch_since"]) for name in catalogue.case("new_dtypes")["dtypes"]]
+NEW_DTYPES = [(name, catalogue.require_dtype(name)["torch_since"]) for name in catalogue.case("new_dtypes")["dtypes"]]
 
 
 def missing_dtypes() -> List[str]:
@@ -243,7 +243,7 @@ class Layouts(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(x) + x @ self.wt + self.head.sum() + self.tail.sum()
 
-    def _apply(self, fn, *args, **kwargs):  # type: ignore[override]
+    def _apply(self, fn, *args, **kwargs):
         """``model.to(device)`` moves each buffer alone, which splits head and tail into two storages:
         they are sliced again from one moved storage, so the layout survives ``--device``."""
         result = super()._apply(fn, *args, **kwargs)

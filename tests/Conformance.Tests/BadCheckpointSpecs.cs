@@ -1,6 +1,7 @@
 using System.IO.Compression;
 using System.Text;
 using Conformance.Orchestrator.Runtimes;
+using Conformance.Orchestrator.Vocabulary;
 using Conformance.Orchestrator.Workers;
 using Conformance.Protocol;
 
@@ -51,7 +52,7 @@ public sealed class BadCheckpointSpecs
         return path;
     }
 
-    private static WorkerReply Consume(WorkerPool pool, Runtime ts, string path) =>
+    private static Reply Consume(WorkerPool pool, Runtime ts, string path) =>
         pool.Send(ts, Ops.ConsumeCheckpoint, new() { ["case"] = "ckpt_adam", ["optimizer"] = "adam", ["mode"] = "default", ["path"] = path }, Timeout);
 
     private static string RealCheckpoint(WorkerPool pool, Runtime py, string name)
@@ -62,7 +63,7 @@ public sealed class BadCheckpointSpecs
         return path;
     }
 
-    private static string MatrixRunnerDescribe(WorkerReply r) => Conformance.Orchestrator.Judgement.CellJudge.FromReply(r, null, "worker").Line;
+    private static string MatrixRunnerDescribe(Reply r) => Conformance.Orchestrator.Judgement.CellJudge.FromReply(r, null, "worker").Line;
 
     public static TheoryData<string> BadInputs => new() { "truncated", "corrupted_entry", "wrong_magic", "forbidden_global", "missing_key", "short_storage" };
 
@@ -77,7 +78,7 @@ public sealed class BadCheckpointSpecs
         var (path, expected) = Make(kind, good);
 
         var reply = Consume(pool, ts, path);
-        var error = Assert.IsType<WorkerReply.Answered>(reply).Response.Error;
+        var error = Assert.IsType<Reply.Answered>(reply).Response.Error;
         Assert.NotNull(error);
         Assert.Equal(ErrorKinds.LoadError, error!.Kind);
         Assert.Contains(path, error.Message);

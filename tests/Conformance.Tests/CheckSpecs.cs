@@ -1,6 +1,7 @@
 using Conformance.Orchestrator;
 using Conformance.Orchestrator.Check;
 using Conformance.Orchestrator.Matrix;
+using Conformance.Orchestrator.Runs;
 using Conformance.Orchestrator.Runtimes;
 using Conformance.Orchestrator.Workers;
 using Xunit.Abstractions;
@@ -553,7 +554,7 @@ public sealed class ClearErrorSpecs(ITestOutputHelper output)
     private string Error(WorkerPool pool, Runtime rt, string op, System.Text.Json.Nodes.JsonObject args)
     {
         var reply = pool.Send(rt, op, args, Timeout);
-        var error = Assert.IsType<Conformance.Orchestrator.Workers.WorkerReply.Answered>(reply).Response.Error;
+        var error = Assert.IsType<Conformance.Orchestrator.Vocabulary.Reply.Answered>(reply).Response.Error;
         Assert.NotNull(error);
         output.WriteLine($"{rt.Id} {op}: {error!.Kind}: {error.Message}");
         return error.Kind + ": " + error.Message;

@@ -1,12 +1,14 @@
 using System.Text.Json.Nodes;
 using Conformance.Orchestrator.Reports;
+using Conformance.Orchestrator.Vocabulary;
 
 namespace Conformance.Tests;
 
 /// <summary>Small schema-2 reports built in code, for the compare and merge specs.</summary>
 internal static class SyntheticReport
 {
-    public sealed record Row(string Cell, string Outcome, double? MaxAbs = null, string Message = "", double Atol = 1e-5);
+    public sealed record Row(string Cell, string Outcome, double? MaxAbs = null, string Message = "", double Atol = 1e-5,
+                            string? Problem = null, string? Subject = null, string? Ledger = null);
 
     public static JsonObject Build(IEnumerable<Row> rows, string torchsharp = "torchsharp-0.107", string version = "0.107.0",
                                    string? shard = null, bool complete = true, int cores = 2)
@@ -20,10 +22,11 @@ internal static class SyntheticReport
             {
                 ["cell"] = r.Cell, ["case"] = parts[0], ["route"] = parts[1],
                 ["producer"] = pair[0], ["consumer"] = pair[1], ["mode"] = parts[3],
-                ["outcome"] = r.Outcome, ["message"] = r.Message, ["problems"] = new JsonArray(),
+                ["outcome"] = r.Outcome, ["message"] = r.Message,
+                ["problems"] = r.Problem is null ? new JsonArray() : new JsonArray(new JsonObject { ["code"] = r.Problem, ["subject"] = r.Subject, ["message"] = r.Message }),
                 ["max_abs_diff"] = r.MaxAbs, ["max_rel_diff"] = r.MaxAbs,
                 ["tolerance"] = new JsonObject { ["atol"] = r.Atol, ["rtol"] = 1e-4 },
-                ["known_failure"] = null, ["seconds"] = 0.1,
+                ["known_failure"] = r.Ledger is null ? null : new JsonObject { ["id"] = r.Ledger }, ["seconds"] = 0.1,
             });
         }
         var counts = new[] { "pass", "known_failure", "fail", "skipped", "not_applicable" }
@@ -68,11 +71,12 @@ internal static class SyntheticReport
         new($"lenet/pickle/pytorch-1.13@golden->{ts}/default", "pass", 0),
     ];
 
-    public static List<Row> With(this List<Row> rows, string cell, string outcome, double? maxAbs = null, string message = "")
+    public static List<Row> With(this List<Row> rows, string cell, string outcome, double? maxAbs = null, string message = "",
+                                 string? problem = null, string? subject = null, string? ledger = null)
     {
         var i = rows.FindIndex(r => r.Cell == cell);
         Assert.True(i >= 0, $"no row {cell}");
-        rows[i] = rows[i] with { Outcome = outcome, MaxAbs = maxAbs, Message = message };
+        rows[i] = rows[i] with { Outcome = outcome, MaxAbs = maxAbs, Message = message, Problem = problem, Subject = subject, Ledger = ledger };
         return rows;
     }
 }
@@ -109,7 +113,7 @@ public sealed class CompareSpecs
         var md = c.Markdown();
         Assert.Contains("❌ **1 regression**", md);
         Assert.Contains("### Regressions (1)", md);
-        Assert.Contains($"`{cell}` | pass | fail | fc1.weight: bytes differ", md);
+        Assert.Contains($"`{cell}` | pass → fail | fc1.weight: bytes differ | [detail](compatibility.html#{ReportHtml.CellAnchor(cell)}) |", md);
     }
 
     [Fact]
@@ -251,7 +255,7 @@ public sealed class CompareSpecs
         Assert.StartsWith("## Conformance comparison: old.json → new.json", md);
         Assert.Contains("❌ **120 regressions**: 120 cells compared", md);
         Assert.Contains("<details><summary>120 rows</summary>", md);
-        Assert.Contains("… and 70 more.", md);
+        Assert.Contains("… and 70 more, in the JSON and HTML reports.", md);
         Assert.DoesNotContain("`c119/", md);
     }
 
@@ -263,26 +267,70 @@ public sealed class CompareSpecs
         {
             var v1 = Path.Combine(dir.FullName, "v1.json");
             File.WriteAllText(v1, """{"schema": 1, "results": []}""");
-            var e = Assert.Throws<InvalidDataException>(() => RunComparison.Load(v1));
+            var e = Assert.Throws<InvalidDataException>(() => ReportFile.Load(v1));
             Assert.Contains(v1, e.Message);
             Assert.Contains("schema is 1, expected 2", e.Message);
 
             var noResults = Path.Combine(dir.FullName, "empty.json");
             File.WriteAllText(noResults, """{"schema": 2}""");
-            Assert.Contains(noResults, Assert.Throws<InvalidDataException>(() => RunComparison.Load(noResults)).Message);
+            Assert.Contains(noResults, Assert.Throws<InvalidDataException>(() => ReportFile.Load(noResults)).Message);
 
             var garbage = Path.Combine(dir.FullName, "garbage.json");
             File.WriteAllText(garbage, "not json");
-            Assert.Contains(garbage, Assert.Throws<InvalidDataException>(() => RunComparison.Load(garbage)).Message);
+            Assert.Contains(garbage, Assert.Throws<InvalidDataException>(() => ReportFile.Load(garbage)).Message);
 
             var good = Path.Combine(dir.FullName, "good.json");
             File.WriteAllText(good, SyntheticReport.Build(SyntheticReport.Baseline()).ToJsonString());
-            Assert.False(RunComparison.Compare(RunComparison.Load(good), RunComparison.Load(good), NoMap).HasChanges);
+            Assert.False(RunComparison.Compare(ReportFile.Load(good), ReportFile.Load(good), NoMap).HasChanges);
 
             var inMemory = Assert.Throws<InvalidDataException>(() => RunComparison.Compare(JsonNode.Parse("""{"schema": 1}""")!,
                 SyntheticReport.Build(SyntheticReport.Baseline()), NoMap, "old.json", "new.json"));
             Assert.StartsWith("old.json:", inMemory.Message);
         }
         finally { dir.Delete(true); }
+    }
+
+    [Fact]
+    public void The_summary_leads_with_the_verdict_then_each_regression_with_its_problem_and_link_then_fixes_new_and_vanished()
+    {
+        const string regressed = "lenet/pickle/pytorch-2.6->torchsharp-0.107/default";
+        const string fixedCell = "gru/safetensors/torchsharp-0.107->torchsharp-0.107/default";
+        const string vanished = "lenet/pickle/pytorch-1.13@golden->torchsharp-0.107/default";
+        const string added = "lenet/safetensors/pytorch-2.6->torchsharp-0.107/default";
+        var oldRows = SyntheticReport.Baseline();
+        var newRows = SyntheticReport.Baseline()
+            .With(regressed, "fail", message: "bytes differ in fc1.weight", problem: "bytes", subject: "fc1.weight")
+            .With(fixedCell, "pass", 0);
+        newRows.RemoveAll(r => r.Cell == vanished);
+        newRows.Add(new SyntheticReport.Row(added, "pass", 0));
+        var md = Compare(oldRows, newRows).Markdown("https://ci.example/run/7/compatibility.html");
+
+        var order = new[] { "## Conformance comparison", "❌ **2 regressions**", "### Regressions (2)", "### Fixes (1)", "### New cells (1)", "### Vanished cells (1)", "### Totals" }
+            .Select(h => (h, at: md.IndexOf(h, StringComparison.Ordinal))).ToList();
+        Assert.All(order, o => Assert.True(o.at >= 0, $"missing {o.h}:\n{md}"));
+        Assert.Equal(order.OrderBy(o => o.at).Select(o => o.h), order.Select(o => o.h));
+        // The regression names its problem code and subject, and links to the cell in the new run's HTML report.
+        Assert.Contains($"`{regressed}` | pass → fail | bytes: fc1.weight | [detail](https://ci.example/run/7/compatibility.html#{ReportHtml.CellAnchor(regressed)}) |", md);
+        // A vanished pass is a regression too, without a link (the new report has no such cell).
+        Assert.Contains($"`{vanished}` | pass → (vanished) |  |  |", md);
+        Assert.Contains($"`{fixedCell}` | fail | pass |", md);
+    }
+
+    [Fact]
+    public void The_summary_stays_under_GitHubs_size_limit_for_any_number_of_changes()
+    {
+        var long_ = new string('x', 2_000);
+        var oldRows = Enumerable.Range(0, 40_000).Select(i => new SyntheticReport.Row($"case{i}/pickle/pytorch-2.6->torchsharp-0.107/default", i % 2 == 0 ? "pass" : "fail", 0, long_)).ToList();
+        var newRows = oldRows.Select((r, i) => r with { Outcome = i % 2 == 0 ? "fail" : "pass", Message = long_, Problem = "bytes", Subject = long_ }).ToList();
+        newRows.AddRange(Enumerable.Range(0, 5_000).Select(i => new SyntheticReport.Row($"new{i}/pickle/pytorch-2.6->torchsharp-0.107/default", "pass", 0)));
+        var md = Compare(oldRows, newRows).Markdown();
+        Assert.True(md.Length <= RunComparison.MarkdownLimit, $"{md.Length:N0} characters");
+        Assert.Contains("❌ **20,000 regressions**", md);
+        Assert.Contains("### Regressions (20,000)", md);
+        Assert.Contains("### Fixes (20,000)", md);
+        Assert.Contains("### New cells (5,000)", md);
+        // The first regressions are still listed, each with its link; what did not fit is counted.
+        Assert.Contains($"`case0/pickle/pytorch-2.6->torchsharp-0.107/default` | pass → fail | bytes: xxx", md);
+        Assert.Contains("more, in the JSON and HTML reports.", md);
     }
 }

@@ -1,7 +1,9 @@
 using System.Diagnostics;
 using System.IO.Compression;
 using Conformance.Orchestrator.Matrix;
+using Conformance.Orchestrator.Runs;
 using Conformance.Orchestrator.Runtimes;
+using Conformance.Orchestrator.Vocabulary;
 
 namespace Conformance.Tests;
 

@@ -6,6 +6,7 @@ using Conformance.Orchestrator.Ledger;
 using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Reports;
 using Conformance.Orchestrator.Runtimes;
+using Conformance.Orchestrator.Vocabulary;
 using Xunit.Abstractions;
 
 namespace Conformance.Tests;
@@ -47,8 +48,9 @@ public sealed class GpuCheckSpecs(ITestOutputHelper output)
     private (int Code, string Stderr, JsonNode Report, string Out, int JudgeCode) Planted(string name, string faults, params string[] extra)
     {
         var dir = Dir(name);
-        var (code, _, stderr) = Discovery.Run([PythonCodecSpecs.HostPython(), "-m", "torchconformance", "gpu-check", "--out", dir, "--device", "cpu", "--cases", "ckpt_sgd", .. extra],
-            TimeSpan.FromSeconds(240), ("PYTHONPATH", Repo.PythonPackageDir), ("TORCHCONFORMANCE_GPU_CHECK_FAULT", faults));
+        // The faults are planted from the test side (python/tests/gpu_check_faults.py): gpu-check itself has no hooks.
+        var (code, _, stderr) = Discovery.Run([PythonCodecSpecs.HostPython(), "-m", "tests.gpu_check_faults", faults, "--out", dir, "--device", "cpu", "--cases", "ckpt_sgd", .. extra],
+            TimeSpan.FromSeconds(240), ("PYTHONPATH", Repo.PythonPackageDir));
         var archive = Assert.Single(Directory.GetFiles(dir, "gpu-check-*.tar.gz"));
         var (judgeCode, report) = JudgeGpu(archive, Path.Combine(dir, "judged"));
         return (code, stderr, report, dir, judgeCode);
@@ -250,13 +252,13 @@ public sealed class GpuCheckSpecs(ITestOutputHelper output)
         var (_, archive, report) = Outputs();
         var today = DateOnly.FromDateTime(DateTime.UtcNow);
         var work = Path.Combine(Repo.ArtifactsDir, "tests", "gpu-check", "rejudge");
-        var again = Conformance.Orchestrator.GpuLeg.GpuReport.Judge(archive, Repo.Root, work, Ledger.Load(Repo.KnownFailuresFile), today).Run;
+        var again = Conformance.Orchestrator.GpuLeg.GpuReport.Judge(archive, Repo.Root, work, FailureLedger.Load(Repo.KnownFailuresFile), today).Run;
         // The same archive, the same judge and ledger: the same verdicts as the CLI's.
         Assert.Equal(report["results"]!.AsArray().Select(r => $"{r!["cell"]} {r["outcome"]}"), again.Results.Select(r => $"{r.Cell.Name} {r.Outcome.Wire()}"));
         // A ledger entry that declares a passing cell: judged again, that cell is a stale entry, and nothing else moves.
         var passing = again.Results.First(r => r.Outcome == Outcome.Pass && r.Cell.Route == "checkpoint");
-        var planted = new LedgerEntry("planted-stale", passing.Cell.Name, [new("bytes", null, "planted")], "planted", "https://example.invalid", today, null, 1);
-        var ledger = new Ledger([.. Ledger.Load(Repo.KnownFailuresFile).Entries, planted]);
+        var planted = new LedgerEntry("planted-stale", [CellSelector.Of(passing.Cell.Name)], [new("bytes", null, "planted")], "planted", "https://example.invalid", today, null, 1);
+        var ledger = new FailureLedger([.. FailureLedger.Load(Repo.KnownFailuresFile).Entries, planted]);
         var changed = Conformance.Orchestrator.GpuLeg.GpuReport.Judge(archive, Repo.Root, work, ledger, today).Run;
         var stale = changed.Results.Single(r => r.Cell.Name == passing.Cell.Name);
         Assert.Equal(Outcome.Fail, stale.Outcome);
@@ -279,7 +281,7 @@ public sealed class GpuCheckSpecs(ITestOutputHelper output)
         await using (var tar = new TarWriter(packed, TarEntryFormat.Pax))
             foreach (var f in Directory.GetFiles(unpacked, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
                 await tar.WriteEntryAsync(f, Path.GetRelativePath(unpacked, f).Replace('\\', '/'));
-        var missing = Conformance.Orchestrator.GpuLeg.GpuReport.Judge(repacked, Repo.Root, work, Ledger.Load(Repo.KnownFailuresFile), today).Run
+        var missing = Conformance.Orchestrator.GpuLeg.GpuReport.Judge(repacked, Repo.Root, work, FailureLedger.Load(Repo.KnownFailuresFile), today).Run
             .Results.Single(r => r.Cell.Name == dropped["cell"]!.GetValue<string>());
         Assert.Equal(Outcome.Skipped, missing.Outcome);
         Assert.Contains("the GPU run did not observe this cell", missing.Message);
@@ -372,12 +374,12 @@ public sealed class GpuCheckSpecs(ITestOutputHelper output)
         Assert.All(refused, r => Assert.Contains("Attempting to deserialize object on a CUDA device", r!["message"]!.GetValue<string>()));
         Assert.All(refused, r => Assert.NotEqual("map_location_cpu", r!["mode"]!.GetValue<string>()));
         // The entry is as narrow as its finding: beside each kind of its cells (a load, 1.13's weights_only, a variant, a prefix), any other problem fails.
-        var ledger = Ledger.Load(Path.Combine(Repo.Root, "known-failures.json"));
+        var ledger = FailureLedger.Load(Path.Combine(Repo.Root, "known-failures.json"));
         foreach (var cell in new[] { $"lenet/pickle/{id}@golden->pytorch-2.6/default", $"lenet/pickle/{id}@golden->pytorch-1.13/weights_only",
                                      $"lenet/pickle_legacy/{id}@golden->pytorch-2.14/shape_mismatch", $"nested/prefix_orig_mod/{id}@golden->pytorch-2.6/default" })
         {
             var r = Assert.Single(refused, x => Is(x, "cell", cell))!;
-            var problems = r["problems"]!.AsArray().Select(p => new Conformance.Orchestrator.Judgement.Problem(p!["code"]!.GetValue<string>(), p["subject"]!.GetValue<string>(), p["message"]!.GetValue<string>())).ToList();
+            var problems = r["problems"]!.AsArray().Select(p => new Conformance.Orchestrator.Vocabulary.Problem(p!["code"]!.GetValue<string>(), p["subject"]!.GetValue<string>(), p["message"]!.GetValue<string>())).ToList();
             var raw = new CellResult(Cell.Parse(cell), Outcome.Fail, r["message"]!.GetValue<string>()) { Problems = problems };
             var known = ledger.Apply(raw);
             Assert.Equal(Outcome.KnownFailure, known.Outcome);
@@ -452,10 +454,10 @@ public sealed class GpuCheckSpecs(ITestOutputHelper output)
         var missing = Runtime.Missing("torchsharp-0.107-cuda", "no TorchSharp CUDA package");
         Assert.Equal(("torchsharp", "0.107", "cuda"), (missing.Kind, missing.Version, missing.Device));
 
-        var entry = new LedgerEntry("x", "ckpt_*/checkpoint/*->pytorch-1.13/weights_only", [], "", "", default, null, 0);
+        var entry = new LedgerEntry("x", [CellSelector.Of("ckpt_*/checkpoint/*->pytorch-1.13/weights_only")], [], "", "", default, null, 0);
         Assert.True(entry.Matches(Cell.Parse("ckpt_sgd/checkpoint/pytorch-2.6@golden->pytorch-1.13-cuda/weights_only")));
         Assert.False(entry.Matches(Cell.Parse("ckpt_sgd/checkpoint/pytorch-2.6@golden->pytorch-1.14-cuda/weights_only")));
-        var deviceOnly = new LedgerEntry("y", "lenet/pickle/*->pytorch-*-cuda/default", [], "", "", default, null, 0);
+        var deviceOnly = new LedgerEntry("y", [CellSelector.Of("lenet/pickle/*->pytorch-*-cuda/default")], [], "", "", default, null, 0);
         Assert.False(deviceOnly.Matches(Cell.Parse("lenet/pickle/torchsharp-0.107->pytorch-2.6/default")));
         Assert.True(deviceOnly.Matches(Cell.Parse("lenet/pickle/torchsharp-0.107->pytorch-2.11-cuda/default")));
 

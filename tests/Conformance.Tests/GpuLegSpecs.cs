@@ -5,7 +5,10 @@ using Conformance.Orchestrator.GpuLeg;
 using Conformance.Orchestrator.Judgement;
 using Conformance.Orchestrator.Ledger;
 using Conformance.Orchestrator.Matrix;
+using Conformance.Orchestrator.Reports;
+using Conformance.Orchestrator.Runs;
 using Conformance.Orchestrator.Runtimes;
+using Conformance.Orchestrator.Vocabulary;
 using Xunit.Abstractions;
 
 namespace Conformance.Tests;
@@ -22,9 +25,9 @@ public sealed class GpuLegSpecs(MatrixFixture fixture, ITestOutputHelper output)
 {
     private static readonly RepoLayout Repo = RepoLayout.Find();
     private static string H200Report => Path.Combine(Repo.Root, "gpu-runs", "h200-2026-12-04", "gpu-report.run1.json");
-    private static Ledger RepoLedger => Ledger.Load(Repo.KnownFailuresFile);
+    private static FailureLedger RepoLedger => FailureLedger.Load(Repo.KnownFailuresFile);
 
-    private static RunResult H200(Ledger ledger) =>
+    private static RunResult H200(FailureLedger ledger) =>
         RetiredJudgeReport.Rejudge(JsonNode.Parse(File.ReadAllText(H200Report))!, H200Report, ledger, new DateOnly(2026, 12, 4));
 
     /// <summary>The 14 cells the H200 run failed before they were triaged, with the entry each now falls under.</summary>
@@ -93,9 +96,9 @@ public sealed class GpuLegSpecs(MatrixFixture fixture, ITestOutputHelper output)
     [Fact]
     public void Without_the_GPU_entries_the_same_rows_fail_again_the_ledger_is_applied_afresh_on_every_judgement()
     {
-        var gpuOnly = RepoLedger.Entries.Where(e => e.NamesDevice && e.Pattern.Contains("->pytorch-*-cuda", StringComparison.Ordinal)).Select(e => e.Id).ToHashSet();
+        var gpuOnly = RepoLedger.Entries.Where(e => e.Cells.Any(c => c.Consumers.Contains("pytorch-*-cuda"))).Select(e => e.Id).ToHashSet();
         Assert.Contains("pybridge-save-view-offset-cuda-silently-wrong", gpuOnly);
-        var without = new Ledger(RepoLedger.Entries.Where(e => !gpuOnly.Contains(e.Id)).ToList());
+        var without = new FailureLedger(RepoLedger.Entries.Where(e => !gpuOnly.Contains(e.Id)).ToList());
         var run = H200(without);
         var failed = run.Results.Where(r => r.Outcome == Outcome.Fail).Select(r => r.Cell.Name).ToHashSet();
         foreach (var row in Triaged()) Assert.Contains((string)row[0], failed);
@@ -105,9 +108,9 @@ public sealed class GpuLegSpecs(MatrixFixture fixture, ITestOutputHelper output)
     [Fact]
     public void A_device_entry_takes_a_device_cell_from_its_CPU_twins_entry_and_a_cpu_only_entry_declares_no_device_cell()
     {
-        var twin = new LedgerEntry("twin", "storage_offsets/pickle/torchsharp-*->pytorch-2.*/default", [new("load_error", null, "RuntimeError")], "", "", default, null, 5);
-        var device = new LedgerEntry("device", "storage_offsets/pickle/torchsharp-*->pytorch-*-cuda/default", [new("bytes", null, "views.b")], "", "", default, null, 5);
-        var ledger = new Ledger([twin, device]);
+        var twin = new LedgerEntry("twin", [CellSelector.Of("storage_offsets/pickle/torchsharp-*->pytorch-2.*/default")], [new("load_error", null, "RuntimeError")], "", "", default, null, 5);
+        var device = new LedgerEntry("device", [CellSelector.Of("storage_offsets/pickle/torchsharp-*->pytorch-*-cuda/default")], [new("bytes", null, "views.b")], "", "", default, null, 5);
+        var ledger = new FailureLedger([twin, device]);
         var onGpu = Cell.Parse("storage_offsets/pickle/torchsharp-0.107@golden->pytorch-2.11-cuda/default");
         var onCpu = Cell.Parse("storage_offsets/pickle/torchsharp-0.107@golden->pytorch-2.6/default");
         Assert.True(twin.Matches(onGpu));

@@ -3,19 +3,17 @@ using Conformance.Orchestrator.Judgement;
 using Conformance.Orchestrator.Ledger;
 using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Reports;
+using Conformance.Orchestrator.Runs;
 using Conformance.Orchestrator.Runtimes;
+using Conformance.Orchestrator.Vocabulary;
 using PuppeteerSharp;
 
 namespace Conformance.Tests;
 
-/// <summary>
-/// The HTML report in a real headless browser: Debian's chromium (scripts/provision-host.sh installs
-/// it), driven by PuppeteerSharp pointed at that executable, so nothing is downloaded.
-/// </summary>
+/// <summary>The HTML report in a real headless browser (<see cref="HeadlessPage"/>).</summary>
 [Trait("Category", "runtime")]
 public sealed class HtmlReportBrowserSpecs : IDisposable
 {
-    private const string Chromium = "/usr/bin/chromium";
     private const string KnownCell = "lenet/pickle/pytorch-2.6->pytorch-2.6/mmap";
     private const string FailCell = "lenet/pickle/torchsharp-0.107->pytorch-2.6/default";
     private readonly string _tmp = Directory.CreateTempSubdirectory("html-report-").FullName;
@@ -24,7 +22,7 @@ public sealed class HtmlReportBrowserSpecs : IDisposable
 
     private static RunResult Run()
     {
-        var kf = new LedgerEntry("pybridge-deflate-mmap", "*/*/*/mmap", [new ExpectedProblem("bytes", null, "")], "PyBridge writes compressed entries, which mmap cannot map", "https://example.org/known/42", new DateOnly(2026, 1, 1), null, 1);
+        var kf = new LedgerEntry("pybridge-deflate-mmap", [CellSelector.Of("*/*/*->*/mmap")], [new ExpectedProblem("bytes", null, "")], "PyBridge writes compressed entries, which mmap cannot map", "https://example.org/known/42", new DateOnly(2026, 1, 1), null, 1);
         CellResult R(string name, Outcome o, string msg = "", double abs = 0, LedgerEntry? d = null) =>
             new(Cell.Parse(name), o, msg, o == Outcome.Pass ? new OutputDiff(abs, abs, 0, true) : null, d);
         var runtimes = new[]
@@ -45,33 +43,10 @@ public sealed class HtmlReportBrowserSpecs : IDisposable
     [SkippableFact(Timeout = 120_000)]
     public async Task A_click_on_a_cell_shows_its_details_without_console_errors()
     {
-        if (!File.Exists(Chromium))
-        {
-            const string why = $"{Chromium} is missing: run scripts/provision-host.sh (it installs Debian's chromium; CI does)";
-            if (Suite.RequireAll) Assert.Fail($"CONFORMANCE_REQUIRE_ALL=1 and {why}");
-            Skip.If(true, why);
-        }
         var file = Path.Combine(_tmp, "compatibility.html");
         await File.WriteAllTextAsync(file, ReportHtml.Render(Run()));
-
-        await using var browser = await Puppeteer.LaunchAsync(new LaunchOptions
-        {
-            ExecutablePath = Chromium,
-            Headless = true,
-            // Root cannot use chromium's sandbox; /dev/shm may be small in containers.
-            Args = ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"],
-            UserDataDir = Path.Combine(_tmp, "profile"),
-            Timeout = 60_000,
-        });
-        await using var page = await browser.NewPageAsync();
-        page.DefaultTimeout = 15_000;
-        var errors = new List<string>();
-        page.Console += (_, e) => { if (e.Message.Type == ConsoleType.Error) lock (errors) errors.Add(e.Message.Text); };
-        page.PageError += (_, e) => { lock (errors) errors.Add(e.Message); };
-        page.RequestFailed += (_, e) => { lock (errors) errors.Add($"request failed: {e.Request.Url}"); };
-
-        var response = await page.GoToAsync(new Uri(file).AbsoluteUri, WaitUntilNavigation.Load);
-        Assert.True(response is null || response.Ok, $"loading {file}: {response?.Status}");
+        await using var opened = await HeadlessPage.OpenAsync(file, _tmp);
+        var page = opened.Page;
 
         // Before any click no details show.
         Assert.Equal(0, await page.EvaluateExpressionAsync<int>(
@@ -97,7 +72,7 @@ public sealed class HtmlReportBrowserSpecs : IDisposable
         await page.ClickAsync("table td.fail a[href^='#grid-']");
         Assert.Equal("lenet via pickle", await page.EvaluateExpressionAsync<string>("document.querySelector(':target').textContent"));
 
-        lock (errors) Assert.Empty(errors);
+        Assert.Empty(opened.Errors);
     }
 
     /// <summary>Clicks the grid cell named <paramref name="cell"/> and returns the text of the details that became visible.</summary>

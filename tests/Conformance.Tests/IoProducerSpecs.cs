@@ -1,7 +1,9 @@
 using System.Diagnostics;
 using Conformance.Orchestrator.Judgement;
 using Conformance.Orchestrator.Matrix;
+using Conformance.Orchestrator.Runs;
 using Conformance.Orchestrator.Runtimes;
+using Conformance.Orchestrator.Vocabulary;
 using Conformance.Orchestrator.Workers;
 using Conformance.Protocol;
 

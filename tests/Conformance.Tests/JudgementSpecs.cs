@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using Conformance.Orchestrator.Judgement;
 using Conformance.Orchestrator.Matrix;
+using Conformance.Orchestrator.Vocabulary;
 
 namespace Conformance.Tests;
 
@@ -12,7 +13,7 @@ public sealed class JudgementSpecs
     private static string Sha(byte[] b) => Convert.ToHexStringLower(SHA256.HashData(b));
 
     private static Observation Obs(IEnumerable<(string Key, byte[] Bytes)> tensors, params double[] outputs) => new(
-        tensors.Select(t => new TensorInfo(t.Key, [t.Bytes.Length / 4], "float32", Sha(t.Bytes))).ToList(),
+        tensors.Select(t => new ObservedTensor(t.Key, [t.Bytes.Length / 4], "float32", Sha(t.Bytes))).ToList(),
         new Outputs([outputs.Length], outputs));
 
     private static byte[] Weights() => Enumerable.Range(0, 64).Select(i => (byte)(i * 37)).ToArray();
@@ -63,9 +64,9 @@ public sealed class JudgementSpecs
     [Fact]
     public void A_shape_or_dtype_change_names_both_sides()
     {
-        var p = new Observation([new TensorInfo("w", [2, 3], "float32", "00")], null);
-        Assert.Contains("w: shape [2, 3] became [3, 2]", Judge.Compare(p, p with { Tensors = [new TensorInfo("w", [3, 2], "float32", "00")] }, Tol).Problems.Select(x => x.Message));
-        Assert.Contains("w: dtype float32 became float64", Judge.Compare(p, p with { Tensors = [new TensorInfo("w", [2, 3], "float64", "00")] }, Tol).Problems.Select(x => x.Message));
+        var p = new Observation([new ObservedTensor("w", [2, 3], "float32", "00")], null);
+        Assert.Contains("w: shape [2, 3] became [3, 2]", Judge.Compare(p, p with { Tensors = [new ObservedTensor("w", [3, 2], "float32", "00")] }, Tol).Problems.Select(x => x.Message));
+        Assert.Contains("w: dtype float32 became float64", Judge.Compare(p, p with { Tensors = [new ObservedTensor("w", [2, 3], "float64", "00")] }, Tol).Problems.Select(x => x.Message));
     }
 
     [Theory]
@@ -87,7 +88,7 @@ public sealed class JudgementSpecs
 public sealed class VariantJudgementSpecs
 {
     private static Observation Obs(params (string Key, string Sha)[] t) =>
-        new(t.Select(x => new TensorInfo(x.Key, [1], "float32", x.Sha)).ToList(), new Outputs([1], [0.0]));
+        new(t.Select(x => new ObservedTensor(x.Key, [1], "float32", x.Sha)).ToList(), new Outputs([1], [0.0]));
 
     [Fact]
     public void A_tie_the_producer_had_must_survive_the_load()
@@ -106,7 +107,7 @@ public sealed class VariantJudgementSpecs
         var producer = Obs(("fc1.weight", "11"), ("fc3.weight", "33"));
         var good = Obs(("fc1.weight", "11"), ("fc4.weight", "44")) with { MissingKeys = ["fc4.weight"], UnexpectedKeys = ["fc3.weight"] };
         Assert.True(Judge.ComparePartial(producer, good, expected).Passed);
-        var notLoaded = good with { Tensors = [new TensorInfo("fc1.weight", [1], "float32", "ffffffffffffffff"), new TensorInfo("fc4.weight", [1], "float32", "44")] };
+        var notLoaded = good with { Tensors = [new ObservedTensor("fc1.weight", [1], "float32", "ffffffffffffffff"), new ObservedTensor("fc4.weight", [1], "float32", "44")] };
         Assert.StartsWith("fc1.weight: shared key not loaded", Assert.Single(Judge.ComparePartial(producer, notLoaded, expected).Problems).Message);
         var silent = good with { MissingKeys = [], UnexpectedKeys = [] };
         Assert.Equal(2, Judge.ComparePartial(producer, silent, expected).Problems.Count);
@@ -126,7 +127,7 @@ public sealed class VariantJudgementSpecs
     public void A_key_the_consumer_lists_twice_fails()
     {
         var p = Obs(("a", "11"), ("b", "22"));
-        var twice = p with { Tensors = [.. p.Tensors, new TensorInfo("a", [1], "float32", "99")] };
+        var twice = p with { Tensors = [.. p.Tensors, new ObservedTensor("a", [1], "float32", "99")] };
         var problem = Assert.Single(Judge.Compare(p, twice, new Tolerance(0, 0)).Problems);
         Assert.Equal(("duplicate_key", "a"), (problem.Code, problem.Subject));
     }
@@ -160,7 +161,7 @@ public sealed class VariantJudgementSpecs
     public void A_shape_mismatch_must_be_refused_naming_the_key_and_both_shapes(string? error, bool passes) =>
         Assert.Equal(passes, Judge.CompareMismatchError(error, new ShapeMismatch("fc3.weight", [10, 84], [11, 84])).Passed);
 
-    private static Observation Plain() => new([new TensorInfo("fc.weight", [1], "float32", new string('0', 64))], new Outputs([1], [1.0]));
+    private static Observation Plain() => new([new ObservedTensor("fc.weight", [1], "float32", new string('0', 64))], new Outputs([1], [1.0]));
 
     private static Observation Tuned(string[] parameters, string[]? frozen = null, string[]? unchanged = null) =>
         Plain() with { FineTune = new FineTuneObservation(parameters, frozen ?? [], unchanged ?? []) };

@@ -1,6 +1,7 @@
 using Conformance.Orchestrator.Judgement;
 using Conformance.Orchestrator.Ledger;
 using Conformance.Orchestrator.Matrix;
+using Conformance.Orchestrator.Vocabulary;
 using Xunit.Abstractions;
 
 namespace Conformance.Tests;
@@ -14,7 +15,7 @@ namespace Conformance.Tests;
 [Collection(MatrixCollection.Name)]
 public sealed class LedgerRegressionSpecs(MatrixFixture fixture, ITestOutputHelper output)
 {
-    private static Ledger RepoLedger => MatrixFixture.Suite.Ledger;
+    private static FailureLedger RepoLedger => MatrixFixture.Suite.Ledger;
 
     public static IEnumerable<object[]> EntryIds() => RepoLedger.Entries.Select(e => new object[] { e.Id });
 
@@ -36,7 +37,7 @@ public sealed class LedgerRegressionSpecs(MatrixFixture fixture, ITestOutputHelp
     }
 
     /// <summary>The cell, a known failure under its entry, stays known unchanged and fails with any problem planted beside its own.</summary>
-    internal static void AssertPlantsCaught(Ledger ledger, CellResult known, ITestOutputHelper output)
+    internal static void AssertPlantsCaught(FailureLedger ledger, CellResult known, ITestOutputHelper output)
     {
         var entry = known.Declared!;
         var entryId = entry.Id;

@@ -1,5 +1,7 @@
 using Conformance.Orchestrator;
+using Conformance.Orchestrator.Ledger;
 using Conformance.Orchestrator.Matrix;
+using Conformance.Orchestrator.Runs;
 using Conformance.Orchestrator.Runtimes;
 
 namespace Conformance.Tests;

@@ -1,7 +1,8 @@
+using System.Text.RegularExpressions;
 using Conformance.Orchestrator;
 using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Reports;
-using System.Text.RegularExpressions;
+using Conformance.Orchestrator.Vocabulary;
 using Xunit.Abstractions;
 
 namespace Conformance.Tests;

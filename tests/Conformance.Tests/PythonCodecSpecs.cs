@@ -1,13 +1,14 @@
 using System.Text.Json.Nodes;
 using Conformance.Orchestrator;
 using Conformance.Orchestrator.Runtimes;
+using Conformance.Orchestrator.Vocabulary;
 using Conformance.Orchestrator.Workers;
 using Conformance.Protocol;
 
 namespace Conformance.Tests;
 
 /// <summary>
-/// The PyTorch side's reader of TorchSharp's native format (python/torchconformance/tsnative.py),
+/// The PyTorch side's reader of TorchSharp's native format (python/torchconformance/formats/tsnative.py),
 /// run with the host's real torch: a fuzz of 3,000 mutations of real TorchSharp files, the attack corpus in
 /// python/tests/attacks/tsnative, and the bad cases found by mutation testing, each pinned by its message.
 /// </summary>
@@ -34,9 +35,9 @@ public sealed class PythonCodecSpecs
             .SelectMany(e => e.Runtimes).Where(r => r.Kind == RuntimeKinds.PyTorch && r.Python is not null).Select(r => r.Python!)
             .FirstOrDefault(py => Discovery.Run([py, "-c", "import torch"], TimeSpan.FromSeconds(60)).Code == 0));
 
-    /// <summary>Runs <c>python -m torchconformance.fuzz_tsnative ARGS</c> with the repository's package.</summary>
+    /// <summary>Runs <c>python -m tests.fuzz_tsnative ARGS</c> (python/tests/fuzz_tsnative.py) with the repository's package.</summary>
     internal static (int Code, string Stdout, string Stderr) Fuzz(TimeSpan timeout, params string[] args) =>
-        Discovery.Run([HostPython(), "-m", "torchconformance.fuzz_tsnative", .. args], timeout, ("PYTHONPATH", Repo.PythonPackageDir));
+        Discovery.Run([HostPython(), "-m", "tests.fuzz_tsnative", .. args], timeout, ("PYTHONPATH", Repo.PythonPackageDir));
 
     private static string Scratch(string name)
     {
@@ -195,7 +196,7 @@ public sealed class PythonCodecSpecs
         using var pool = new WorkerPool(TimeSpan.FromSeconds(120));
         JsonObject Args(string path) => new() { ["case"] = "lenet", ["route"] = "torchsharp_native", ["mode"] = "default", ["path"] = path, ["seed"] = 0 };
         var reply = pool.Send(py!, Ops.Consume, Args(bad), TimeSpan.FromSeconds(120));
-        var error = Assert.IsType<WorkerReply.Answered>(reply).Response.Error;
+        var error = Assert.IsType<Reply.Answered>(reply).Response.Error;
         Assert.NotNull(error);
         Assert.Equal(ErrorKinds.LoadError, error!.Kind);
         Assert.StartsWith(bad + ": TorchSharpFormatError: entry 10 of 11 'fc3.bias': duplicate key 'fc3.bias'", error.Message);

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
 using Conformance.Orchestrator.Runtimes;
+using Conformance.Orchestrator.Vocabulary;
 using Conformance.Orchestrator.Workers;
 using Conformance.Protocol;
 
@@ -65,7 +66,7 @@ public sealed class PythonSaveSpecs
             {
                 var path = args["path"]!.GetValue<string>();
                 var reply = pool.Send(runtime, op, args, Timeout);
-                var answered = Assert.IsType<WorkerReply.Answered>(reply); // not a crash: the worker answered
+                var answered = Assert.IsType<Reply.Answered>(reply); // not a crash: the worker answered
                 var error = answered.Response.Error;
                 Assert.True(error is not null, $"{op} {path}: status ok on a full disk: {Wire.Truncate(answered.Response.Result?.ToJsonString() ?? "", 200)}");
                 Assert.Equal(ErrorKinds.SaveError, error!.Kind);

@@ -1,7 +1,9 @@
 using System.Text.Json.Nodes;
 using Conformance.Orchestrator.Judgement;
 using Conformance.Orchestrator.Matrix;
+using Conformance.Orchestrator.Runs;
 using Conformance.Orchestrator.Runtimes;
+using Conformance.Orchestrator.Vocabulary;
 using Conformance.Orchestrator.Workers;
 
 namespace Conformance.Tests;
@@ -36,7 +38,7 @@ public sealed class RealLayoutSpecs
         var cell = new Cell("nested", RealLayouts.PrefixOrigMod, "pytorch-2.6", "torchsharp-0.107", "default");
         var spec = Catalogue.Case("nested");
         var expected = JsonNode.Parse("""{"tensors": [], "outputs": {"shape": [1], "values": [0.0]}}""")!;
-        var loaded = new WorkerReply.Answered(Conformance.Protocol.Response.Success(1, expected.DeepClone()));
+        var loaded = new Reply.Answered(Conformance.Protocol.Response.Success(1, expected.DeepClone()));
         var v = CellJudge.Judge(cell, spec, expected, Observation.FromJson(expected), loaded, "/x/a.pt");
         Assert.Equal(Outcome.Fail, v.Outcome);
         Assert.Equal(ProblemCodes.PrefixedKeys, Assert.Single(v.Problems).Code);
@@ -63,12 +65,12 @@ public sealed class RealLayoutSpecs
         var dir = Path.Combine(Repo.ArtifactsDir, "tests", "real-layouts", "tied.hf");
         if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
         Directory.CreateDirectory(dir);
-        Assert.Equal("is a folder without a non-empty file", MatrixRunner.ArtifactMissing(dir));
+        Assert.Equal("is a folder without a non-empty file", ArtifactFiles.ArtifactMissing(dir));
         File.WriteAllText(Path.Combine(dir, "model.safetensors"), "");
-        Assert.NotNull(MatrixRunner.ArtifactMissing(dir));
+        Assert.NotNull(ArtifactFiles.ArtifactMissing(dir));
         File.WriteAllText(Path.Combine(dir, "model.safetensors"), "x");
-        Assert.Null(MatrixRunner.ArtifactMissing(dir));
-        Assert.Contains(dir + "/", MatrixRunner.RemovePartial(dir));
+        Assert.Null(ArtifactFiles.ArtifactMissing(dir));
+        Assert.Contains(dir + "/", ArtifactFiles.RemovePartial(dir));
         Assert.False(Directory.Exists(dir));
     }
 

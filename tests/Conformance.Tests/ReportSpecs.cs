@@ -4,7 +4,9 @@ using Conformance.Orchestrator.Judgement;
 using Conformance.Orchestrator.Ledger;
 using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Reports;
+using Conformance.Orchestrator.Runs;
 using Conformance.Orchestrator.Runtimes;
+using Conformance.Orchestrator.Vocabulary;
 
 namespace Conformance.Tests;
 
@@ -14,7 +16,7 @@ public sealed class ReportSpecs
 {
     private static RunResult Synthetic()
     {
-        var kf = new LedgerEntry("pybridge-deflate-mmap", "*/*/*/mmap", [new ExpectedProblem("bytes", null, "")], "compressed entries", "https://example.org/kf", new DateOnly(2026, 1, 1), null, 1);
+        var kf = new LedgerEntry("pybridge-deflate-mmap", [CellSelector.Of("*/*/*->*/mmap")], [new ExpectedProblem("bytes", null, "")], "compressed entries", "https://example.org/kf", new DateOnly(2026, 1, 1), null, 1);
         CellResult R(string name, Outcome o, string msg = "", double abs = 0, LedgerEntry? d = null) =>
             new(Cell.Parse(name), o, msg, o == Outcome.Pass ? new OutputDiff(abs, abs, 0, true) : null, d);
         var runtimes = new[]
@@ -52,7 +54,10 @@ public sealed class ReportSpecs
         Assert.Contains("<h2>Overview</h2>", html);
         Assert.Contains("<h2>Unexpected failures</h2>", html);
         // A click on a cell reveals its details panel (HtmlReportBrowserSpecs clicks it in chromium).
-        Assert.Contains("data-cell=\"lenet/pickle/torchsharp-0.107-&gt;pytorch-2.6/default\"><a href=\"#cell-3\">FAIL</a>", html);
-        Assert.Contains("<div class=\"cell-details\" id=\"cell-3\">", html);
+        // Its anchor is made from the cell's name alone, so compare's PR summary and the history page link to it.
+        var anchor = ReportHtml.CellAnchor("lenet/pickle/torchsharp-0.107->pytorch-2.6/default");
+        Assert.Matches("^cell-lenet-pickle-torchsharp-0-107--pytorch-2-6-default-[0-9a-f]{8}$", anchor);
+        Assert.Contains($"data-cell=\"lenet/pickle/torchsharp-0.107-&gt;pytorch-2.6/default\"><a href=\"#{anchor}\">FAIL</a>", html);
+        Assert.Contains($"<div class=\"cell-details\" id=\"{anchor}\">", html);
     }
 }

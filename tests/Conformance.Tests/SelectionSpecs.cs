@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using Conformance.Orchestrator.Ledger;
 using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Runtimes;
+using Conformance.Orchestrator.Vocabulary;
 
 namespace Conformance.Tests;
 
@@ -66,8 +67,8 @@ public sealed class SelectionSpecs
         var path = Path.Combine(dir, "known-failures.json");
         File.WriteAllText(path, """
         {"entries":[
-          {"id":"kept","cell":"lenet/pickle/*/mmap","problems":[{"code":"bytes","message":"a"},{"code":"outputs","message":"o"}],"reason":"r","link":"https://x","added":"2026-01-01","max_cells":5},
-          {"id":"dead","cell":"gru/pickle/*/mmap","problems":[{"code":"bytes","message":"a"}],"reason":"r","link":"https://x","added":"2026-01-01","max_cells":1}
+          {"id":"kept","cells":[{"cases":["lenet"],"routes":["pickle"],"producers":["*"],"consumers":["*"],"modes":["mmap"]}],"problems":[{"code":"bytes","message":"a"},{"code":"outputs","message":"o"}],"reason":"r","link":"https://x","added":"2026-01-01","max_cells":5},
+          {"id":"dead","cells":[{"cases":["gru"],"routes":["pickle"],"producers":["*"],"consumers":["*"],"modes":["mmap"]}],"problems":[{"code":"bytes","message":"a"}],"reason":"r","link":"https://x","added":"2026-01-01","max_cells":1}
         ]}
         """);
         return path;
@@ -87,12 +88,18 @@ public sealed class SelectionSpecs
         var path = LedgerFile(dir);
         var (changes, residue) = LedgerFix.Fix(path, Report(complete: true), "r.json");
         Assert.Empty(residue);
-        Assert.Contains("removed \"dead\": its pattern matches no cell", changes);
+        Assert.Contains("removed \"dead\": its cells match no cell of the run", changes);
         Assert.Contains(changes, c => c.StartsWith("\"kept\": dropped expected problem outputs", StringComparison.Ordinal));
         Assert.Contains("\"kept\": max_cells 5 -> 2", changes);
-        var fixedLedger = Ledger.Load(path);
+        var fixedLedger = FailureLedger.Load(path);
         var kept = Assert.Single(fixedLedger.Entries);
         Assert.Equal((2, 1), (kept.MaxCells, kept.Problems.Count));
+        // Rewritten as a person reviews it: each block of cells on one line.
+        Assert.Contains("""
+                  "cells": [
+                    {"cases": ["lenet"], "routes": ["pickle"], "producers": ["*"], "consumers": ["*"], "modes": ["mmap"]}
+                  ],
+            """, File.ReadAllText(path));
     }
 
     [Fact]

@@ -34,14 +34,40 @@ public sealed class ShardMergeSpecs(MatrixFixture fixture, ITestOutputHelper out
             shards.Add(shard);
         }
         var merged = Path.Combine(dir, "merged");
-        var (rc, summary) = Shell.Run($"FAIL_ON_CHANGE=1 bash {Repo}/.ci/merge.sh {full} {merged} {string.Join(" ", shards)}", TimeSpan.FromMinutes(5), output);
+        // The series so far: one earlier run (the committed baseline); the merge job adds this one and builds the page.
+        var history = Path.Combine(dir, "history");
+        Directory.CreateDirectory(history);
+        File.Copy(Path.Combine(Repo, "reports", "baseline.json"), Path.Combine(history, "run-00000000T000000Z-baseline.json"));
+        var (rc, summary) = Shell.Run($"FAIL_ON_CHANGE=1 HISTORY_DIR={history} bash {Repo}/.ci/merge.sh {full} {merged} {string.Join(" ", shards)}", TimeSpan.FromMinutes(5), output);
         Assert.True(rc == 0, summary);
         Assert.Contains("0 other changes, 0 new, 0 vanished", summary);
+        Assert.Equal(2, Directory.GetFiles(history, "run-*.json").Length);
+        Assert.Contains("2 runs, ", summary);
+        Assert.True(File.Exists(Path.Combine(merged, "history", "history.html")));
         var report = JsonNode.Parse(File.ReadAllText(Path.Combine(merged, "compatibility.json")))!;
         Assert.True(report["complete"]!.GetValue<bool>(), "three shards 1/3..3/3 of one run merge into a complete report");
         Assert.Equal(fixture.Run.Results.Count, report["results"]!.AsArray().Count);
         Assert.True(File.Exists(Path.Combine(merged, "summary.md")));
         // The cells' files (about 1 GB for the whole matrix) are not kept; the reports are.
         for (int i = 1; i <= 3; i++) Directory.Delete(Path.Combine(dir, $"artifacts-{i}"), recursive: true);
+    }
+
+    /// <summary>
+    /// The committed baseline is this commit's outcome of every cell: a change of outcome is committed with a
+    /// new baseline (make baseline), so the workflow's comparison with it shows only what a PR changes.
+    /// </summary>
+    [SkippableFact(Timeout = 2_400_000)]
+    public async Task The_committed_baseline_holds_this_runs_outcome_for_every_cell()
+    {
+        await Task.Yield();
+        MatrixFixture.SkipOrFailWhenMissing(MatrixFixture.Suite.Runtimes.Any(r => !r.Available) ? "needs every runtime" : null);
+        Assert.NotEmpty(fixture.Run.Results);
+        var run = Conformance.Orchestrator.Reports.ReportFile.Load(Path.Combine(Repo, "artifacts", "tests", "matrix-report", "compatibility.json"));
+        var baseline = Conformance.Orchestrator.Reports.ReportFile.Load(Path.Combine(Repo, "reports", "baseline.json"));
+        Skip.If(!run["complete"]!.GetValue<bool>(), "the test run is a selection");
+        var ids = (JsonNode r) => string.Join(",", Conformance.Orchestrator.Reports.ReportFile.Runtimes(r).Select(x => x["id"]!.GetValue<string>()).Order(StringComparer.Ordinal));
+        Skip.If(ids(run) != ids(baseline), $"this run's runtimes ({ids(run)}) are not the baseline's ({ids(baseline)}): a TorchSharp under test, compared by the workflow");
+        var c = Conformance.Orchestrator.Reports.RunComparison.Compare(baseline, run, new Dictionary<string, string>(), "reports/baseline.json", "this run");
+        Assert.False(c.HasChanges, "outcomes differ from reports/baseline.json; if the change is meant, commit it and run make baseline:\n" + c.Markdown());
     }
 }

@@ -1,4 +1,5 @@
 using Conformance.Orchestrator.Runtimes;
+using Conformance.Orchestrator.Vocabulary;
 using Conformance.Orchestrator.Workers;
 using Conformance.Protocol;
 
@@ -39,8 +40,8 @@ public sealed class WorkerPlumbingSpecs
         var dummy = Dummy();
         pool.Send(dummy, "echo", null, Quick);
         var reply = pool.Send(dummy, "crash", new() { ["signal"] = signal }, Quick);
-        var failed = Assert.IsType<WorkerReply.Failed>(reply);
-        Assert.Equal(WorkerReply.Crash, failed.Kind);
+        var failed = Assert.IsType<Reply.Failed>(reply);
+        Assert.Equal(Reply.Crash, failed.Kind);
         Assert.Contains($"killed by {name}", failed.Message);
         Assert.Contains("command: dotnet", failed.Message);
         Assert.NotNull(pool.Send(dummy, "echo", null, Quick).Result);
@@ -52,7 +53,7 @@ public sealed class WorkerPlumbingSpecs
     {
         await Task.Yield();
         using var pool = new WorkerPool(Quick);
-        var failed = Assert.IsType<WorkerReply.Failed>(pool.Send(Dummy(), "exit", new() { ["code"] = 3 }, Quick));
+        var failed = Assert.IsType<Reply.Failed>(pool.Send(Dummy(), "exit", new() { ["code"] = 3 }, Quick));
         Assert.Contains("exited with code 3", failed.Message);
     }
 
@@ -62,8 +63,8 @@ public sealed class WorkerPlumbingSpecs
         await Task.Yield();
         using var pool = new WorkerPool(Quick);
         var dummy = Dummy();
-        var failed = Assert.IsType<WorkerReply.Failed>(pool.Send(dummy, "hang", null, TimeSpan.FromSeconds(1)));
-        Assert.Equal(WorkerReply.Timeout, failed.Kind);
+        var failed = Assert.IsType<Reply.Failed>(pool.Send(dummy, "hang", null, TimeSpan.FromSeconds(1)));
+        Assert.Equal(Reply.Timeout, failed.Kind);
         Assert.Contains("did not answer 'hang' within 1 s; killed it", failed.Message);
         Assert.NotNull(pool.Send(dummy, "echo", null, Quick).Result);
     }
@@ -73,8 +74,8 @@ public sealed class WorkerPlumbingSpecs
     {
         await Task.Yield();
         using var pool = new WorkerPool(Quick);
-        var failed = Assert.IsType<WorkerReply.Failed>(pool.Send(Dummy(), "garbage", null, Quick));
-        Assert.Equal(WorkerReply.ProtocolError, failed.Kind);
+        var failed = Assert.IsType<Reply.Failed>(pool.Send(Dummy(), "garbage", null, Quick));
+        Assert.Equal(Reply.ProtocolError, failed.Kind);
         Assert.Contains("this is not JSON {{{", failed.Message);
     }
 
@@ -86,7 +87,7 @@ public sealed class WorkerPlumbingSpecs
         var dummy = Dummy();
         Assert.NotNull(pool.Send(dummy, "stray", null, Quick).Result);
         // The stray writes surface in the stderr tail a later failure carries.
-        var failed = Assert.IsType<WorkerReply.Failed>(pool.Send(dummy, "exit", new() { ["code"] = 5 }, Quick));
+        var failed = Assert.IsType<Reply.Failed>(pool.Send(dummy, "exit", new() { ["code"] = 5 }, Quick));
         Assert.Contains("stray managed print", failed.Message);
         Assert.Contains("stray native write to fd 1", failed.Message);
     }
@@ -98,7 +99,7 @@ public sealed class WorkerPlumbingSpecs
         using (var patient = new WorkerPool(Quick))
             Assert.NotNull(patient.Send(Dummy("--start-delay-ms", "1500"), "echo", null, Quick).Result);
         using var impatient = new WorkerPool(TimeSpan.FromMilliseconds(300));
-        var failed = Assert.IsType<WorkerReply.Failed>(impatient.Send(Dummy("--start-delay-ms", "5000"), "echo", null, Quick));
+        var failed = Assert.IsType<Reply.Failed>(impatient.Send(Dummy("--start-delay-ms", "5000"), "echo", null, Quick));
         Assert.StartsWith("while starting: worker dummy-0.0", failed.Message);
         Assert.Contains("did not answer 'hello'", failed.Message);
     }
@@ -109,8 +110,8 @@ public sealed class WorkerPlumbingSpecs
         await Task.Yield();
         using var pool = new WorkerPool(Quick);
         var runtime = new Runtime("dummy-0.0", RuntimeKinds.Dummy, "0.0", "cpu", new Launch("/nonexistent/worker", "--flag"));
-        var failed = Assert.IsType<WorkerReply.Failed>(pool.Send(runtime, "echo", null, Quick));
-        Assert.Equal(WorkerReply.StartError, failed.Kind);
+        var failed = Assert.IsType<Reply.Failed>(pool.Send(runtime, "echo", null, Quick));
+        Assert.Equal(Reply.StartError, failed.Kind);
         Assert.Contains("/nonexistent/worker --flag", failed.Message);
     }
 }

@@ -1,6 +1,8 @@
 using System.Text.Json.Nodes;
 using Conformance.Orchestrator.Matrix;
+using Conformance.Orchestrator.Runs;
 using Conformance.Orchestrator.Runtimes;
+using Conformance.Orchestrator.Vocabulary;
 using Conformance.Orchestrator.Workers;
 
 namespace Conformance.Orchestrator.Check;
@@ -50,7 +52,7 @@ public sealed record Verdict(bool LoadsInDotNet, string Line, string Remedy)
     /// <summary>With --model-twin: whether the file loads into the twin everywhere and its outputs agree, one line.</summary>
     public string? TwinLine { get; init; }
 
-    /// <summary>How the file loads otherwise on a GPU than on the CPU in PyTorch (<see cref="Judgement.DeviceRules"/>), one line each.</summary>
+    /// <summary>How the file loads otherwise on a GPU than on the CPU in PyTorch (<see cref="Reports.DeviceRules"/>), one line each.</summary>
     public IReadOnlyList<string> DeviceWarnings { get; init; } = [];
 }
 
@@ -70,7 +72,7 @@ public sealed record CheckRun(IReadOnlyList<CheckedFile> Files, IReadOnlyList<Ru
 /// <c>conformance check PATH…</c>: asks every available runtime's worker to read a user's file with
 /// every reader it has, and compares what each read with the newest PyTorch's reading. The file is
 /// staged under the repository's artifacts folder when it lies outside it, so the rootfs runtimes see
-/// it. No reader executes a pickle global outside the allowlist (see python/torchconformance/check.py).
+/// it. No reader executes a pickle global outside the allowlist (see python/torchconformance/worker/check.py).
 /// </summary>
 public sealed class FileCheck(Suite suite, RunnerOptions options, string? modelTwin = null, string? twinInput = null, bool dotnetOnly = false)
 {
@@ -214,8 +216,8 @@ public sealed class FileCheck(Suite suite, RunnerOptions options, string? modelT
         if (reply.Result is JsonObject result) return result;
         error = reply switch
         {
-            WorkerReply.Answered a => $"{a.Response.Error?.Kind}: {a.Response.Error?.Message}",
-            WorkerReply.Failed f => $"{f.Kind}: {f.Message}",
+            Reply.Answered a => $"{a.Response.Error?.Kind}: {a.Response.Error?.Message}",
+            Reply.Failed f => $"{f.Kind}: {f.Message}",
             _ => "no answer",
         };
         return null;
@@ -458,7 +460,7 @@ public sealed class FileCheck(Suite suite, RunnerOptions options, string? modelT
             var reply = pool.Send(rt, Conformance.Protocol.Ops.Consume, args, options.RequestTimeout);
             if (reply.Result is not JsonObject r)
             {
-                var why = reply is WorkerReply.Answered a ? $"{a.Response.Error?.Kind}: {a.Response.Error?.Message}" : reply is WorkerReply.Failed f ? $"{f.Kind}: {f.Message}" : "no answer";
+                var why = reply is Reply.Answered a ? $"{a.Response.Error?.Kind}: {a.Response.Error?.Message}" : reply is Reply.Failed f ? $"{f.Kind}: {f.Message}" : "no answer";
                 results.Add(new TwinResult(rt.Id, "failed", why, null));
                 continue;
             }

@@ -18,7 +18,7 @@ public static class Verdicts
     /// <summary>The verdict, with the device rules' warnings whose trait the file shows (the same rules as the report's device view).</summary>
     public static Verdict For(CheckedFile f)
     {
-        var verdict = Decide(f) with { DeviceWarnings = Judgement.DeviceRules.Detect(f.Format, f.Inventory).Select(r => r.Warning).ToList() };
+        var verdict = Decide(f) with { DeviceWarnings = Reports.DeviceRules.Detect(f.Format, f.Inventory).Select(r => r.Warning).ToList() };
         if (f.Twin.Count == 0) return verdict;
         var (twinOk, twinLine) = TwinVerdict(f.Twin);
         // A twin that does not load or compare is its own failure: exit 5, unless the file itself already fails graver.

@@ -1,6 +1,8 @@
 using System.Text.Json.Nodes;
 using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Reports;
+using Conformance.Orchestrator.Runs;
+using Conformance.Orchestrator.Ledger;
 
 namespace Conformance.Orchestrator.GpuLeg;
 
@@ -17,7 +19,7 @@ public static class GpuReport
 
     /// <param name="workDir">Where an archive is unpacked (emptied first).</param>
     /// <exception cref="InvalidDataException">Neither a gpu-check archive nor a GPU report, naming the file.</exception>
-    public static (RunResult Run, JsonObject Json) Judge(string source, string repoRoot, string workDir, Ledger.Ledger ledger, DateOnly today)
+    public static (RunResult Run, JsonObject Json) Judge(string source, string repoRoot, string workDir, FailureLedger ledger, DateOnly today)
     {
         if (IsArchive(source))
         {

@@ -1,8 +1,11 @@
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using Conformance.Orchestrator.Judgement;
+using Conformance.Orchestrator.Ledger;
 using Conformance.Orchestrator.Matrix;
+using Conformance.Orchestrator.Runs;
 using Conformance.Orchestrator.Runtimes;
+using Conformance.Orchestrator.Vocabulary;
 using Conformance.Orchestrator.Workers;
 using Conformance.Protocol;
 
@@ -11,14 +14,14 @@ namespace Conformance.Orchestrator.GpuLeg;
 /// <summary>
 /// Judges what a GPU run observed with the matrix's own judge: each raw reply in <c>gpu-run.json</c>
 /// goes through <see cref="CellJudge"/> against the fixture's observation, then through the
-/// <see cref="Ledger.Ledger"/>, exactly as <see cref="MatrixRunner"/> does with a live worker's reply.
+/// <see cref="FailureLedger"/>, exactly as <see cref="MatrixRunner"/> does with a live worker's reply.
 /// The GPU machine only observes; a GPU run judged once is judged again, with no GPU, after a change
 /// to the judge or the ledger.
 /// </summary>
 public static class GpuRunJudge
 {
     /// <param name="repoRoot">Where the committed fixture sets (<c>fixtures/&lt;id&gt;/</c>) are: the observations the device's replies are judged against.</param>
-    public static RunResult Judge(GpuArchive archive, string repoRoot, Ledger.Ledger ledger, DateOnly today)
+    public static RunResult Judge(GpuArchive archive, string repoRoot, FailureLedger ledger, DateOnly today)
     {
         var run = archive.Run;
         var runtime = run["runtime"] ?? throw new InvalidDataException($"{archive.Source}: gpu-run.json has no \"runtime\"");
@@ -73,7 +76,7 @@ public static class GpuRunJudge
         return $"conformance judge-gpu (Judgement/, the matrix's judge) on gpu-check's raw replies: {gpu}, {date}, archive {Path.GetFileName(archive.Source)} sha256 {archive.Sha256[..12]}";
     }
 
-    private static CellResult Apply(Ledger.Ledger ledger, CellResult raw) => raw.Outcome == Outcome.Skipped ? raw : ledger.Apply(raw);
+    private static CellResult Apply(FailureLedger ledger, CellResult raw) => raw.Outcome == Outcome.Skipped ? raw : ledger.Apply(raw);
 
     /// <summary>One observation's raw verdict; null for an artifact the device wrote (its cells are the consume ones) or one it could not write by design.</summary>
     private static CellResult? Observe(GpuArchive archive, string repoRoot, string rid, Cell cell, JsonObject o)
@@ -82,7 +85,7 @@ public static class GpuRunJudge
         var devicePath = o["path"]?.GetValue<string>();
         var artifact = o["artifact"]!.GetValue<string>();
         if (o["skipped"] is { } why) return new CellResult(cell, Outcome.Skipped, $"skipped: {why.GetValue<string>()}", Artifact: artifact);
-        var reply = Reply(o);
+        var reply = ReplyOf(o);
         if (o["op"]!.GetValue<string>() == "produce")
         {
             if (o["written"] is not null || CellJudge.IsNotApplicable(reply!)) return null;
@@ -112,10 +115,10 @@ public static class GpuRunJudge
     }
 
     /// <summary>The worker's reply as the orchestrator would have received it, or what gpu-check's parent saw instead.</summary>
-    private static WorkerReply? Reply(JsonObject o)
+    private static Reply? ReplyOf(JsonObject o)
     {
-        if (o["reply"] is JsonObject r) return new WorkerReply.Answered(Wire.Decode<Response>(r.ToJsonString()));
-        if (o["failure"] is JsonObject f) return new WorkerReply.Failed(f["kind"]!.GetValue<string>(), f["message"]!.GetValue<string>());
+        if (o["reply"] is JsonObject r) return new Reply.Answered(Wire.Decode<Response>(r.ToJsonString()));
+        if (o["failure"] is JsonObject f) return new Reply.Failed(f["kind"]!.GetValue<string>(), f["message"]!.GetValue<string>());
         return o["written"] is not null ? null : throw new InvalidOperationException("neither \"reply\", \"failure\", \"skipped\" nor \"written\"");
     }
 

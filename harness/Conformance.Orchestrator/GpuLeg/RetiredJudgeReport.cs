@@ -1,6 +1,9 @@
 using System.Text.Json.Nodes;
+using Conformance.Orchestrator.Ledger;
 using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Reports;
+using Conformance.Orchestrator.Runs;
+using Conformance.Orchestrator.Vocabulary;
 
 namespace Conformance.Orchestrator.GpuLeg;
 
@@ -16,7 +19,7 @@ public static class RetiredJudgeReport
     /// <summary>Whether <paramref name="report"/> is such a report: schema 2 with a <c>gpu_check</c> block that no orchestrator has judged (no <c>judged_by</c>).</summary>
     public static bool Is(JsonNode report) => report["gpu_check"] is JsonObject g && g["judged_by"] is null && report["schema"]?.GetValue<int>() == 2;
 
-    public static RunResult Rejudge(JsonNode report, string source, Ledger.Ledger ledger, DateOnly today)
+    public static RunResult Rejudge(JsonNode report, string source, FailureLedger ledger, DateOnly today)
     {
         var read = ReportJsonReader.Read(report);
         var device = report["gpu_check"]!["device"];

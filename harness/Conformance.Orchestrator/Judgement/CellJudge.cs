@@ -1,31 +1,24 @@
 using System.Text.Json.Nodes;
 using Conformance.Orchestrator.Matrix;
-using Conformance.Orchestrator.Workers;
+using Conformance.Orchestrator.Vocabulary;
 using Conformance.Protocol;
-using P = Conformance.Orchestrator.Judgement.ProblemCodes;
+using P = Conformance.Orchestrator.Vocabulary.ProblemCodes;
 
 namespace Conformance.Orchestrator.Judgement;
-
-/// <summary>The raw verdict on one cell (before the ledger), with its evidence.</summary>
-public sealed record CellVerdict(Outcome Outcome, IReadOnlyList<Problem> Problems, string Message)
-{
-    public OutputDiff? Diff { get; init; }
-    public double? TrainEvalDiff { get; init; }
-}
 
 /// <summary>
 /// Every verdict policy of a cell in one place: what a worker's refusal means, the shape-mismatch
 /// mode (the load must fail, naming the key and both shapes), strict=False warm starts, checkpoints
 /// (optimizer state and resumed training) and the train-mode proof that eval() took effect.
-/// <see cref="Conformance.Orchestrator.Matrix.MatrixRunner"/> only collects observations.
+/// <see cref="Conformance.Orchestrator.Runs.MatrixRunner"/> only collects observations.
 /// </summary>
 public static class CellJudge
 {
     /// <summary>A worker's refusal or the orchestrator's view of a dead worker, as one problem.</summary>
-    public static Problem FromReply(WorkerReply reply, string? path, string subject) => reply switch
+    public static Problem FromReply(Reply reply, string? path, string subject) => reply switch
     {
-        WorkerReply.Answered { Response.Error: { } e } => new Problem(ErrorCode(e.Kind), subject, StripPath(e.Message, path)),
-        WorkerReply.Failed f => new Problem(P.All.Contains(f.Kind) ? f.Kind : P.RuntimeError, subject, f.Message),
+        Reply.Answered { Response.Error: { } e } => new Problem(ErrorCode(e.Kind), subject, StripPath(e.Message, path)),
+        Reply.Failed f => new Problem(P.All.Contains(f.Kind) ? f.Kind : P.RuntimeError, subject, f.Message),
         _ => new Problem(P.ProtocolError, subject, "no result"),
     };
 
@@ -37,10 +30,10 @@ public static class CellJudge
         _ => P.RuntimeError,
     };
 
-    public static bool IsNotApplicable(WorkerReply reply) => reply is WorkerReply.Answered { Response.Error.Kind: ErrorKinds.NotApplicable };
+    public static bool IsNotApplicable(Reply reply) => reply is Reply.Answered { Response.Error.Kind: ErrorKinds.NotApplicable };
 
     /// <summary>Every cell of an artifact its producer could not write: not_applicable where it lacks the capability.</summary>
-    public static CellVerdict ProducerFailed(string producerId, WorkerReply reply, string path)
+    public static CellVerdict ProducerFailed(string producerId, Reply reply, string path)
     {
         if (IsNotApplicable(reply)) return NotApplicable(reply, path, $"producer {producerId}");
         var p = FromReply(reply, path, $"producer {producerId}");
@@ -49,22 +42,22 @@ public static class CellJudge
 
     public static CellVerdict Failed(Problem p) => new(Outcome.Fail, [p], p.Line);
 
-    private static CellVerdict NotApplicable(WorkerReply reply, string? path, string who)
+    private static CellVerdict NotApplicable(Reply reply, string? path, string who)
     {
-        var e = ((WorkerReply.Answered)reply).Response.Error!;
+        var e = ((Reply.Answered)reply).Response.Error!;
         return new CellVerdict(Outcome.NotApplicable, [], $"not_applicable: {who}: {StripPath(e.Message, path)}");
     }
 
     /// <summary>The verdict on one consumer's reply against the producer's observation.</summary>
-    public static CellVerdict Judge(Cell cell, CaseSpec spec, JsonNode expectedNode, Observation expected, WorkerReply reply, string path)
+    public static CellVerdict Judge(Cell cell, CaseSpec spec, JsonNode expectedNode, Observation expected, Reply reply, string path)
     {
         if (IsNotApplicable(reply)) return NotApplicable(reply, path, $"consumer {cell.Consumer}");
 
         if (cell.Mode == Catalogue.ShapeMismatchMode && spec.Mismatch is { } mismatch)
         {
             // The load is meant to fail: the verdict is on the error's evidence.
-            if (reply is WorkerReply.Failed) return Failed(FromReply(reply, path, cell.Consumer));
-            var loadError = reply is WorkerReply.Answered { Response.Error: { Kind: ErrorKinds.LoadError } e } ? StripPath(e.Message, path) : null;
+            if (reply is Reply.Failed) return Failed(FromReply(reply, path, cell.Consumer));
+            var loadError = reply is Reply.Answered { Response.Error: { Kind: ErrorKinds.LoadError } e } ? StripPath(e.Message, path) : null;
             var v = Judgement.Judge.CompareMismatchError(loadError, mismatch);
             return v.Passed ? new CellVerdict(Outcome.Pass, [], $"refused as expected: {loadError}") : new CellVerdict(Outcome.Fail, v.Problems, v.Summary);
         }
@@ -72,8 +65,8 @@ public static class CellJudge
         if (cell.Mode == "default" && RealLayouts.KeyPrefix(cell.Route) is { } prefix)
         {
             // A plain load of prefixed keys is meant to fail: the verdict is on the error's evidence.
-            if (reply is WorkerReply.Failed) return Failed(FromReply(reply, path, cell.Consumer));
-            var loadError = reply is WorkerReply.Answered { Response.Error: { Kind: ErrorKinds.LoadError } e } ? StripPath(e.Message, path) : null;
+            if (reply is Reply.Failed) return Failed(FromReply(reply, path, cell.Consumer));
+            var loadError = reply is Reply.Answered { Response.Error: { Kind: ErrorKinds.LoadError } e } ? StripPath(e.Message, path) : null;
             var v = Judgement.Judge.ComparePrefixError(loadError, prefix);
             return v.Passed ? new CellVerdict(Outcome.Pass, [], $"refused as expected: {loadError}") : new CellVerdict(Outcome.Fail, v.Problems, v.Summary);
         }

@@ -1,19 +1,8 @@
 using Conformance.Orchestrator.Matrix;
-using P = Conformance.Orchestrator.Judgement.ProblemCodes;
+using Conformance.Orchestrator.Vocabulary;
+using P = Conformance.Orchestrator.Vocabulary.ProblemCodes;
 
 namespace Conformance.Orchestrator.Judgement;
-
-/// <summary>The measured distance between two eval outputs.</summary>
-public sealed record OutputDiff(double MaxAbs, double MaxRel, int WorstIndex, bool WithinTolerance);
-
-/// <summary>A judgement of one consumer observation against its producer's.</summary>
-public sealed record Verdict(IReadOnlyList<Problem> Problems, OutputDiff? Diff)
-{
-    public bool Passed => Problems.Count == 0;
-
-    /// <summary>Every problem, one line, for tables and messages; nothing is cut off.</summary>
-    public string Summary => string.Join("; ", Problems.Select(p => p.Line));
-}
 
 /// <summary>
 /// The one place where a crossing is judged. The consumer must report the producer's keys in the
@@ -23,20 +12,20 @@ public sealed record Verdict(IReadOnlyList<Problem> Problems, OutputDiff? Diff)
 /// </summary>
 public static class Judge
 {
-    public static Verdict Compare(Observation producer, Observation consumer, Tolerance tolerance) =>
+    public static ObservationVerdict Compare(Observation producer, Observation consumer, Tolerance tolerance) =>
         Compare(producer, consumer, tolerance, P.Outputs, "outputs");
 
     /// <summary>A training checkpoint's model tensors, and its resumed parameters (K more steps on each side) against the producer's continuation.</summary>
-    public static Verdict CompareResumed(Observation producer, Observation consumer, Tolerance tolerance) =>
+    public static ObservationVerdict CompareResumed(Observation producer, Observation consumer, Tolerance tolerance) =>
         Compare(producer, consumer, tolerance, P.Resume, "resumed parameters");
 
     /// <summary><paramref name="outputsCode"/> and <paramref name="outputsLabel"/> say which outputs these are: eval outputs, or resumed parameters.</summary>
-    private static Verdict Compare(Observation producer, Observation consumer, Tolerance tolerance, string outputsCode, string outputsLabel)
+    private static ObservationVerdict Compare(Observation producer, Observation consumer, Tolerance tolerance, string outputsCode, string outputsLabel)
     {
         var problems = new List<Problem>();
         CompareKeySets(producer, consumer, problems);
 
-        var theirs = new Dictionary<string, TensorInfo>();
+        var theirs = new Dictionary<string, ObservedTensor>();
         foreach (var t in consumer.Tensors)
             if (!theirs.TryAdd(t.Key, t))
                 problems.Add(new Problem(P.DuplicateKey, t.Key, $"{t.Key}: listed twice by the consumer"));
@@ -61,7 +50,7 @@ public static class Judge
 
         var diff = CompareOutputs(producer.Outputs, consumer.Outputs, tolerance, outputsCode, outputsLabel, problems);
         CompareKeyOrder(producer, consumer, problems);
-        return new Verdict(problems, diff);
+        return new ObservationVerdict(problems, diff);
     }
 
     /// <summary>Outputs against the tolerance; the problem's code and label say which outputs (eval outputs, resumed parameters).</summary>
@@ -137,14 +126,14 @@ public static class Judge
     /// A strict=False warm start: the consumer must report exactly the case's missing and
     /// unexpected keys, and every key it shares with the producer must carry the producer's bytes.
     /// </summary>
-    public static Verdict ComparePartial(Observation producer, Observation consumer, PartialLoad expected)
+    public static ObservationVerdict ComparePartial(Observation producer, Observation consumer, PartialLoad expected)
     {
         var problems = new List<Problem>();
         if (!(consumer.MissingKeys ?? []).SequenceEqual(expected.Missing))
             problems.Add(new Problem(P.PartialLoad, "missing_keys", $"missing_keys reported [{Quoted(consumer.MissingKeys ?? [])}], expected [{Quoted(expected.Missing)}]"));
         if (!(consumer.UnexpectedKeys ?? []).SequenceEqual(expected.Unexpected))
             problems.Add(new Problem(P.PartialLoad, "unexpected_keys", $"unexpected_keys reported [{Quoted(consumer.UnexpectedKeys ?? [])}], expected [{Quoted(expected.Unexpected)}]"));
-        var theirs = new Dictionary<string, TensorInfo>();
+        var theirs = new Dictionary<string, ObservedTensor>();
         foreach (var t in consumer.Tensors)
             if (!theirs.TryAdd(t.Key, t))
                 problems.Add(new Problem(P.DuplicateKey, t.Key, $"{t.Key}: listed twice by the consumer"));
@@ -156,19 +145,19 @@ public static class Judge
                 problems.Add(new Problem(P.Bytes, p.Key, $"{p.Key}: shared key not loaded (sha256 {Short(p.Sha256)}… became {Short(theirs[p.Key].Sha256)}…)"));
         }
         if (shared == 0) problems.Add(new Problem(P.PartialLoad, "", "no key is shared between the file and the warm-start model"));
-        return new Verdict(problems, null);
+        return new ObservationVerdict(problems, null);
     }
 
     /// <summary>A load into a model of the wrong shape must fail, naming the key and both shapes.</summary>
-    public static Verdict CompareMismatchError(string? error, ShapeMismatch expected)
+    public static ObservationVerdict CompareMismatchError(string? error, ShapeMismatch expected)
     {
         string Dims(IReadOnlyList<long> s) => string.Join(", ", s);
         if (error is null)
-            return new Verdict([new Problem(P.ShapeMismatch, expected.Key, $"loaded {expected.Key} of shape [{Dims(expected.FileShape)}] into [{Dims(expected.ModelShape)}] without an error")], null);
+            return new ObservationVerdict([new Problem(P.ShapeMismatch, expected.Key, $"loaded {expected.Key} of shape [{Dims(expected.FileShape)}] into [{Dims(expected.ModelShape)}] without an error")], null);
         var absent = new[] { expected.Key, Dims(expected.FileShape), Dims(expected.ModelShape) }.Where(s => !error.Contains(s, StringComparison.Ordinal)).ToList();
         return absent.Count == 0
-            ? new Verdict([], null)
-            : new Verdict([new Problem(P.ShapeMismatch, expected.Key, $"the error does not name {string.Join(" or ", absent.Select(a => $"\"{a}\""))}: {error}")], null);
+            ? new ObservationVerdict([], null)
+            : new ObservationVerdict([new Problem(P.ShapeMismatch, expected.Key, $"the error does not name {string.Join(" or ", absent.Select(a => $"\"{a}\""))}: {error}")], null);
     }
 
     /// <summary>
@@ -176,14 +165,14 @@ public static class Judge
     /// _orig_mod. from torch.compile) must fail, and its error must name the prefix and the remedy
     /// ("strip the `module.` prefix"): a load that succeeds has loaded nothing the model uses.
     /// </summary>
-    public static Verdict ComparePrefixError(string? error, string prefix)
+    public static ObservationVerdict ComparePrefixError(string? error, string prefix)
     {
         var remedy = $"strip the `{prefix}` prefix";
         if (error is null)
-            return new Verdict([new Problem(P.PrefixedKeys, prefix, $"loaded a file whose every key starts with '{prefix}' without an error")], null);
+            return new ObservationVerdict([new Problem(P.PrefixedKeys, prefix, $"loaded a file whose every key starts with '{prefix}' without an error")], null);
         return error.Contains(remedy, StringComparison.Ordinal)
-            ? new Verdict([], null)
-            : new Verdict([new Problem(P.PrefixedKeys, prefix, $"the error does not name the prefix and the remedy (\"{remedy}\"): {error}")], null);
+            ? new ObservationVerdict([], null)
+            : new ObservationVerdict([new Problem(P.PrefixedKeys, prefix, $"the error does not name the prefix and the remedy (\"{remedy}\"): {error}")], null);
     }
 
     /// <summary>
@@ -199,7 +188,6 @@ public static class Judge
             ? (new Problem(P.TrainMode, "", $"train-mode outputs equal eval-mode outputs within {tolerance}: the mode switch took no effect"), diff.MaxAbs)
             : (null, diff.MaxAbs);
     }
-
 
     /// <summary>
     /// Fine-tuning after a load: every parameter must still require a gradient, and one plain SGD

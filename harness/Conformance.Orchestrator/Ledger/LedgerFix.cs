@@ -1,28 +1,20 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using Conformance.Orchestrator.Judgement;
+using Conformance.Orchestrator.Vocabulary;
 using Conformance.Protocol;
 
 namespace Conformance.Orchestrator.Ledger;
-
-/// <summary>One entry as a run saw it: the cells it declared and how each came out.</summary>
-public sealed record EntryUse(LedgerEntry Entry, IReadOnlyList<(string Cell, string Outcome, string Message, IReadOnlyList<Problem> Problems)> Cells)
-{
-    public int Known => Cells.Count(c => c.Outcome == "known_failure");
-    public IReadOnlyList<string> Stale => Cells.Where(c => c.Message.StartsWith("stale known failure", StringComparison.Ordinal)).Select(c => c.Cell).ToList();
-    public IReadOnlyList<string> Other => Cells.Where(c => c.Outcome != "known_failure" && !c.Message.StartsWith("stale known failure", StringComparison.Ordinal)).Select(c => c.Cell).ToList();
-}
 
 /// <summary>
 /// `conformance ledger [--fix]`: reads a run's compatibility.json and the ledger. --fix rewrites
 /// what a machine can decide from a complete run (drops entries that declare nothing that fails,
 /// drops expected problems no cell shows, sets max_cells to the cells declared) and prints each
-/// change; what needs a person (a partly stale pattern to narrow, a cell failing otherwise) it lists
+/// change; what needs a person (an entry with some cells now passing to narrow, a cell failing otherwise) it lists
 /// and leaves. It refuses a filtered or sharded run: absence of evidence there is not evidence.
 /// </summary>
 public static class LedgerFix
 {
-    public static IReadOnlyList<EntryUse> Uses(Ledger ledger, JsonNode report)
+    public static IReadOnlyList<EntryUse> Uses(FailureLedger ledger, JsonNode report)
     {
         var byId = new Dictionary<string, List<(string, string, string, IReadOnlyList<Problem>)>>();
         foreach (var r in report["results"]?.AsArray() ?? [])
@@ -46,7 +38,7 @@ public static class LedgerFix
         if ((report["results"]?.AsArray() ?? []).Any(r => r?["message"]?.GetValue<string>() is { } m && m.StartsWith("ledger: ", StringComparison.Ordinal) && m.Contains(" is declared by ", StringComparison.Ordinal)))
             throw new InvalidOperationException($"{reportPath} has cells declared by two entries: resolve the overlap in the ledger by hand first");
         var text = File.ReadAllText(ledgerPath);
-        var ledger = Ledger.Parse(text, ledgerPath);
+        var ledger = FailureLedger.Parse(text, ledgerPath);
         var root = JsonNode.Parse(text)!.AsObject();
         var entries = root["entries"]!.AsArray();
         var changes = new List<string>();
@@ -59,10 +51,10 @@ public static class LedgerFix
             if (use.Cells.Count == 0 || use.Cells.Count == use.Stale.Count)
             {
                 entries.Remove(node);
-                changes.Add(use.Cells.Count == 0 ? $"removed \"{id}\": its pattern matches no cell" : $"removed \"{id}\": all {use.Cells.Count} cells it declares now pass");
+                changes.Add(use.Cells.Count == 0 ? $"removed \"{id}\": its cells match no cell of the run" : $"removed \"{id}\": all {use.Cells.Count} cells it declares now pass");
                 continue;
             }
-            if (use.Stale.Count > 0) residue.Add($"\"{id}\": narrow the pattern by hand, {use.Stale.Count} cells now pass: {string.Join(", ", use.Stale.Take(5))}{(use.Stale.Count > 5 ? ", …" : "")}");
+            if (use.Stale.Count > 0) residue.Add($"\"{id}\": narrow its cells by hand, {use.Stale.Count} cells now pass: {string.Join(", ", use.Stale.Take(5))}{(use.Stale.Count > 5 ? ", …" : "")}");
             if (use.Other.Count > 0) residue.Add($"\"{id}\": {use.Other.Count} declared cells fail otherwise than declared (see the report): {string.Join(", ", use.Other.Take(5))}");
             if (use.Known > 0)
             {
@@ -81,11 +73,7 @@ public static class LedgerFix
                 changes.Add($"\"{id}\": max_cells {use.Entry.MaxCells} -> {use.Cells.Count}");
             }
         }
-        if (changes.Count > 0)
-        {
-            var json = root.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
-            DurableFile.WriteText(ledgerPath, json + "\n");
-        }
+        if (changes.Count > 0) DurableFile.WriteText(ledgerPath, LedgerWriter.Write(root, ledgerPath));
         return (changes, residue);
     }
 }

@@ -1,49 +1,9 @@
 using System.Text.Json.Nodes;
 using Conformance.Orchestrator.Runtimes;
+using Conformance.Orchestrator.Vocabulary;
 using Conformance.Protocol;
 
 namespace Conformance.Orchestrator.Matrix;
-
-/// <summary>How close a consumer's eval outputs must be to the producer's: |c - p| ≤ atol + rtol·|p|.</summary>
-public sealed record Tolerance(double Atol, double Rtol)
-{
-    public override string ToString() => $"atol={Atol:g3}, rtol={Rtol:g3}";
-}
-
-/// <summary>What a strict=False warm start must report, on both sides.</summary>
-public sealed record PartialLoad(IReadOnlyList<string> Missing, IReadOnlyList<string> Unexpected);
-
-/// <summary>What a load into a model of the wrong shape must say: the key and both shapes.</summary>
-public sealed record ShapeMismatch(string Key, IReadOnlyList<long> FileShape, IReadOnlyList<long> ModelShape);
-
-/// <summary>
-/// A named case: a model twin, its tolerance, and what else it exercises.
-/// <paramref name="TrainModeMatters"/>: the model has dropout or batch statistics, so train-mode
-/// outputs must differ from eval-mode ones (proof that eval() took effect).
-/// <paramref name="Golden"/>: its artifacts are small enough to keep as golden fixtures.
-/// </summary>
-public sealed record CaseSpec(
-    string Name,
-    string Description,
-    Tolerance Tolerance,
-    bool TrainModeMatters = false,
-    PartialLoad? Partial = null,
-    ShapeMismatch? Mismatch = null,
-    bool Golden = true,
-    string? Optimizer = null)
-{
-    /// <summary>A training-checkpoint case: the artifact is the seed's checkpoint dict for this optimizer.</summary>
-    public bool IsCheckpoint => Optimizer is not null;
-
-    /// <summary>The routes its artifact crosses by, in column order.</summary>
-    public IReadOnlyList<string> Routes { get; init; } = [];
-
-    /// <summary>The builder of its model twin (models.BUILDERS ⇄ Zoo.Builders), and of each load mode's variant.</summary>
-    public string Model { get; init; } = Name;
-
-    /// <summary>Load mode -> the builder of the consumer's model for that mode (strict_false, shape_mismatch).</summary>
-    public IReadOnlyDictionary<string, string> Variants { get; init; } = new Dictionary<string, string>();
-}
 
 /// <summary>
 /// The cases, routes and load modes the matrix is built from, read from the one catalogue file
@@ -191,40 +151,4 @@ public static class Catalogue
             Variants = CatalogueFiles.Entries(c["variants"]).ToDictionary(v => v.Key, v => v.Value!.GetValue<string>()),
         };
     }
-}
-
-/// <summary>
-/// The shapes real checkpoints come in, as routes. Hugging Face's layouts (the
-/// artifact is a folder, written as transformers' save_pretrained names it) and state dicts whose
-/// keys carry a wrapper's prefix. Which cases cross by them is data (cases.json: each case's routes).
-/// </summary>
-public static class RealLayouts
-{
-    /// <summary>pytorch_model-0000k-of-0000n.bin shards with pytorch_model.bin.index.json ({"metadata": {"total_size"}, "weight_map"}).</summary>
-    public const string HfBinSharded = "hf_bin_sharded";
-    /// <summary>One model.safetensors with __metadata__ {"format": "pt"}; tied weights stored once, the alias in the metadata (safetensors.torch.save_model).</summary>
-    public const string HfSafetensors = "hf_safetensors";
-    /// <summary>model-0000k-of-0000n.safetensors shards with model.safetensors.index.json.</summary>
-    public const string HfSafetensorsSharded = "hf_safetensors_sharded";
-    /// <summary>A pickled state dict whose keys start with "module." (saved from DataParallel / DistributedDataParallel).</summary>
-    public const string PrefixModule = "prefix_module";
-    /// <summary>A pickled state dict whose keys start with "_orig_mod." (saved from a torch.compile'd model).</summary>
-    public const string PrefixOrigMod = "prefix_orig_mod";
-
-    /// <summary>The load mode that strips the route's prefix before a strict load; "default" is the plain load, which must refuse the file.</summary>
-    public const string StripPrefix = "strip_prefix";
-
-    public static readonly IReadOnlyList<string> HfRoutes = [HfBinSharded, HfSafetensors, HfSafetensorsSharded];
-    public static readonly IReadOnlyList<string> PrefixRoutes = [PrefixModule, PrefixOrigMod];
-
-    /// <summary>Routes whose artifact is a folder.</summary>
-    public static bool IsFolder(string route) => HfRoutes.Contains(route);
-
-    /// <summary>The prefix a route's producer puts before every key, or null.</summary>
-    public static string? KeyPrefix(string route) => route switch
-    {
-        PrefixModule => "module.",
-        PrefixOrigMod => "_orig_mod.",
-        _ => null,
-    };
 }

@@ -1,4 +1,4 @@
-using Conformance.Orchestrator.Ledger;
+using Conformance.Orchestrator.Vocabulary;
 
 namespace Conformance.Orchestrator.Matrix;
 

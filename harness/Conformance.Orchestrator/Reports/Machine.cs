@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
 using Conformance.Orchestrator.Matrix;
+using Conformance.Orchestrator.Runs;
 
 namespace Conformance.Orchestrator.Reports;
 

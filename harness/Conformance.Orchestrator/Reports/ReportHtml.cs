@@ -1,6 +1,9 @@
 using System.Net;
 using System.Text;
+using Conformance.Orchestrator.Ledger;
 using Conformance.Orchestrator.Matrix;
+using Conformance.Orchestrator.Runs;
+using Conformance.Orchestrator.Vocabulary;
 
 namespace Conformance.Orchestrator.Reports;
 
@@ -17,7 +20,7 @@ public static class ReportHtml
     {
         // Panel ids by position: cell names hold '/', '>' and '@', which make awkward fragments.
         var ids = new Dictionary<CellResult, string>(ReferenceEqualityComparer.Instance);
-        foreach (var (r, i) in run.Results.Select((r, i) => (r, i))) ids[r] = $"cell-{i}";
+        foreach (var r in run.Results) ids[r] = CellAnchor(r.Cell.Name);
         var sb = new StringBuilder();
         sb.AppendLine("<!doctype html><html><head><meta charset=\"utf-8\"><title>TorchSharp ⇄ PyTorch compatibility</title><style>");
         sb.AppendLine("body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}"
@@ -61,7 +64,7 @@ public static class ReportHtml
             foreach (var g in judges) sb.AppendLine($"<tr><td>{g.Count()}</td><td>{E(g.Key)}</td></tr>");
             sb.AppendLine("</table>");
         }
-        var differences = Judgement.DeviceRules.Find(run.Results);
+        var differences = Reports.DeviceRules.Find(run.Results);
         if (differences.Count > 0)
         {
             sb.AppendLine("<h2 id=\"device-differences\">Device differences: CPU and CUDA PyTorch disagree</h2><p>Each artifact and load mode where a PyTorch on CUDA does not do what every PyTorch on the CPU does; <b>silent</b>: CUDA loads wrong values where the CPU refuses the file or reads it right.</p>");
@@ -105,6 +108,18 @@ public static class ReportHtml
         }
         sb.AppendLine("</body></html>");
         return sb.ToString();
+    }
+
+    /// <summary>
+    /// A cell's stable anchor in the report, derived from its name alone, so other pages (compare's PR
+    /// summary, the history page) link into any run's report: its name's letters and digits, and a short
+    /// hash that keeps names differing only in punctuation apart.
+    /// </summary>
+    public static string CellAnchor(string cellName)
+    {
+        var slug = new string(cellName.Select(ch => char.IsAsciiLetterOrDigit(ch) ? ch : '-').ToArray());
+        var hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(cellName)))[..8];
+        return $"cell-{slug}-{hash}";
     }
 
     private static string GridId(string @case, string route) => "grid-" + new string($"{@case}-{route}".Select(ch => char.IsAsciiLetterOrDigit(ch) ? ch : '-').ToArray());

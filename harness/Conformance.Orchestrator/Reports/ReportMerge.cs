@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Conformance.Orchestrator.Vocabulary;
 
 namespace Conformance.Orchestrator.Reports;
 
@@ -23,15 +24,15 @@ public static class ReportMerge
     public static JsonObject Merge(IReadOnlyList<(string Path, JsonNode Report)> shards)
     {
         if (shards.Count == 0) throw new ArgumentException("merge needs at least one report");
-        foreach (var (path, report) in shards) RunComparison.Check(report, path);
+        foreach (var (path, report) in shards) ReportFile.Check(report, path);
         var notes = new List<string>();
 
         var results = new JsonArray();
         var owner = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var (path, report) in shards)
-        foreach (var r in RunComparison.Results(report))
+        foreach (var r in ReportFile.Results(report))
         {
-            var cell = RunComparison.Str(r, "cell") ?? throw new InvalidDataException($"{path}: a result has no cell name");
+            var cell = ReportFile.Str(r, "cell") ?? throw new InvalidDataException($"{path}: a result has no cell name");
             if (owner.TryGetValue(cell, out var first))
                 throw new InvalidDataException(first == path
                     ? $"{path}: cell {cell} appears twice"
@@ -43,9 +44,9 @@ public static class ReportMerge
         var runtimes = new List<JsonNode>();
         var runtimeOwner = new Dictionary<string, (string Path, JsonNode Runtime)>(StringComparer.Ordinal);
         foreach (var (path, report) in shards)
-        foreach (var r in RunComparison.Runtimes(report))
+        foreach (var r in ReportFile.Runtimes(report))
         {
-            var id = RunComparison.Str(r, "id")!;
+            var id = ReportFile.Str(r, "id")!;
             if (!runtimeOwner.TryGetValue(id, out var seen))
             {
                 runtimeOwner[id] = (path, r);
@@ -54,15 +55,15 @@ public static class ReportMerge
             }
             foreach (var key in new[] { "kind", "version", "device" })
             {
-                var (a, b) = (RunComparison.Str(seen.Runtime, key), RunComparison.Str(r, key));
+                var (a, b) = (ReportFile.Str(seen.Runtime, key), ReportFile.Str(r, key));
                 if (a is not null && b is not null && a != b)
                     throw new InvalidDataException($"runtime {id} has {key} {a} in {seen.Path} but {b} in {path}: these shards are not one run");
             }
             // A runtime missing on one shard's machine but present on another: keep the one that ran.
-            if (RunComparison.Str(seen.Runtime, "status") != "available" && RunComparison.Str(r, "status") == "available")
+            if (ReportFile.Str(seen.Runtime, "status") != "available" && ReportFile.Str(r, "status") == "available")
             {
-                runtimes[runtimes.FindIndex(x => RunComparison.Str(x, "id") == id)] = r.DeepClone();
-                notes.Add($"runtime {id} is {RunComparison.Str(seen.Runtime, "status") ?? "not available"} in {seen.Path} but available in {path}");
+                runtimes[runtimes.FindIndex(x => ReportFile.Str(x, "id") == id)] = r.DeepClone();
+                notes.Add($"runtime {id} is {ReportFile.Str(seen.Runtime, "status") ?? "not available"} in {seen.Path} but available in {path}");
                 runtimeOwner[id] = (path, r);
             }
             else if (!JsonNode.DeepEquals(Without(seen.Runtime, "listings"), Without(r, "listings")))
@@ -80,18 +81,18 @@ public static class ReportMerge
             if (!ledger.Any(x => JsonNode.DeepEquals(x, e))) ledger.Add(e.DeepClone());
 
         var (selection, complete) = Selection(shards, notes);
-        var counts = Outcomes.ToDictionary(o => o, o => results.Count(r => RunComparison.Str(r, "outcome") == o));
+        var counts = Outcomes.ToDictionary(o => o, o => results.Count(r => ReportFile.Str(r, "outcome") == o));
         var summary = new JsonObject();
         foreach (var o in Outcomes) summary[o] = counts[o];
-        summary["line"] = SummaryLine(counts, ledger.Count, Matrix.RunResult.AwaitingNote(results
-            .Where(r => RunComparison.Str(r, "outcome") == "skipped")
-            .Select(r => (Matrix.Cell.Parse(RunComparison.Str(r, "cell")!), RunComparison.Str(r, "message") ?? ""))));
+        summary["line"] = Runs.RunResult.FormatSummary(o => counts[o.Wire()], ledger.Count, Runs.RunResult.AwaitingNote(results
+            .Where(r => ReportFile.Str(r, "outcome") == "skipped")
+            .Select(r => (Conformance.Orchestrator.Vocabulary.Cell.Parse(ReportFile.Str(r, "cell")!), ReportFile.Str(r, "message") ?? ""))), seconds: null);
 
         return new JsonObject
         {
             ["schema"] = 2,
-            ["generated"] = Earliest(shards.Select(s => RunComparison.Str(s.Report, "generated"))),
-            ["seconds"] = Math.Round(shards.Sum(s => RunComparison.Num(s.Report, "seconds") ?? 0), 1),
+            ["generated"] = Earliest(shards.Select(s => ReportFile.Str(s.Report, "generated"))),
+            ["seconds"] = Math.Round(shards.Sum(s => ReportFile.Num(s.Report, "seconds") ?? 0), 1),
             ["complete"] = complete,
             ["selection"] = selection,
             ["environment"] = environment?.DeepClone(),
@@ -104,24 +105,14 @@ public static class ReportMerge
                 ["shards"] = new JsonArray(shards.Select(s => (JsonNode)new JsonObject
                 {
                     ["path"] = s.Path,
-                    ["shard"] = RunComparison.Str(s.Report["selection"], "shard"),
-                    ["generated"] = RunComparison.Str(s.Report, "generated"),
-                    ["seconds"] = RunComparison.Num(s.Report, "seconds"),
-                    ["results"] = RunComparison.Results(s.Report).Count(),
+                    ["shard"] = ReportFile.Str(s.Report["selection"], "shard"),
+                    ["generated"] = ReportFile.Str(s.Report, "generated"),
+                    ["seconds"] = ReportFile.Num(s.Report, "seconds"),
+                    ["results"] = ReportFile.Results(s.Report).Count(),
                 }).ToArray()),
                 ["notes"] = new JsonArray(notes.Select(n => (JsonNode)n).ToArray()),
             },
         };
-    }
-
-    /// <summary>The same words as the suite's own last line, counted over the merged results.</summary>
-    public static string SummaryLine(IReadOnlyDictionary<string, int> counts, int ledgerErrors, string awaitingNote = "")
-    {
-        int C(string o) => counts.GetValueOrDefault(o);
-        var passed = C("fail") == 0 && ledgerErrors == 0;
-        return $"CONFORMANCE SUITE {(passed ? "PASSED" : "FAILED")}: {C("pass")} passes, {C("known_failure")} known failures, "
-               + $"{C("fail")} unexpected failures, {C("skipped")} skips{awaitingNote}, {C("not_applicable")} not applicable"
-               + (ledgerErrors > 0 ? $", {ledgerErrors} ledger errors" : "");
     }
 
     /// <summary>
@@ -140,13 +131,13 @@ public static class ReportMerge
                 ? values[0]?.DeepClone()
                 : new JsonArray(values.Select(v => v?.DeepClone()).ToArray());
         }
-        var parsed = shards.Select(s => ParseShard(RunComparison.Str(s.Report["selection"], "shard"))).ToList();
+        var parsed = shards.Select(s => ParseShard(ReportFile.Str(s.Report["selection"], "shard"))).ToList();
         var n = parsed[0]?.Of;
         var exact = n is not null && parsed.Count == n && parsed.All(p => p?.Of == n)
                     && parsed.Select(p => p!.Value.Index).Order().SequenceEqual(Enumerable.Range(1, n.Value));
         if (!exact)
         {
-            var given = shards.Select(s => RunComparison.Str(s.Report["selection"], "shard") ?? "whole run").ToList();
+            var given = shards.Select(s => ReportFile.Str(s.Report["selection"], "shard") ?? "whole run").ToList();
             notes.Add($"shards {string.Join(", ", given)} are not exactly 1/n..n/n of one n: the merged report is not complete");
             selection["shard"] = string.Join(",", given);
         }

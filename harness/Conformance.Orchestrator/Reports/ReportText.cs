@@ -1,7 +1,10 @@
-using Conformance.Orchestrator.Judgement;
 using System.Text;
+using Conformance.Orchestrator.Judgement;
+using Conformance.Orchestrator.Ledger;
 using Conformance.Orchestrator.Matrix;
+using Conformance.Orchestrator.Runs;
 using Conformance.Orchestrator.Runtimes;
+using Conformance.Orchestrator.Vocabulary;
 
 namespace Conformance.Orchestrator.Reports;
 
@@ -170,9 +173,9 @@ public static class ReportText
         if (known.Count > 0)
         {
             sb.AppendLine("## Known incompatibilities (known-failures.json)").AppendLine();
-            sb.AppendLine("| cells | pattern | reason | example message |").AppendLine("|---|---|---|---|");
+            sb.AppendLine("| cells | entry | reason | example message |").AppendLine("|---|---|---|---|");
             foreach (var g in known)
-                sb.AppendLine($"| {g.Count()} | `{g.Key.Id}`: `{g.Key.Pattern}` | {Cell(g.Key.Reason)} [link]({g.Key.Link}) | `{g.First().Cell.Name}`: {Cell(g.First().Message)} |");
+                sb.AppendLine($"| {g.Count()} | `{g.Key.Id}` | {Cell(g.Key.Reason)} [link]({g.Key.Link}) | `{g.First().Cell.Name}`: {Cell(g.First().Message)} |");
             sb.AppendLine();
         }
         var other = run.Results.Where(r => r.Outcome is Outcome.NotApplicable or Outcome.Skipped).GroupBy(r => (r.Outcome, Message: Scrub(r.Message))).ToList();

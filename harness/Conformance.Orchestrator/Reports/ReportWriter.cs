@@ -1,4 +1,5 @@
 using Conformance.Orchestrator.Matrix;
+using Conformance.Orchestrator.Runs;
 using Conformance.Protocol;
 
 namespace Conformance.Orchestrator.Reports;

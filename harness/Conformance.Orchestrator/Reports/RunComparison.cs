@@ -3,20 +3,9 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Conformance.Orchestrator.Matrix;
+using Conformance.Orchestrator.Vocabulary;
 
 namespace Conformance.Orchestrator.Reports;
-
-/// <summary>One cell whose outcome differs between the two runs. Old is null for a new cell, New for a vanished one.</summary>
-public sealed record OutcomeChange(string Cell, string? Old, string? New, string Message);
-
-/// <summary>A cell that passes in both runs but whose outputs moved closer to, or past half of, its tolerance.</summary>
-public sealed record ToleranceDrift(string Cell, double OldMaxAbs, double NewMaxAbs, double? Atol, string Why);
-
-/// <summary>A fact about the run's surroundings that differs: a runtime's version, a hello field, the machine, the selection.</summary>
-public sealed record EnvironmentChange(string Subject, string? Old, string? New);
-
-/// <summary>A report's outcome counts, as it states them (or counted from its results when it has no summary).</summary>
-public sealed record ReportSummary(int Pass, int KnownFailure, int Fail, int Skipped, int NotApplicable, string? Line);
 
 /// <summary>
 /// <c>compare OLD NEW [--map old-id=new-id]...</c>: the upgrade gate. Matches the cells of two
@@ -64,27 +53,6 @@ public sealed record RunComparison(
     /// <summary>Any outcome change, new or vanished cell: what <c>compare --fail-on-change</c> (the determinism gate) refuses.</summary>
     public bool HasChanges => Regressions.Count + Fixes.Count + OtherChanges.Count + NewCells.Count + VanishedCells.Count > 0;
 
-    /// <summary>Reads a report and checks it is schema 2 with results; every error names the path.</summary>
-    public static JsonNode Load(string path)
-    {
-        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such report", path);
-        JsonNode? node;
-        try { node = JsonNode.Parse(File.ReadAllText(path)); }
-        catch (JsonException e) { throw new InvalidDataException($"{path}: not JSON: {e.Message}", e); }
-        return Check(node, path);
-    }
-
-    /// <summary>Throws, naming the report, unless it is a schema-2 object with a results array.</summary>
-    internal static JsonNode Check(JsonNode? report, string name)
-    {
-        if (report is not JsonObject o) throw new InvalidDataException($"{name}: not a compatibility report (expected a JSON object)");
-        var schema = o["schema"];
-        if (AsNumber(schema) != 2)
-            throw new InvalidDataException($"{name}: report schema is {schema?.ToJsonString() ?? "missing"}, expected 2; rerun the suite to write a current report");
-        if (o["results"] is not JsonArray) throw new InvalidDataException($"{name}: report has no results array");
-        return report;
-    }
-
     /// <summary>Parses <c>--map old=new</c> arguments; an empty side or an id mapped twice is refused.</summary>
     public static IReadOnlyDictionary<string, string> ParseMap(IEnumerable<string> pairs)
     {
@@ -106,10 +74,10 @@ public sealed record RunComparison(
     public static RunComparison Compare(JsonNode oldReport, JsonNode newReport, IReadOnlyDictionary<string, string> map,
                                         string oldName = "old report", string newName = "new report")
     {
-        Check(oldReport, oldName);
-        Check(newReport, newName);
-        var oldRuntimeIds = RuntimeIds(oldReport);
-        var oldCellIds = Results(oldReport).SelectMany(r => new[] { Str(r, "producer"), Str(r, "consumer") }).OfType<string>().ToHashSet();
+        ReportFile.Check(oldReport, oldName);
+        ReportFile.Check(newReport, newName);
+        var oldRuntimeIds = ReportFile.RuntimeIds(oldReport);
+        var oldCellIds = ReportFile.Results(oldReport).SelectMany(r => new[] { ReportFile.Str(r, "producer"), ReportFile.Str(r, "consumer") }).OfType<string>().ToHashSet();
         foreach (var k in map.Keys)
             if (!oldRuntimeIds.Contains(k) && !oldCellIds.Contains(k))
                 throw new ArgumentException($"--map {k}={map[k]}: {oldName} has no runtime {k} (it has {string.Join(", ", oldRuntimeIds.Order(StringComparer.Ordinal))})");
@@ -125,21 +93,21 @@ public sealed record RunComparison(
         int compared = 0;
         foreach (var (name, n) in newCells)
         {
-            var no = Str(n, "outcome");
+            var no = ReportFile.Str(n, "outcome");
             if (!oldCells.TryGetValue(name, out var o))
             {
-                added.Add(new OutcomeChange(name, null, no, FirstLine(Str(n, "message"))));
-                if (no == "fail") regressions.Add(new OutcomeChange(name, null, no, FirstLine(Str(n, "message"))));
+                added.Add(Change(name, null, n));
+                if (no == "fail") regressions.Add(Change(name, null, n));
                 continue;
             }
             compared++;
-            var oo = Str(o, "outcome");
+            var oo = ReportFile.Str(o, "outcome");
             if (oo == no)
             {
                 if (oo == "pass" && Drift(name, o, n) is { } d) drifts.Add(d);
                 continue;
             }
-            var change = new OutcomeChange(name, oo, no, FirstLine(Str(n, "message")));
+            var change = Change(name, o, n);
             if (oo == "pass" || no == "fail") regressions.Add(change);
             else if (no == "pass" && oo is "fail" or "known_failure") fixes.Add(change);
             else other.Add(change);
@@ -147,7 +115,7 @@ public sealed record RunComparison(
         foreach (var (name, o) in oldCells)
         {
             if (newCells.ContainsKey(name)) continue;
-            var change = new OutcomeChange(name, Str(o, "outcome"), null, FirstLine(Str(o, "message")));
+            var change = Change(name, o, null);
             vanished.Add(change);
             if (change.Old == "pass") regressions.Add(change);
         }
@@ -158,13 +126,23 @@ public sealed record RunComparison(
                 warnings.Add($"{label} is not a complete run (filtered, or one shard: merge shards first), so new and vanished cells may only reflect the selection");
 
         return new RunComparison(oldName, newName, map, compared, regressions, fixes, other, added, vanished, drifts,
-            EnvironmentChanges(oldReport, newReport, map), warnings, Summary(oldReport), Summary(newReport));
+            EnvironmentChanges(oldReport, newReport, map), warnings, ReportFile.Summary(oldReport), ReportFile.Summary(newReport));
+    }
+
+    private static OutcomeChange Change(string name, JsonNode? o, JsonNode? n)
+    {
+        var where = n ?? o!;
+        var problems = (where["problems"] as JsonArray ?? []).OfType<JsonObject>()
+            .Select(p => ReportFile.Str(p, "subject") is { Length: > 0 } subject ? $"{ReportFile.Str(p, "code")}: {subject}" : ReportFile.Str(p, "code"))
+            .OfType<string>().Distinct().ToList();
+        return new OutcomeChange(name, o is null ? null : ReportFile.Str(o, "outcome"), n is null ? null : ReportFile.Str(n, "outcome"),
+            FirstLine(ReportFile.Str(where, "message")), string.Join("; ", problems));
     }
 
     private static ToleranceDrift? Drift(string name, JsonNode o, JsonNode n)
     {
-        if (Num(o, "max_abs_diff") is not { } a || Num(n, "max_abs_diff") is not { } b) return null;
-        var atol = Num(n["tolerance"], "atol") ?? Num(o["tolerance"], "atol");
+        if (ReportFile.Num(o, "max_abs_diff") is not { } a || ReportFile.Num(n, "max_abs_diff") is not { } b) return null;
+        var atol = ReportFile.Num(n["tolerance"], "atol") ?? ReportFile.Num(o["tolerance"], "atol");
         var floor = atol is { } t && t > 0 ? t * DriftFloorOfAtol : DriftFloorAbsolute;
         var why = new List<string>();
         if (Math.Max(b, floor) >= DriftFactor * Math.Max(a, floor))
@@ -179,9 +157,9 @@ public sealed record RunComparison(
     {
         var cells = new Dictionary<string, JsonNode>(StringComparer.Ordinal);
         var original = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var r in Results(report))
+        foreach (var r in ReportFile.Results(report))
         {
-            var name = Str(r, "cell") ?? throw new InvalidDataException($"{label}: a result has no cell name");
+            var name = ReportFile.Str(r, "cell") ?? throw new InvalidDataException($"{label}: a result has no cell name");
             var renamed = Rename(r, name, map);
             if (original.TryGetValue(renamed, out var first))
                 throw new InvalidDataException(first == name
@@ -200,8 +178,8 @@ public sealed record RunComparison(
         try { cell = Cell.Parse(name); }
         catch (FormatException) { return name; }
         // The result's own fields win over the parsed name: ids are exact, never split again.
-        var producer = Str(r, "producer") ?? cell.Producer;
-        var consumer = Str(r, "consumer") ?? cell.Consumer;
+        var producer = ReportFile.Str(r, "producer") ?? cell.Producer;
+        var consumer = ReportFile.Str(r, "consumer") ?? cell.Consumer;
         return (cell with { Producer = map.GetValueOrDefault(producer, producer), Consumer = map.GetValueOrDefault(consumer, consumer) }).Name;
     }
 
@@ -223,17 +201,17 @@ public sealed record RunComparison(
 
         // Both builds may be listed in both reports (discovery finds every built worker): the old side
         // of a mapping is its source, the new side its target.
-        var oldRuntimes = Runtimes(oldReport).Where(r => !map.Values.Contains(Str(r, "id")!) || map.ContainsKey(Str(r, "id")!))
-            .ToDictionary(r => Rename(Str(r, "id")!, map), r => r);
-        var newRuntimes = Runtimes(newReport).Where(r => !map.ContainsKey(Str(r, "id")!) || map.Values.Contains(Str(r, "id")!))
-            .ToDictionary(r => Str(r, "id")!, r => r);
+        var oldRuntimes = ReportFile.Runtimes(oldReport).Where(r => !map.Values.Contains(ReportFile.Str(r, "id")!) || map.ContainsKey(ReportFile.Str(r, "id")!))
+            .ToDictionary(r => Rename(ReportFile.Str(r, "id")!, map), r => r);
+        var newRuntimes = ReportFile.Runtimes(newReport).Where(r => !map.ContainsKey(ReportFile.Str(r, "id")!) || map.Values.Contains(ReportFile.Str(r, "id")!))
+            .ToDictionary(r => ReportFile.Str(r, "id")!, r => r);
         foreach (var id in newRuntimes.Keys.Union(oldRuntimes.Keys))
         {
             var o = oldRuntimes.GetValueOrDefault(id);
             var n = newRuntimes.GetValueOrDefault(id);
             if (o is null || n is null)
             {
-                changes.Add(new EnvironmentChange($"runtime {id}", o is null ? null : Str(o, "version"), n is null ? null : Str(n, "version")));
+                changes.Add(new EnvironmentChange($"runtime {id}", o is null ? null : ReportFile.Str(o, "version"), n is null ? null : ReportFile.Str(n, "version")));
                 continue;
             }
             Diff($"runtime {id} ", RuntimeFacts(o), RuntimeFacts(n));
@@ -261,8 +239,8 @@ public sealed record RunComparison(
     private static Dictionary<string, string?> Tolerances(JsonNode report)
     {
         var t = new Dictionary<string, string?>(StringComparer.Ordinal);
-        foreach (var r in Results(report))
-            if (Str(r, "case") is { } c && r["tolerance"] is JsonObject tol) t.TryAdd(c, tol.ToJsonString());
+        foreach (var r in ReportFile.Results(report))
+            if (ReportFile.Str(r, "case") is { } c && r["tolerance"] is JsonObject tol) t.TryAdd(c, tol.ToJsonString());
         return t;
     }
 
@@ -282,37 +260,33 @@ public sealed record RunComparison(
     private static string? Scalar(JsonNode n) =>
         n is JsonValue v && v.TryGetValue<string>(out var s) ? s : n.ToJsonString();
 
-    private static ReportSummary Summary(JsonNode report)
-    {
-        int Count(string outcome) => Results(report).Count(r => Str(r, "outcome") == outcome);
-        var s = report["summary"];
-        int Get(string key) => Num(s, key) is { } d ? (int)d : Count(key);
-        return new ReportSummary(Get("pass"), Get("known_failure"), Get("fail"), Get("skipped"), Get("not_applicable"), Str(s, "line"));
-    }
-
-    internal static IEnumerable<JsonNode> Results(JsonNode report) => (report["results"] as JsonArray ?? []).OfType<JsonNode>();
-
-    internal static IEnumerable<JsonNode> Runtimes(JsonNode report) =>
-        (report["runtimes"] as JsonArray ?? []).OfType<JsonNode>().Where(r => Str(r, "id") is not null);
-
-    private static HashSet<string> RuntimeIds(JsonNode report) => Runtimes(report).Select(r => Str(r, "id")!).ToHashSet(StringComparer.Ordinal);
-
-    internal static string? Str(JsonNode? n, string key) =>
-        n is JsonObject o && o[key] is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
-
-    internal static double? Num(JsonNode? n, string key) => n is JsonObject o ? AsNumber(o[key]) : null;
-
-    // Through the text, so numbers built in code (JsonValue<int>) and parsed ones (JsonElement) read alike.
-    private static double? AsNumber(JsonNode? n) =>
-        n is JsonValue v && v.GetValueKind() == JsonValueKind.Number
-        && double.TryParse(v.ToJsonString(), NumberStyles.Float, CultureInfo.InvariantCulture, out var d) ? d : null;
-
     private static string FirstLine(string? s) => (s ?? "").Split('\n', 2)[0];
 
     // ---- Markdown ----------------------------------------------------------------------------
 
-    /// <summary>A PR comment: title, one-line verdict, then a section per kind of change.</summary>
-    public string Markdown()
+    /// <summary>
+    /// GitHub takes at most 1 MiB per step summary and 65,536 characters per PR comment: the summary stays
+    /// under this, for any number of changes, so one text serves both.
+    /// </summary>
+    public const int MarkdownLimit = 60_000;
+
+    /// <summary>
+    /// A PR summary read in ten seconds: the verdict, the regressions (cell, problem, a link to the cell in
+    /// the HTML report), then fixes, new and vanished cells, then the rest, folded. Tables are cut, the
+    /// regressions last, until the whole fits <see cref="MarkdownLimit"/>.
+    /// </summary>
+    /// <param name="htmlReport">Where the new run's compatibility.html is, as a link's target (default: beside this summary).</param>
+    public string Markdown(string htmlReport = "compatibility.html")
+    {
+        foreach (var (regressionRows, otherRows) in new[] { (TableCap, TableCap), (TableCap, 20), (TableCap, 5), (TableCap, 0), (20, 0), (5, 0), (0, 0) })
+        {
+            var md = RenderMarkdown(htmlReport, regressionRows, otherRows);
+            if (md.Length <= MarkdownLimit) return md;
+        }
+        return RenderMarkdown(htmlReport, 0, 0);
+    }
+
+    private string RenderMarkdown(string htmlReport, int regressionRows, int otherRows)
     {
         var sb = new StringBuilder();
         sb.AppendLine($"## Conformance comparison: {OldName} → {NewName}").AppendLine();
@@ -321,22 +295,26 @@ public sealed record RunComparison(
         if (Map.Count > 0)
             sb.AppendLine("Runtime ids mapped: " + string.Join(", ", Map.Select(kv => $"`{kv.Key}` → `{kv.Value}`")) + ".").AppendLine();
 
+        string Link(OutcomeChange c) => c.New is null ? "" : $"[detail]({htmlReport}#{ReportHtml.CellAnchor(c.Cell)})";
+        Section(sb, "Regressions", Regressions.Count, open: true, regressionRows,
+            "A cell that left pass, or arrived at an unexpected failure.", ["cell", "old → new", "problem", ""],
+            Regressions.Select(c => new[] { $"`{c.Cell}`", $"{c.Old ?? "(new)"} → {c.New ?? "(vanished)"}", Short(c.Problems.Length > 0 ? c.Problems : c.Message), Link(c) }));
+        Changes(sb, "Fixes", Fixes, open: true, otherRows, Link);
+        Changes(sb, "New cells", NewCells, open: false, otherRows, Link);
+        Changes(sb, "Vanished cells", VanishedCells, open: false, otherRows, Link);
+        Changes(sb, "Other outcome changes", OtherChanges, open: false, otherRows, Link);
+        Section(sb, "Tolerance drift", Drifts.Count, false, otherRows,
+            "Cells that pass in both runs, whose largest output difference grew tenfold (values below 1/1000 of atol count as that) or crossed half of atol.",
+            ["cell", "old max abs", "new max abs", "atol", "why"],
+            Drifts.Select(d => new[] { $"`{d.Cell}`", G(d.OldMaxAbs), G(d.NewMaxAbs), d.Atol is { } a ? G(a) : "", d.Why }));
+        Section(sb, "Environment", Environment.Count, false, otherRows, null, ["what", "old", "new"],
+            Environment.Select(e => new[] { e.Subject }.Concat(Lines(e.Old, e.New)).ToArray()));
+
+        sb.AppendLine("### Totals").AppendLine();
         sb.AppendLine("| | pass | known failure | fail | skipped | not applicable |").AppendLine("|---|---|---|---|---|---|");
         foreach (var (label, s) in new[] { ("old", OldSummary), ("new", NewSummary) })
             sb.AppendLine($"| {label} | {N(s.Pass)} | {N(s.KnownFailure)} | {N(s.Fail)} | {N(s.Skipped)} | {N(s.NotApplicable)} |");
         sb.AppendLine();
-
-        Changes(sb, "Regressions", Regressions, open: true);
-        Changes(sb, "Fixes", Fixes, open: true);
-        Changes(sb, "Other outcome changes", OtherChanges, open: false);
-        Changes(sb, "New cells", NewCells, open: false);
-        Changes(sb, "Vanished cells", VanishedCells, open: false);
-        Section(sb, "Tolerance drift", Drifts.Count, false,
-            "Cells that pass in both runs, whose largest output difference grew tenfold (values below 1/1000 of atol count as that) or crossed half of atol.",
-            ["cell", "old max abs", "new max abs", "atol", "why"],
-            Drifts.Select(d => new[] { $"`{d.Cell}`", G(d.OldMaxAbs), G(d.NewMaxAbs), d.Atol is { } a ? G(a) : "", d.Why }));
-        Section(sb, "Environment", Environment.Count, false, null, ["what", "old", "new"],
-            Environment.Select(e => new[] { e.Subject }.Concat(Lines(e.Old, e.New)).ToArray()));
         return sb.ToString();
     }
 
@@ -357,22 +335,27 @@ public sealed record RunComparison(
         return $"{head}: {string.Join(", ", parts)}.";
     }
 
-    private static void Changes(StringBuilder sb, string title, IReadOnlyList<OutcomeChange> rows, bool open) =>
-        Section(sb, title, rows.Count, open, null, ["cell", "old", "new", "message"],
-            rows.Select(c => new[] { $"`{c.Cell}`", c.Old ?? "(new)", c.New ?? "(vanished)", Short(c.Message) }));
+    private static void Changes(StringBuilder sb, string title, IReadOnlyList<OutcomeChange> rows, bool open, int cap, Func<OutcomeChange, string> link) =>
+        Section(sb, title, rows.Count, open, cap, null, ["cell", "old", "new", "problem", ""],
+            rows.Select(c => new[] { $"`{c.Cell}`", c.Old ?? "(new)", c.New ?? "(vanished)", Short(c.Problems.Length > 0 ? c.Problems : c.Message), link(c) }));
 
-    private static void Section(StringBuilder sb, string title, int count, bool open, string? intro, string[] header, IEnumerable<string[]> rows)
+    private static void Section(StringBuilder sb, string title, int count, bool open, int cap, string? intro, string[] header, IEnumerable<string[]> rows)
     {
         if (count == 0) return;
         sb.AppendLine($"### {title} ({N(count)})").AppendLine();
         if (intro is not null) sb.AppendLine(intro).AppendLine();
+        if (cap == 0)
+        {
+            sb.AppendLine($"{N(count)} rows, left out to keep this summary under GitHub's size limit: the JSON and HTML reports list them.").AppendLine();
+            return;
+        }
         // Long tables fold away so the verdict and the regressions stay on the first screen.
-        bool fold = !open && count > 10 || count > TableCap;
+        bool fold = !open && count > 10 || count > cap;
         if (fold) sb.AppendLine($"<details><summary>{N(count)} rows</summary>").AppendLine();
         sb.AppendLine("| " + string.Join(" | ", header) + " |");
         sb.AppendLine("|" + string.Concat(header.Select(_ => "---|")));
-        foreach (var r in rows.Take(TableCap)) sb.AppendLine("| " + string.Join(" | ", r) + " |");
-        if (count > TableCap) sb.AppendLine().AppendLine($"… and {N(count - TableCap)} more.");
+        foreach (var r in rows.Take(cap)) sb.AppendLine("| " + string.Join(" | ", r) + " |");
+        if (count > cap) sb.AppendLine().AppendLine($"… and {N(count - cap)} more, in the JSON and HTML reports.");
         sb.AppendLine();
         if (fold) sb.AppendLine("</details>").AppendLine();
     }

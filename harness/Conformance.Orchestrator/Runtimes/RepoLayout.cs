@@ -64,9 +64,3 @@ public sealed record RepoLayout(string Root)
     private static string[] Configurations =>
         Environment.GetEnvironmentVariable("CONFORMANCE_CONFIGURATION") is { } wanted ? [wanted] : ["Release", "Debug"];
 }
-
-/// <summary>A built TorchSharp worker: the TorchSharp package version it was restored with, and its assembly.</summary>
-public sealed record TorchSharpBuild(string PackageVersion, string Dll)
-{
-    public string Folder => Path.GetDirectoryName(Path.GetDirectoryName(Dll)!)!;
-}

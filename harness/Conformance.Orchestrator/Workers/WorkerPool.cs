@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text.Json.Nodes;
 using Conformance.Orchestrator.Runtimes;
+using Conformance.Orchestrator.Vocabulary;
 
 namespace Conformance.Orchestrator.Workers;
 
@@ -24,7 +25,7 @@ public sealed class WorkerPool(TimeSpan startTimeout, IReadOnlyDictionary<string
     /// <summary>How many times each runtime's worker was started.</summary>
     public ConcurrentDictionary<string, int> Starts { get; } = [];
 
-    public WorkerReply Send(Runtime runtime, string op, JsonObject? args, TimeSpan timeout)
+    public Reply Send(Runtime runtime, string op, JsonObject? args, TimeSpan timeout)
     {
         lock (_gates.GetOrAdd(runtime.Id, _ => new object()))
         {
@@ -35,7 +36,7 @@ public sealed class WorkerPool(TimeSpan startTimeout, IReadOnlyDictionary<string
                 Starts.AddOrUpdate(runtime.Id, 1, (_, n) => n + 1);
                 var (started, hello) = WorkerProcess.Start(runtime, startTimeout, environment);
                 if (started is null)
-                    return hello is WorkerReply.Failed f ? f with { Message = "while starting: " + f.Message } : hello;
+                    return hello is Reply.Failed f ? f with { Message = "while starting: " + f.Message } : hello;
                 _hellos[runtime.Id] = started.Hello;
                 _workers[runtime.Id] = worker = started;
             }

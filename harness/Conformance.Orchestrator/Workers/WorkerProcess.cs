@@ -3,13 +3,14 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Conformance.Orchestrator.Runtimes;
+using Conformance.Orchestrator.Vocabulary;
 using Conformance.Protocol;
 
 namespace Conformance.Orchestrator.Workers;
 
 /// <summary>
 /// One long-lived worker process. Requests go one at a time; each has a timeout. A crash, a hang or
-/// a non-protocol line ends the process and comes back as <see cref="WorkerReply.Failed"/> carrying
+/// a non-protocol line ends the process and comes back as <see cref="Reply.Failed"/> carrying
 /// the command, the exit status (with the signal named) and the stderr tail. The pool starts a new
 /// process for the next request.
 /// </summary>
@@ -34,7 +35,7 @@ public sealed class WorkerProcess : IDisposable
     }
 
     /// <summary>Starts the worker and waits for its <c>hello</c> within <paramref name="startTimeout"/>.</summary>
-    public static (WorkerProcess? Worker, WorkerReply Hello) Start(Runtime runtime, TimeSpan startTimeout, IReadOnlyDictionary<string, string>? environment = null)
+    public static (WorkerProcess? Worker, Reply Hello) Start(Runtime runtime, TimeSpan startTimeout, IReadOnlyDictionary<string, string>? environment = null)
     {
         var launch = runtime.Launch ?? throw new InvalidOperationException($"runtime {runtime.Id} has no launch: {runtime.MissingReason}");
         var psi = new ProcessStartInfo(launch.Command[0])
@@ -56,7 +57,7 @@ public sealed class WorkerProcess : IDisposable
         }
         catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException)
         {
-            return (null, new WorkerReply.Failed(WorkerReply.StartError, $"could not start worker {runtime.Id}: {e.Message}\n  command: {launch.Display()}"));
+            return (null, new Reply.Failed(Reply.StartError, $"could not start worker {runtime.Id}: {e.Message}\n  command: {launch.Display()}"));
         }
         var worker = new WorkerProcess(runtime, process);
         process.ErrorDataReceived += (_, e) => worker.OnStderr(e.Data);
@@ -82,9 +83,9 @@ public sealed class WorkerProcess : IDisposable
     }
 
     /// <summary>Sends one request and waits for its answer at most <paramref name="timeout"/>.</summary>
-    public WorkerReply Send(string op, JsonObject? args, TimeSpan timeout)
+    public Reply Send(string op, JsonObject? args, TimeSpan timeout)
     {
-        if (!Alive) return Fail(WorkerReply.Crash, $"worker {Runtime.Id} is no longer running");
+        if (!Alive) return Fail(Reply.Crash, $"worker {Runtime.Id} is no longer running");
         var id = _nextId++;
         try
         {
@@ -100,7 +101,7 @@ public sealed class WorkerProcess : IDisposable
         if (!read.Wait(timeout))
         {
             Kill();
-            return Fail(WorkerReply.Timeout,
+            return Fail(Reply.Timeout,
                 $"worker {Runtime.Id} (pid {Pid}) did not answer '{op}' within {timeout.TotalSeconds:0.#} s; killed it");
         }
         var line = read.Result;
@@ -113,32 +114,32 @@ public sealed class WorkerProcess : IDisposable
         catch (JsonException)
         {
             Kill();
-            return Fail(WorkerReply.ProtocolError,
+            return Fail(Reply.ProtocolError,
                 $"worker {Runtime.Id} wrote a line that is not a protocol response during '{op}': {Wire.Truncate(line, 300)}");
         }
         if (response.Id != id)
         {
             Kill();
-            return Fail(WorkerReply.ProtocolError, $"worker {Runtime.Id} answered request {response.Id} while {id} ('{op}') was pending");
+            return Fail(Reply.ProtocolError, $"worker {Runtime.Id} answered request {response.Id} while {id} ('{op}') was pending");
         }
-        return new WorkerReply.Answered(response);
+        return new Reply.Answered(response);
     }
 
-    private WorkerReply Died(string op)
+    private Reply Died(string op)
     {
         if (!_process.WaitForExit(TimeSpan.FromSeconds(10))) Kill();
         _process.WaitForExit(); // flushes the stderr reader
         Alive = false;
-        return Fail(WorkerReply.Crash, $"worker {Runtime.Id} (pid {Pid}) died during '{op}': {DescribeExit(_process.ExitCode)}");
+        return Fail(Reply.Crash, $"worker {Runtime.Id} (pid {Pid}) died during '{op}': {DescribeExit(_process.ExitCode)}");
     }
 
-    private WorkerReply.Failed Fail(string kind, string message)
+    private Reply.Failed Fail(string kind, string message)
     {
         var tail = StderrTail();
         var text = new StringBuilder(message)
             .Append("\n  command: ").Append(_launch.Display());
         if (tail.Length > 0) text.Append("\n  stderr (last lines):\n    ").Append(tail.Replace("\n", "\n    "));
-        return new WorkerReply.Failed(kind, text.ToString());
+        return new Reply.Failed(kind, text.ToString());
     }
 
     /// <summary>
@@ -171,10 +172,13 @@ public sealed class WorkerProcess : IDisposable
         }
     }
 
-    /// <summary>The seconds a worker has to end after <c>shutdown</c> before it is killed.</summary>
-    public static readonly TimeSpan ShutdownGrace = TimeSpan.FromSeconds(3);
+    /// <summary>
+    /// The seconds a worker has to end after <c>shutdown</c> before it is killed: over ten times the slowest
+    /// exit measured here (a PyTorch worker under a busy loop on its one core; <see cref="Ending"/> says how long each took).
+    /// </summary>
+    public static readonly TimeSpan ShutdownGrace = TimeSpan.FromSeconds(10);
 
-    /// <summary>How the process ended when it was disposed: "exited 0 after shutdown" or "killed: …"; null while it runs.</summary>
+    /// <summary>How the process ended when it was disposed: "exited 0 after shutdown (0.05 s)" or "killed: …"; null while it runs.</summary>
     public string? Ending { get; private set; }
 
     public void Dispose()
@@ -186,7 +190,8 @@ public sealed class WorkerProcess : IDisposable
             {
                 _process.StandardInput.WriteLine(Wire.Encode(new Request(_nextId++, Ops.Shutdown)));
                 _process.StandardInput.Close();
-                if (_process.WaitForExit(ShutdownGrace)) Ending = $"exited {_process.ExitCode} after shutdown";
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                if (_process.WaitForExit(ShutdownGrace)) Ending = $"exited {_process.ExitCode} after shutdown ({clock.Elapsed.TotalSeconds:0.00} s)";
                 else
                 {
                     Kill();

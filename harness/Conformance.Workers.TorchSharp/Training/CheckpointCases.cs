@@ -1,14 +1,14 @@
 using System.Text.Json.Nodes;
 using Conformance.Protocol;
-using TorchCheckpoints;
 using Conformance.Workers.TorchSharp.Models;
+using TorchCheckpoints;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Conformance.Workers.TorchSharp.Training;
 
 /// <summary>
-/// Training checkpoints, TorchSharp side; twin of python/torchconformance/checkpoints.py. The
+/// Training checkpoints, TorchSharp side; twin of python/torchconformance/worker/checkpoints.py. The
 /// producer trains N steps, saves the seed's {'epoch', 'model_state_dict', 'optimizer_state_dict',
 /// 'loss'} with this project's codec, then goes on K more steps (P1). The consumer loads, rebuilds
 /// model and optimizer from the file, and goes on the same K steps (P2).

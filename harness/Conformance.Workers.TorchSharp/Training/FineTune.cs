@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace Conformance.Workers.TorchSharp.Training;
 
 /// <summary>
-/// Fine-tuning after a load: does every parameter still train? Twin of python/torchconformance/finetune.py.
+/// Fine-tuning after a load: does every parameter still train? Twin of python/torchconformance/worker/finetune.py.
 /// PyTorch's state dicts carry tensors saved with requires_grad=False; a loader that takes the file's
 /// flag instead of keeping the model's own leaves the parameters frozen, and a user's fine-tuning
 /// then silently does nothing. After its other observations the consumer takes one plain SGD step on

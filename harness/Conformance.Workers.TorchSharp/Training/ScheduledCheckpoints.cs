@@ -1,5 +1,5 @@
-using Conformance.Protocol;
 using System.Text.Json.Nodes;
+using Conformance.Protocol;
 using Conformance.Workers.TorchSharp.Models;
 using TorchCheckpoints;
 using TorchSharp;

@@ -1,0 +1,205 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Conformance.Orchestrator.Reports;
+
+/// <summary>
+/// The committed baseline (<c>reports/baseline.json</c>): every cell's outcome, problem codes and
+/// subjects, ledger id and largest output difference from one complete run of main, and nothing
+/// observed (no messages, hashes or listings), so it stays small enough to commit and reads as a diff.
+/// </summary>
+/// <remarks>
+/// One row per line, sorted by cell name: <c>[cell, outcome, max_abs_diff, ledger id, [[code, subject]…]]</c>.
+/// <see cref="Expand"/> turns it back into the report shape that <c>compare</c> and <c>history</c> read, so a
+/// baseline is accepted wherever a compatibility.json is compared.
+/// </remarks>
+public static class Baseline
+{
+    public const string Kind = "baseline";
+
+    /// <summary>GitHub refuses larger files in a diff view; the issue asks for less.</summary>
+    public const int MaxBytes = 2 * 1024 * 1024;
+
+    private static readonly string[] Columns = ["cell", "outcome", "max_abs_diff", "ledger", "problems"];
+
+    public static bool Is(JsonNode? report) => report is JsonObject o && ReportFile.Str(o, "kind") == Kind;
+
+    /// <summary>The compact form of a complete report; <paramref name="commit"/> is the commit the run was made from.</summary>
+    public static JsonObject From(JsonNode report, string? commit, string source)
+    {
+        ReportFile.Check(report, source);
+        if (Is(report)) throw new InvalidDataException($"{source} is already a baseline");
+        if (report["complete"] is JsonValue c && c.TryGetValue<bool>(out var complete) && !complete)
+            throw new InvalidDataException($"{source} is not a complete run (filtered, or one shard): a baseline holds every cell; merge the shards or run the whole matrix");
+
+        var rows = new JsonArray();
+        var tolerances = new JsonObject();
+        foreach (var r in ReportFile.Results(report).OrderBy(r => ReportFile.Str(r, "cell"), StringComparer.Ordinal))
+        {
+            var problems = new JsonArray();
+            foreach (var p in (r["problems"] as JsonArray ?? []).OfType<JsonObject>())
+                problems.Add(new JsonArray(ReportFile.Str(p, "code"), ReportFile.Str(p, "subject")));
+            rows.Add(new JsonArray(
+                ReportFile.Str(r, "cell"),
+                ReportFile.Str(r, "outcome"),
+                ReportFile.Num(r, "max_abs_diff") is { } d ? JsonValue.Create(d) : null,
+                ReportFile.Str(r["known_failure"], "id"),
+                problems));
+            if (ReportFile.Str(r, "case") is { } @case && r["tolerance"] is JsonObject t && !tolerances.ContainsKey(@case))
+                tolerances[@case] = t.DeepClone();
+        }
+        var runtimes = new JsonArray();
+        foreach (var rt in ReportFile.Runtimes(report))
+        {
+            var kept = new JsonObject();
+            foreach (var k in new[] { "id", "kind", "version", "device", "status", "hello" })
+                if (rt[k] is { } v) kept[k] = v.DeepClone();
+            if (kept["hello"] is JsonObject hello) hello.Remove("pid");
+            runtimes.Add(kept);
+        }
+        return new JsonObject
+        {
+            ["schema"] = 2,
+            ["kind"] = Kind,
+            ["commit"] = commit,
+            ["generated"] = report["generated"]?.DeepClone(),
+            ["complete"] = true,
+            ["selection"] = report["selection"]?.DeepClone(),
+            ["environment"] = report["environment"]?.DeepClone(),
+            ["runtimes"] = runtimes,
+            ["tolerances"] = tolerances,
+            ["summary"] = report["summary"]?.DeepClone(),
+            ["columns"] = new JsonArray(Columns.Select(c => (JsonNode?)c).ToArray()),
+            ["results"] = rows,
+        };
+    }
+
+    /// <summary>The file's text: the header indented, then one result row per line (a reviewable diff).</summary>
+    public static string Write(JsonObject baseline)
+    {
+        var header = new JsonObject();
+        foreach (var (k, v) in baseline) if (k != "results") header[k] = v?.DeepClone();
+        var sb = new StringBuilder();
+        var head = header.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+        sb.Append(head, 0, head.LastIndexOf('}')).Append(",\n  \"results\": [\n");
+        var rows = (JsonArray)baseline["results"]!;
+        for (int i = 0; i < rows.Count; i++)
+            sb.Append("    ").Append(rows[i]!.ToJsonString(Compact)).Append(i + 1 < rows.Count ? ",\n" : "\n");
+        return sb.Append("  ]\n}\n").ToString();
+    }
+
+    private static readonly JsonSerializerOptions Compact = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    /// <summary>A baseline as a schema-2 report: result objects with the fields compare and history read.</summary>
+    public static JsonNode Expand(JsonNode baseline, string source)
+    {
+        if (!Is(baseline)) return baseline;
+        var columns = (baseline["columns"] as JsonArray ?? []).Select(c => c?.GetValue<string>()).ToArray();
+        if (!columns.SequenceEqual(Columns))
+            throw new InvalidDataException($"{source}: baseline columns are [{string.Join(", ", columns)}], expected [{string.Join(", ", Columns)}]; regenerate it with make baseline");
+        var results = new JsonArray();
+        int line = 0;
+        foreach (var row in baseline["results"] as JsonArray ?? [])
+        {
+            line++;
+            if (row is not JsonArray a || a.Count != Columns.Length || a[0] is not JsonValue v || !v.TryGetValue<string>(out var cell))
+                throw new InvalidDataException($"{source}: result row {line} is not [cell, outcome, max_abs_diff, ledger, problems]");
+            var @case = cell.Split('/')[0];
+            var problems = new JsonArray();
+            foreach (var p in a[4] as JsonArray ?? [])
+                if (p is JsonArray pa && pa.Count == 2)
+                    problems.Add(new JsonObject { ["code"] = pa[0]?.DeepClone(), ["subject"] = pa[1]?.DeepClone() });
+            results.Add(new JsonObject
+            {
+                ["cell"] = cell,
+                ["case"] = @case,
+                ["outcome"] = a[1]?.DeepClone(),
+                ["message"] = string.Join("; ", problems.Select(p => ReportFile.Str(p, "code"))),
+                ["problems"] = problems,
+                ["max_abs_diff"] = a[2]?.DeepClone(),
+                ["tolerance"] = baseline["tolerances"]?[@case]?.DeepClone(),
+                ["known_failure"] = a[3] is null ? null : new JsonObject { ["id"] = a[3]!.DeepClone() },
+            });
+        }
+        var report = new JsonObject();
+        foreach (var (k, v) in baseline.AsObject()) if (k is not ("results" or "columns" or "tolerances")) report[k] = v?.DeepClone();
+        report["results"] = results;
+        return report;
+    }
+
+    // ---- The README's overview -------------------------------------------------------------
+
+    public const string OverviewBegin = "<!-- overview: written by `make baseline` from reports/baseline.json; do not edit -->";
+    public const string OverviewEnd = "<!-- overview end -->";
+
+    /// <summary>Per route, the cells of each direction between the two libraries: the table at the README's top.</summary>
+    public static string Overview(JsonNode report)
+    {
+        var directions = new[] { ("PyTorch → TorchSharp", "pytorch", "torchsharp"), ("TorchSharp → PyTorch", "torchsharp", "pytorch"),
+                                 ("PyTorch → PyTorch", "pytorch", "pytorch"), ("TorchSharp → TorchSharp", "torchsharp", "torchsharp") };
+        var byRoute = new SortedDictionary<string, Dictionary<string, Dictionary<string, int>>>(StringComparer.Ordinal);
+        var routeOrder = new List<string>();
+        foreach (var r in ReportFile.Results(report))
+        {
+            var cell = ReportFile.Str(r, "cell")!;
+            var parts = cell.Split('/');
+            if (parts.Length != 4) continue;
+            var route = parts[1];
+            var pc = parts[2].Split("->");
+            if (pc.Length != 2) continue;
+            var dir = directions.FirstOrDefault(d => pc[0].StartsWith(d.Item2 + "-", StringComparison.Ordinal) && pc[1].StartsWith(d.Item3 + "-", StringComparison.Ordinal)).Item1;
+            if (dir is null) continue;
+            if (!routeOrder.Contains(route)) routeOrder.Add(route);
+            var counts = (byRoute.TryGetValue(route, out var d1) ? d1 : byRoute[route] = new()).TryGetValue(dir, out var d2) ? d2 : byRoute[route][dir] = new();
+            var outcome = ReportFile.Str(r, "outcome") ?? "?";
+            counts[outcome] = counts.GetValueOrDefault(outcome) + 1;
+        }
+        var s = ReportFile.Summary(report);
+        var sb = new StringBuilder();
+        sb.AppendLine(OverviewBegin).AppendLine();
+        sb.AppendLine($"The committed baseline (`reports/baseline.json`, commit `{Short(ReportFile.Str(report, "commit"))}`, {When(ReportFile.Str(report, "generated"))}): "
+                      + $"**{s.Pass:N0} pass, {s.KnownFailure:N0} known failures, {s.Fail:N0} unexpected**, {s.Skipped:N0} skipped, {s.NotApplicable:N0} not applicable. "
+                      + "Each cell counts the cells of that route and direction that pass / are known failures (declared in `known-failures.json`, with the reason) / fail unexpectedly; skipped and not-applicable cells are left out.");
+        sb.AppendLine();
+        sb.AppendLine("| route | " + string.Join(" | ", directions.Select(d => d.Item1)) + " |");
+        sb.AppendLine("|---|" + string.Concat(directions.Select(_ => "---|")));
+        foreach (var route in routeOrder)
+        {
+            sb.Append($"| `{route}` |");
+            foreach (var (name, _, _) in directions)
+            {
+                var c = byRoute[route].GetValueOrDefault(name);
+                int P(string o) => c?.GetValueOrDefault(o) ?? 0;
+                sb.Append(c is null || P("pass") + P("known_failure") + P("fail") == 0 ? " — |"
+                    : $" {P("pass")} / {P("known_failure")} / {(P("fail") > 0 ? $"**{P("fail")}**" : "0")} |");
+            }
+            sb.AppendLine();
+        }
+        sb.AppendLine().AppendLine(OverviewEnd);
+        return sb.ToString();
+    }
+
+    private static string When(string? generated) =>
+        DateTimeOffset.TryParse(generated, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var t)
+            ? t.ToUniversalTime().ToString("yyyy-MM-dd HH:mm 'UTC'", System.Globalization.CultureInfo.InvariantCulture) : "undated";
+
+    private static string Short(string? commit) => commit is null ? "unknown" : commit.Length > 12 ? commit[..12] : commit;
+
+    /// <summary>The README with its overview section replaced (or, when it has none, inserted after the first paragraph).</summary>
+    public static string WithOverview(string readme, string overview)
+    {
+        int b = readme.IndexOf(OverviewBegin, StringComparison.Ordinal), e = readme.IndexOf(OverviewEnd, StringComparison.Ordinal);
+        if (b >= 0 && e > b) return readme[..b] + overview.TrimEnd('\n') + readme[(e + OverviewEnd.Length)..];
+        var firstBreak = readme.IndexOf("\n\n", readme.IndexOf("\n\n", StringComparison.Ordinal) + 2, StringComparison.Ordinal);
+        if (firstBreak < 0) return readme.TrimEnd('\n') + "\n\n" + overview;
+        return readme[..(firstBreak + 2)] + overview + "\n" + readme[(firstBreak + 2)..];
+    }
+
+    /// <summary>The overview section as the README holds it now, or null.</summary>
+    public static string? OverviewIn(string readme)
+    {
+        int b = readme.IndexOf(OverviewBegin, StringComparison.Ordinal), e = readme.IndexOf(OverviewEnd, StringComparison.Ordinal);
+        return b >= 0 && e > b ? readme[b..(e + OverviewEnd.Length)] + "\n" : null;
+    }
+}

@@ -1,0 +1,4 @@
+
+namespace Conformance.Orchestrator.Vocabulary;
+
+public enum Outcome { Pass, Fail, KnownFailure, NotApplicable, Skipped }
