@@ -28,7 +28,7 @@ public static partial class Commands
         Console.Write(md);
         if (markdownPath is not null)
         {
-            Conformance.Protocol.DurableFile.WriteText(markdownPath, md);
+            Conformance.Files.DurableFile.WriteText(markdownPath, md);
             Console.WriteLine($"wrote {Rel(markdownPath)}");
         }
         return c.HasRegressions || (failOnChange && c.HasChanges) ? 1 : 0;

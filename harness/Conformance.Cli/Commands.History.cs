@@ -32,12 +32,12 @@ public static partial class Commands
         try
         {
             Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            Conformance.Protocol.DurableFile.WriteText(target, text);
+            Conformance.Files.DurableFile.WriteText(target, text);
             Console.WriteLine($"wrote {Rel(target)} ({text.Length:N0} bytes, {((JsonArray)baseline["results"]!).Count:N0} cells, commit {commit ?? "unknown"})");
             if (readme is not null)
             {
                 var overview = Baseline.Overview(Baseline.Expand(JsonNode.Parse(text)!, target));
-                Conformance.Protocol.DurableFile.WriteText(readme, Baseline.WithOverview(File.ReadAllText(readme), overview));
+                Conformance.Files.DurableFile.WriteText(readme, Baseline.WithOverview(File.ReadAllText(readme), overview));
                 Console.WriteLine($"wrote the overview table into {Rel(readme)}");
             }
         }
@@ -68,8 +68,8 @@ public static partial class Commands
         try
         {
             Directory.CreateDirectory(dir);
-            Conformance.Protocol.DurableFile.WriteText(html, history.Html());
-            Conformance.Protocol.DurableFile.WriteText(md, history.Markdown());
+            Conformance.Files.DurableFile.WriteText(html, history.Html());
+            Conformance.Files.DurableFile.WriteText(md, history.Markdown());
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

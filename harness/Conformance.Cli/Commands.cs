@@ -72,7 +72,7 @@ public static partial class Commands
     }
 
     /// <summary>"could not save FILE: No space left on device (ENOSPC): …", naming the file or the folder.</summary>
-    internal static string ReportWriteFailure(Exception e) => e is Conformance.Protocol.SaveFailedException ? e.Message : Conformance.Protocol.Errno.Cause(e);
+    internal static string ReportWriteFailure(Exception e) => e is Conformance.Files.SaveFailedException ? e.Message : Conformance.Files.Errno.Cause(e);
 
     public static int Runtimes()
     {
@@ -130,8 +130,8 @@ public static partial class Commands
         var existing = File.Exists(jsonPath) ? System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(jsonPath)) as System.Text.Json.Nodes.JsonObject : null;
         var json = existing ?? new System.Text.Json.Nodes.JsonObject();
         json["check"] = timing;
-        Conformance.Protocol.DurableFile.WriteText(jsonPath, json.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
-        Conformance.Protocol.DurableFile.WriteText(mdPath, (File.Exists(mdPath) && existing is not null ? File.ReadAllText(mdPath).Split("\n## `conformance check`, warm")[0] : "# bench\n") + md);
+        Conformance.Files.DurableFile.WriteText(jsonPath, json.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
+        Conformance.Files.DurableFile.WriteText(mdPath, (File.Exists(mdPath) && existing is not null ? File.ReadAllText(mdPath).Split("\n## `conformance check`, warm")[0] : "# bench\n") + md);
         Console.Write(md);
         Console.WriteLine("wrote reports/bench.json, reports/bench.md");
         return 0;

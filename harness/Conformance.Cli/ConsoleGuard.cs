@@ -1,5 +1,6 @@
 using System.Text;
 using Conformance.Protocol;
+using Conformance.Files;
 
 namespace Conformance.Cli;
 

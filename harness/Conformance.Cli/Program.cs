@@ -131,7 +131,7 @@ try
 catch (Exception e)
 {
     // A bug or an I/O failure no command expected: said, with its evidence, and exit 1, never an abort.
-    Console.Error.WriteLine($"error: {(e is IOException or UnauthorizedAccessException ? Conformance.Protocol.Errno.Cause(e) : e.GetType().Name + ": " + e.Message)}");
+    Console.Error.WriteLine($"error: {(e is IOException or UnauthorizedAccessException ? Conformance.Files.Errno.Cause(e) : e.GetType().Name + ": " + e.Message)}");
     // The stack trace is for whoever debugs the suite, not for a user (CONFORMANCE_DEBUG=1 shows it).
     if (Environment.GetEnvironmentVariable("CONFORMANCE_DEBUG") == "1") Console.Error.WriteLine(e.ToString());
     else Console.Error.WriteLine("(set CONFORMANCE_DEBUG=1 for the stack trace)");

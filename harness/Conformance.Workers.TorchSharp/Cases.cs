@@ -3,6 +3,7 @@ using Conformance.Protocol;
 using Conformance.Workers.TorchSharp.Models;
 using TorchSharp;
 using static TorchSharp.torch;
+using Conformance.Files;
 
 namespace Conformance.Workers.TorchSharp;
 

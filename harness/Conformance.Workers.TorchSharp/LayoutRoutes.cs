@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using Conformance.Protocol;
 using TorchSharp.PyBridge;
 using static TorchSharp.torch;
+using Conformance.Files;
 
 namespace Conformance.Workers.TorchSharp;
 

@@ -2,6 +2,7 @@ using System.Text;
 using Conformance.Protocol;
 using TorchSharp.PyBridge;
 using static TorchSharp.torch;
+using Conformance.Files;
 
 namespace Conformance.Workers.TorchSharp;
 

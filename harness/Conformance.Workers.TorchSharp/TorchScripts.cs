@@ -1,6 +1,7 @@
 using Conformance.Protocol;
 using TorchSharp;
 using static TorchSharp.torch;
+using Conformance.Files;
 
 namespace Conformance.Workers.TorchSharp;
 

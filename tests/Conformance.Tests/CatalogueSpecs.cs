@@ -1,6 +1,7 @@
 using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Runtimes;
 using Conformance.Protocol;
+using Conformance.Files;
 
 namespace Conformance.Tests;
 

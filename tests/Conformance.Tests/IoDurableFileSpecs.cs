@@ -2,6 +2,7 @@ using System.IO.Compression;
 using System.Text;
 using Conformance.Orchestrator.Runtimes;
 using Conformance.Protocol;
+using Conformance.Files;
 
 namespace Conformance.Tests;
 

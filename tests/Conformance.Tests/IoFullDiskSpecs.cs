@@ -136,7 +136,7 @@ public sealed class IoFullDiskSpecs(ITestOutputHelper output)
         var left = Assert.Single(fs.Files());
         Assert.Equal($"lenet/torchscript_script/{TorchSharp}.source.pt", left);
         var source = Path.Combine(fs.Dir, left);
-        Assert.Equal(new FileInfo(source).Length, Conformance.Protocol.DurableFile.ZipLength(source));
+        Assert.Equal(new FileInfo(source).Length, Conformance.Files.DurableFile.ZipLength(source));
     }
 
     [SkippableFact(Timeout = 300_000)]

@@ -6,6 +6,7 @@ using Conformance.Orchestrator.Runtimes;
 using Conformance.Orchestrator.Vocabulary;
 using Conformance.Orchestrator.Workers;
 using Conformance.Protocol;
+using Conformance.Files;
 
 namespace Conformance.Tests;
 

@@ -167,7 +167,7 @@ public sealed class PythonCodecSpecs
         await Task.Yield();
         const string script = """
             import io, sys, torch
-            from torchconformance import tsnative
+            from torchconformance.formats import tsnative
             d = sys.argv[1]
             b = io.BytesIO(); tsnative.write_tensor(b, torch.arange(12, dtype=torch.float32).reshape(3, 4))
             assert b.getvalue() == open(d + "/tensor.bin", "rb").read(), "Tensor.Save differs"

@@ -95,7 +95,7 @@ public sealed class RealLayoutSpecs
         if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
         var script = $$"""
             import json, os, torch
-            from torchconformance import cases, layouts
+            from torchconformance.worker import cases, layouts
             torch.manual_seed(0)
             model = cases.get("lenet").build()
             layouts.save("hf_bin_sharded", model, {{JsonValue.Create(dir)!.ToJsonString()}}, None)

@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using Conformance.Orchestrator.Runtimes;
 using Conformance.Orchestrator.Vocabulary;
 using Conformance.Protocol;
+using Conformance.Files;
 
 namespace Conformance.Orchestrator.Matrix;
 

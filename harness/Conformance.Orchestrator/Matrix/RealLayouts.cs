@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Conformance.Orchestrator.Runtimes;
 using Conformance.Protocol;
+using Conformance.Files;
 
 namespace Conformance.Orchestrator.Matrix;
 

@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using Conformance.Orchestrator.Runtimes;
 using Conformance.Orchestrator.Workers;
 using Conformance.Protocol;
+using Conformance.Files;
 
 namespace Conformance.Orchestrator.Reports;
 

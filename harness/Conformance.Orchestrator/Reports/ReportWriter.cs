@@ -1,6 +1,7 @@
 using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Runs;
 using Conformance.Protocol;
+using Conformance.Files;
 
 namespace Conformance.Orchestrator.Reports;
 

@@ -4,6 +4,7 @@ using Conformance.Orchestrator.Runtimes;
 using Conformance.Orchestrator.Vocabulary;
 using Conformance.Orchestrator.Workers;
 using Conformance.Protocol;
+using Conformance.Files;
 
 namespace Conformance.Orchestrator.Runs;
 

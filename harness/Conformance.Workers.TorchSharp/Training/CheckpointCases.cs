@@ -4,6 +4,7 @@ using Conformance.Workers.TorchSharp.Models;
 using TorchCheckpoints;
 using TorchSharp;
 using static TorchSharp.torch;
+using Conformance.Files;
 
 namespace Conformance.Workers.TorchSharp.Training;
 

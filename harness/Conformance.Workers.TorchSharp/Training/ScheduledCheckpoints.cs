@@ -7,6 +7,7 @@ using static TorchSharp.torch;
 using static TorchSharp.torch.optim;
 using LRScheduler = TorchSharp.torch.optim.lr_scheduler.LRScheduler;
 using OneCycle = TorchSharp.torch.optim.lr_scheduler.impl.OneCycleLR;
+using Conformance.Files;
 
 namespace Conformance.Workers.TorchSharp.Training;
 

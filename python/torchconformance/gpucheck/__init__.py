@@ -274,7 +274,7 @@ class Runner:
     def _one_child(self, k: int, last: int, on_line) -> int:
         """Starts a child at item k and takes its answers until it ends, hangs or the deadline; returns the next item."""
         env = dict(os.environ)
-        package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        package_parent = os.path.dirname(_package_dir())
         env["PYTHONPATH"] = os.pathsep.join(p for p in [package_parent, env.get("PYTHONPATH", "")] if p)
         env["PYTHONUNBUFFERED"] = "1"
         child = subprocess.Popen([*CHILD_COMMAND, self.plan_path, str(k)],
@@ -440,8 +440,15 @@ def _write_atomically(path: str, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def _package_dir() -> str:
+    """python/torchconformance/, whichever module of it asks."""
+    import torchconformance
+
+    return os.path.dirname(os.path.abspath(torchconformance.__file__))
+
+
 def _repo_root() -> str:
-    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    return os.path.dirname(os.path.dirname(_package_dir()))
 
 
 class _Tee:

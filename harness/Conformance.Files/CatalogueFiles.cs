@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 
-namespace Conformance.Protocol;
+namespace Conformance.Files;
 
 /// <summary>
 /// The suite's data files shared by every side: <c>cases.json</c> (the case catalogue) and

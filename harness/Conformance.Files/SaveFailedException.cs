@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using Conformance.Shared;
 
-namespace Conformance.Protocol;
+namespace Conformance.Files;
 
 /// <summary>
 /// A save that did not happen: <see cref="Exception.Message"/> names the file and the cause

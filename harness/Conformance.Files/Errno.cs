@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using Conformance.Shared;
 
-namespace Conformance.Protocol;
+namespace Conformance.Files;
 
 /// <summary>Names an I/O failure's cause by its errno, e.g. "No space left on device (ENOSPC)".</summary>
 public static class Errno

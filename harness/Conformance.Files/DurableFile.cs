@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using Conformance.Shared;
 
-namespace Conformance.Protocol;
+namespace Conformance.Files;
 
 /// <summary>
 /// Writes that never lie: every artifact or report goes to a temporary file beside its final name,
