@@ -30,7 +30,7 @@ TS_PROPS := $(strip $(if $(TORCHSHARP_VERSION),-p:TorchSharpVersion=$(TORCHSHARP
 TS_WORKER := harness/Conformance.Workers.TorchSharp/Conformance.Workers.TorchSharp.csproj
 CLI := harness/Conformance.Cli/bin/$(CONFIG)/net10.0/conformance.dll
 
-.PHONY: setup host rootfs restore build worker mount lint test unit report determinism baseline bench runtimes fixtures clean umount pack fuzz fuzz-python gpu-check
+.PHONY: setup host rootfs restore build worker mount lint test unit report determinism baseline bench runtimes fixtures clean umount pack fuzz fuzz-python gpu-check install
 
 # The rootfs (network and dpkg) and the .NET restore and build are independent: they run side by side.
 setup: host
@@ -127,6 +127,12 @@ fuzz-python: host
 	@mkdir -p reports
 	PYTHONPATH=python /usr/bin/python3 -m tests.fuzz_tsnative --seconds $(FUZZ_SECONDS) --seed $(FUZZ_SEED) \
 	  --json reports/fuzz-tsnative.json --keep reports/fuzz-tsnative-failures
+
+# `conformance` on the PATH: a launcher in $(PREFIX)/bin that runs this checkout's CLI with CONFORMANCE_REPO set,
+# so `conformance check FILE` works from any folder (README, "Will my model load in .NET?", says why a launcher).
+PREFIX ?= /usr/local
+install: setup
+	@scripts/install-launcher.sh $(CURDIR) $(CONFIG) $(DESTDIR)$(PREFIX)/bin/conformance
 
 runtimes: setup
 	@dotnet $(CLI) runtimes

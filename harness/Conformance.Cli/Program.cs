@@ -93,12 +93,14 @@ root.Subcommands.Add(bench);
 
 var checkPaths = new Argument<string[]>("path") { Description = "Files or folders: torch.save (zip or legacy), checkpoint dicts, TorchScript, safetensors, TorchSharp Module.save, Hugging Face folders (sharded or not)", Arity = ArgumentArity.OneOrMore };
 var twinOpt = new Option<string?>("--model-twin") { Description = "Also load each state dict into this suite twin (e.g. lenet) on every runtime and compare eval outputs" };
-var checkJsonOpt = new Option<bool>("--json") { Description = "Write check.json (printed instead of Markdown when no --out or --html is given)" };
-var checkHtmlOpt = new Option<bool>("--html") { Description = "Write check.html" };
-var checkOutOpt = new Option<string?>("--out") { Description = "Folder for check.{md,json,html} (default: reports/check/)" };
-var check = new Command("check", "Will my model load in .NET? Every reader of every runtime on your files: inventory, results, a verdict and the remedy. Exit 1 when a file does not load in .NET intact.")
-    { checkPaths, twinOpt, checkJsonOpt, checkHtmlOpt, checkOutOpt, timeoutOpt };
-check.SetAction(r => Commands.Check(r.GetValue(checkPaths)!, r.GetValue(twinOpt), r.GetValue(checkJsonOpt), r.GetValue(checkHtmlOpt), r.GetValue(checkOutOpt), r.GetValue(timeoutOpt)));
+var checkJsonOpt = new Option<bool>("--json") { Description = "Print check.json instead of Markdown (with --out: write it there)" };
+var checkHtmlOpt = new Option<bool>("--html") { Description = "Write check.html (needs --out)" };
+var checkOutOpt = new Option<string?>("--out") { Description = "Folder for check.{md,json,html}, relative to the current folder; without it nothing is written" };
+var checkInputOpt = new Option<string?>("--input") { Description = "With --model-twin: the eval input, ones, zeros, seed:N (the case's input pattern with salt N) or a tensor file saved with torch.save (default: the case's own input)" };
+var checkDotnetOpt = new Option<bool>("--dotnet") { Description = "Only TorchSharp's readers and the codec (the inventory read by TorchCheckpoints, no Python): the fast answer" };
+var check = new Command("check", "Will my model load in .NET? Every reader of every runtime on your files: inventory, results, a verdict and the remedy. Exit 0 loads, 1 a model file does not load, 2 bad usage, 3 not a model file (optimizer state, single tensor, empty, unknown), 4 an I/O error, 5 it loads but not into --model-twin.")
+    { checkPaths, twinOpt, checkInputOpt, checkDotnetOpt, checkJsonOpt, checkHtmlOpt, checkOutOpt, timeoutOpt };
+check.SetAction(r => Commands.Check(r.GetValue(checkPaths)!, r.GetValue(twinOpt), r.GetValue(checkJsonOpt), r.GetValue(checkHtmlOpt), r.GetValue(checkOutOpt), r.GetValue(timeoutOpt), r.GetValue(checkInputOpt), r.GetValue(checkDotnetOpt)));
 root.Subcommands.Add(check);
 
 var runtimes = new Command("runtimes", "What discovery found, and why a runtime is missing.");
@@ -128,8 +130,10 @@ catch (Exception e)
 {
     // A bug or an I/O failure no command expected: said, with its evidence, and exit 1, never an abort.
     Console.Error.WriteLine($"error: {(e is IOException or UnauthorizedAccessException ? Conformance.Files.Errno.Cause(e) : e.GetType().Name + ": " + e.Message)}");
-    Console.Error.WriteLine(e.ToString());
-    exitCode = 1;
+    // The stack trace is for whoever debugs the suite, not for a user (CONFORMANCE_DEBUG=1 shows it).
+    if (Environment.GetEnvironmentVariable("CONFORMANCE_DEBUG") == "1") Console.Error.WriteLine(e.ToString());
+    else Console.Error.WriteLine("(set CONFORMANCE_DEBUG=1 for the stack trace)");
+    exitCode = e is IOException or UnauthorizedAccessException ? 4 : 1;
 }
 // Output lost to a full disk fails the command, even where its verdict passed.
 if (console.ReportFailures()) exitCode = Math.Max(exitCode, 1);

@@ -21,6 +21,15 @@ public static class Check
     {
         var path = args["path"]?.GetValue<string>() ?? throw new ArgumentException("missing argument 'path'");
         var format = args["format"]?.GetValue<string>() ?? "unknown";
+        // `check --dotnet`: this worker also makes the inventory (no Python), and the module readers build from its keys.
+        JsonObject? inventory = null;
+        if (args["inventory"]?.GetValue<bool>() == true)
+        {
+            (format, inventory) = DotnetInventory.Read(path);
+            var flat = (inventory["tensors"] as JsonArray ?? []).OfType<JsonObject>().ToList();
+            if (!flat.Any(t => t["key"]!.GetValue<string>().Contains('/')))
+                args["keys"] = new JsonArray(flat.Select(t => (JsonNode)new JsonObject { ["key"] = t["key"]!.DeepClone(), ["dtype"] = t["dtype"]!.DeepClone(), ["shape"] = t["shape"]!.DeepClone() }).ToArray());
+        }
         var keys = (args["keys"] as JsonArray ?? []).Select(k => new MirrorKey(
             k!["key"]!.GetValue<string>(), k["dtype"]!.GetValue<string>(), k["shape"]!.AsArray().Select(d => d!.GetValue<long>()).ToArray())).ToList();
         var readers = new JsonArray();
@@ -56,6 +65,13 @@ public static class Check
                 Add("PyBridge load_py (strict)", () => Mirror(keys, m => m.load_py(path, strict: true), allowEmpty: true));
                 Add("TorchCheckpoints TorchCheckpoint.Load", () => Flatten(TorchCheckpoint.Load(path), ""));
                 Add("TorchCheckpoints TorchCheckpoint.LoadMapped", () => Flatten(TorchCheckpoint.LoadMapped(path), ""));
+                if (args["optimizer_class"]?.GetValue<string>() is { } optimizerClass)
+                    Add($"PyBridge optimizer.load_py ({optimizerClass})", () => OptimizerLoadPy(path, optimizerClass));
+                break;
+            case "zip_damaged":
+                // Nothing reads a damaged zip; each reader's own words say where it stopped.
+                Add("PyBridge PyTorchUnpickler.UnpickleStateDict", () => Flatten(PyTorchUnpickler.UnpickleStateDict(path), ""));
+                Add("TorchCheckpoints TorchCheckpoint.Load", () => Flatten(TorchCheckpoint.Load(path), ""));
                 break;
             case "safetensors":
                 Add("PyBridge Safetensors.LoadStateDict", () => Safetensors.LoadStateDict(path));
@@ -74,10 +90,53 @@ public static class Check
             case "torchsharp_tensor":
                 Add("TorchSharp Tensor.Load", () => [KeyValuePair.Create("", Tensor.Load(path))]);
                 break;
+            case "torchsharp_optimizer":
+                Add("TorchSharp optimizer.load_state_dict", () => OptimizerStateProbe.Load(path, out _));
+                break;
             default:
                 break;
         }
-        return new JsonObject { ["format"] = format, ["readers"] = readers };
+        return new JsonObject { ["format"] = format, ["readers"] = readers, ["inventory"] = inventory };
+    }
+
+    /// <summary>
+    /// torchsharp_adam_state.bin: optimizer.save_state_dict of an Adam (lr 0.01) over a Linear(4, 3) after one
+    /// step on ones(2, 4) (seed 0); torchsharp_tensor.bin: Tensor.Save of arange(6) as float32 [2, 3].
+    /// </summary>
+    public static void WriteSamples(string dir)
+    {
+        Directory.CreateDirectory(dir);
+        manual_seed(0);
+        var model = nn.Linear(4, 3);
+        var adam = optim.Adam(model.parameters(), lr: 0.01);
+        model.forward(ones(2, 4)).sum().backward();
+        adam.step();
+        adam.save_state_dict(Path.Combine(dir, "torchsharp_adam_state.bin"));
+        using var t = arange(6, dtype: float32).reshape(2, 3);
+        using var writer = new BinaryWriter(File.Create(Path.Combine(dir, "torchsharp_tensor.bin")));
+        t.Save(writer);
+    }
+
+    /// <summary>
+    /// PyTorch's optimizer.state_dict() file into a TorchSharp optimizer of <paramref name="kind"/> by PyBridge's
+    /// optimizer.load_py: the optimizer is built over parameters shaped as the file's state tensors (zeros; [1] for a
+    /// parameter without state) with the file's hyperparameters, then loaded; what it holds afterwards, in PyTorch's
+    /// layout, is what it read.
+    /// </summary>
+    private static IEnumerable<KeyValuePair<string, Tensor>> OptimizerLoadPy(string path, string kind)
+    {
+        var sd = (PyDict)TorchCheckpoint.Load(path)!;
+        var group = (PyDict)((List<object?>)sd["param_groups"]!)[0]!;
+        var state = sd["state"] as PyDict ?? new PyDict();
+        var indices = ((List<object?>)group["params"]!).Select(Convert.ToInt64).ToList();
+        var parameters = indices.Select(i =>
+        {
+            var first = state.TryGetValue(i, out var s) && s is PyDict d ? d.Select(kv => kv.Value).OfType<Tensor>().FirstOrDefault(t => t.dim() > 0) : null;
+            return new global::TorchSharp.Modules.Parameter(zeros(first?.shape ?? [1]));
+        }).ToList();
+        var optimizer = PyTorchOptimizers.Build(kind, parameters, group);
+        ((global::TorchSharp.Modules.OptimizerHelper)optimizer).load_py(path);
+        return Flatten(PyTorchOptimizers.StateDict(optimizer), "");
     }
 
     private static string OneLine(string s) =>
@@ -110,6 +169,8 @@ public static class Check
                 break;
         }
     }
+
+    internal static IEnumerable<KeyValuePair<string, Tensor>> FlattenPublic(object? value) => Flatten(value, "");
 
     private static bool IsContainerOrTensor(object? v) => v is Tensor or PyDict or IDictionary or PyTuple || (v is IList && v is not string);
 

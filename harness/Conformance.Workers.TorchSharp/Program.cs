@@ -16,6 +16,14 @@ if (args is ["builders"])
     return 0;
 }
 
+// `check-samples DIR`: the TorchSharp-made files `conformance check` is pinned on (tests/check-samples/):
+// an Adam's optimizer.save_state_dict and a Tensor.Save tensor (python/torchconformance/samples.py writes the rest).
+if (args is ["check-samples", var samplesDir])
+{
+    Check.WriteSamples(samplesDir);
+    return 0;
+}
+
 // The TorchSharp worker: acts and observes, never judges. Claim stdout before libtorch loads.
 var channel = WorkerHost.ClaimProtocolChannel();
 // Pin libtorch's thread pools before any parallel work: results change with the thread count.
@@ -206,7 +214,11 @@ static JsonNode Consume(JsonObject args)
         {
             var twin = (c.Variants?.GetValueOrDefault(mode) ?? c.Build)();
             twinKeys = twin.state_dict().Keys.ToList();
-            Routes.Load(route, mode, twin, path, loaded);
+            // `check --model-twin` on a training checkpoint: its model entry into the twin, strict, by the codec.
+            if (args["entry"]?.GetValue<string>() is { } entry)
+                TorchCheckpoints.StateDicts.load_state_dict(twin, ((TorchCheckpoints.PyDict)TorchCheckpoints.TorchCheckpoint.Load(path)!)[entry] as TorchCheckpoints.PyDict
+                    ?? throw new InvalidDataException($"{path}: its '{entry}' entry is not a dict of tensors"));
+            else Routes.Load(route, mode, twin, path, loaded);
             // Loaded on the CPU, then moved, as a TorchSharp user with a GPU does (model.to(cuda)).
             if (device.type != DeviceType.CPU) twin.to(device);
             (model, forward) = (twin, x => twin.call(x.to(device)));
@@ -223,11 +235,12 @@ static JsonNode Consume(JsonObject args)
     var aliases = Observe.Aliases(model.state_dict());
     model.eval();
     using var noGrad = no_grad();
-    var outputs = forward(c.EvalInput());
+    var input = CheckInput(c, args["input"]?.GetValue<string>());
+    var outputs = forward(input);
     // train() after observing: a train-mode forward moves BatchNorm statistics. Its outputs show
     // that the mode switch takes effect (dropout, batch statistics).
     model.train();
-    var trainOutputs = forward(c.EvalInput());
+    var trainOutputs = forward(input);
     var reply = new JsonObject
     {
         ["tensors"] = tensors,
@@ -244,6 +257,19 @@ static JsonNode Consume(JsonObject args)
         reply["unexpected_keys"] = new JsonArray(loaded.Where(kv => !kv.Value).Select(kv => kv.Key).Order(StringComparer.Ordinal).Select(k => (JsonNode)k).ToArray());
     }
     return reply;
+}
+
+// The eval input: the case's own (null), or `check --input`'s: ones, zeros, seed:N (the case's input pattern with
+// salt N, which both twins compute alike), or file:PATH (a tensor saved with torch.save).
+static Tensor CheckInput(Case c, string? input)
+{
+    if (input is null) return c.EvalInput();
+    if (input == "ones") return ones_like(c.EvalInput());
+    if (input == "zeros") return zeros_like(c.EvalInput());
+    if (input.StartsWith("seed:", StringComparison.Ordinal) && long.TryParse(input[5..], out var salt)) return c.Inputs(salt);
+    if (input.StartsWith("file:", StringComparison.Ordinal))
+        return TorchCheckpoints.TorchCheckpoint.Load(input[5..]) as Tensor ?? throw new BadRequestException($"{input[5..]}: not a single tensor saved with torch.save");
+    throw new BadRequestException($"input '{input}': expected ones, zeros, seed:N or file:PATH");
 }
 
 static JsonNode ProduceCheckpoint(JsonObject args)

@@ -225,6 +225,7 @@ public sealed class CheckSpecs(CheckFixture fx, ITestOutputHelper output) : ICla
             Assert.Equal("failed", Reader(f, rt, "torch.load (default)").Status);
         }
         Assert.Contains("saved from cuda:0", f.Verdict.Line);
+        Assert.Contains("map_location='cpu'", f.Verdict.Line);
         Assert.Contains("map_location='cpu'", f.Verdict.Remedy);
     }
 
@@ -253,6 +254,112 @@ public sealed class CheckSpecs(CheckFixture fx, ITestOutputHelper output) : ICla
         Assert.False(f.Verdict.LoadsInDotNet);
         Assert.True(Reader(f, "pytorch-2.14", "torch.load(weights_only=True)").Identical);
         Assert.Contains("torch >= 1.6", f.Verdict.Remedy);
+    }
+
+    [SkippableTheory]
+    [InlineData("script_function.pt", 0, "forward")]
+    [InlineData("script_no_params.pt", 0, "forward")]
+    [InlineData("script_list.pt", 2, "forward")]
+    [InlineData("script_tuple.pt", 2, "forward")]
+    [InlineData("script_dict.pt", 2, "forward")]
+    [InlineData("script_method.pt", 2, "embed")]
+    public void TorchScript_that_torch_jit_load_loads_counts_as_loading_with_no_parameters_with_list_tuple_or_dict_outputs_and_with_an_exported_method(string sample, int tensors, string method)
+    {
+        RequireRuntimes();
+        var f = fx.File($"tests/check-samples/{sample}");
+        Show(f);
+        Assert.Equal("torchscript", f.Format);
+        Assert.Equal(tensors, f.Inventory!["tensors"]!.AsArray().Count);
+        Assert.Contains(method, f.Inventory["methods"]!.AsArray().Select(m => (string)m!));
+        var jit = Reader(f, "torchsharp-0.107", "TorchSharp torch.jit.load");
+        Assert.True(jit.Identical, jit.Message);
+        if (tensors == 0) Assert.Equal("loaded; it holds no tensors, as PyTorch read", jit.Message);
+        foreach (var rt in CheckFixture.Producers) Assert.True(Reader(f, rt, "torch.jit.load").Identical, rt);
+        Assert.Equal(CheckOutcome.Loads, f.Verdict.Outcome);
+        Assert.StartsWith("✓ TorchScript", f.Verdict.Line);
+        Assert.DoesNotContain("TorchCheckpoint", f.Verdict.Line);
+    }
+
+    [SkippableFact]
+    public void Torch_1_13s_weights_only_on_TorchScript_is_shown_returning_the_module_it_loads_not_missing_tensors()
+    {
+        RequireRuntimes();
+        var f = fx.File("fixtures/pytorch-2.6/lenet.torchscript_script.bin");
+        var old = Reader(f, "pytorch-1.13", "torch.load(weights_only=True)");
+        Assert.True(old.Identical, old.Message);
+        Assert.Contains("returned a RecursiveScriptModule", old.Message);
+        // torch 2.x refuses it in its own words.
+        Assert.Contains("weights_only", Reader(f, "pytorch-2.6", "torch.load(weights_only=True)").Message);
+    }
+
+    [SkippableFact]
+    public void A_torchsharp_optimizer_state_is_its_own_kind_read_by_optimizer_load_state_dict_and_exits_as_not_a_model_file()
+    {
+        RequireRuntimes();
+        var f = fx.File("tests/check-samples/torchsharp_adam_state.bin");
+        Show(f);
+        Assert.Equal("torchsharp_optimizer", f.Format);
+        Assert.Contains("of Adam", (string)f.Inventory!["description"]!);
+        var own = Reader(f, "torchsharp-0.107", "TorchSharp optimizer.load_state_dict");
+        Assert.Equal("read", own.Status);
+        // Adam over a Linear(4, 3): exp_avg and exp_avg_sq of the weight and the bias, and each step.
+        Assert.True(own.Tensors >= 4, own.Message);
+        Assert.Equal(CheckOutcome.NotAModel, f.Verdict.Outcome);
+        Assert.StartsWith("⚠ a TorchSharp optimizer state", f.Verdict.Line);
+        Assert.Contains("optimizer.load_state_dict(path)", f.Verdict.Remedy);
+    }
+
+    [SkippableFact]
+    public void A_tensor_save_file_is_its_own_kind_read_by_tensor_load_and_exits_as_not_a_model_file()
+    {
+        RequireRuntimes();
+        var f = fx.File("tests/check-samples/torchsharp_tensor.bin");
+        Show(f);
+        Assert.Equal("torchsharp_tensor", f.Format);
+        Assert.Equal([2, 3], f.Inventory!["tensors"]![0]!["shape"]!.AsArray().Select(d => (int)d!));
+        Assert.True(Reader(f, "torchsharp-0.107", "TorchSharp Tensor.Load").Identical);
+        Assert.Equal(CheckOutcome.NotAModel, f.Verdict.Outcome);
+        Assert.StartsWith("⚠ a single tensor saved with Tensor.Save", f.Verdict.Line);
+    }
+
+    [SkippableFact]
+    public void A_pytorch_optimizer_state_dict_is_tried_with_pybridges_optimizer_load_py_and_loads_with_pytorchs_bytes()
+    {
+        RequireRuntimes();
+        var f = fx.File("tests/check-samples/pytorch_adam_state.pt");
+        Show(f);
+        var loadPy = Reader(f, "torchsharp-0.107", "PyBridge optimizer.load_py (Adam)");
+        Assert.True(loadPy.Identical, loadPy.Message);
+        Assert.Equal(CheckOutcome.NotAModel, f.Verdict.Outcome);
+        Assert.StartsWith("⚠ a PyTorch optimizer state dict", f.Verdict.Line);
+        Assert.DoesNotContain("training checkpoint", f.Verdict.Line);
+        Assert.Contains("optimizer.load_py(path)", f.Verdict.Remedy);
+    }
+
+    [SkippableFact]
+    public void A_checkpoint_cut_to_60_percent_is_named_a_damaged_torch_save_file_with_where_it_ends_and_torchs_own_error()
+    {
+        RequireRuntimes();
+        var f = fx.File("tests/check-samples/truncated_60pct.pt");
+        Show(f);
+        Assert.Equal("zip_damaged", f.Format);
+        Assert.Equal(CheckOutcome.DoesNotLoad, f.Verdict.Outcome);
+        Assert.StartsWith("✗ a damaged torch.save file: it ends at byte 4,863 without the zip's closing directory, so it was cut short; the last entry begun is 'ckpt_adam.checkpoint/data/", f.Verdict.Line);
+        var torchSays = Reader(f, "pytorch-2.14", "torch.load(weights_only=True)");
+        Assert.Equal("failed", torchSays.Status);
+        Assert.Contains("torch.load says: " + torchSays.Message, f.Verdict.Line);
+        Assert.DoesNotContain("save it with torch.save", f.Verdict.Remedy);
+        Assert.Contains("end-of-central-directory", Reader(f, "torchsharp-0.107", "TorchCheckpoints TorchCheckpoint.Load").Message);
+    }
+
+    [SkippableFact]
+    public void An_empty_file_is_called_empty_and_exits_as_not_a_model_file()
+    {
+        RequireRuntimes();
+        var f = fx.File("tests/check-samples/empty.pt");
+        Assert.Equal("empty", f.Format);
+        Assert.Equal(CheckOutcome.NotAModel, f.Verdict.Outcome);
+        Assert.StartsWith("✗ an empty file (0 bytes)", f.Verdict.Line);
     }
 
     [SkippableFact]
@@ -289,6 +396,138 @@ public sealed class CheckSpecs(CheckFixture fx, ITestOutputHelper output) : ICla
         var (usage, usageText) = Shell.Run($"{cli} no/such/file.pt", TimeSpan.FromMinutes(2), output);
         Assert.Equal(2, usage);
         Assert.Contains("no/such/file.pt: no such file or folder", usageText);
+    }
+
+    /// <summary>--dotnet: no Python; the codec's inventory holds the same keys, dtypes, shapes and SHA-256s PyTorch's does.</summary>
+    [SkippableFact]
+    public void The_dotnet_answer_asks_no_pytorch_and_its_codec_inventory_equals_pytorchs_tensor_for_tensor()
+    {
+        RequireRuntimes();
+        var files = new[] { "fixtures/pytorch-2.6/lenet.pickle.pt", "fixtures/torchsharp-0.107/lenet.torchsharp_native.bin", "fixtures/pytorch-2.6/lenet.torchscript_script.bin", "tests/check-samples/cuda_tagged.pt" };
+        var (code, text) = Shell.Run($"dotnet {CliSpecs.Cli()} check {string.Join(" ", files)} --dotnet --json", TimeSpan.FromMinutes(2), output);
+        Assert.True(code == 0, text);
+        var json = System.Text.Json.Nodes.JsonNode.Parse(text[..(text.LastIndexOf('}') + 1)])!["files"]!.AsArray();
+        foreach (var (relative, got) in files.Zip(json))
+        {
+            Assert.All(got!["readers"]!.AsArray(), r => Assert.StartsWith("torchsharp-", (string)r!["runtime"]!));
+            Assert.Contains("no PyTorch", (string)got["reference_runtime"]!);
+            Assert.True((bool)got["loads_in_dotnet"]!, (string)got["verdict"]!);
+            string Tensors(System.Text.Json.Nodes.JsonNode inv) => string.Join("\n", inv["tensors"]!.AsArray().Select(t => $"{t!["key"]} {t["dtype"]} {t["shape"]!.ToJsonString()} {t["sha256"]}"));
+            Assert.Equal(Tensors(fx.File(relative).Inventory!), Tensors(got["inventory"]!));
+        }
+        // The codec keeps where each storage was saved from: the CUDA verdict needs no PyTorch either.
+        Assert.Contains("saved from cuda:0", (string)json[3]!["verdict"]!);
+    }
+
+    /// <summary>--model-twin on a CUDA-saved file, a wrong twin, and a training checkpoint with the user's own input.</summary>
+    [SkippableFact]
+    public void A_twin_compares_on_every_runtime_with_map_location_for_cuda_files_fails_on_its_own_line_and_exit_code_and_takes_a_checkpoints_model_entry_and_the_users_input()
+    {
+        RequireRuntimes();
+        var dir = Path.Combine(CheckFixture.Root, "artifacts", "tests", "check-twin");
+        var cli = $"dotnet {CliSpecs.Cli()} check";
+        System.Text.Json.Nodes.JsonNode Json(string args, int expected)
+        {
+            var (code, text) = Shell.Run($"{cli} {args} --json", TimeSpan.FromMinutes(3), output);
+            Assert.True(code == expected, $"exit {code}, expected {expected}: {text}");
+            return System.Text.Json.Nodes.JsonNode.Parse(text[..(text.LastIndexOf('}') + 1)])!["files"]![0]!;
+        }
+
+        // A file saved from CUDA: every PyTorch loads it with map_location='cpu' and the first is the reference, never TorchSharp.
+        var cuda = Json("tests/check-samples/cuda_tagged.pt --model-twin mlp_dropout --input seed:3", 0);
+        var twin = cuda["model_twin"]!.AsArray();
+        Assert.Equal("reference", (string)twin[0]!["status"]!);
+        Assert.StartsWith("pytorch-", (string)twin[0]!["runtime"]!);
+        Assert.Contains("map_location='cpu'", (string)twin[0]!["message"]!);
+        Assert.All(twin.Skip(1), t => Assert.Equal("within", (string)t!["status"]!));
+        Assert.Equal(4, twin.Count);
+        Assert.Equal(80, twin[0]!["values"]!.AsArray().Count); // mlp_dropout: its input pattern has 8 rows, 10 classes each
+        Assert.StartsWith("✓ twin: loads on 4 runtimes", (string)cuda["twin_verdict"]!);
+
+        // The wrong twin fails everywhere: its own line, exit 5, though the file itself loads in .NET.
+        var wrong = Json("tests/check-samples/cuda_tagged.pt --model-twin lenet", 5);
+        Assert.True((bool)wrong["loads_in_dotnet"]!);
+        Assert.StartsWith("✗ twin: does not load on ", (string)wrong["twin_verdict"]!);
+        Assert.Contains("(every runtime)", (string)wrong["twin_verdict"]!);
+        Assert.Contains("Missing key(s)", (string)wrong["twin_verdict"]!);
+
+        // A training checkpoint's model_state_dict into the twin, on the user's input: the values shown are the outputs for it.
+        Directory.CreateDirectory(dir);
+        var ones = Json("tests/check-samples/mlp_checkpoint.pt --model-twin mlp_dropout --input ones", 0)["model_twin"]!.AsArray();
+        Assert.All(ones, t => Assert.Contains("its 'model_state_dict' loaded into mlp_dropout", (string)t!["message"]!));
+        var seed = Json("tests/check-samples/mlp_checkpoint.pt --model-twin mlp_dropout --input seed:1", 0)["model_twin"]!.AsArray();
+        Assert.NotEqual(ones[0]!["values"]!.ToJsonString(), seed[0]!["values"]!.ToJsonString());
+        Assert.All(ones, t => Assert.Equal(ones[0]!["values"]!.AsArray().Count, t!["values"]!.AsArray().Count));
+
+        var (usage, usageText) = Shell.Run($"{cli} tests/check-samples/mlp_checkpoint.pt --input ones", TimeSpan.FromMinutes(1), output);
+        Assert.Equal(2, usage);
+        Assert.Contains("--model-twin", usageText);
+    }
+
+    /// <summary>
+    /// From a folder outside the checkout: each documented exit code, paths as the user typed them (relative, with
+    /// spaces and non-ASCII), no stack trace for any bad input, and nothing written without --out.
+    /// </summary>
+    [SkippableFact]
+    public void From_another_folder_the_cli_gives_each_documented_exit_code_names_paths_as_typed_shows_no_stack_trace_and_writes_nothing_without_out()
+    {
+        RequireRuntimes();
+        var here = Path.Combine(Path.GetTempPath(), $"check-cli-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(Path.Combine(here, "my models"));
+        try
+        {
+            var samples = Path.Combine(CheckFixture.Root, "tests", "check-samples");
+            foreach (var n in new[] { "script_list.pt", "script_function.pt", "torchsharp_adam_state.bin", "torchsharp_tensor.bin", "pytorch_adam_state.pt", "truncated_60pct.pt", "empty.pt" })
+                System.IO.File.Copy(Path.Combine(samples, n), Path.Combine(here, "my models", n));
+            System.IO.File.Copy(Path.Combine(samples, "script_dict.pt"), Path.Combine(here, "my models", "modèle ünïcode.pt"));
+            var reportsBefore = Directory.Exists(Path.Combine(CheckFixture.Root, "reports", "check")) ? Directory.GetFiles(Path.Combine(CheckFixture.Root, "reports", "check")).Length : 0;
+            (int Code, string Text) Check(string args) => Shell.Run($"cd '{here}' && dotnet {CliSpecs.Cli()} check {args}", TimeSpan.FromMinutes(3), output);
+
+            var (loads, loadsText) = Check("'my models/script_list.pt' 'my models/script_function.pt' 'my models/modèle ünïcode.pt' --json");
+            Assert.True(loads == 0, loadsText);
+            var json = System.Text.Json.Nodes.JsonNode.Parse(loadsText[..(loadsText.LastIndexOf('}') + 1)])!;
+            Assert.Equal(["my models/script_list.pt", "my models/script_function.pt", "my models/modèle ünïcode.pt"], json["files"]!.AsArray().Select(f => (string)f!["path"]!));
+            Assert.Equal(0, (int)json["exit_code"]!);
+
+            var (notModel, notModelText) = Check("'my models/torchsharp_adam_state.bin' 'my models/torchsharp_tensor.bin' 'my models/pytorch_adam_state.pt'");
+            Assert.True(notModel == 3, notModelText);
+            var (bad, badText) = Check("'my models/truncated_60pct.pt' 'my models/empty.pt'");
+            Assert.True(bad == 1, badText);
+            Assert.Contains("## `my models/truncated_60pct.pt`", badText);
+            Assert.Contains("✗ a damaged torch.save file", badText);
+            Assert.DoesNotContain("artifacts/check", badText);
+
+            // /proc/self/mem exists and cannot be read from byte 0 (EIO), even by root: an I/O error, exit 4.
+            var (io, ioText) = Check("/proc/self/mem");
+            Assert.True(io == 4, ioText);
+            Assert.Contains("✗ cannot read /proc/self/mem", ioText);
+            // chmod 000 as a user who is not root (root reads it anyway): permission denied, exit 4.
+            if (Environment.UserName == "root" && Shell.Run("command -v setpriv", TimeSpan.FromSeconds(10)).Code == 0)
+            {
+                var locked = Path.Combine(here, "my models", "locked.pt");
+                System.IO.File.Copy(Path.Combine(samples, "script_list.pt"), locked);
+                Assert.Equal(0, Shell.Run($"chmod 000 '{locked}' && chmod 777 '{here}' '{here}/my models'", TimeSpan.FromSeconds(10)).Code);
+                var (denied, deniedText) = Shell.Run($"cd '{here}' && HOME='{here}' DOTNET_CLI_HOME='{here}' setpriv --reuid=65534 --regid=65534 --clear-groups dotnet {CliSpecs.Cli()} check 'my models/locked.pt'", TimeSpan.FromMinutes(1), output);
+                Assert.True(denied == 4, deniedText);
+                Assert.Contains("✗ cannot read my models/locked.pt: permission denied", deniedText);
+                Assert.DoesNotMatch(@"\n\s+at \S+\(", deniedText);
+                System.IO.File.Delete(locked);
+                foreach (var f in Directory.GetFileSystemEntries(here).Where(f => Path.GetFileName(f) is not "my models"))
+                    if (Directory.Exists(f)) Directory.Delete(f, true); else System.IO.File.Delete(f);
+            }
+            var (missing, missingText) = Check("'my models/no such.pt'");
+            Assert.Equal(2, missing);
+            Assert.Contains("my models/no such.pt: no such file or folder", missingText);
+            Directory.CreateDirectory(Path.Combine(here, "nothing"));
+            var (emptyDir, emptyDirText) = Check("nothing");
+            Assert.Equal(2, emptyDir);
+            foreach (var text in new[] { loadsText, notModelText, badText, ioText, missingText, emptyDirText })
+                Assert.DoesNotMatch(@"\n\s+at \S+\(", text);
+            // --json without --out: nothing in the user's folder but their files, nothing new under reports/.
+            Assert.Equal(["my models", "nothing"], Directory.GetFileSystemEntries(here).Select(Path.GetFileName).Order());
+            Assert.Equal(reportsBefore, Directory.Exists(Path.Combine(CheckFixture.Root, "reports", "check")) ? Directory.GetFiles(Path.Combine(CheckFixture.Root, "reports", "check")).Length : 0);
+        }
+        finally { Directory.Delete(here, recursive: true); }
     }
 }
 

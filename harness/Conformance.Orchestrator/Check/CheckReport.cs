@@ -12,17 +12,30 @@ public static class CheckReport
 {
     private const int MaxTensorRows = 40;
 
-    public static string Summary(CheckRun run) =>
-        $"{run.Files.Count(f => f.Verdict.LoadsInDotNet)} of {run.Files.Count} file(s) load in .NET ({run.Elapsed.TotalSeconds:0.0} s)";
+    public static string Summary(CheckRun run)
+    {
+        int Count(CheckOutcome o) => run.Files.Count(f => f.Verdict.Outcome == o);
+        var others = new List<string>();
+        if (Count(CheckOutcome.DoesNotLoad) is > 0 and var bad) others.Add($"{bad} do{(bad == 1 ? "es" : "")} not");
+        if (Count(CheckOutcome.NotAModel) is > 0 and var not) others.Add($"{not} {(not == 1 ? "is" : "are")} not a model file");
+        if (Count(CheckOutcome.IoError) is > 0 and var io) others.Add($"{io} could not be read");
+        if (Count(CheckOutcome.TwinFails) is > 0 and var twin) others.Add($"{twin} not into the twin (--model-twin)");
+        return $"{run.Files.Count(f => f.Verdict.LoadsInDotNet)} of {run.Files.Count} file(s) load in .NET{(others.Count > 0 ? "; " + string.Join(", ", others) : "")} (exit {run.ExitCode}; {run.Elapsed.TotalSeconds:0.0} s)";
+    }
 
     public static string Markdown(CheckRun run)
     {
         var sb = new StringBuilder();
         sb.AppendLine("# Will it load in .NET? `conformance check`").AppendLine();
-        sb.AppendLine($"**{Summary(run)}** · runtimes: {string.Join(", ", run.Runtimes.Where(r => r.Available).Select(r => r.Id))}").AppendLine();
+        // The runtimes that answered (--dotnet asks no PyTorch), else every available one.
+        var asked = AllFiles(run.Files).SelectMany(f => f.Readers.Select(r => r.Runtime).Concat(f.Twin.Select(t => t.Runtime))).ToHashSet();
+        var shown = run.Runtimes.Where(r => r.Available && (asked.Count == 0 || asked.Contains(r.Id))).Select(r => r.Id);
+        sb.AppendLine($"**{Summary(run)}** · runtimes: {string.Join(", ", shown)}").AppendLine();
         foreach (var f in run.Files) File(sb, f, 2);
         return sb.ToString();
     }
+
+    private static IEnumerable<CheckedFile> AllFiles(IEnumerable<CheckedFile> files) => files.SelectMany(f => AllFiles(f.Parts).Prepend(f));
 
     private static void File(StringBuilder sb, CheckedFile f, int level)
     {
@@ -63,8 +76,9 @@ public static class CheckReport
         }
         if (f.Twin.Count > 0)
         {
-            sb.AppendLine("| runtime | load into the twin | eval outputs |").AppendLine("|---|---|---|");
-            foreach (var t in f.Twin) sb.AppendLine($"| {t.Runtime} | {t.Status} | {Cell(t.Message)} |");
+            sb.AppendLine($"**{f.Verdict.TwinLine}**").AppendLine();
+            sb.AppendLine("| runtime | load into the twin | eval outputs | values |").AppendLine("|---|---|---|---|");
+            foreach (var t in f.Twin) sb.AppendLine($"| {t.Runtime} | {t.Status} | {Cell(t.Message)} | {Values(t)} |");
             sb.AppendLine();
         }
         foreach (var p in f.Parts) File(sb, p, level + 1);
@@ -90,6 +104,12 @@ public static class CheckReport
         sb.AppendLine();
     }
 
+    private const int ShownValues = 6;
+
+    /// <summary>The first eval outputs, as a user compares them with their own numbers (all of them in check.json).</summary>
+    private static string Values(TwinResult t) => t.Values is not { } v ? "" :
+        $"[{string.Join(", ", t.Shape ?? [])}] {string.Join(", ", v.Take(ShownValues).Select(x => x.ToString("g6", System.Globalization.CultureInfo.InvariantCulture)))}{(v.Length > ShownValues ? $", … ({v.Length})" : "")}";
+
     private static string Icon(string status) => status switch
     {
         "identical" => "✅",
@@ -108,8 +128,11 @@ public static class CheckReport
             ["path"] = f.Path,
             ["format"] = f.Format,
             ["loads_in_dotnet"] = f.Verdict.LoadsInDotNet,
+            ["outcome"] = f.Verdict.Outcome.ToString(),
+            ["exit_code"] = (int)f.Verdict.Outcome,
             ["verdict"] = f.Verdict.Line,
             ["remedy"] = f.Verdict.Remedy,
+            ["twin_verdict"] = f.Verdict.TwinLine,
             ["device_warnings"] = new JsonArray(f.Verdict.DeviceWarnings.Select(w => (JsonNode)w).ToArray()),
             ["reference_runtime"] = f.ReferenceRuntime,
             ["inventory"] = f.Inventory?.DeepClone(),
@@ -120,6 +143,8 @@ public static class CheckReport
             ["model_twin"] = new JsonArray(f.Twin.Select(t => (JsonNode)new JsonObject
             {
                 ["runtime"] = t.Runtime, ["status"] = t.Status, ["message"] = t.Message, ["max_abs_diff"] = t.MaxAbsDiff,
+                ["shape"] = t.Shape is null ? null : new JsonArray(t.Shape.Select(d => (JsonNode)d).ToArray()),
+                ["values"] = t.Values is null ? null : new JsonArray(t.Values.Select(x => (JsonNode)(double.IsFinite(x) ? x : x.ToString(System.Globalization.CultureInfo.InvariantCulture))).ToArray()),
             }).ToArray()),
             ["parts"] = new JsonArray(f.Parts.Select(p => (JsonNode)One(p)).ToArray()),
         };
@@ -129,6 +154,7 @@ public static class CheckReport
             ["started"] = run.Started.ToString("o"),
             ["elapsed_s"] = Math.Round(run.Elapsed.TotalSeconds, 1),
             ["summary"] = Summary(run),
+            ["exit_code"] = run.ExitCode,
             ["runtimes"] = new JsonArray(run.Runtimes.Select(r => (JsonNode)new JsonObject { ["id"] = r.Id, ["available"] = r.Available, ["where"] = r.Where }).ToArray()),
             ["files"] = new JsonArray(run.Files.Select(f => (JsonNode)One(f)).ToArray()),
         };

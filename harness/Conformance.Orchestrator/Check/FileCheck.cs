@@ -15,7 +15,16 @@ public sealed record ReaderResult(string Runtime, string Reader, string Status, 
 }
 
 /// <summary>The eval outputs of a load into a suite twin (<c>--model-twin</c>).</summary>
-public sealed record TwinResult(string Runtime, string Status, string Message, double? MaxAbsDiff);
+/// <summary>
+/// The eval outputs of a load into a suite twin (<c>--model-twin</c>): reference (the first PyTorch that loads it),
+/// within or differs (against it), loaded (no PyTorch reference to compare with), failed, not_run.
+/// </summary>
+public sealed record TwinResult(string Runtime, string Status, string Message, double? MaxAbsDiff)
+{
+    /// <summary>The eval outputs, flattened, and their shape (null when it did not load).</summary>
+    public double[]? Values { get; init; }
+    public long[]? Shape { get; init; }
+}
 
 /// <summary>One checked file (or Hugging Face folder): inventory, every reader, one verdict and its remedy.</summary>
 public sealed record CheckedFile(
@@ -31,14 +40,32 @@ public sealed record CheckedFile(
 /// <summary>The verdict in one line and what to do in another; <see cref="LoadsInDotNet"/> decides the exit code.</summary>
 public sealed record Verdict(bool LoadsInDotNet, string Line, string Remedy)
 {
+    private readonly CheckOutcome? outcome;
+
+    /// <summary>What the file is to the question "will it load in .NET?"; decides the exit code (<see cref="CheckOutcomes"/>).</summary>
+    public CheckOutcome Outcome
+    {
+        get => outcome ?? (LoadsInDotNet ? CheckOutcome.Loads : CheckOutcome.DoesNotLoad);
+        init => outcome = value;
+    }
+
+    /// <summary>With --model-twin: whether the file loads into the twin everywhere and its outputs agree, one line.</summary>
+    public string? TwinLine { get; init; }
+
     /// <summary>How the file loads otherwise on a GPU than on the CPU in PyTorch (<see cref="Reports.DeviceRules"/>), one line each.</summary>
     public IReadOnlyList<string> DeviceWarnings { get; init; } = [];
 }
+
+/// <summary>One file or folder to check: its full path, and the path as the user gave it (what every message shows).</summary>
+public sealed record CheckItem(string Full, string Display);
 
 /// <summary>The whole run of <c>conformance check</c>.</summary>
 public sealed record CheckRun(IReadOnlyList<CheckedFile> Files, IReadOnlyList<Runtime> Runtimes, DateTimeOffset Started, TimeSpan Elapsed)
 {
     public bool AllLoad => Files.All(f => f.Verdict.LoadsInDotNet);
+
+    /// <summary>The run's exit code: the gravest outcome of any file (<see cref="CheckOutcomes.ExitCode"/>).</summary>
+    public int ExitCode => CheckOutcomes.ExitCode(Files.Select(f => f.Verdict.Outcome));
 }
 
 /// <summary>
@@ -47,28 +74,32 @@ public sealed record CheckRun(IReadOnlyList<CheckedFile> Files, IReadOnlyList<Ru
 /// staged under the repository's artifacts folder when it lies outside it, so the rootfs runtimes see
 /// it. No reader executes a pickle global outside the allowlist (see python/torchconformance/worker/check.py).
 /// </summary>
-public sealed class FileCheck(Suite suite, RunnerOptions options, string? modelTwin = null)
+public sealed class FileCheck(Suite suite, RunnerOptions options, string? modelTwin = null, string? twinInput = null, bool dotnetOnly = false)
 {
     public const string Op = "check";
 
     private static readonly string[] HfIndexes = ["model.safetensors.index.json", "pytorch_model.bin.index.json"];
     private static readonly string[] HfSingles = ["model.safetensors", "pytorch_model.bin"];
 
-    /// <summary>Each path as the items it holds: a Hugging Face folder is one item; another folder, each of its files.</summary>
-    public static IReadOnlyList<string> Expand(IEnumerable<string> paths)
+    /// <summary>
+    /// Each path as the items it holds: a Hugging Face folder is one item; another folder, each of its files.
+    /// Each item keeps the path as the user gave it (a folder's files under the folder as given), for every message.
+    /// </summary>
+    public static IReadOnlyList<CheckItem> Expand(IEnumerable<string> paths)
     {
-        var items = new List<string>();
+        var items = new List<CheckItem>();
         foreach (var raw in paths)
         {
             var path = System.IO.Path.GetFullPath(raw);
-            if (File.Exists(path)) items.Add(path);
+            if (File.Exists(path)) items.Add(new(path, raw));
             else if (Directory.Exists(path))
             {
-                if (IsHuggingFace(path)) items.Add(path);
+                if (IsHuggingFace(path)) items.Add(new(path, raw));
                 else
                 {
-                    items.AddRange(Directory.GetFiles(path).Order(StringComparer.Ordinal));
-                    items.AddRange(Directory.GetDirectories(path).Where(IsHuggingFace).Order(StringComparer.Ordinal));
+                    var inside = Directory.GetFiles(path).Order(StringComparer.Ordinal)
+                        .Concat(Directory.GetDirectories(path).Where(IsHuggingFace).Order(StringComparer.Ordinal));
+                    items.AddRange(inside.Select(p => new CheckItem(p, System.IO.Path.Join(raw, System.IO.Path.GetFileName(p)))));
                 }
             }
             else throw new FileNotFoundException($"{raw}: no such file or folder", raw);
@@ -78,23 +109,84 @@ public sealed class FileCheck(Suite suite, RunnerOptions options, string? modelT
 
     private static bool IsHuggingFace(string dir) => HfIndexes.Concat(HfSingles).Any(n => File.Exists(System.IO.Path.Combine(dir, n)));
 
-    public CheckRun Run(IReadOnlyList<string> paths, Action<string>? progress = null)
+    public CheckRun Run(IReadOnlyList<string> paths, Action<string>? progress = null) => Run(Expand(paths), progress);
+
+    public CheckRun Run(IReadOnlyList<CheckItem> items, Action<string>? progress = null)
     {
         var started = DateTimeOffset.Now;
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var items = Expand(paths);
         using var pool = new WorkerPool(options.StartTimeout, options.WorkerEnvironment);
+        var unreadable = items.Select(Unreadable).ToList();
+        // Every runtime the question needs starts at once: the start (an interpreter importing torch, .NET loading
+        // libtorch) is most of a small file's time, and one runtime's start does not wait for another's. None
+        // starts when no file can be read.
+        if (unreadable.Any(u => u is null))
+            Parallel.ForEach(PyTorchs.Concat(TorchSharps), new ParallelOptions { MaxDegreeOfParallelism = 8 },
+                rt => pool.Send(rt, Conformance.Protocol.Ops.Hello, null, options.StartTimeout));
         var files = new List<CheckedFile>();
         foreach (var (item, i) in items.Select((p, i) => (p, i)))
         {
-            progress?.Invoke($"[{i + 1}/{items.Count}] {item}");
-            var staged = Stage(item, i);
-            files.Add(Directory.Exists(staged) ? CheckFolder(pool, item, staged) : CheckFile(pool, item, staged));
+            progress?.Invoke($"[{i + 1}/{items.Count}] {item.Display}");
+            if (unreadable[i] is { } cannot)
+            {
+                files.Add(cannot);
+                continue;
+            }
+            string staged;
+            try { staged = Stage(item.Full, i); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                files.Add(IoFailure(item, $"could not copy it under {options.ArtifactsDir} for the runtimes to read: {e.Message}"));
+                continue;
+            }
+            var file = Directory.Exists(staged) ? CheckFolder(pool, item.Display, staged) : CheckFile(pool, item.Display, staged);
+            files.Add(file);
         }
         return new CheckRun(files, suite.Runtimes, started, clock.Elapsed);
     }
 
-    private IEnumerable<Runtime> PyTorchs => suite.Runtimes.Where(r => r.Available && r.Kind == RuntimeKinds.PyTorch && !Runtime.IsAccelerator(r.Device))
+    /// <summary>A file this process cannot open (permissions, an I/O error): its own verdict, exit 4, and no worker is asked.</summary>
+    private static CheckedFile? Unreadable(CheckItem item)
+    {
+        if (Directory.Exists(item.Full)) return null;
+        try
+        {
+            using var stream = new FileStream(item.Full, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.None);
+            stream.ReadByte();
+            return null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return IoFailure(item, e is UnauthorizedAccessException ? "permission denied" : e.Message);
+        }
+    }
+
+    private static CheckedFile IoFailure(CheckItem item, string why) =>
+        new(item.Display, "unreadable", null, null, [], [],
+            new Verdict(false, $"✗ cannot read {item.Display}: {why}", "check that the file exists and that you may read it (ls -l; chmod u+r), then run check again") { Outcome = CheckOutcome.IoError }, []);
+
+    /// <summary>Every string in a JSON tree with <paramref name="from"/> (the staged copy) replaced by <paramref name="to"/> (the path as given).</summary>
+    private static JsonNode? Renamed(JsonNode? node, string from, string to)
+    {
+        switch (node)
+        {
+            case JsonObject o:
+                foreach (var key in o.Select(kv => kv.Key).ToList())
+                    if (Renamed(o[key], from, to) is var n && !ReferenceEquals(n, o[key])) o[key] = n;
+                return o;
+            case JsonArray a:
+                for (int i = 0; i < a.Count; i++)
+                    if (Renamed(a[i], from, to) is var n && !ReferenceEquals(n, a[i])) a[i] = n;
+                return a;
+            case JsonValue v when v.GetValueKind() == System.Text.Json.JsonValueKind.String && v.GetValue<string>().Contains(from, StringComparison.Ordinal):
+                return JsonValue.Create(v.GetValue<string>().Replace(from, to, StringComparison.Ordinal));
+            default:
+                return node;
+        }
+    }
+
+    // --dotnet: no PyTorch at all; the TorchSharp worker reads the inventory with the codec.
+    private IEnumerable<Runtime> PyTorchs => suite.Runtimes.Where(r => !dotnetOnly && r.Available && r.Kind == RuntimeKinds.PyTorch && !Runtime.IsAccelerator(r.Device))
         .OrderByDescending(r => Runtime.ParseVersion(r.Version));
 
     private IEnumerable<Runtime> TorchSharps => suite.Runtimes.Where(r => r.Available && r.Kind == RuntimeKinds.TorchSharp && !Runtime.IsAccelerator(r.Device));
@@ -138,9 +230,20 @@ public sealed class FileCheck(Suite suite, RunnerOptions options, string? modelT
         string format = "unknown";
         var readers = new List<(string Runtime, JsonObject Reader)>();
         var failures = new List<ReaderResult>();
-        foreach (var rt in PyTorchs)
+        // Every PyTorch reads at once; the newest also makes the inventory (another, if it cannot answer).
+        var pytorchs = PyTorchs.ToList();
+        var answers = new (JsonObject? Answer, string? Error)[pytorchs.Count];
+        Parallel.For(0, pytorchs.Count, i =>
         {
-            var answer = Ask(pool, rt, new JsonObject { ["path"] = staged, ["inventory"] = inventory is null }, out var error);
+            var answer = Ask(pool, pytorchs[i], new JsonObject { ["path"] = staged, ["inventory"] = i == 0 }, out var error);
+            answers[i] = (answer, error);
+        });
+        for (int i = 0; i < pytorchs.Count; i++)
+        {
+            var rt = pytorchs[i];
+            var (answer, error) = answers[i];
+            if (answer is not null && inventory is null && answer["inventory"] is null && i > 0)
+                answer = Ask(pool, rt, new JsonObject { ["path"] = staged, ["inventory"] = true }, out error);
             if (answer is null)
             {
                 failures.Add(new ReaderResult(rt.Id, "(worker)", "failed", error ?? "", 0));
@@ -157,12 +260,41 @@ public sealed class FileCheck(Suite suite, RunnerOptions options, string? modelT
         var keys = MirrorKeys(inventory);
         foreach (var rt in TorchSharps)
         {
-            var answer = Ask(pool, rt, new JsonObject { ["path"] = staged, ["format"] = format, ["keys"] = keys }, out var error);
+            var args = new JsonObject { ["path"] = staged, ["format"] = format, ["keys"] = keys.DeepClone() };
+            if (inventory is null && dotnetOnly) args["inventory"] = true;
+            if (OptimizerFiles.ClassOf(inventory) is { } optimizer) args["optimizer_class"] = optimizer;
+            var answer = Ask(pool, rt, args, out var error);
             if (answer is null) failures.Add(new ReaderResult(rt.Id, "(worker)", "failed", error ?? "", 0));
-            else foreach (var r in answer["readers"]?.AsArray() ?? []) readers.Add((rt.Id, (JsonObject)r!));
+            else
+            {
+                if (inventory is null && answer["inventory"] is JsonObject inv)
+                {
+                    inventory = (JsonObject)inv.DeepClone();
+                    reference = $"{rt.Id} (TorchCheckpoints, no PyTorch)";
+                    format = answer["format"]?.GetValue<string>() ?? format;
+                    keys = MirrorKeys(inventory);
+                }
+                foreach (var r in answer["readers"]?.AsArray() ?? []) readers.Add((rt.Id, (JsonObject)r!));
+            }
+        }
+        // --dotnet learns that the file is a PyTorch optimizer state dict only from the worker's own inventory: then
+        // PyBridge's optimizer.load_py is asked for on its own.
+        if (dotnetOnly && OptimizerFiles.ClassOf(inventory) is { } optimizerClass && TorchSharps.FirstOrDefault() is { } ts
+            && !readers.Any(r => r.Reader["reader"]?.GetValue<string>()?.Contains("optimizer.load_py", StringComparison.Ordinal) == true))
+        {
+            var again = Ask(pool, ts, new JsonObject { ["path"] = staged, ["format"] = format, ["keys"] = MirrorKeys(inventory), ["optimizer_class"] = optimizerClass }, out _);
+            foreach (var r in (again?["readers"]?.AsArray() ?? []).OfType<JsonObject>().Where(r => r["reader"]?.GetValue<string>()?.Contains("optimizer.load_py", StringComparison.Ordinal) == true))
+                readers.Add((ts.Id, (JsonObject)r.DeepClone()));
         }
         var judged = Judge(inventory, readers).Concat(failures).ToList();
         var twin = modelTwin is null ? [] : Twin(pool, staged, format, inventory);
+        // Every message names the file as the user gave it, never the staged copy the workers read.
+        if (staged != original)
+        {
+            inventory = Renamed(inventory, staged, original) as JsonObject;
+            judged = judged.Select(r => r with { Message = r.Message.Replace(staged, original, StringComparison.Ordinal) }).ToList();
+            twin = twin.Select(t => t with { Message = t.Message.Replace(staged, original, StringComparison.Ordinal) }).ToList();
+        }
         var file = new CheckedFile(original, format, inventory, reference, judged, twin, Verdicts.Placeholder, []);
         return file with { Verdict = Verdicts.For(file) };
     }
@@ -220,7 +352,8 @@ public sealed class FileCheck(Suite suite, RunnerOptions options, string? modelT
             if (answer is null) failures.Add(new ReaderResult(rt.Id, "(worker)", "failed", error ?? "", 0));
             else foreach (var r in answer["readers"]?.AsArray() ?? []) readers.Add((rt.Id, (JsonObject)r!));
         }
-        var judged = Judge(inventory, readers).Concat(failures).ToList();
+        var judged = Judge(inventory, readers).Concat(failures)
+            .Select(r => staged == original ? r : r with { Message = r.Message.Replace(staged, original, StringComparison.Ordinal) }).ToList();
         var folder = new CheckedFile(original, (string)inventory["format"]!, inventory, parts.FirstOrDefault()?.ReferenceRuntime, judged, [], Verdicts.Placeholder, parts);
         return folder with { Verdict = Verdicts.For(folder) };
     }
@@ -249,6 +382,17 @@ public sealed class FileCheck(Suite suite, RunnerOptions options, string? modelT
                 continue;
             }
             var got = (r["tensors"]?.AsArray() ?? []).OfType<JsonObject>().ToList();
+            // What torch.load handed back when it was not a dict (1.13 returns a TorchScript module even with weights_only=True).
+            var returned = r["returned"]?.GetValue<string>() is { } type ? $"; returned a {type}, not a dict (torch.load hands TorchScript to torch.jit.load)" : "";
+            // A complete reading with no tensors (TorchScript without parameters, a scripted function): a reader that
+            // loads it and finds none agrees with it.
+            if (inventory is not null && expected.Count == 0 && inventory["inventory_error"] is null && inventory["tensors"] is JsonArray)
+            {
+                yield return got.Count == 0
+                    ? new ReaderResult(runtime, name, "identical", "loaded; it holds no tensors, as PyTorch read" + returned, 0)
+                    : new ReaderResult(runtime, name, "differs", $"read {got.Count} tensors where PyTorch read none (first: '{got[0]["key"]}')", got.Count);
+                continue;
+            }
             if (inventory is null || expected.Count == 0)
             {
                 yield return new ReaderResult(runtime, name, "read", $"read {got.Count} tensors (no reference reading to compare with)", got.Count);
@@ -270,7 +414,7 @@ public sealed class FileCheck(Suite suite, RunnerOptions options, string? modelT
             var missing = expected.Keys.Where(k => !seen.Contains(k)).ToList();
             if (missing.Count > 0) diffs.Insert(0, $"{missing.Count} of {expected.Count} tensors missing (first: '{missing[0]}')");
             yield return diffs.Count == 0
-                ? new ReaderResult(runtime, name, "identical", $"{got.Count} tensors, bytes identical", got.Count)
+                ? new ReaderResult(runtime, name, "identical", $"{got.Count} tensors, bytes identical" + returned, got.Count)
                 : new ReaderResult(runtime, name, "differs", $"{diffs.Count} difference(s): {string.Join("; ", diffs.Take(3))}", got.Count);
         }
     }
@@ -281,20 +425,39 @@ public sealed class FileCheck(Suite suite, RunnerOptions options, string? modelT
         ["torchsharp_native"] = Catalogue.TorchSharpNative, ["torchscript"] = Catalogue.TorchScriptScript,
     };
 
-    /// <summary>With --model-twin: the file loaded into the suite's twin on every runtime, eval outputs against the first PyTorch's.</summary>
+    /// <summary>
+    /// With --model-twin: the file loaded into the suite's twin on every runtime (a training checkpoint's model entry;
+    /// a file saved from CUDA with map_location='cpu' in PyTorch), eval outputs on the case's input or --input's,
+    /// against the first PyTorch's. TorchSharp is never the reference: without a PyTorch that loads it, nothing is compared.
+    /// </summary>
     private List<TwinResult> Twin(WorkerPool pool, string staged, string format, JsonObject? inventory)
     {
         var results = new List<TwinResult>();
         var spec = Catalogue.Case(modelTwin!);
-        if (!RouteOfFormat.TryGetValue(format, out var route) || inventory?["tensors"]?.AsArray().Any(t => t!["key"]!.GetValue<string>().Contains('/')) == true)
+        var nested = inventory?["tensors"]?.AsArray().Any(t => t!["key"]!.GetValue<string>().Contains('/')) == true;
+        var entry = nested ? Verdicts.ModelEntry(inventory) : null;
+        if (!RouteOfFormat.TryGetValue(format, out var route) || (nested && (entry is null || format != "torch_zip")))
         {
-            results.Add(new TwinResult("-", "not_run", $"a {format} file with nested entries is not a state dict a twin loads; load its model entry first", null));
+            results.Add(new TwinResult("-", "not_run", nested
+                ? $"a {format} file with nested entries and no model state dict entry (model_state_dict, state_dict, model) to load into a twin"
+                : $"a {format} file is not a state dict a twin loads", null));
             return results;
         }
+        var cuda = inventory?["storage"]?.AsArray().OfType<JsonObject>().Any(s => (s["location"]?.GetValue<string>() ?? "cpu") != "cpu") == true;
         double[]? reference = null;
+        string? referenceRuntime = null;
         foreach (var rt in PyTorchs.Concat(TorchSharps))
         {
-            var reply = pool.Send(rt, Conformance.Protocol.Ops.Consume, new JsonObject { ["case"] = spec.Name, ["route"] = route, ["path"] = staged, ["mode"] = "default" }, options.RequestTimeout);
+            var pytorch = rt.Kind == RuntimeKinds.PyTorch;
+            var args = new JsonObject
+            {
+                ["case"] = spec.Name, ["route"] = route, ["path"] = staged,
+                // PyTorch on a CPU reads CUDA storages only with map_location='cpu'; TorchSharp's readers always read onto the CPU.
+                ["mode"] = cuda && pytorch ? "map_location_cpu" : "default",
+            };
+            if (entry is not null) args["entry"] = entry;
+            if (twinInput is not null) args["input"] = twinInput;
+            var reply = pool.Send(rt, Conformance.Protocol.Ops.Consume, args, options.RequestTimeout);
             if (reply.Result is not JsonObject r)
             {
                 var why = reply is Reply.Answered a ? $"{a.Response.Error?.Kind}: {a.Response.Error?.Message}" : reply is Reply.Failed f ? $"{f.Kind}: {f.Message}" : "no answer";
@@ -302,15 +465,22 @@ public sealed class FileCheck(Suite suite, RunnerOptions options, string? modelT
                 continue;
             }
             var values = r["outputs"]?["values"]?.AsArray().Select(v => v!.GetValueKind() == System.Text.Json.JsonValueKind.String ? double.Parse(v.GetValue<string>(), System.Globalization.CultureInfo.InvariantCulture) : v.GetValue<double>()).ToArray() ?? [];
+            var shape = r["outputs"]?["shape"]?.AsArray().Select(d => d!.GetValue<long>()).ToArray();
+            var how = $"{(entry is null ? "" : $"its '{entry}' ")}loaded into {spec.Name}{(cuda && pytorch ? " with map_location='cpu'" : "")}";
             if (reference is null)
             {
-                reference = values;
-                results.Add(new TwinResult(rt.Id, "reference", $"loaded into {spec.Name}; its eval outputs are the reference", 0));
+                if (pytorch)
+                {
+                    reference = values;
+                    referenceRuntime = rt.Id;
+                    results.Add(new TwinResult(rt.Id, "reference", $"{how}; its eval outputs are the reference", 0) { Values = values, Shape = shape });
+                }
+                else results.Add(new TwinResult(rt.Id, "loaded", $"{how}; no PyTorch runtime loaded it, so nothing to compare with", null) { Values = values, Shape = shape });
                 continue;
             }
             if (values.Length != reference.Length)
             {
-                results.Add(new TwinResult(rt.Id, "differs", $"{values.Length} outputs where the reference has {reference.Length}", null));
+                results.Add(new TwinResult(rt.Id, "differs", $"{values.Length} outputs where {referenceRuntime} has {reference.Length}", null) { Values = values, Shape = shape });
                 continue;
             }
             double max = 0;
@@ -321,7 +491,7 @@ public sealed class FileCheck(Suite suite, RunnerOptions options, string? modelT
                 max = Math.Max(max, double.IsNaN(d) ? double.PositiveInfinity : d);
                 if (!(d <= spec.Tolerance.Atol + spec.Tolerance.Rtol * Math.Abs(reference[i]))) within = false;
             }
-            results.Add(new TwinResult(rt.Id, within ? "within" : "differs", $"eval outputs max abs diff {max:g3} ({spec.Tolerance})", max));
+            results.Add(new TwinResult(rt.Id, within ? "within" : "differs", $"{how}; eval outputs against {referenceRuntime}: max abs diff {max:g3} ({spec.Tolerance})", max) { Values = values, Shape = shape });
         }
         return results;
     }

@@ -52,6 +52,14 @@ public static class Catalogue
     /// <summary>Optimizer names of the training-checkpoint cases, in catalogue order (the catalogue's optimizers).</summary>
     public static IReadOnlyList<string> Optimizers { get; } = CatalogueFiles.Entries(Document["optimizers"]).Select(o => o.Key).ToList();
 
+    /// <summary>Each optimizer's torch.optim class and its param_group's keys, in catalogue order (LBFGS, which needs a closure, left out).</summary>
+    public static IReadOnlyList<(string Class, IReadOnlySet<string> Keys)> OptimizerParamGroupKeys { get; } =
+        CatalogueFiles.Entries(Document["optimizers"])
+            .Select(o => (o.Value!["class"]!.GetValue<string>(), (IReadOnlySet<string>)CatalogueFiles.Entries(o.Value!["param_group"]).Select(kv => kv.Key).ToHashSet()))
+            .Where(o => o.Item1 != "LBFGS")
+            .DistinctBy(o => o.Item1)
+            .ToList();
+
     /// <summary>
     /// LR schedulers in the checkpoint ('scheduler_state_dict'), each over the catalogue's
     /// scheduled_optimizer; a case ckpt_&lt;name&gt; each (the catalogue's schedulers).

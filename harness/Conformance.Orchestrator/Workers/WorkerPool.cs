@@ -48,13 +48,14 @@ public sealed class WorkerPool(TimeSpan startTimeout, IReadOnlyDictionary<string
     /// <summary>How each runtime's last worker ended, once the pool is disposed (<see cref="WorkerProcess.Ending"/>).</summary>
     public ConcurrentDictionary<string, string> Endings { get; } = [];
 
+    /// <summary>Shuts every worker down at once: each waits up to its grace on its own, not after the others.</summary>
     public void Dispose()
     {
-        foreach (var (id, w) in _workers)
+        Parallel.ForEach(_workers, kv =>
         {
-            w.Dispose();
-            Endings[id] = w.Ending!;
-        }
+            kv.Value.Dispose();
+            Endings[kv.Key] = kv.Value.Ending!;
+        });
         _workers.Clear();
     }
 }

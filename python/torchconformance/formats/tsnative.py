@@ -315,6 +315,11 @@ def _recognize_other(data: memoryview, path: str) -> Optional[str]:
     return _describe_optimizer(data)
 
 
+def describe_optimizer(path: str) -> Optional[str]:
+    """What a TorchSharp ``optimizer.save_state_dict`` file says about itself (class, groups, states), or None."""
+    return _describe_optimizer(_read(path))
+
+
 def load_tensor(path: str) -> torch.Tensor:
     """Reads a file written by TorchSharp's ``Tensor.Save`` (one tensor, no key)."""
     data = _read(path)

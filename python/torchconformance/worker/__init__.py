@@ -6,6 +6,7 @@ same way the .NET host does: fd 1 is moved to a private descriptor and pointed a
 """
 
 import contextlib
+import inspect as _inspect
 import json
 import os
 import platform
@@ -152,6 +153,26 @@ def _one_line(e: BaseException, path: str = "") -> str:
     return text[:600]
 
 
+def _check_input(case: Any, spec: Any) -> torch.Tensor:
+    """The eval input: the case's own (None), or ``check --input``'s: ones, zeros, seed:N (the case's input
+    pattern with salt N, which both twins compute alike), or file:PATH (a tensor saved with torch.save)."""
+    if spec is None:
+        return case.eval_input()
+    if spec == "ones":
+        return torch.ones_like(case.eval_input())
+    if spec == "zeros":
+        return torch.zeros_like(case.eval_input())
+    if spec.startswith("seed:") and spec[5:].isdigit():
+        return case.inputs(int(spec[5:]))
+    if spec.startswith("file:"):
+        kwargs = {"weights_only": True} if "weights_only" in _inspect.signature(torch.load).parameters else {}
+        value = torch.load(spec[5:], map_location="cpu", **kwargs)
+        if not isinstance(value, torch.Tensor):
+            raise ValueError(f"{spec[5:]}: not a single tensor saved with torch.save (found {type(value).__name__})")
+        return value
+    raise ValueError(f"input '{spec}': expected ones, zeros, seed:N or file:PATH")
+
+
 def _consume(args: Dict[str, Any]) -> Dict[str, Any]:
     """Loads an artifact into this runtime's twin (or the case's variant for the mode) and observes."""
     case = cases.get(args["case"])
@@ -168,7 +189,11 @@ def _consume(args: Dict[str, Any]) -> Dict[str, Any]:
             # The twin first: a runtime that cannot build it (new_dtypes on an old torch) answers
             # not_applicable before reading the file. Loading draws no random numbers.
             model = build().to(device)
-            loaded = routes.load_state_dict(args["route"], mode, path, device)
+            if args.get("entry"):
+                # `check --model-twin` on a training checkpoint: its model entry into the twin.
+                loaded = routes.load_pickle(mode, path, device)[args["entry"]]
+            else:
+                loaded = routes.load_state_dict(args["route"], mode, path, device)
             try:
                 result = model.load_state_dict(loaded, strict=(mode != "strict_false"))
             except RuntimeError as e:
@@ -184,7 +209,7 @@ def _consume(args: Dict[str, Any]) -> Dict[str, Any]:
     tensors = observe.describe_state_dict(model.state_dict())
     tied = observe.aliases(model.state_dict(keep_vars=True))
     model.eval()
-    example = case.eval_input().to(device)
+    example = _check_input(case, args.get("input")).to(device)
     with torch.no_grad():
         outputs = model(example)
         # train() after observing: a train-mode forward moves BatchNorm statistics. Its outputs

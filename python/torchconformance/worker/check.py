@@ -69,6 +69,8 @@ def sniff(path: str) -> str:
     with open(path, "rb") as f:
         head = f.read(64)
     size = os.path.getsize(path)
+    if size == 0:
+        return "empty"
     if head[:4] == b"PK\x03\x04":
         try:
             with zipfile.ZipFile(path) as z:
@@ -250,6 +252,34 @@ def _zip_records(path: str) -> Dict[str, Any]:
 _DEVICE_CONSTANT = re.compile(rb'torch\.device\("([a-z]+(?::[0-9]+)?)"\)')
 
 
+def _damaged_zip(path: str) -> Dict[str, Any]:
+    """Where a zip that zipfile cannot open ends: its size, whether the end-of-central-directory record
+    is there, the entries whose local headers begin (the last one is where it was cut), and torch's own
+    error opening it (weights_only=True, which executes nothing)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    starts = [m.start() for m in re.finditer(rb"PK\x03\x04", data)]
+    names = []
+    for at in starts:
+        if at + 30 > len(data):
+            break
+        n = struct.unpack_from("<H", data, at + 26)[0]
+        names.append((at, data[at + 30:at + 30 + n].decode("utf-8", "replace")))
+    facts: Dict[str, Any] = {"bytes": len(data), "end_of_central_directory": data.rfind(b"PK\x05\x06") >= 0,
+                             "entries_begun": len(names)}
+    facts["entry_names"] = [n for _, n in names[:50]]
+    if names:
+        facts["last_entry"] = names[-1][1]
+        facts["last_entry_offset"] = names[-1][0]
+    try:
+        kwargs = {"weights_only": True} if _load_kwargs_supported("weights_only") else {}
+        torch.load(path, map_location="cpu", **kwargs)
+        facts["torch_error"] = None
+    except Exception as e:  # noqa: BLE001 - torch's own words are the evidence
+        facts["torch_error"] = f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"
+    return facts
+
+
 def _load_kwargs_supported(name: str) -> bool:
     return name in _inspect.signature(torch.load).parameters
 
@@ -260,6 +290,8 @@ def inspect(path: str) -> Dict[str, Any]:
     result: Dict[str, Any] = {"format": fmt, "bytes": os.path.getsize(path), "torch": torch.__version__}
     if fmt in ("torch_zip", "torchscript", "zip_other"):
         result.update(_zip_records(path))
+    if fmt == "zip_damaged":
+        result["damaged"] = _damaged_zip(path)
     if fmt in ("torch_zip", "torch_legacy"):
         # TorchScript's pickles name __torch__ classes compiled from the archive's own code, never Python.
         result["globals"] = globals_of(path, fmt)
@@ -286,6 +318,7 @@ def inspect(path: str) -> Dict[str, Any]:
         elif fmt == "torchscript":
             module = torch.jit.load(path, map_location="cpu")
             tensors = list(module.state_dict().items())
+            result["methods"] = sorted(module._c._method_names())
         elif fmt == "safetensors":
             header, tensors = _safetensors_read(path)
             result["metadata"] = header.get("__metadata__")
@@ -293,6 +326,10 @@ def inspect(path: str) -> Dict[str, Any]:
             tensors = list(tsnative.load(path).items())
         elif fmt == "torchsharp_tensor":
             tensors = [("", tsnative.load_tensor(path))]
+        elif fmt == "torchsharp_optimizer":
+            # TorchSharp's own format for optimizer state; only TorchSharp's optimizer.load_state_dict reads its tensors.
+            result["description"] = tsnative.describe_optimizer(path)
+            result["inventory_error"] = "no PyTorch reader reads TorchSharp's optimizer format: only its header is described"
     except Exception as e:  # noqa: BLE001 - the inventory says why it is incomplete
         result["inventory_error"] = f"{type(e).__name__}: {' '.join(str(e).split())[:400]}"
     result["tensors"] = _describe(tensors)
@@ -392,6 +429,9 @@ def readers_for(fmt: str, safe: bool) -> List[Tuple[str, Optional[Callable[[str]
         else:
             out.append(("torch.load(mmap=True)", None, "not applicable: mmap needs the zip format (torch >= 1.6)"))
         guarded("torch.load(map_location='cpu')", _torch_load(map_location="cpu"), default_runs_code)
+    elif fmt == "zip_damaged":
+        out.append(("torch.load(weights_only=True)", _torch_load(weights_only=True, map_location="cpu")
+                    if _load_kwargs_supported("weights_only") else None, "" if _load_kwargs_supported("weights_only") else "not applicable"))
     elif fmt == "torchscript":
         out.append(("torch.jit.load", lambda p: torch.jit.load(p, map_location="cpu").state_dict(), ""))
         out.append(("torch.load(weights_only=True)", _torch_load(weights_only=True) if _load_kwargs_supported("weights_only")
@@ -419,7 +459,13 @@ def read(path: str, fmt: str, safe: bool) -> List[Dict[str, Any]]:
             entry.update(status="not_run", message=why)
         else:
             try:
-                tensors, _ = flatten(call(path))
+                value = call(path)
+                if isinstance(value, torch.jit.ScriptModule):
+                    # torch < 2.x's torch.load hands a TorchScript archive to torch.jit.load, even with
+                    # weights_only=True, and returns the module: its state dict is what it read.
+                    entry["returned"] = type(value).__name__
+                    value = value.state_dict()
+                tensors, _ = flatten(value)
                 entry.update(status="read", tensors=_describe(tensors))
             except Exception as e:  # noqa: BLE001 - a reader's failure is its result
                 entry.update(status="failed", message=f"{type(e).__name__}: {' '.join(str(e).split())[:500]}")
