@@ -1,4 +1,3 @@
-using System.Text.Json.Nodes;
 using TorchCheckpoints;
 using TorchSharp;
 using TorchSharp.Modules;

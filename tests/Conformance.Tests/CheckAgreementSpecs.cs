@@ -1,10 +1,8 @@
 using System.Text.Json.Nodes;
 using Conformance.Orchestrator;
 using Conformance.Orchestrator.Check;
-using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Runs;
 using Conformance.Orchestrator.Runtimes;
-using Conformance.Orchestrator.Workers;
 using Xunit.Abstractions;
 
 namespace Conformance.Tests;

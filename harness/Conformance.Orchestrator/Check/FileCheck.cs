@@ -7,67 +7,6 @@ using Conformance.Orchestrator.Workers;
 
 namespace Conformance.Orchestrator.Check;
 
-/// <summary>What one reader in one runtime made of a file, judged against the reference read.</summary>
-public sealed record ReaderResult(string Runtime, string Reader, string Status, string Message, int Tensors)
-{
-    /// <summary>read (identical bytes), differs, failed, not_run.</summary>
-    public bool Identical => Status == "identical";
-}
-
-/// <summary>The eval outputs of a load into a suite twin (<c>--model-twin</c>).</summary>
-/// <summary>
-/// The eval outputs of a load into a suite twin (<c>--model-twin</c>): reference (the first PyTorch that loads it),
-/// within or differs (against it), loaded (no PyTorch reference to compare with), failed, not_run.
-/// </summary>
-public sealed record TwinResult(string Runtime, string Status, string Message, double? MaxAbsDiff)
-{
-    /// <summary>The eval outputs, flattened, and their shape (null when it did not load).</summary>
-    public double[]? Values { get; init; }
-    public long[]? Shape { get; init; }
-}
-
-/// <summary>One checked file (or Hugging Face folder): inventory, every reader, one verdict and its remedy.</summary>
-public sealed record CheckedFile(
-    string Path,
-    string Format,
-    JsonObject? Inventory,
-    string? ReferenceRuntime,
-    IReadOnlyList<ReaderResult> Readers,
-    IReadOnlyList<TwinResult> Twin,
-    Verdict Verdict,
-    IReadOnlyList<CheckedFile> Parts);
-
-/// <summary>The verdict in one line and what to do in another; <see cref="LoadsInDotNet"/> decides the exit code.</summary>
-public sealed record Verdict(bool LoadsInDotNet, string Line, string Remedy)
-{
-    private readonly CheckOutcome? outcome;
-
-    /// <summary>What the file is to the question "will it load in .NET?"; decides the exit code (<see cref="CheckOutcomes"/>).</summary>
-    public CheckOutcome Outcome
-    {
-        get => outcome ?? (LoadsInDotNet ? CheckOutcome.Loads : CheckOutcome.DoesNotLoad);
-        init => outcome = value;
-    }
-
-    /// <summary>With --model-twin: whether the file loads into the twin everywhere and its outputs agree, one line.</summary>
-    public string? TwinLine { get; init; }
-
-    /// <summary>How the file loads otherwise on a GPU than on the CPU in PyTorch (<see cref="Reports.DeviceRules"/>), one line each.</summary>
-    public IReadOnlyList<string> DeviceWarnings { get; init; } = [];
-}
-
-/// <summary>One file or folder to check: its full path, and the path as the user gave it (what every message shows).</summary>
-public sealed record CheckItem(string Full, string Display);
-
-/// <summary>The whole run of <c>conformance check</c>.</summary>
-public sealed record CheckRun(IReadOnlyList<CheckedFile> Files, IReadOnlyList<Runtime> Runtimes, DateTimeOffset Started, TimeSpan Elapsed)
-{
-    public bool AllLoad => Files.All(f => f.Verdict.LoadsInDotNet);
-
-    /// <summary>The run's exit code: the gravest outcome of any file (<see cref="CheckOutcomes.ExitCode"/>).</summary>
-    public int ExitCode => CheckOutcomes.ExitCode(Files.Select(f => f.Verdict.Outcome));
-}
-
 /// <summary>
 /// <c>conformance check PATH…</c>: asks every available runtime's worker to read a user's file with
 /// every reader it has, and compares what each read with the newest PyTorch's reading. The file is
@@ -366,6 +305,10 @@ public sealed class FileCheck(Suite suite, RunnerOptions options, string? modelT
         return new JsonArray(tensors.Select(t => (JsonNode)new JsonObject { ["key"] = t["key"]!.DeepClone(), ["dtype"] = t["dtype"]!.DeepClone(), ["shape"] = t["shape"]!.DeepClone() }).ToArray());
     }
 
+    private static List<ObservedTensor> Observed(IEnumerable<JsonObject> tensors) =>
+        tensors.Select(t => new ObservedTensor(t["key"]!.GetValue<string>(), t["shape"]!.AsArray().Select(d => d!.GetValue<long>()).ToList(),
+            t["dtype"]!.GetValue<string>(), t["sha256"]!.GetValue<string>())).ToList();
+
     /// <summary>Each reader's tensors against the inventory's: identical, or what differs first.</summary>
     public static IEnumerable<ReaderResult> Judge(JsonObject? inventory, IEnumerable<(string Runtime, JsonObject Reader)> readers)
     {
@@ -398,21 +341,8 @@ public sealed class FileCheck(Suite suite, RunnerOptions options, string? modelT
                 yield return new ReaderResult(runtime, name, "read", $"read {got.Count} tensors (no reference reading to compare with)", got.Count);
                 continue;
             }
-            var diffs = new List<string>();
-            var seen = new HashSet<string>();
-            foreach (var t in got)
-            {
-                var key = t["key"]!.GetValue<string>();
-                seen.Add(key);
-                if (!expected.TryGetValue(key, out var want)) { diffs.Add($"unexpected key '{key}'"); continue; }
-                string Shape(JsonObject o) => "[" + string.Join(", ", o["shape"]!.AsArray().Select(d => d!.ToString())) + "]";
-                if (t["dtype"]!.GetValue<string>() != want["dtype"]!.GetValue<string>())
-                    diffs.Add($"'{key}' is {t["dtype"]} where PyTorch read {want["dtype"]}");
-                else if (Shape(t) != Shape(want)) diffs.Add($"'{key}' has shape {Shape(t)} where PyTorch read {Shape(want)}");
-                else if (t["sha256"]!.GetValue<string>() != want["sha256"]!.GetValue<string>()) diffs.Add($"'{key}' has other bytes than PyTorch read");
-            }
-            var missing = expected.Keys.Where(k => !seen.Contains(k)).ToList();
-            if (missing.Count > 0) diffs.Insert(0, $"{missing.Count} of {expected.Count} tensors missing (first: '{missing[0]}')");
+            // Judgement's own comparer (keys in PyTorch's wording, shapes, dtypes, bytes, order): the matrix's rules for a user's file.
+            var diffs = Judgement.Judge.CompareTensors(Observed(expected.Values), Observed(got)).Select(p => p.Message).ToList();
             yield return diffs.Count == 0
                 ? new ReaderResult(runtime, name, "identical", $"{got.Count} tensors, bytes identical" + returned, got.Count)
                 : new ReaderResult(runtime, name, "differs", $"{diffs.Count} difference(s): {string.Join("; ", diffs.Take(3))}", got.Count);

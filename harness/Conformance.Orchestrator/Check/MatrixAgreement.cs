@@ -4,12 +4,6 @@ using Conformance.Orchestrator.Runtimes;
 
 namespace Conformance.Orchestrator.Check;
 
-/// <summary>One reader on one committed fixture where `check` and the matrix's golden cell say different things.</summary>
-public sealed record Disagreement(string Cell, string Fixture, string Reader, string Matrix, string Check)
-{
-    public override string ToString() => $"{Cell}: the matrix says {Matrix}, check's '{Reader}' on {Fixture} says {Check}";
-}
-
 /// <summary>
 /// One answer, two places: `check` on a committed fixture must say what the matrix's golden cells for the same
 /// file say, reader by reader. A golden cell (producer <c>X@golden</c>) consumes <c>fixtures/X/CASE.ROUTE.EXT</c> with

@@ -11,7 +11,9 @@ public static class Verdicts
 {
     internal static readonly Verdict Placeholder = new(false, "", "");
 
-    private static readonly string[] Prefixes = ["module.", "_orig_mod."];
+    /// <summary>The wrappers' key prefixes and what writes them, from the route table in cases.json (RealLayouts).</summary>
+    private static readonly (string Prefix, string Source)[] Prefixes =
+        [.. Matrix.RealLayouts.PrefixRoutes.Select(r => (Matrix.RealLayouts.KeyPrefix(r)!, Matrix.RealLayouts.PrefixSource(r)!))];
 
     private static bool IsDotNet(ReaderResult r) => r.Runtime.StartsWith("torchsharp", StringComparison.Ordinal);
 
@@ -139,11 +141,11 @@ public static class Verdicts
                 classes.Count > 0 ? "re-save with torch.save(model.state_dict(), path) in Python" : "re-save the tensors only: torch.save(state_dict, path), or safetensors");
         }
 
-        var prefix = Prefixes.FirstOrDefault(p => tensors.Count > 0 && tensors.All(k => k.StartsWith(p, StringComparison.Ordinal)));
+        var (prefix, source) = Prefixes.FirstOrDefault(p => tensors.Count > 0 && tensors.All(k => k.StartsWith(p.Prefix, StringComparison.Ordinal)));
         if (prefix is not null)
             return new(false,
-                $"⚠ every key starts with `{prefix}` ({(prefix == "module." ? "DataParallel/DistributedDataParallel" : "torch.compile")}): a model built in TorchSharp has no such prefix, so a strict load fails",
-                $"strip the `{prefix}` prefix: torch.save({{k.removeprefix('{prefix}'): v for k, v in sd.items()}}, path){(prefix == "module." ? ", or save model.module.state_dict()" : ", or save the model's _orig_mod.state_dict()")}");
+                $"⚠ every key starts with `{prefix}` ({source}): a model built in TorchSharp has no such prefix, so a strict load fails",
+                $"strip the `{prefix}` prefix: torch.save({{k.removeprefix('{prefix}'): v for k, v in sd.items()}}, path), or save model.{prefix}state_dict()");
 
         bool nested = tensors.Any(k => k.Contains('/'));
         if (nested)

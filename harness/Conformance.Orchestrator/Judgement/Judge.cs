@@ -23,19 +23,7 @@ public static class Judge
     {
         var problems = new List<Problem>();
         CompareKeySets(producer, consumer, problems);
-
-        var theirs = new Dictionary<string, ObservedTensor>();
-        foreach (var t in consumer.Tensors)
-            if (!theirs.TryAdd(t.Key, t))
-                problems.Add(new Problem(P.DuplicateKey, t.Key, $"{t.Key}: listed twice by the consumer"));
-        foreach (var p in producer.Tensors)
-        {
-            if (!theirs.TryGetValue(p.Key, out var c)) continue;
-            if (!p.Shape.SequenceEqual(c.Shape)) problems.Add(new Problem(P.Shape, p.Key, $"{p.Key}: shape {p.ShapeText} became {c.ShapeText}"));
-            else if (p.Dtype != c.Dtype) problems.Add(new Problem(P.Dtype, p.Key, $"{p.Key}: dtype {p.Dtype} became {c.Dtype}"));
-            else if (!string.Equals(p.Sha256, c.Sha256, StringComparison.OrdinalIgnoreCase))
-                problems.Add(new Problem(P.Bytes, p.Key, $"{p.Key}: bytes differ ({p.Dtype} {p.ShapeText}; sha256 {Short(p.Sha256)}… became {Short(c.Sha256)}…)"));
-        }
+        CompareTensors(producer.Tensors, consumer.Tensors, problems);
 
         // Tied weights must stay tied: what the producer shared, the consumer's model shares too. A
         // consumer that reports no aliases at all cannot show that it kept them.
@@ -50,6 +38,36 @@ public static class Judge
         var diff = CompareOutputs(producer.Outputs, consumer.Outputs, tolerance, outputsCode, outputsLabel, problems);
         CompareKeyOrder(producer, consumer, problems);
         return new ObservationVerdict(problems, diff);
+    }
+
+    /// <summary>
+    /// The tensors alone, as `conformance check` judges a reader against PyTorch's reading of a user's file:
+    /// the same keys (PyTorch's wording), each with the same shape, dtype and bytes. Key order is judged
+    /// where two runtimes wrote the file (the matrix); a user's file has one writer, and readers of a
+    /// format list its keys in their own order.
+    /// </summary>
+    public static IReadOnlyList<Problem> CompareTensors(IReadOnlyList<ObservedTensor> expected, IReadOnlyList<ObservedTensor> got)
+    {
+        var problems = new List<Problem>();
+        CompareKeySets(new Observation(expected, null), new Observation(got, null), problems);
+        CompareTensors(expected, got, problems);
+        return problems;
+    }
+
+    private static void CompareTensors(IReadOnlyList<ObservedTensor> producer, IReadOnlyList<ObservedTensor> consumer, List<Problem> problems)
+    {
+        var theirs = new Dictionary<string, ObservedTensor>();
+        foreach (var t in consumer)
+            if (!theirs.TryAdd(t.Key, t))
+                problems.Add(new Problem(P.DuplicateKey, t.Key, $"{t.Key}: listed twice by the consumer"));
+        foreach (var p in producer)
+        {
+            if (!theirs.TryGetValue(p.Key, out var c)) continue;
+            if (!p.Shape.SequenceEqual(c.Shape)) problems.Add(new Problem(P.Shape, p.Key, $"{p.Key}: shape {p.ShapeText} became {c.ShapeText}"));
+            else if (p.Dtype != c.Dtype) problems.Add(new Problem(P.Dtype, p.Key, $"{p.Key}: dtype {p.Dtype} became {c.Dtype}"));
+            else if (!string.Equals(p.Sha256, c.Sha256, StringComparison.OrdinalIgnoreCase))
+                problems.Add(new Problem(P.Bytes, p.Key, $"{p.Key}: bytes differ ({p.Dtype} {p.ShapeText}; sha256 {Short(p.Sha256)}… became {Short(c.Sha256)}…)"));
+        }
     }
 
     /// <summary>Outputs against the tolerance; the problem's code and label say which outputs (eval outputs, resumed parameters).</summary>
