@@ -38,6 +38,7 @@ public sealed class CheckFixture : IDisposable
                 "fixtures/pytorch-1.13/lenet.pickle_legacy.pt",
                 "tests/check-samples",
                 "tests/samples/codec/conj-neg.pt",
+                "fixtures/pytorch-2.6/storage_offsets.pickle.pt",
             ]).Select(p => Path.Combine(Root, p)).ToList();
         var options = RunnerOptions.FromEnvironment(Path.Combine(Root, "artifacts", "tests", "check"));
         Run = new FileCheck(Suite, options).Run(paths);
@@ -112,6 +113,18 @@ public sealed class CheckSpecs(CheckFixture fx, ITestOutputHelper output) : ICla
         Assert.Contains("InvalidCastException", loadPy.Message);
         Assert.StartsWith("✓ a training checkpoint", f.Verdict.Line);
         Assert.Contains("model_state_dict", f.Verdict.Remedy);
+    }
+
+    [SkippableFact]
+    public void Where_PyBridge_reads_other_bytes_and_TorchCheckpoints_reads_them_right_the_remedy_names_TorchCheckpoints()
+    {
+        RequireRuntimes();
+        // Three views of one storage at offsets 0, 4 and 20: PyBridge cannot rebuild views at an offset (it refuses the file).
+        var f = fx.File("fixtures/pytorch-2.6/storage_offsets.pickle.pt");
+        Assert.True(f.Verdict.LoadsInDotNet, f.Verdict.Line);
+        Assert.Contains(f.Readers, r => r.Reader.StartsWith("PyBridge", StringComparison.Ordinal) && r.Status is "failed" or "differs");
+        Assert.Contains(f.Readers, r => r.Reader == "TorchCheckpoints TorchCheckpoint.Load" && r.Identical);
+        Assert.StartsWith("TorchCheckpoints reads it: StateDict.Load(path), or model.load_pytorch(path)", f.Verdict.Remedy);
     }
 
     /// <summary>torch 2.14's conj and neg bits: the codec's TorchSharp tensors, in memory and mapped, hold the

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Conformance.Files;
 using Conformance.Orchestrator.Matrix;
 using Conformance.Orchestrator.Runs;
 using Conformance.Orchestrator.Runtimes;
@@ -349,11 +350,10 @@ public sealed class FileCheck(Suite suite, RunnerOptions options, string? modelT
         }
     }
 
-    private static readonly IReadOnlyDictionary<string, string> RouteOfFormat = new Dictionary<string, string>
-    {
-        ["torch_zip"] = Catalogue.Pickle, ["torch_legacy"] = Catalogue.PickleLegacy, ["safetensors"] = Catalogue.Safetensors,
-        ["torchsharp_native"] = Catalogue.TorchSharpNative, ["torchscript"] = Catalogue.TorchScriptScript,
-    };
+    /// <summary>The route that writes files of each format check finds (cases.json: a route's <c>file_format</c>): a twin loads a file by it.</summary>
+    private static readonly IReadOnlyDictionary<string, string> RouteOfFormat = CatalogueFiles.Entries(CatalogueFiles.Read("cases.json")["routes"])
+        .Where(r => r.Value?["file_format"] is not null)
+        .ToDictionary(r => r.Value!["file_format"]!.GetValue<string>(), r => r.Key);
 
     /// <summary>
     /// With --model-twin: the file loaded into the suite's twin on every runtime (a training checkpoint's model entry;

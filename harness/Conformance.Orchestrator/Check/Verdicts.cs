@@ -155,7 +155,7 @@ public static class Verdicts
             return new(codec,
                 codec ? $"✓ a training checkpoint ({string.Join(", ", top.Take(6))}){gpu}: TorchSharp reads it whole with TorchCheckpoint.Load; PyBridge's load_py takes only a bare state dict"
                       : $"✗ a training checkpoint ({string.Join(", ", top.Take(6))}){gpu} that no TorchSharp reader reads" + FirstBad(),
-                $"load its '{model}' entry: model.load_state_dict((PyDict)((PyDict)TorchCheckpoint.Load(path))[\"{model}\"]), or re-save torch.save(ckpt['{model}'], path) for load_py");
+                $"load its '{model}' entry: model.load_state_dict(TorchCheckpoint.LoadDict(path).Dict(\"{model}\")), or re-save torch.save(ckpt['{model}'], path) for load_py");
         }
 
         var deflated = inv?["deflated_count"]?.GetValue<int>() ?? 0;
@@ -169,10 +169,16 @@ public static class Verdicts
             return new(false, $"✗ no TorchSharp reader reads this {f.Format} file intact{where}" + FirstBad(),
                 f.Format == "safetensors" ? "re-save with safetensors.torch.save_file(model.state_dict(), path) from contiguous tensors"
                     : "re-save with torch.save(model.state_dict(), path) (zip format, torch >= 1.6)");
-        return bad.Count == 0
-            ? new(true, $"✓ loads in .NET{where}: {Best()} read every tensor with {(f.ReferenceRuntime?.Contains("no PyTorch", StringComparison.Ordinal) == true ? "the codec's bytes (--dotnet: no PyTorch was asked)" : "PyTorch's bytes")}",
-                cuda.Count > 0 ? "nothing to do in .NET; PyTorch without a GPU needs torch.load(path, map_location='cpu')" : "nothing to do")
-            : new(true, $"✓ loads in .NET with {Best()}{where}" + FirstBad(), $"use {good[0].Reader}");
+        if (bad.Count == 0)
+            return new(true, $"✓ loads in .NET{where}: {Best()} read every tensor with {(f.ReferenceRuntime?.Contains("no PyTorch", StringComparison.Ordinal) == true ? "the codec's bytes (--dotnet: no PyTorch was asked)" : "PyTorch's bytes")}",
+                cuda.Count > 0 ? "nothing to do in .NET; PyTorch without a GPU needs torch.load(path, map_location='cpu')" : "nothing to do");
+        // PyBridge fails where this project's codec reads the file right: the remedy names the call that does.
+        var pyBridgeBad = bad.Any(r => r.Reader.StartsWith("PyBridge", StringComparison.Ordinal));
+        var codecGood = good.Any(r => r.Reader.StartsWith("TorchCheckpoints", StringComparison.Ordinal));
+        return new(true, $"✓ loads in .NET with {Best()}{where}" + FirstBad(),
+            pyBridgeBad && codecGood && f.Format == "torch_zip"
+                ? "TorchCheckpoints reads it: StateDict.Load(path), or model.load_pytorch(path) (the TorchCheckpoints package), where PyBridge's reader does not"
+                : $"use {good[0].Reader}");
     }
 
     /// <summary>A zip that does not open: a torch.save file (or TorchScript) cut short or corrupted; where it ends, and torch's own error.</summary>
