@@ -1,7 +1,7 @@
 """The case catalogue and the dtype table, as data: catalogue/cases.json and catalogue/dtypes.json.
 
 One file each, read by the orchestrator (Matrix/Catalogue.cs), the TorchSharp worker and this
-package (cases.py, checkpoints.py, gpu_check.py, observe.py, tsnative.py). Only model code stays as
+package (worker/cases.py, worker/checkpoints.py, gpucheck/, observe.py, formats/tsnative.py). Only model code stays as
 twins (models.BUILDERS ⇄ Models/Zoo.cs's Zoo.Builders). Needs no torch.
 """
 
