@@ -1,4 +1,3 @@
-using System.Collections;
 using System.Text.Json.Nodes;
 using TorchCheckpoints;
 using TorchSharp;
@@ -141,37 +140,11 @@ public static class Check
     private static string OneLine(string s) =>
         string.Join(" ", s.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)) is var t && t.Length > 500 ? t[..500] : t;
 
-    /// <summary>Every tensor in a loaded object; nested keys join with '/' as on the Python side.</summary>
-    private static IEnumerable<KeyValuePair<string, Tensor>> Flatten(object? value, string key)
-    {
-        string Join(object k) => key.Length == 0 ? Convert.ToString(k, System.Globalization.CultureInfo.InvariantCulture)! : $"{key}/{k}";
-        switch (value)
-        {
-            case Tensor t:
-                yield return KeyValuePair.Create(key, t);
-                break;
-            case PyDict d:
-                foreach (var (k, v) in d)
-                foreach (var kv in Flatten(v, Join(k))) yield return kv;
-                break;
-            case IDictionary d:
-                foreach (DictionaryEntry e in d)
-                foreach (var kv in Flatten(e.Value, Join(e.Key))) yield return kv;
-                break;
-            case PyTuple tuple when tuple.Items.Any(IsContainerOrTensor):
-                for (int i = 0; i < tuple.Count; i++)
-                foreach (var kv in Flatten(tuple[i], Join(i))) yield return kv;
-                break;
-            case IList list when value is not string && list.Cast<object?>().Any(IsContainerOrTensor):
-                for (int i = 0; i < list.Count; i++)
-                foreach (var kv in Flatten(list[i], Join(i))) yield return kv;
-                break;
-        }
-    }
+    /// <summary>Every tensor in a loaded object; nested keys join with '/' as on the Python side (<see cref="LoadedTree"/>).</summary>
+    private static IEnumerable<KeyValuePair<string, Tensor>> Flatten(object? value, string key) =>
+        LoadedTree.Leaves(value, v => v is Tensor, key).Where(l => l.Leaf is Tensor).Select(l => KeyValuePair.Create(l.Key, (Tensor)l.Leaf!));
 
     internal static IEnumerable<KeyValuePair<string, Tensor>> FlattenPublic(object? value) => Flatten(value, "");
-
-    private static bool IsContainerOrTensor(object? v) => v is Tensor or PyDict or IDictionary or PyTuple || (v is IList && v is not string);
 
     /// <summary>Builds a module with the file's keys (as PyTorch read them), loads into it, returns its state dict.</summary>
     private static IEnumerable<KeyValuePair<string, Tensor>> Mirror(IReadOnlyList<MirrorKey> keys, Action<nn.Module> load, bool allowEmpty = false)

@@ -1,4 +1,3 @@
-using System.Collections;
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using TorchCheckpoints;
@@ -129,32 +128,6 @@ public static class DotnetInventory
         throw new InvalidDataException("a LEB128 number longer than 64 bits");
     }
 
-    /// <summary>Leaves of a loaded object with Python check's keys: dict entries and list items that hold tensors joined by '/'.</summary>
-    private static IEnumerable<(string Key, object? Leaf)> Walk(object? value, string key)
-    {
-        string Join(object k) => key.Length == 0 ? Convert.ToString(k, System.Globalization.CultureInfo.InvariantCulture)! : $"{key}/{k}";
-        switch (value)
-        {
-            case RawTensor:
-                yield return (key, value);
-                break;
-            case PyDict d:
-                foreach (var (k, v) in d)
-                foreach (var leaf in Walk(v, Join(k))) yield return leaf;
-                break;
-            case PyTuple t when t.Items.Any(Holds):
-                for (int i = 0; i < t.Count; i++)
-                foreach (var leaf in Walk(t[i], Join(i))) yield return leaf;
-                break;
-            case IList l when value is not string && l.Cast<object?>().Any(Holds):
-                for (int i = 0; i < l.Count; i++)
-                foreach (var leaf in Walk(l[i], Join(i))) yield return leaf;
-                break;
-            default:
-                yield return (key, value);
-                break;
-        }
-    }
-
-    private static bool Holds(object? v) => v is RawTensor or PyDict or PyTuple || (v is IList && v is not string);
+    /// <summary>Leaves of a loaded object with Python check's keys (<see cref="LoadedTree"/>), the codec's raw tensors being the tensors.</summary>
+    private static IEnumerable<(string Key, object? Leaf)> Walk(object? value, string key) => LoadedTree.Leaves(value, v => v is RawTensor, key);
 }
