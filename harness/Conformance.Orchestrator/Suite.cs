@@ -23,11 +23,11 @@ public sealed class Suite
     {
         Repo = repo;
         var discovery = new Discovery(repo);
-        Runtimes = runtimes ?? discovery.Discover();
+        Runtimes = Planner.WithLibraries(runtimes ?? discovery.Discover());
         DiscoveryNotes = discovery.Notes;
         Ledger = FailureLedger.Load(repo.KnownFailuresFile);
         Goldens = GoldenFixtures.Find(repo.FixturesDir);
-        AwaitingDevice = runtimes is null ? Discovery.AwaitingDevice(Runtimes) : [];
+        AwaitingDevice = runtimes is null ? Planner.WithLibraries(Discovery.AwaitingDevice(Runtimes.Where(r => r.Library is null).ToList())) : [];
         Cells = Planner.Plan([.. Runtimes, .. AwaitingDevice], goldens: Goldens);
     }
 

@@ -160,7 +160,7 @@ static JsonNode Produce(JsonObject args)
         {
             var trained = Cases.Train(c, args["seed"]?.GetValue<long>() ?? 0);
             trained.eval();
-            Routes.Save(route, trained, path);
+            Routes.Save(route, trained, path, Routes.Library(args));
             (model, forward) = (trained, trained.call);
         }
     }
@@ -172,7 +172,7 @@ static JsonNode Produce(JsonObject args)
     var outputs = forward(c.EvalInput());
     var reply = new JsonObject
     {
-        ["tensors"] = Observe.DescribeStateDict(model.state_dict()),
+        ["tensors"] = Observe.DescribeStateDict(StateOf(model, args)),
         ["outputs"] = Observe.DescribeOutputs(outputs),
         ["aliases"] = Observe.Aliases(model.state_dict()),
     };
@@ -218,7 +218,7 @@ static JsonNode Consume(JsonObject args)
             if (args["entry"]?.GetValue<string>() is { } entry)
                 TorchCheckpoints.StateDicts.load_state_dict(twin, ((TorchCheckpoints.PyDict)TorchCheckpoints.TorchCheckpoint.Load(path)!)[entry] as TorchCheckpoints.PyDict
                     ?? throw new InvalidDataException($"{path}: its '{entry}' entry is not a dict of tensors"));
-            else Routes.Load(route, mode, twin, path, loaded);
+            else Routes.Load(route, mode, twin, path, loaded, Routes.Library(args));
             // Loaded on the CPU, then moved, as a TorchSharp user with a GPU does (model.to(cuda)).
             if (device.type != DeviceType.CPU) twin.to(device);
             (model, forward) = (twin, x => twin.call(x.to(device)));
@@ -231,7 +231,7 @@ static JsonNode Consume(JsonObject args)
         if (FileFormats.Explain(route, path, e, twinKeys) is { } clear) throw new ArtifactException(ErrorKinds.LoadError, clear, e);
         throw ArtifactException.For(ErrorKinds.LoadError, path, e);
     }
-    var tensors = Observe.DescribeStateDict(model.state_dict());
+    var tensors = Observe.DescribeStateDict(StateOf(model, args));
     var aliases = Observe.Aliases(model.state_dict());
     model.eval();
     using var noGrad = no_grad();
@@ -277,6 +277,7 @@ static JsonNode ProduceCheckpoint(JsonObject args)
     var path = Str(args, "path");
     if (Devices.Resolve(args).type != DeviceType.CPU)
         throw new NotApplicableException("the TorchSharp worker trains and produces on the CPU; it consumes onto cuda");
+    NoPyBridgeCheckpoint(args);
     try
     {
         var optimizer = Str(args, "optimizer");
@@ -297,6 +298,7 @@ static JsonNode ConsumeCheckpoint(JsonObject args)
         throw new NotApplicableException("the TorchSharp worker resumes training checkpoints on the CPU");
     var mode = args["mode"]?.GetValue<string>() ?? "default";
     if (mode != "default") throw new NotApplicableException($"TorchSharp has no checkpoint load mode '{mode}'");
+    NoPyBridgeCheckpoint(args);
     try
     {
         var optimizer = Str(args, "optimizer");
@@ -307,3 +309,18 @@ static JsonNode ConsumeCheckpoint(JsonObject args)
         throw ArtifactException.For(ErrorKinds.LoadError, path, e);
     }
 }
+
+// A training checkpoint is one torch.save'd dict (epoch, loss, the model's and the optimizer's state dicts):
+// PyBridge reads and writes a module's state dict (load_py/save_py) and an optimizer's alone
+// (optimizer.load_py/save_py, the optimizer_state route), not a dict that holds both.
+static void NoPyBridgeCheckpoint(JsonObject args)
+{
+    if (Routes.Library(args) == Routes.PyBridge)
+        throw new NotApplicableException("TorchSharp.PyBridge has no reader or writer of a training checkpoint (one torch.save'd dict holding epoch, loss and the model's and optimizer's state dicts): " +
+                                         "its load_py/save_py take a module's state dict, its optimizer.load_py/save_py an optimizer's alone (the optimizer_state route)");
+}
+
+// The state dict as the request's library gives it to its user: TorchCheckpoints' StateDict.Of (PyTorch's key
+// order), else TorchSharp's own model.state_dict() (PyBridge's, TorchScript's, the native format's).
+static IEnumerable<KeyValuePair<string, Tensor>> StateOf(nn.Module model, JsonObject args) =>
+    Routes.Library(args) == Routes.TorchCheckpointsLibrary ? TorchCheckpoints.StateDict.Of(model) : model.state_dict();

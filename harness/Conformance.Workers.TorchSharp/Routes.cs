@@ -5,13 +5,42 @@ using Conformance.Files;
 
 namespace Conformance.Workers.TorchSharp;
 
-/// <summary>The routes the TorchSharp runtime sends and receives state dicts on.</summary>
+/// <summary>
+/// The routes the TorchSharp runtime sends and receives state dicts on. A state-dict route runs once per
+/// .NET library (cases.json's route <c>libraries</c>; the request's <c>library</c>): PyBridge here,
+/// TorchCheckpoints in <see cref="TorchCheckpointsRoutes"/>. The other routes are TorchSharp's own.
+/// </summary>
 public static class Routes
 {
+    public const string PyBridge = "pybridge";
+    public const string TorchCheckpointsLibrary = "torchcheckpoints";
+
+    /// <summary>The request's library: PyBridge when none is named (TorchSharp's own routes, `check`), else one of the two.</summary>
+    public static string Library(System.Text.Json.Nodes.JsonObject args) => args["library"]?.GetValue<string>() switch
+    {
+        null or PyBridge => PyBridge,
+        TorchCheckpointsLibrary => TorchCheckpointsLibrary,
+        var other => throw new BadRequestException($"unknown library '{other}' (the TorchSharp worker has: {PyBridge}, {TorchCheckpointsLibrary})"),
+    };
+
+    public static void Save(string route, nn.Module model, string path, string library)
+    {
+        if (library == TorchCheckpointsLibrary) { TorchCheckpointsRoutes.Save(route, model, path); return; }
+        Save(route, model, path);
+    }
+
+    public static void Load(string route, string mode, nn.Module model, string path, Dictionary<string, bool> loaded, string library)
+    {
+        if (!LoadModes.Contains(mode))
+            throw new NotApplicableException($"TorchSharp has no load mode '{mode}' (it has: {string.Join(", ", LoadModes)})");
+        if (library == TorchCheckpointsLibrary) { TorchCheckpointsRoutes.Load(route, mode, model, path, loaded); return; }
+        Load(route, mode, model, path, loaded);
+    }
+
     /// <summary>TorchSharp has one way to load each route; the variant modes load into another model.</summary>
     public static readonly string[] LoadModes = ["default", "strict_false", "shape_mismatch", LayoutRoutes.StripPrefix];
 
-    public static void Save(string route, nn.Module model, string path)
+    private static void Save(string route, nn.Module model, string path)
     {
         if (LayoutRoutes.HfRoutes.Contains(route)) { LayoutRoutes.SaveHf(route, model, path); return; }
         if (LayoutRoutes.KeyPrefix(route) is not null) { LayoutRoutes.SavePrefixed(route, model, path); return; }
@@ -47,7 +76,7 @@ public static class Routes
     }
 
     /// <summary>Loads into <paramref name="model"/>; with strict false, fills <paramref name="loaded"/> (key -> matched).</summary>
-    public static void Load(string route, string mode, nn.Module model, string path, Dictionary<string, bool> loaded)
+    private static void Load(string route, string mode, nn.Module model, string path, Dictionary<string, bool> loaded)
     {
         if (!LoadModes.Contains(mode))
             throw new NotApplicableException($"TorchSharp has no load mode '{mode}' (it has: {string.Join(", ", LoadModes)})");

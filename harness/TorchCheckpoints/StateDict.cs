@@ -26,8 +26,8 @@ public sealed class StateDict : IReadOnlyDictionary<string, Tensor>
     /// </summary>
     public static StateDict Load(string path, CheckpointLimits? limits = null) => From(TorchCheckpoint.LoadDict(path, limits), path);
 
-    /// <summary>A module's parameters and buffers, in its order (<c>model.state_dict()</c>).</summary>
-    public static StateDict Of(nn.Module module) => new([.. module.state_dict()]);
+    /// <summary>A module's parameters and buffers as PyTorch's <c>model.state_dict()</c> gives them: in PyTorch's order (each module's parameters, its buffers, then its children's).</summary>
+    public static StateDict Of(nn.Module module) => new(StateDicts.InPyTorchOrder(module));
 
     /// <summary>A read dict as a state dict: every key a string, every value a tensor; otherwise the first offender is named.</summary>
     public static StateDict From(PyDict dict, string? path = null)

@@ -7,13 +7,41 @@ namespace TorchCheckpoints;
 public static class StateDicts
 {
     /// <summary>The module's state dict as PyTorch's <c>model.state_dict()</c>: an OrderedDict of
-    /// its parameters and buffers, in TorchSharp's order (which is PyTorch's for twin modules).</summary>
+    /// its parameters and buffers in PyTorch's order (<see cref="InPyTorchOrder"/>).</summary>
     public static PyDict state_dict_py(this nn.Module module)
     {
         var result = new PyDict(ordered: true);
-        foreach (var (key, tensor) in module.state_dict())
+        foreach (var (key, tensor) in InPyTorchOrder(module))
             result.Add(key, tensor);
         return result;
+    }
+
+    /// <summary>
+    /// <c>module.state_dict()</c>'s entries in the order PyTorch's <c>state_dict()</c> gives them: each module's
+    /// own parameters, then its own persistent buffers, then its children's, depth first. TorchSharp's own
+    /// <c>state_dict()</c> lists a module's parameters before the buffers of the modules it holds (a
+    /// BatchNorm's <c>running_mean</c> after the next layer's weight), so a file written in its order has
+    /// PyTorch's keys in another order.
+    /// </summary>
+    internal static List<KeyValuePair<string, Tensor>> InPyTorchOrder(nn.Module module)
+    {
+        var entries = module.state_dict();
+        var ordered = new List<KeyValuePair<string, Tensor>>(entries.Count);
+        var placed = new HashSet<string>(StringComparer.Ordinal);
+        void Walk(nn.Module m, string prefix)
+        {
+            foreach (var (name, _) in m.named_parameters(recurse: false)) Place(prefix + name);
+            foreach (var (name, _) in m.named_buffers(recurse: false)) Place(prefix + name);
+            foreach (var (name, child) in m.named_children()) Walk(child, prefix + name + ".");
+        }
+        void Place(string key)
+        {
+            if (entries.TryGetValue(key, out var t) && placed.Add(key)) ordered.Add(new(key, t));
+        }
+        Walk(module, "");
+        // Whatever the walk did not reach (a state dict a module overrides) keeps TorchSharp's order, after.
+        foreach (var kv in entries) if (placed.Add(kv.Key)) ordered.Add(kv);
+        return ordered;
     }
 
     /// <summary>

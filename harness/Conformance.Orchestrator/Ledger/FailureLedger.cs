@@ -69,19 +69,40 @@ public sealed class FailureLedger(IReadOnlyList<LedgerEntry> entries)
             if (node["cells"] is not JsonArray blocks || blocks.Count == 0)
                 throw new FormatException($"{at} needs \"cells\", a non-empty list of blocks, each {{{string.Join(", ", CellSelector.Fields.Select(f => $"\"{f}\": [...]"))}}}");
             var cells = blocks.Select((b, k) => CellSelector.Parse(b, $"{at}: cells[{k}]")).ToList();
+            var library = node["library"] is null ? null : Req(node, "library", at);
+            LibraryAgrees(library, cells, at);
             list.Add(new LedgerEntry(id, cells, problems, Req(node, "reason", at), link,
                 Date(Req(node, "added", at), at, "added"),
                 node["expires"] is null ? null : Date(Req(node, "expires", at), at, "expires"),
                 maxCells,
                 node["awaits"] is null ? null : Req(node, "awaits", at),
-                node["cpu_only"] is JsonValue co && co.TryGetValue(out bool cpuOnly) && cpuOnly));
+                node["cpu_only"] is JsonValue co && co.TryGetValue(out bool cpuOnly) && cpuOnly,
+                library));
             i++;
         }
         return new FailureLedger(list);
     }
 
     /// <summary>The fields an entry may have; any other is refused, so a misspelt field is never silently ignored.</summary>
-    public static readonly IReadOnlyList<string> EntryFields = ["id", "cells", "problems", "reason", "link", "added", "expires", "max_cells", "awaits", "cpu_only"];
+    public static readonly IReadOnlyList<string> EntryFields = ["id", "library", "cells", "problems", "reason", "link", "added", "expires", "max_cells", "awaits", "cpu_only"];
+
+    /// <summary>
+    /// An entry about a .NET library's cells says which (<c>library</c>: one of cases.json's libraries, the one at
+    /// fault), and its blocks name that library's runtimes (<c>torchsharp-*+pybridge</c>); an entry naming no
+    /// library's runtime has none. A block may name the other library too, as the other side of a cell
+    /// (TorchCheckpoints' files read by PyBridge), so PyBridge's findings never cover TorchCheckpoints' own cells.
+    /// </summary>
+    private static void LibraryAgrees(string? library, IReadOnlyList<CellSelector> cells, string at)
+    {
+        var known = Matrix.Catalogue.Libraries.Select(l => l.Id).ToList();
+        if (library is not null && !known.Contains(library))
+            throw new FormatException($"{at}: \"library\" \"{library}\" is not one of cases.json's libraries ({string.Join(", ", known)})");
+        var named = cells.SelectMany(c => c.Producers.Concat(c.Consumers)).Select(Runtimes.Runtime.LibraryOf).OfType<string>().Distinct().ToList();
+        if (named.Count > 0 && (library is null || !named.Contains(library)))
+            throw new FormatException($"{at}: its cells name the runtimes of {string.Join(" and ", named)} (+library), so it needs \"library\", the one at fault: {string.Join(" or ", named.Select(n => $"\"{n}\""))}");
+        if (named.Count == 0 && library is not null)
+            throw new FormatException($"{at}: \"library\" \"{library}\" but no block names its runtimes (torchsharp-*+{library})");
+    }
 
     private static readonly IReadOnlyList<string> ProblemFields = ["code", "subject", "message", "max_measure"];
 

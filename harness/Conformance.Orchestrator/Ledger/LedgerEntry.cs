@@ -21,7 +21,8 @@ public sealed record LedgerEntry(
     DateOnly? Expires,
     int MaxCells,
     string? Awaits = null,
-    bool CpuOnly = false)
+    bool CpuOnly = false,
+    string? Library = null)
 {
     /// <summary>
     /// The cell's name, or for a cell with a device-suffixed runtime its CPU twin's

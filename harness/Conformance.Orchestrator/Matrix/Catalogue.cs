@@ -46,6 +46,17 @@ public static class Catalogue
     public static string ExtensionOf(string route) =>
         RouteTable.TryGetValue(route, out var r) ? r.Extension : throw new ArgumentException($"route '{route}' is not in cases.json's routes", nameof(route));
 
+    /// <summary>The TorchSharp side's .NET libraries for state dicts (the catalogue's libraries: id, the name a reader sees, its API), in catalogue order.</summary>
+    public static IReadOnlyList<(string Id, string Name, string Api)> Libraries { get; } =
+        CatalogueFiles.Entries(Document["libraries"]).Select(l => (l.Key, l.Value!["name"]!.GetValue<string>(), l.Value!["api"]!.GetValue<string>())).ToList();
+
+    /// <summary>
+    /// The libraries a route's TorchSharp side runs once each with (the route's <c>libraries</c>); empty for a
+    /// route that is TorchSharp's own (TorchScript, its native format), which the bare runtime runs.
+    /// </summary>
+    public static IReadOnlyList<string> LibrariesOf(string route) =>
+        CatalogueFiles.Entries(Document["routes"]).FirstOrDefault(r => r.Key == route).Value?["libraries"] is { } l ? Strings(l) : [];
+
     /// <summary>The routes a case's artifact crosses by.</summary>
     public static IReadOnlyList<string> RoutesOf(CaseSpec c) => c.Routes;
 

@@ -17,8 +17,8 @@ public static class Planner
         var seen = new HashSet<string>();
         foreach (var c in cases ?? Catalogue.All)
         foreach (var route in Catalogue.RoutesOf(c))
-        foreach (var producer in matrix)
-        foreach (var consumer in matrix)
+        foreach (var producer in On(matrix, route))
+        foreach (var consumer in On(matrix, route))
         foreach (var mode in Catalogue.LoadModes(c, consumer.Kind, route))
         {
             var cell = new Cell(c.Name, route, producer.Id, consumer.Id, mode);
@@ -29,7 +29,9 @@ public static class Planner
         foreach (var g in goldens ?? [])
         {
             if (!caseNames.TryGetValue(g.Case, out var spec) || !Catalogue.RoutesOf(spec).Contains(g.Route)) continue;
-            foreach (var consumer in matrix)
+            // A fixture set of one library's (fixtures/torchsharp-0.107+pybridge/) holds that library's routes only.
+            if (Runtime.LibraryOf(g.Producer) is { } library && !Catalogue.LibrariesOf(g.Route).Contains(library)) continue;
+            foreach (var consumer in On(matrix, g.Route))
             foreach (var mode in Catalogue.LoadModes(spec, consumer.Kind, g.Route))
             {
                 var cell = new Cell(g.Case, g.Route, g.ProducerId, consumer.Id, mode);
@@ -38,5 +40,37 @@ public static class Planner
             }
         }
         return cells;
+    }
+
+    /// <summary>
+    /// Who meets on a route: every PyTorch runtime, and each TorchSharp runtime once per library the route
+    /// has (cases.json's route <c>libraries</c>), or the bare TorchSharp runtime on a route of TorchSharp's own.
+    /// </summary>
+    private static IEnumerable<Runtime> On(IReadOnlyList<Runtime> matrix, string route) => matrix.Where(r => Meets(r, route));
+
+    /// <summary>Whether a runtime takes part in a route's cells (<see cref="On"/>).</summary>
+    public static bool Meets(Runtime runtime, string route)
+    {
+        if (runtime.Kind != RuntimeKinds.TorchSharp) return true;
+        var libraries = Catalogue.LibrariesOf(route);
+        return libraries.Count == 0 ? runtime.Library is null : runtime.Library is { } l && libraries.Contains(l);
+    }
+
+    /// <summary>
+    /// The runtimes and, for each bare TorchSharp runtime, one per .NET library (the catalogue's libraries:
+    /// <c>torchsharp-0.107+pybridge</c>, <c>torchsharp-0.107+torchcheckpoints</c>): the same worker, asked
+    /// to use that library (its requests' <c>library</c>). Idempotent.
+    /// </summary>
+    public static IReadOnlyList<Runtime> WithLibraries(IReadOnlyList<Runtime> runtimes)
+    {
+        var ids = runtimes.Select(r => r.Id).ToHashSet(StringComparer.Ordinal);
+        var all = new List<Runtime>(runtimes);
+        foreach (var r in runtimes.Where(r => r.Kind == RuntimeKinds.TorchSharp && r.Library is null))
+        foreach (var (library, _, _) in Catalogue.Libraries)
+        {
+            var variant = r.WithLibrary(library);
+            if (ids.Add(variant.Id)) all.Add(variant);
+        }
+        return all;
     }
 }

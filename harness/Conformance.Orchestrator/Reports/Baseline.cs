@@ -133,49 +133,19 @@ public static class Baseline
     public const string OverviewBegin = "<!-- overview: written by `make baseline` from reports/baseline.json; do not edit -->";
     public const string OverviewEnd = "<!-- overview end -->";
 
-    /// <summary>Per route, the cells of each direction between the two libraries: the table at the README's top.</summary>
+    /// <summary>Per route and TorchSharp side (PyBridge next to TorchCheckpoints), the cells of each direction: the table at the README's top (<see cref="LibraryTable"/>).</summary>
     public static string Overview(JsonNode report)
     {
-        var directions = new[] { ("PyTorch → TorchSharp", "pytorch", "torchsharp"), ("TorchSharp → PyTorch", "torchsharp", "pytorch"),
-                                 ("PyTorch → PyTorch", "pytorch", "pytorch"), ("TorchSharp → TorchSharp", "torchsharp", "torchsharp") };
-        var byRoute = new SortedDictionary<string, Dictionary<string, Dictionary<string, int>>>(StringComparer.Ordinal);
-        var routeOrder = new List<string>();
-        foreach (var r in ReportFile.Results(report))
-        {
-            var cell = ReportFile.Str(r, "cell")!;
-            var parts = cell.Split('/');
-            if (parts.Length != 4) continue;
-            var route = parts[1];
-            var pc = parts[2].Split("->");
-            if (pc.Length != 2) continue;
-            var dir = directions.FirstOrDefault(d => pc[0].StartsWith(d.Item2 + "-", StringComparison.Ordinal) && pc[1].StartsWith(d.Item3 + "-", StringComparison.Ordinal)).Item1;
-            if (dir is null) continue;
-            if (!routeOrder.Contains(route)) routeOrder.Add(route);
-            var counts = (byRoute.TryGetValue(route, out var d1) ? d1 : byRoute[route] = new()).TryGetValue(dir, out var d2) ? d2 : byRoute[route][dir] = new();
-            var outcome = ReportFile.Str(r, "outcome") ?? "?";
-            counts[outcome] = counts.GetValueOrDefault(outcome) + 1;
-        }
+        var cells = ReportFile.Results(report).Select(r => (ReportFile.Str(r, "cell") ?? "", ReportFile.Str(r, "outcome") ?? "?"));
         var s = ReportFile.Summary(report);
         var sb = new StringBuilder();
         sb.AppendLine(OverviewBegin).AppendLine();
         sb.AppendLine($"The committed baseline (`reports/baseline.json`, commit `{Short(ReportFile.Str(report, "commit"))}`, {When(ReportFile.Str(report, "generated"))}): "
                       + $"**{s.Pass:N0} pass, {s.KnownFailure:N0} known failures, {s.Fail:N0} unexpected**, {s.Skipped:N0} skipped, {s.NotApplicable:N0} not applicable. "
-                      + "Each cell counts the cells of that route and direction that pass / are known failures (declared in `known-failures.json`, with the reason) / fail unexpectedly; skipped and not-applicable cells are left out.");
+                      + "Each cell counts the cells of that route, TorchSharp side and direction that pass / are known failures (declared in `known-failures.json`, with the reason) / fail unexpectedly; skipped and not-applicable cells are left out. "
+                      + "A state-dict route's TorchSharp side runs once per .NET library: PyBridge (`torchsharp-0.107+pybridge`) and this project's TorchCheckpoints (`torchsharp-0.107+torchcheckpoints`); TorchSharp → TorchSharp counts what a library reads, from either library's files.");
         sb.AppendLine();
-        sb.AppendLine("| route | " + string.Join(" | ", directions.Select(d => d.Item1)) + " |");
-        sb.AppendLine("|---|" + string.Concat(directions.Select(_ => "---|")));
-        foreach (var route in routeOrder)
-        {
-            sb.Append($"| `{route}` |");
-            foreach (var (name, _, _) in directions)
-            {
-                var c = byRoute[route].GetValueOrDefault(name);
-                int P(string o) => c?.GetValueOrDefault(o) ?? 0;
-                sb.Append(c is null || P("pass") + P("known_failure") + P("fail") == 0 ? " — |"
-                    : $" {P("pass")} / {P("known_failure")} / {(P("fail") > 0 ? $"**{P("fail")}**" : "0")} |");
-            }
-            sb.AppendLine();
-        }
+        sb.Append(LibraryTable.Markdown(cells));
         sb.AppendLine().AppendLine(OverviewEnd);
         return sb.ToString();
     }

@@ -33,6 +33,13 @@ public static class ReportHtml
         sb.AppendLine("<h1>TorchSharp ⇄ PyTorch compatibility</h1>");
         sb.AppendLine($"<p><b>{E(run.SummaryLine())}</b><br>Generated {E(run.Started.ToString("u"))}</p>");
         var overview = Overview.From(run.Results);
+        sb.AppendLine("<h2>Per .NET library</h2><p>Per route and TorchSharp side: a state-dict route's TorchSharp side runs once per .NET library, PyBridge next to TorchCheckpoints "
+                      + "(pass / known / unexpected over every case and mode; TorchSharp → TorchSharp counts what a library reads, from either library's files).</p><table><tr><th>route</th><th>TorchSharp side</th>");
+        foreach (var d in LibraryTable.Directions) sb.Append($"<th>{E(d)}</th>");
+        sb.AppendLine("</tr>");
+        foreach (var (route, side, counts) in LibraryTable.Rows(LibraryTable.Of(run.Results)))
+            sb.AppendLine($"<tr><td><code>{E(route)}</code></td><td>{E(side)}</td>" + string.Concat(counts.Select(c => $"<td>{(c.Contains("**") ? $"<b class=\"fail\">{E(c.Replace("**", ""))}</b>" : E(c))}</td>")) + "</tr>");
+        sb.AppendLine("</table>");
         sb.AppendLine("<h2>Overview</h2><p>Outcomes of every direction and load mode, per case and route. Click a cell for its table below; hover or click a cell of those tables for its message and details.</p><table><tr><th>case</th>");
         foreach (var r in overview.Routes) sb.Append($"<th>{E(r)}</th>");
         sb.AppendLine("</tr>");

@@ -39,6 +39,11 @@ public static class ReportText
         sb.AppendLine("Overview: outcomes of every case and mode, per direction and route");
         AppendTable(sb, new[] { "producer -> consumer" }.Concat(byDirection.Routes).ToArray(),
             byDirection.Rows.Select(r => new[] { r.Case }.Concat(r.Cells).ToArray()).ToList());
+        sb.AppendLine();
+        sb.AppendLine("Overview: per route and TorchSharp side (each .NET library), pass / known / FAIL of every case and mode");
+        var libraries = LibraryTable.Rows(LibraryTable.Of(run.Results));
+        AppendTable(sb, ["route", "TorchSharp side", .. LibraryTable.Directions],
+            libraries.Select(r => new[] { r.Route, r.Side }.Concat(r.Counts.Select(c => c.Replace("**", ""))).ToArray()).ToList());
         var declared = run.Results.Where(r => r.Declared is not null && r.Outcome == Outcome.KnownFailure)
             .GroupBy(r => r.Declared!).Select(g => $"  known ({g.Count()} cell{(g.Count() == 1 ? "" : "s")}): {Shorten(g.Key.Reason, 150)}\n    {g.Key.Link}");
         foreach (var d in declared) sb.AppendLine(d);
@@ -101,6 +106,9 @@ public static class ReportText
                       + "`FAIL` unexpected failure; `known` declared in known-failures.json (reason and link below); `n/a` the runtime lacks the capability; `skip` the runtime is missing.").AppendLine();
         var overview = Overview.From(run.Results);
         sb.AppendLine("## Overview").AppendLine();
+        sb.AppendLine("Per route and TorchSharp side: a state-dict route's TorchSharp side runs once per .NET library, PyBridge next to TorchCheckpoints "
+                      + "(pass / known / unexpected over every case and mode; TorchSharp → TorchSharp counts what a library reads, from either library's files).").AppendLine();
+        sb.Append(LibraryTable.Markdown(LibraryTable.Of(run.Results))).AppendLine();
         sb.AppendLine("Outcomes of every direction and load mode, per case and route.").AppendLine();
         sb.AppendLine("| case | " + string.Join(" | ", overview.Routes) + " |");
         sb.AppendLine("|---|" + string.Concat(overview.Routes.Select(_ => "---|")));

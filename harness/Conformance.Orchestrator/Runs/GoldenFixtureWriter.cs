@@ -26,7 +26,7 @@ public static class GoldenFixtureWriter
         using var pool = new WorkerPool(options.StartTimeout, options.WorkerEnvironment);
         foreach (var rt in runtimes.Where(r => r.Available && (only is null || only.Contains(r.Id))))
         foreach (var c in Catalogue.All.Where(c => c.Golden && (cases is null || cases.Contains(c.Name))))
-        foreach (var route in Catalogue.RoutesOf(c).Where(r => routes is null || routes.Count == 0 || routes.Contains(r)))
+        foreach (var route in Catalogue.RoutesOf(c).Where(r => Planner.Meets(rt, r) && (routes is null || routes.Count == 0 || routes.Contains(r))))
         {
             var dir = Path.Combine(fixturesDir, rt.Id);
             Directory.CreateDirectory(dir);

@@ -237,9 +237,9 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, FailureLedger 
         var clock = Stopwatch.StartNew();
         var reply = spec.IsCheckpoint
             ? pool.Send(consumer, Ops.ConsumeCheckpoint,
-                ProducerRequests.OnDevice(new JsonObject { ["case"] = cell.Case, ["optimizer"] = spec.Optimizer, ["mode"] = cell.Mode, ["path"] = path }, consumer), options.RequestTimeout)
+                ProducerRequests.For(new JsonObject { ["case"] = cell.Case, ["optimizer"] = spec.Optimizer, ["mode"] = cell.Mode, ["path"] = path }, consumer), options.RequestTimeout)
             : pool.Send(consumer, Ops.Consume,
-                ProducerRequests.OnDevice(new JsonObject { ["case"] = cell.Case, ["route"] = cell.Route, ["mode"] = cell.Mode, ["path"] = path }, consumer), options.RequestTimeout);
+                ProducerRequests.For(new JsonObject { ["case"] = cell.Case, ["route"] = cell.Route, ["mode"] = cell.Mode, ["path"] = path }, consumer), options.RequestTimeout);
         var seconds = produceSeconds + clock.Elapsed.TotalSeconds;
         // CUDA kernels against CPU ones: the tolerance is stated per device pair (Catalogue.ToleranceFor).
         var verdict = CellJudge.Judge(cell, spec with { Tolerance = Catalogue.ToleranceFor(spec, cell) }, expectedNode, expected, reply, path);

@@ -29,13 +29,17 @@ public static class ProducerRequests
             if (made.Result is null) { ArtifactFiles.RemovePartial(source); return made; }
             args["source"] = source;
         }
-        return pool.Send(producer, ProduceOp(spec), OnDevice(args, producer), options.RequestTimeout);
+        return pool.Send(producer, ProduceOp(spec), For(args, producer), options.RequestTimeout);
     }
 
-    /// <summary>A runtime on a device (<c>pytorch-2.11-cuda</c>) is the same worker asked to act there: <c>device</c> in its requests.</summary>
-    public static JsonObject OnDevice(JsonObject args, Runtime runtime)
+    /// <summary>
+    /// A runtime on a device (<c>pytorch-2.11-cuda</c>) is the same worker asked to act there: <c>device</c> in
+    /// its requests; one with a library (<c>torchsharp-0.107+torchcheckpoints</c>) is asked to use it: <c>library</c>.
+    /// </summary>
+    public static JsonObject For(JsonObject args, Runtime runtime)
     {
         if (Runtime.IsAccelerator(runtime.Device)) args["device"] = runtime.Device;
+        if (runtime.Library is { } library) args["library"] = library;
         return args;
     }
 

@@ -18,6 +18,26 @@ public sealed record Runtime(
     public bool Available => Launch is not null && MissingReason is null;
 
     /// <summary>
+    /// The .NET library a TorchSharp runtime reads and writes state-dict routes with (cases.json's
+    /// <c>libraries</c>), or null for TorchSharp itself and for PyTorch. Same worker, same process kind;
+    /// the id says it: <c>torchsharp-0.107+pybridge</c>, <c>torchsharp-0.107+torchcheckpoints-cuda</c>.
+    /// </summary>
+    public string? Library { get; init; }
+
+    /// <summary>This TorchSharp runtime reading and writing state dicts with <paramref name="library"/>: <c>kind-version+library[-device]</c>.</summary>
+    public Runtime WithLibrary(string library)
+    {
+        var bare = WithoutDevice(Id);
+        return this with { Id = Device == Cpu ? $"{bare}+{library}" : $"{bare}+{library}-{Device}", Library = library };
+    }
+
+    private static readonly System.Text.RegularExpressions.Regex LibrarySuffix =
+        new(@"^[a-z]+-[^+@]*\+([a-z0-9]+)", System.Text.RegularExpressions.RegexOptions.CultureInvariant);
+
+    /// <summary>The library a runtime id (or golden producer id) names: <c>torchsharp-0.107+pybridge@golden</c> → <c>pybridge</c>; none → null.</summary>
+    public static string? LibraryOf(string id) => LibrarySuffix.Match(id) is { Success: true } m ? m.Groups[1].Value : null;
+
+    /// <summary>
     /// <c>kind-major.minor</c>; a TorchSharp pre-release (NuGet SemVer, <c>0.108.0-preview.1</c>) keeps its
     /// whole version, less build metadata, so it is a runtime apart from the release it precedes and
     /// from the current one: <c>torchsharp-0.108.0-preview.1</c>.
