@@ -115,8 +115,8 @@ internal sealed class PickleWriter
     private void WriteTensor(object tensor)
     {
         var info = _backend.Describe(tensor);
-        var dtype = info.Dtype
-            ?? throw Fail($"a tensor of dtype {info.DtypeName} cannot be saved; torch.save storages exist for " +
+        var dtype = info.Dtype is { StorageClass.Length: > 0 } known ? known
+            : throw Fail($"a tensor of dtype {info.DtypeName} cannot be saved; torch.save storages exist for " +
                 string.Join(", ", TorchDtype.StorageGlobals));
         var shape = info.Shape;
         WriteGlobal("torch._utils", "_rebuild_tensor_v2");

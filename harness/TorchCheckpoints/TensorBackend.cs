@@ -26,6 +26,9 @@ public abstract class TensorBackend
     /// <paramref name="fileOffset"/>, used in place, and the address of its first byte; null to read it.</summary>
     internal virtual (object Storage, nint Address)? MapStorage(StorageRequest request, long fileOffset) => null;
 
+    /// <summary>Whether the backend makes tensors of <paramref name="dtype"/> (a safetensors file may hold dtypes torch.save has no storage for).</summary>
+    internal virtual bool Holds(TorchDtype dtype) => true;
+
     /// <summary>Whether mapped records have their CRC checked at load.</summary>
     internal virtual bool VerifyMappedCrc => true;
 

@@ -13,7 +13,8 @@ namespace TorchCheckpoints;
 /// compiled into this assembly as a resource: the package reads no file at run time, and the suite's
 /// workers and this codec cannot disagree about a dtype.
 /// </remarks>
-/// <param name="StorageClass">The class name in the pickle's persistent id, without <c>torch.</c>.</param>
+/// <param name="StorageClass">The class name in the pickle's persistent id, without <c>torch.</c>; empty for the
+/// dtypes torch.save has no storage class for (uint16, uint32, uint64, the float8s), which only safetensors files hold.</param>
 /// <param name="Name">PyTorch's name, <c>torch.float32</c>.</param>
 /// <param name="ElementSize">Bytes per element.</param>
 public sealed record TorchDtype(string StorageClass, string Name, int ElementSize)
@@ -21,8 +22,12 @@ public sealed record TorchDtype(string StorageClass, string Name, int ElementSiz
     /// <summary>libtorch's c10::ScalarType member (TorchSharp's ScalarType mirrors it): <c>Float32</c>, <c>Byte</c>.</summary>
     internal string ScalarTypeName { get; init; } = "";
 
+    /// <summary>The safetensors dtype code (<c>F32</c>, <c>BF16</c>, <c>F8_E4M3</c>), or null when the format has none (complex128).</summary>
+    internal string? SafetensorsCode { get; init; }
+
     // Before the named fields: static initializers run in textual order.
-    private static readonly IReadOnlyList<TorchDtype> Table = ReadTable();
+    private static readonly IReadOnlyList<TorchDtype> Every = ReadTable();
+    private static readonly IReadOnlyList<TorchDtype> Table = Every.Where(d => d.StorageClass.Length > 0).ToList();
 
     /// <summary><c>torch.float32</c>, saved as <c>torch.FloatStorage</c>.</summary>
     public static readonly TorchDtype Float32 = Named("float32");
@@ -49,6 +54,17 @@ public sealed record TorchDtype(string StorageClass, string Name, int ElementSiz
     /// <summary><c>torch.complex128</c>, saved as <c>torch.ComplexDoubleStorage</c>.</summary>
     public static readonly TorchDtype Complex128 = Named("complex128");
 
+    /// <summary><c>torch.uint16</c> (torch 2.3 and later): no storage class, so torch.save files never hold it here; safetensors' <c>U16</c>.</summary>
+    public static readonly TorchDtype UInt16 = AnyNamed("uint16");
+    /// <summary><c>torch.uint32</c> (torch 2.3 and later): safetensors' <c>U32</c> only.</summary>
+    public static readonly TorchDtype UInt32 = AnyNamed("uint32");
+    /// <summary><c>torch.uint64</c> (torch 2.3 and later): safetensors' <c>U64</c> only.</summary>
+    public static readonly TorchDtype UInt64 = AnyNamed("uint64");
+    /// <summary><c>torch.float8_e4m3fn</c> (torch 2.1 and later): safetensors' <c>F8_E4M3</c> only.</summary>
+    public static readonly TorchDtype Float8E4M3Fn = AnyNamed("float8_e4m3fn");
+    /// <summary><c>torch.float8_e5m2</c> (torch 2.1 and later): safetensors' <c>F8_E5M2</c> only.</summary>
+    public static readonly TorchDtype Float8E5M2 = AnyNamed("float8_e5m2");
+
     /// <summary>Every dtype the codec reads and writes: those with a storage class, in the table's order.</summary>
     public static IReadOnlyList<TorchDtype> All { get; } = Table;
 
@@ -65,10 +81,16 @@ public sealed record TorchDtype(string StorageClass, string Name, int ElementSiz
     /// <summary>PyTorch's name, <c>torch.float32</c>.</summary>
     public override string ToString() => Name;
 
+    /// <summary>Every dtype of the table, those without a storage class (empty <see cref="StorageClass"/>) included: what safetensors files hold.</summary>
+    internal static IReadOnlyList<TorchDtype> WithSafetensors => Every;
+
+    private static TorchDtype AnyNamed(string name) =>
+        Every.FirstOrDefault(d => d.Name == "torch." + name) ?? throw new InvalidDataException($"the embedded dtype table has no {name}");
+
     private static TorchDtype Named(string name) =>
         Table.FirstOrDefault(d => d.Name == "torch." + name) ?? throw new InvalidDataException($"the embedded dtype table has no {name} with a storage class");
 
-    /// <summary>The embedded dtypes.json: its entries that torch.save stores through a typed-storage class.</summary>
+    /// <summary>The embedded dtypes.json, every entry; those torch.save has no typed-storage class for get an empty <see cref="StorageClass"/>.</summary>
     private static IReadOnlyList<TorchDtype> ReadTable()
     {
         using var stream = typeof(TorchDtype).Assembly.GetManifestResourceStream("TorchCheckpoints.dtypes.json")
@@ -77,10 +99,10 @@ public sealed record TorchDtype(string StorageClass, string Name, int ElementSiz
         var table = new List<TorchDtype>();
         foreach (var d in doc.RootElement.GetProperty("dtypes").EnumerateArray())
         {
-            if (d.GetProperty("storage_class").ValueKind == JsonValueKind.Null) continue;
-            table.Add(new TorchDtype(d.GetProperty("storage_class").GetString()!, d.GetProperty("torch").GetString()!, d.GetProperty("element_size").GetInt32())
+            table.Add(new TorchDtype(d.GetProperty("storage_class").GetString() ?? "", d.GetProperty("torch").GetString()!, d.GetProperty("element_size").GetInt32())
             {
                 ScalarTypeName = d.GetProperty("scalar_type").GetString()!,
+                SafetensorsCode = d.GetProperty("safetensors").GetString(),
             });
         }
         return table;

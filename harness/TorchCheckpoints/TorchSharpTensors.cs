@@ -36,12 +36,19 @@ public sealed class TorchSharpTensors : TensorBackend
         if (NativeError.Value is { } cause) throw new TorchSharpUnavailableException(cause);
     }
 
-    // The dtype table's c10::ScalarType member names, which TorchSharp's ScalarType mirrors.
+    // The dtype table's c10::ScalarType member names, which TorchSharp's ScalarType mirrors: every
+    // dtype with a storage class, and those safetensors adds where this TorchSharp has them.
     private static readonly (TorchDtype Dtype, ScalarType Type)[] Types =
-        TorchDtype.All.Select(d => (d, Enum.Parse<ScalarType>(d.ScalarTypeName))).ToArray();
+        TorchDtype.WithSafetensors.Where(d => TorchDtype.All.Contains(d) || Enum.IsDefined(typeof(ScalarType), d.ScalarTypeName))
+            .Select(d => (d, Enum.Parse<ScalarType>(d.ScalarTypeName))).ToArray();
 
-    /// <summary>TorchSharp's scalar type for a checkpoint dtype.</summary>
-    public static ScalarType ToScalarType(TorchDtype dtype) => Types.First(t => t.Dtype == dtype).Type;
+    /// <summary>TorchSharp's scalar type for a checkpoint dtype; <see cref="NotSupportedException"/> when this TorchSharp has none.</summary>
+    public static ScalarType ToScalarType(TorchDtype dtype) =>
+        Types.FirstOrDefault(t => t.Dtype == dtype) is { Dtype: not null } found ? found.Type
+            : throw new NotSupportedException($"this TorchSharp has no scalar type for {dtype.Name}");
+
+    /// <inheritdoc/>
+    internal override bool Holds(TorchDtype dtype) => Types.Any(t => t.Dtype == dtype);
 
     /// <summary>The checkpoint dtype of a TorchSharp scalar type, or null when torch.save has no storage class for it.</summary>
     public static TorchDtype? FromScalarType(ScalarType type) => Types.FirstOrDefault(t => t.Type == type).Dtype;
