@@ -96,18 +96,21 @@ internal static class LegacyCheckpoint
                 probe = Read(path, buffer, backend, limits, out needed);
                 break;
             }
-            catch (CheckpointFormatException) when (needed is { } n && size < cap && n > size)
+            catch (CheckpointFormatException e) when (e is not CheckpointLimitException)
             {
-                size = Math.Min(cap, Math.Max(n, size * 4));
-            }
-            catch (CheckpointFormatException e) when (needed is { } n && n > size && cap < length)
-            {
-                throw new CheckpointLimitException(path, PickleName, nameof(CheckpointLimits.MaxPickleBytes), limits.MaxPickleBytes, n,
-                    $"the pickles at the start of the legacy file (at least; {e.Message})");
-            }
-            catch (CheckpointFormatException e) when (needed is not null)
-            {
-                throw new CheckpointFormatException(path, e.Entry, $"is truncated: the file ({length:N0} bytes) ends inside its pickles. {e.Message}", e);
+                // (needed is set once the pickles' readers have unwound, so it is looked at here, not in a filter)
+                if (needed is not { } n || n <= size)
+                    throw;
+                if (size < cap)
+                {
+                    size = Math.Min(cap, Math.Max(n, size * 4));
+                    continue;
+                }
+                var detail = e.Message.StartsWith(path + ": ", StringComparison.Ordinal) ? e.Message[(path.Length + 2)..] : e.Message;
+                if (cap < length)
+                    throw new CheckpointLimitException(path, e.Entry, nameof(CheckpointLimits.MaxPickleBytes), limits.MaxPickleBytes, n,
+                        $"the pickles at the start of the legacy file (at least; {detail})");
+                throw new CheckpointFormatException(path, e.Entry, $"is truncated: the file ({length:N0} bytes) ends inside its pickles; {detail}", e);
             }
         }
 
