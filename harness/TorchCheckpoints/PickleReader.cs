@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Numerics;
 using System.Text;
 
 namespace TorchCheckpoints;
@@ -12,8 +13,27 @@ namespace TorchCheckpoints;
 /// </summary>
 internal sealed class PickleReader
 {
-    /// <summary>Loads the storage in record <c>data/&lt;key&gt;</c>, checked against the declared element count.</summary>
-    public delegate object StorageLoader(string key, TorchDtype dtype, long elementCount, string location);
+    /// <summary>Loads the storage in record <c>data/&lt;key&gt;</c>, checked against the declared element count
+    /// (null only under <see cref="Mode.Probe"/>, where nothing is loaded).</summary>
+    public delegate object? StorageLoader(string key, TorchDtype dtype, long elementCount, string location);
+
+    /// <summary>Which pickle of which format is read.</summary>
+    internal enum Mode
+    {
+        /// <summary>A zip checkpoint's data.pkl: persistent ids of 5 fields.</summary>
+        Zip,
+
+        /// <summary>The main pickle of a legacy (torch &lt; 1.6) file: persistent ids of 6 fields, the last a storage view or None.</summary>
+        Legacy,
+
+        /// <summary>A legacy main pickle read only to learn its storages (key, dtype, count) and where it ends: nothing
+        /// is loaded, tensors stay placeholders, and nothing is refused for want of data.</summary>
+        Probe,
+
+        /// <summary>One of a legacy file's small pickles (magic number, protocol version, sys_info, storage keys):
+        /// no persistent ids; integers of any size (the magic number has 10 bytes) come as <see cref="BigInteger"/>.</summary>
+        Header,
+    }
 
     private const string OrderedDict = "collections.OrderedDict";
     private const string RebuildTensor = "torch._utils._rebuild_tensor_v2";
@@ -38,6 +58,7 @@ internal sealed class PickleReader
     private readonly Action<object>? _fillNow;
     private readonly TensorBackend _backend;
     private readonly CheckpointLimits _limits;
+    private readonly Mode _mode;
     private readonly List<object?> _stack = new();
     private readonly List<int> _marks = new();
     private readonly Dictionary<long, object?> _memo = new();
@@ -56,8 +77,10 @@ internal sealed class PickleReader
     private byte _opcode;
 
     public PickleReader(byte[] data, string path, string entry, TensorBackend backend, CheckpointLimits limits, StorageLoader loadStorage, Action? parsed = null,
-        Action<object>? fillNow = null)
+        Action<object>? fillNow = null, int start = 0, Mode mode = Mode.Zip)
     {
+        _mode = mode;
+        _position = start;
         _parsed = parsed;
         _fillNow = fillNow;
         _backend = backend;
@@ -65,9 +88,16 @@ internal sealed class PickleReader
         _data = data;
         _path = path;
         _entry = entry;
-        _recordPrefix = entry[..entry.LastIndexOf('/')] + "/data/";
+        _recordPrefix = entry.Contains('/') ? entry[..entry.LastIndexOf('/')] + "/data/" : "";
         _loadStorage = loadStorage;
     }
+
+    /// <summary>Where the pickle's STOP ended it (the offset of the next byte), once <see cref="Load"/> has returned.</summary>
+    public int End => _position;
+
+    /// <summary>How many bytes of the buffer a failed read needed: set when the pickle ran past the end of
+    /// the buffer, so that a caller holding only part of a file can read more and try again.</summary>
+    public long? Needed { get; private set; }
 
     /// <summary>A global named by the pickle, held until REDUCE or a persistent id uses it.</summary>
     private sealed record Global(string Module, string Name)
@@ -76,8 +106,15 @@ internal sealed class PickleReader
     }
 
     /// <summary>A loaded record: the 1-D tensor over it, and what it was loaded as. <see cref="Data"/> is
-    /// null for a storage on the meta device, whose record is not read.</summary>
-    private sealed record Storage(string Key, TorchDtype Dtype, long ElementCount, object? Data, string Location);
+    /// null for a storage on the meta device, whose record is not read (and under <see cref="Mode.Probe"/>).
+    /// A legacy storage view is <see cref="ElementCount"/> elements of its root <see cref="ViewOf"/>'s
+    /// <see cref="Data"/>, from element <see cref="Offset"/>.</summary>
+    private sealed record Storage(string Key, TorchDtype Dtype, long ElementCount, object? Data, string Location)
+    {
+        public long Offset { get; init; }
+
+        public string? ViewOf { get; init; }
+    }
 
     /// <summary>A tensor torch.load would give but this reader cannot: refused, naming the dict key,
     /// as soon as it is put in a dict (or, anywhere else, when the pickle ends).</summary>
@@ -99,7 +136,7 @@ internal sealed class PickleReader
         {
             foreach (var storage in _storages.Values)
             {
-                if (storage.Data is not null)
+                if (storage.Data is not null && storage.ViewOf is null)
                     _backend.ReleaseStorage(storage.Data);
             }
             if (!succeeded)
@@ -216,7 +253,7 @@ internal sealed class PickleReader
                     Push((long)BinaryPrimitives.ReadUInt16LittleEndian(Read(2)));
                     break;
                 case 0x8a: // LONG1
-                    Push(ReadLong1());
+                    Push(_mode == Mode.Header ? ReadBigLong1() : ReadLong1());
                     break;
                 case (byte)'G': // BINFLOAT
                     Push(BinaryPrimitives.ReadDoubleBigEndian(Read(8)));
@@ -369,14 +406,14 @@ internal sealed class PickleReader
             throw Fail($"the tensor of shape {shape} over storage '{storage.Key}' is too large to address");
         }
         if (needed > present * elementSize)
-            throw Fail($"storage '{storage.Key}' (record {_recordPrefix}{storage.Key}) has {present * elementSize} bytes, but a tensor of shape {shape} " +
+            throw Fail($"storage '{storage.Key}' ({RecordOf(storage)}) has {present * elementSize} bytes, but a tensor of shape {shape} " +
                 $"and dtype {storage.Dtype.Name} (storage offset {offset}, stride [{string.Join(", ", stride)}]) needs {needed} bytes");
 
         var (conj, neg) = args.Count == 7 ? Bits(args[6], storage) : (false, false);
         if (storage.Data is null)
             return new Unreadable($"is a tensor of shape {shape} and dtype {storage.Dtype.Name} on the 'meta' device (storage '{storage.Key}'): " +
                 "torch.load gives it no data, which this reader cannot represent, so the file is refused");
-        var layout = new TensorLayout(storage.Dtype, offset, size, stride, requiresGrad);
+        var layout = new TensorLayout(storage.Dtype, storage.Offset + offset, size, stride, requiresGrad);
         var view = _backend.CreateTensor(storage.Data, layout);
         _views.Add(view);
         if (!conj && !neg)
@@ -461,28 +498,65 @@ internal sealed class PickleReader
 
     /// <summary>('storage', torch.XStorage, key, location, numel): the record <c>data/key</c>, loaded
     /// once per key onto the CPU whatever the location says, except 'meta', which is not read (torch
-    /// gives its tensors no data; they are refused where they are used).</summary>
+    /// gives its tensors no data; they are refused where they are used). A legacy file's ids have a
+    /// sixth field, view_metadata: None, or (view_key, offset, size) naming a view of the storage
+    /// (in elements), which torch.load keeps by view_key as it keeps storages by key.</summary>
     private Storage PersistentLoad(PyTuple id)
     {
-        if (id.Count != 5 || id[0] is not "storage" || id[1] is not Global { Module: "torch" } storageClass
+        if (_mode == Mode.Header)
+            throw Fail($"persistent id {Describe(id)} in a pickle where torch.save writes none");
+        bool legacy = _mode != Mode.Zip;
+        if (legacy && id.Count > 0 && id[0] is "module")
+            throw Fail($"persistent id {Describe(id)}: the class and source code of a pickled nn.Module (a whole model saved by torch < 1.6), " +
+                "which torch.load(weights_only=True) refuses too; save model.state_dict() instead");
+        int fields = legacy ? 6 : 5;
+        var shape = legacy ? "('storage', torch.<Type>Storage, key, location, numel, view_metadata)" : "('storage', torch.<Type>Storage, key, location, numel)";
+        if (id.Count != fields || id[0] is not "storage" || id[1] is not Global { Module: "torch" } storageClass
             || TorchDtype.FromStorageClass(storageClass.Name) is not { } dtype || id[2] is not string key
             || id[3] is not string location || id[4] is not long numel)
-            throw Fail($"persistent id {Describe(id)} is not ('storage', torch.<Type>Storage, key, location, numel)");
+            throw Fail($"persistent id {Describe(id)} is not {shape}");
         if (numel < 0)
             throw Fail($"storage '{key}' declares {numel} elements");
-        if (_storages.TryGetValue(key, out var cached))
+        if (_storages.TryGetValue(key, out var root))
         {
-            if (cached.Dtype != dtype || cached.ElementCount != numel)
-                throw Fail($"storage '{key}' is used both as {cached.ElementCount} x {cached.Dtype.Name} and as {numel} x {dtype.Name}");
-            return cached;
+            if (root.ViewOf is not null)
+                throw Fail($"storage '{key}' is used both as a view of storage '{root.ViewOf}' and as a storage of its own");
+            if (root.Dtype != dtype || root.ElementCount != numel)
+                throw Fail($"storage '{key}' is used both as {root.ElementCount} x {root.Dtype.Name} and as {numel} x {dtype.Name}");
         }
-        // torch.load puts a storage tagged 'meta' on the meta device, whatever its record holds.
-        var storage = new Storage(key, dtype, numel, location == "meta" ? null : _loadStorage(key, dtype, numel, location), location);
-        if (storage.Data is not null)
-            _storageBytes += numel * dtype.ElementSize;
-        _storages.Add(key, storage);
+        else
+        {
+            // torch.load puts a storage tagged 'meta' on the meta device, whatever its record holds.
+            var data = _mode == Mode.Probe || location != "meta" ? _loadStorage(key, dtype, numel, location) : null;
+            root = new Storage(key, dtype, numel, data, location);
+            if (root.Data is not null)
+                _storageBytes += numel * dtype.ElementSize;
+            _storages.Add(key, root);
+        }
+        if (!legacy || id[5] is null)
+            return root;
+        if (id[5] is not PyTuple { Count: 3 } view || view[0] is not string viewKey || view[1] is not long viewOffset || view[2] is not long viewSize)
+            throw Fail($"the view_metadata of storage '{key}' is {TypeName(id[5])}{(id[5] is PyTuple t ? " " + Describe(t) : "")}, not None or (view_key, offset, size)");
+        if (viewOffset < 0 || viewSize < 0 || viewOffset > numel - viewSize)
+            throw Fail($"storage '{key}' ({numel} x {dtype.Name}) is viewed as '{viewKey}' from element {viewOffset} for {viewSize} elements, past its end");
+        if (_storages.TryGetValue(viewKey, out var known))
+        {
+            // torch.load gives the object it already holds under that key; one that is not this view of this storage is refused.
+            if (!ReferenceEquals(known, root) && (known.ViewOf != key || known.Offset != root.Offset + viewOffset || known.ElementCount != viewSize || known.Dtype != dtype))
+                throw Fail($"storage view '{viewKey}' is declared twice, differently (as a view of storage '{key}' from element {viewOffset} for {viewSize} elements, " +
+                    $"and before as {(known.ViewOf is null ? "a storage of its own" : $"a view of storage '{known.ViewOf}' from element {known.Offset} for {known.ElementCount} elements")})");
+            return known;
+        }
+        var storage = new Storage(viewKey, dtype, viewSize, root.Data, location) { Offset = root.Offset + viewOffset, ViewOf = key };
+        _storages.Add(viewKey, storage);
         return storage;
     }
+
+    /// <summary>Where a storage's bytes are, for messages.</summary>
+    private string RecordOf(Storage storage) =>
+        storage.ViewOf is not null ? $"a view of storage '{storage.ViewOf}' from element {storage.Offset}"
+        : _mode == Mode.Zip ? $"record {_recordPrefix}{storage.Key}"
+        : "a storage record of the legacy file";
 
     private void SetItems(PyDict dict, List<object?> items)
     {
@@ -493,7 +567,7 @@ internal sealed class PickleReader
         {
             if (items[i] is not (string or long))
                 throw Fail($"a dict key is {TypeName(items[i])}; only str and int keys are read");
-            if (items[i + 1] is Unreadable unreadable)
+            if (items[i + 1] is Unreadable unreadable && _mode != Mode.Probe)
                 throw Fail($"key {(items[i] is string s ? $"'{s}'" : items[i])} {unreadable.Reason}");
             dict[items[i]!] = items[i + 1];
             Place(dict, items[i + 1]);
@@ -578,7 +652,7 @@ internal sealed class PickleReader
             var (value, depth) = pending.Pop();
             if (depth > _limits.MaxPickleDepth)
                 throw Limit(nameof(CheckpointLimits.MaxPickleDepth), _limits.MaxPickleDepth, depth, "containers nested in containers");
-            if (value is Unreadable unreadable)
+            if (value is Unreadable unreadable && _mode != Mode.Probe)
                 throw Fail($"a tensor in the result {unreadable.Reason}");
             if (value is Global or Storage)
                 throw Fail($"the result contains {TypeName(value)} as a value, which the value model cannot hold");
@@ -617,6 +691,9 @@ internal sealed class PickleReader
         return unused is 0 or 64 ? value : (value << unused) >> unused; // sign-extend two's complement
     }
 
+    /// <summary>LONG1 of any length, as a Python int: a legacy file's magic number has 10 bytes.</summary>
+    private BigInteger ReadBigLong1() => new(Read(ReadByte()), isUnsigned: false, isBigEndian: false);
+
     private string DecodeUtf8(ReadOnlySpan<byte> bytes)
     {
         try
@@ -633,7 +710,10 @@ internal sealed class PickleReader
     {
         int end = Array.IndexOf(_data, (byte)'\n', _position);
         if (end < 0)
+        {
+            Needed = (long)_data.Length + 1;
             throw Fail("the pickle ends inside a GLOBAL name");
+        }
         var line = Encoding.UTF8.GetString(_data, _position, end - _position);
         _position = end + 1;
         return line;
@@ -644,7 +724,10 @@ internal sealed class PickleReader
     private ReadOnlySpan<byte> Read(ulong count)
     {
         if (count > (ulong)(_data.Length - _position))
+        {
+            Needed = (long)Math.Min((ulong)_position + count, long.MaxValue);
             throw Fail($"the pickle ends early: {count} bytes are needed at offset {_position}, {_data.Length - _position} are left");
+        }
         var span = _data.AsSpan(_position, (int)count);
         _position += (int)count;
         return span;

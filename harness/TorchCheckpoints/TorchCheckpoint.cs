@@ -7,7 +7,8 @@ namespace TorchCheckpoints;
 /// <summary>
 /// Reads and writes PyTorch's torch.save format (torch >= 1.6: a zip holding <c>data.pkl</c>, a
 /// pickle, and one record per tensor storage), so that .NET exchanges checkpoints with PyTorch
-/// without Python. Values follow the model in PyValues.cs: dicts are <see cref="PyDict"/>, tuples
+/// without Python. Also reads the legacy format of torch &lt; 1.6 (<c>_use_new_zipfile_serialization=False</c>:
+/// pickles followed by the raw storages), as torch.load does; it always writes the zip format. Values follow the model in PyValues.cs: dicts are <see cref="PyDict"/>, tuples
 /// <see cref="PyTuple"/>, lists <c>List&lt;object?&gt;</c>, tensors the backend's (TorchSharp's by default).
 /// </summary>
 /// <example>
@@ -73,6 +74,8 @@ public static class TorchCheckpoint
         limits ??= CheckpointLimits.Default;
         if (!BitConverter.IsLittleEndian)
             throw new CheckpointFormatException(path, null, "this reader needs a little-endian machine");
+        if (LegacyCheckpoint.TryLoad(path, backend, limits, out var legacy))
+            return legacy;
         using var zip = ZipReader.Open(path, limits);
         CheckRecordNameCase(zip);
         var pickles = zip.Entries.Where(IsDataPickle).ToList();
@@ -161,7 +164,7 @@ public static class TorchCheckpoint
         string.Concat(text.Select(c => c is >= ' ' and < '\x7f' ? c.ToString() : $"\\x{(int)c:x2}"));
 
     /// <summary>A record whose bytes are read after the pickle (allocated or mapped up front).</summary>
-    private sealed class Pending(ZipReader.Entry entry, object storage, nint address, bool mapped)
+    internal sealed class Pending(ZipReader.Entry entry, object storage, nint address, bool mapped)
     {
         public ZipReader.Entry Entry { get; } = entry;
         public object Storage { get; } = storage;
@@ -231,6 +234,15 @@ public static class TorchCheckpoint
         if (entry.Size != declared)
             throw new CheckpointFormatException(zip.Path, name,
                 $"record '{name}' has {entry.Size:N0} bytes, but data.pkl declares storage '{key}' as {numel:N0} x {dtype.Name} ({dtype.ElementSize} bytes each) = {declared:N0} bytes");
+        return ReadRecord(zip, backend, limits, entry, key, dtype, numel, location, ref tensorBytes, pending);
+    }
+
+    /// <summary>Reads (or maps, or allocates for <see cref="Fill"/>) a storage record whose size has been checked
+    /// against the pickle and the file, within <see cref="CheckpointLimits.MaxTensorBytes"/>: a zip entry or a legacy file's record.</summary>
+    internal static object ReadRecord(ZipReader zip, TensorBackend backend, CheckpointLimits limits, ZipReader.Entry entry,
+        string key, TorchDtype dtype, long numel, string location, ref long tensorBytes, List<Pending> pending)
+    {
+        var name = entry.Name;
         if (entry.Size > limits.MaxTensorBytes - tensorBytes)
             throw new CheckpointLimitException(zip.Path, name, nameof(CheckpointLimits.MaxTensorBytes), limits.MaxTensorBytes,
                 tensorBytes + entry.Size, $"storage '{key}' and the ones before it");
@@ -265,12 +277,12 @@ public static class TorchCheckpoint
 
     /// <summary>Reads the records whose memory was allocated up front (or checks the CRCs of the
     /// ones mapped in place), on all cores.</summary>
-    private static void Fill(ZipReader zip, List<Pending> pending, bool verifyMapped) =>
+    internal static void Fill(ZipReader zip, List<Pending> pending, bool verifyMapped) =>
         Segments.ForEach(pending.Where(p => !p.Done).ToList(), record => Read(zip, record, verifyMapped));
 
     /// <summary>Reads one pending record now: a tensor whose values must be known while the pickle is
     /// read (conj and neg bits are resolved over them).</summary>
-    private static void FillNow(ZipReader zip, List<Pending> pending, object storage, bool verifyMapped)
+    internal static void FillNow(ZipReader zip, List<Pending> pending, object storage, bool verifyMapped)
     {
         if (pending.FirstOrDefault(p => ReferenceEquals(p.Storage, storage)) is { Done: false } record)
             Read(zip, record, verifyMapped);

@@ -27,6 +27,9 @@ internal sealed class ZipReader : IDisposable
 
         /// <summary>Whether its CRC-32 has been checked (or, for a mapped record, its check waived by the caller).</summary>
         public bool Verified { get; set; }
+
+        /// <summary>Whether <see cref="Crc"/> is the record's CRC-32; false for a legacy file's storage records, which have none.</summary>
+        public bool HasCrc { get; init; } = true;
     }
 
     private const uint LocalHeaderSignature = 0x04034b50;
@@ -45,13 +48,10 @@ internal sealed class ZipReader : IDisposable
     /// <summary>Deflate's largest expansion: a 258-byte match coded in 2 bits, about 1032 to 1.</summary>
     internal const long MaxDeflateRatio = 1032;
 
-    /// <summary>How torch.save files before 1.6 begin: pickle PROTO 2, then LONG1 of torch's magic number.</summary>
-    private static readonly byte[] LegacyMagic = { 0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19 };
-
     private readonly SafeFileHandle _file;
     private readonly Dictionary<string, Entry> _byName;
 
-    private ZipReader(string path, SafeFileHandle file, long length, List<Entry> entries)
+    private ZipReader(string path, SafeFileHandle file, long length, List<Entry> entries, bool zip = true)
     {
         Path = path;
         _file = file;
@@ -64,6 +64,11 @@ internal sealed class ZipReader : IDisposable
         var byFolded = new Dictionary<string, Entry>(StringComparer.Ordinal);
         foreach (var entry in entries)
         {
+            if (!zip)
+            {
+                _byName.Add(entry.Name, entry);
+                continue;
+            }
             if (!_byName.TryAdd(entry.Name, entry))
                 throw new CheckpointFormatException(path, entry.Name,
                     $"holds the entry '{entry.Name}' twice; readers disagree on which copy counts (torch.load takes one, other zip readers the other), so the file is refused");
@@ -114,6 +119,12 @@ internal sealed class ZipReader : IDisposable
             throw;
         }
     }
+
+    /// <summary>A legacy (torch &lt; 1.6) file's storage records, already laid out and checked against the
+    /// file, read through the same entry readers as a zip's stored entries (without CRCs: the format has none).
+    /// Takes <paramref name="file"/> over.</summary>
+    internal static ZipReader OverRecords(string path, SafeFileHandle file, long length, List<Entry> records) =>
+        new(path, file, length, records, zip: false);
 
     public Entry? Find(string name) => _byName.GetValueOrDefault(name);
 
@@ -218,23 +229,27 @@ internal sealed class ZipReader : IDisposable
         return ParseDirectory(path, file, limits, count, directorySize, directoryOffset, endOffset);
     }
 
-    /// <summary>Refuses what is not a zip archive by its first bytes: empty, the legacy torch.save format, anything else, each said so.</summary>
+    /// <summary>Refuses what is not a zip archive by its first bytes: empty, a tar archive (torch.save's first format), anything else, each said so.</summary>
     private static void RequireZipStart(string path, SafeFileHandle file)
     {
-        Span<byte> head = stackalloc byte[16];
+        Span<byte> head = stackalloc byte[512];
         int headLength = RandomAccess.Read(file, head, 0);
         head = head[..headLength];
         if (headLength == 0)
             throw new CheckpointFormatException(path, null, "is empty (0 bytes), not a torch.save checkpoint");
         if (headLength < 4 || BinaryPrimitives.ReadUInt32LittleEndian(head) != LocalHeaderSignature)
         {
-            var shown = string.Join(" ", head.ToArray().Select(b => b.ToString("x2", CultureInfo.InvariantCulture)));
-            if (head.StartsWith(LegacyMagic))
+            var shown = string.Join(" ", head[..Math.Min(headLength, 16)].ToArray().Select(b => b.ToString("x2", CultureInfo.InvariantCulture)));
+            // torch.load still tries tarfile first: the format of torch.save's first releases (entries sys_info,
+            // pickle, storages, tensors). The legacy pickle format (torch < 1.6) never reaches here (LegacyCheckpoint).
+            if (headLength >= 262 && head.Slice(257, 5).SequenceEqual("ustar"u8))
                 throw new CheckpointFormatException(path, null,
-                    $"is in the legacy torch.save format of torch < 1.6 (a bare pickle; first bytes {shown}), which is not supported; " +
-                    "re-save it with a current torch (torch.save(torch.load(f), f)) to get the zip format");
+                    "is a tar archive: the tar-based torch.save format of the earliest torch releases, which is not read " +
+                    "(the zip format of torch >= 1.6 and the legacy pickle format of torch < 1.6 are); " +
+                    "re-save it with torch (torch.save(torch.load(path), new_path)) to get the zip format");
             throw new CheckpointFormatException(path, null,
-                $"is not a zip archive, so not a torch.save (>= 1.6) checkpoint: its first bytes are {shown}, a zip starts with 50 4b 03 04");
+                $"is not a zip archive, so not a torch.save (>= 1.6) checkpoint, nor a legacy one (torch < 1.6: a pickle of torch's magic number, 80 02 8a 0a 6c fc 9c 46 ...): " +
+                $"its first bytes are {shown}, a zip starts with 50 4b 03 04");
         }
     }
 
@@ -504,7 +519,7 @@ internal sealed class ZipReader : IDisposable
                     throw _zip.Fail(_entry.Name, $"entry '{_entry.Name}' is corrupted: it inflates to more than the {_entry.Size} bytes the directory says");
             }
             uint crc = _wholeCrc ?? _crc.GetCurrentHashAsUInt32();
-            if (crc != _entry.Crc)
+            if (_entry.HasCrc && crc != _entry.Crc)
                 throw _zip.Fail(_entry.Name, $"entry '{_entry.Name}' is corrupted: its CRC-32 is {crc:x8} but the zip directory says {_entry.Crc:x8}");
             _entry.Verified = true;
         }
