@@ -48,27 +48,27 @@ internal sealed class MappedTensors : TensorBackend, IDisposable
     internal override bool VerifyMappedCrc => _verifyCrc;
 
     /// <summary>A record that cannot be mapped (deflated, unaligned, empty) is read into memory.</summary>
-    public override object ReadStorage(StorageRequest request, RecordReader record) => TorchSharpTensors.Instance.ReadStorage(request, record);
+    internal override object ReadStorage(StorageRequest request, RecordReader record) => TorchSharpTensors.Instance.ReadStorage(request, record);
 
-    public override object CreateTensor(object storage, TensorLayout layout) => TorchSharpTensors.Instance.CreateTensor(storage, layout);
+    internal override object CreateTensor(object storage, TensorLayout layout) => TorchSharpTensors.Instance.CreateTensor(storage, layout);
 
-    public override object AsParameter(object tensor, bool requiresGrad) => TorchSharpTensors.Instance.AsParameter(tensor, requiresGrad);
+    internal override object AsParameter(object tensor, bool requiresGrad) => TorchSharpTensors.Instance.AsParameter(tensor, requiresGrad);
 
     /// <summary>A conj or neg tensor is resolved into memory of its own: the mapping is private but shared by every view of the record.</summary>
-    public override byte[] ContiguousBytes(object tensor) => TorchSharpTensors.Instance.ContiguousBytes(tensor);
+    internal override byte[] ContiguousBytes(object tensor) => TorchSharpTensors.Instance.ContiguousBytes(tensor);
 
-    public override object FromContiguousBytes(TorchDtype dtype, long[] shape, byte[] bytes, bool requiresGrad) =>
+    internal override object FromContiguousBytes(TorchDtype dtype, long[] shape, byte[] bytes, bool requiresGrad) =>
         TorchSharpTensors.Instance.FromContiguousBytes(dtype, shape, bytes, requiresGrad);
 
-    public override void ReleaseStorage(object storage) => TorchSharpTensors.Instance.ReleaseStorage(storage);
+    internal override void ReleaseStorage(object storage) => TorchSharpTensors.Instance.ReleaseStorage(storage);
 
-    public override void ReleaseTensor(object tensor) => TorchSharpTensors.Instance.ReleaseTensor(tensor);
+    internal override void ReleaseTensor(object tensor) => TorchSharpTensors.Instance.ReleaseTensor(tensor);
 
-    public override bool IsTensor(object value) => TorchSharpTensors.Instance.IsTensor(value);
+    internal override bool IsTensor(object value) => TorchSharpTensors.Instance.IsTensor(value);
 
-    public override TensorInfo Describe(object tensor) => TorchSharpTensors.Instance.Describe(tensor);
+    internal override TensorInfo Describe(object tensor) => TorchSharpTensors.Instance.Describe(tensor);
 
-    public override void WriteContiguous(object tensor, RecordWriter destination) => TorchSharpTensors.Instance.WriteContiguous(tensor, destination);
+    internal override void WriteContiguous(object tensor, RecordWriter destination) => TorchSharpTensors.Instance.WriteContiguous(tensor, destination);
 
     public void Dispose()
     {

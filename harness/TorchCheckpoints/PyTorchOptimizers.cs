@@ -217,7 +217,7 @@ public static class PyTorchOptimizers
     private static PyTuple Pair(double? a, double? b) => new([a, b]);
 
     /// <summary>A number from a checkpoint (an int, a float, a bool or a one-element tensor) as a double.</summary>
-    public static double ToDouble(object? v, string what) => v switch
+    internal static double ToDouble(object? v, string what) => v switch
     {
         double d => d,
         long l => l,
@@ -227,7 +227,7 @@ public static class PyTorchOptimizers
     };
 
     /// <summary>A value in a message: a tensor by dtype and shape.</summary>
-    public static string Describe(object? v) => v switch
+    internal static string Describe(object? v) => v switch
     {
         null => "None",
         Tensor t => $"tensor {t.dtype} [{string.Join(", ", t.shape)}]",

@@ -14,7 +14,7 @@ public sealed class RawTensors : TensorBackend
     public static RawTensors Instance { get; } = new();
 
     /// <inheritdoc/>
-    public override object ReadStorage(StorageRequest request, RecordReader record)
+    internal override object ReadStorage(StorageRequest request, RecordReader record)
     {
         if (request.ByteCount > Array.MaxLength)
             throw new CheckpointLimitException("", request.Entry, "Array.MaxLength", Array.MaxLength, request.ByteCount,
@@ -29,7 +29,7 @@ public sealed class RawTensors : TensorBackend
     }
 
     /// <inheritdoc/>
-    public override unsafe (object Storage, nint Address)? AllocateStorage(StorageRequest request)
+    internal override unsafe (object Storage, nint Address)? AllocateStorage(StorageRequest request)
     {
         if (request.ByteCount > Array.MaxLength)
             throw new CheckpointLimitException("", request.Entry, "Array.MaxLength", Array.MaxLength, request.ByteCount,
@@ -39,35 +39,35 @@ public sealed class RawTensors : TensorBackend
     }
 
     /// <inheritdoc/>
-    public override object CreateTensor(object storage, TensorLayout layout) =>
+    internal override object CreateTensor(object storage, TensorLayout layout) =>
         new RawTensor((RawStorage)storage, layout.StorageOffset, layout.Shape, layout.Stride, layout.RequiresGrad);
 
     /// <inheritdoc/>
-    public override byte[] ContiguousBytes(object tensor) => ((RawTensor)tensor).ToContiguousBytes();
+    internal override byte[] ContiguousBytes(object tensor) => ((RawTensor)tensor).ToContiguousBytes();
 
     /// <inheritdoc/>
-    public override object FromContiguousBytes(TorchDtype dtype, long[] shape, byte[] bytes, bool requiresGrad) =>
+    internal override object FromContiguousBytes(TorchDtype dtype, long[] shape, byte[] bytes, bool requiresGrad) =>
         new RawTensor(new RawStorage(dtype, bytes), 0, shape, TensorLayout.ContiguousStride(shape), requiresGrad);
 
     /// <inheritdoc/>
-    public override object AsParameter(object tensor, bool requiresGrad)
+    internal override object AsParameter(object tensor, bool requiresGrad)
     {
         var t = (RawTensor)tensor;
         return new RawTensor(t.Storage, t.StorageOffset, t.Shape, t.Stride, requiresGrad) { IsParameter = true };
     }
 
     /// <inheritdoc/>
-    public override bool IsTensor(object value) => value is RawTensor;
+    internal override bool IsTensor(object value) => value is RawTensor;
 
     /// <inheritdoc/>
-    public override TensorInfo Describe(object tensor)
+    internal override TensorInfo Describe(object tensor)
     {
         var t = (RawTensor)tensor;
         return new TensorInfo(t.Dtype, t.Dtype.Name, t.Shape, (t.Storage, t.StorageOffset, string.Join(",", t.Shape), string.Join(",", t.Stride)));
     }
 
     /// <inheritdoc/>
-    public override unsafe void WriteContiguous(object tensor, RecordWriter destination)
+    internal override unsafe void WriteContiguous(object tensor, RecordWriter destination)
     {
         var bytes = ((RawTensor)tensor).ToContiguousBytes();
         fixed (byte* source = bytes)

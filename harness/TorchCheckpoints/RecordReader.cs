@@ -5,7 +5,7 @@ using Microsoft.Win32.SafeHandles;
 namespace TorchCheckpoints;
 
 /// <summary>The bytes of one storage record, handed to <see cref="TensorBackend.ReadStorage"/>.</summary>
-public sealed class RecordReader
+internal sealed class RecordReader
 {
     private readonly ZipReader.EntryReader _entry;
 

@@ -5,7 +5,7 @@ namespace TorchCheckpoints;
 
 /// <summary>The bytes of one storage record to write, handed to <see cref="TensorBackend.WriteContiguous"/>.
 /// Its place in the file is fixed, so records are written side by side on several threads.</summary>
-public sealed class RecordWriter
+internal sealed class RecordWriter
 {
     private readonly SafeFileHandle _file;
     private readonly long _offset;

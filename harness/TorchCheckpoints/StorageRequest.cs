@@ -6,7 +6,7 @@ namespace TorchCheckpoints;
 /// <param name="Dtype">The storage's dtype.</param>
 /// <param name="ElementCount">Elements, as the pickle declares and the record holds.</param>
 /// <param name="Location">Where it was saved from (<c>cpu</c>, <c>cuda:0</c>); every backend here loads onto the CPU.</param>
-public sealed record StorageRequest(string Key, string Entry, TorchDtype Dtype, long ElementCount, string Location)
+internal sealed record StorageRequest(string Key, string Entry, TorchDtype Dtype, long ElementCount, string Location)
 {
     /// <summary>The storage's size in bytes.</summary>
     public long ByteCount => ElementCount * Dtype.ElementSize;

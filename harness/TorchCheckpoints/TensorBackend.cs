@@ -4,15 +4,23 @@ namespace TorchCheckpoints;
 /// How the codec makes and inspects tensors. The zip and pickle layers know tensors only through
 /// this class, so they run without libtorch: <see cref="RawTensors"/> keeps bytes in managed memory
 /// (for inspection, tests and tools), <see cref="TorchSharpTensors"/> makes TorchSharp tensors.
-/// Tensor and storage handles are opaque to the codec (<see cref="object"/>).
+/// Tensor and storage handles are opaque to the codec (<see cref="object"/>). Public only as the
+/// choice a caller passes to <see cref="TorchCheckpoint.Load(string, TensorBackend, CheckpointLimits?)"/>
+/// and <c>Save</c> (<see cref="RawTensors.Instance"/>, <see cref="TorchSharpTensors.Instance"/>); its
+/// members are the codec's plumbing, internal, and only this library derives from it.
 /// </summary>
 public abstract class TensorBackend
 {
+    /// <summary>Only this library's backends derive from it: the members are the codec's plumbing.</summary>
+    private protected TensorBackend()
+    {
+    }
+
     /// <summary>Allocates the storage a record describes and fills it with the record's bytes
     /// (<see cref="RecordReader.ReadExactly(Span{byte})"/> until <see cref="RecordReader.Remaining"/>
     /// is 0). The codec has checked the request against the file and the limits before this is called;
     /// the CRC is checked after it returns.</summary>
-    public abstract object ReadStorage(StorageRequest request, RecordReader record);
+    internal abstract object ReadStorage(StorageRequest request, RecordReader record);
 
     /// <summary>
     /// Optional: allocates the storage's memory now and returns it with the address of its first
@@ -20,7 +28,7 @@ public abstract class TensorBackend
     /// with the other records (and checks each CRC). The memory must stay where it is until the load
     /// returns. Null (the default): <see cref="ReadStorage"/> is called instead.
     /// </summary>
-    public virtual (object Storage, nint Address)? AllocateStorage(StorageRequest request) => null;
+    internal virtual (object Storage, nint Address)? AllocateStorage(StorageRequest request) => null;
 
     /// <summary>For a backend over a memory map of the file: the storage of a stored record at
     /// <paramref name="fileOffset"/>, used in place, and the address of its first byte; null to read it.</summary>
@@ -34,41 +42,41 @@ public abstract class TensorBackend
 
     /// <summary>A tensor viewing <paramref name="storage"/> (<c>_rebuild_tensor_v2</c>); the layout
     /// has been bounds-checked against the storage.</summary>
-    public abstract object CreateTensor(object storage, TensorLayout layout);
+    internal abstract object CreateTensor(object storage, TensorLayout layout);
 
     /// <summary>A tensor's elements, contiguous, row-major and little-endian, in a new array: for a
     /// tensor saved with its conj or neg bit, which the codec resolves over a copy. The storage it views
     /// has been filled. The default throws <see cref="NotSupportedException"/>, and such a file is refused.</summary>
-    public virtual byte[] ContiguousBytes(object tensor) =>
+    internal virtual byte[] ContiguousBytes(object tensor) =>
         throw new NotSupportedException($"{GetType().Name} does not give a tensor's bytes (ContiguousBytes)");
 
     /// <summary>A new tensor of <paramref name="dtype"/> and <paramref name="shape"/> holding
     /// <paramref name="bytes"/> (contiguous, row-major, little-endian): a conj or neg tensor once resolved.</summary>
-    public virtual object FromContiguousBytes(TorchDtype dtype, long[] shape, byte[] bytes, bool requiresGrad) =>
+    internal virtual object FromContiguousBytes(TorchDtype dtype, long[] shape, byte[] bytes, bool requiresGrad) =>
         throw new NotSupportedException($"{GetType().Name} does not make a tensor from bytes (FromContiguousBytes)");
 
     /// <summary>The tensor as an <c>nn.Parameter</c> (<c>_rebuild_parameter</c>); returns the
     /// tensor to use in its place.</summary>
-    public abstract object AsParameter(object tensor, bool requiresGrad);
+    internal abstract object AsParameter(object tensor, bool requiresGrad);
 
     /// <summary>Releases a storage once every tensor over it has been made (the tensors keep what
     /// they need), or after a failed load.</summary>
-    public virtual void ReleaseStorage(object storage)
+    internal virtual void ReleaseStorage(object storage)
     {
     }
 
     /// <summary>Releases a tensor made by a load that then failed.</summary>
-    public virtual void ReleaseTensor(object tensor)
+    internal virtual void ReleaseTensor(object tensor)
     {
     }
 
     /// <summary>Whether a value to save is one of this backend's tensors.</summary>
-    public abstract bool IsTensor(object value);
+    internal abstract bool IsTensor(object value);
 
     /// <summary>The dtype, shape and size of a tensor to save, and what identifies its memory:
     /// tensors with equal <see cref="TensorInfo.Identity"/> are written as one storage (tied weights).</summary>
-    public abstract TensorInfo Describe(object tensor);
+    internal abstract TensorInfo Describe(object tensor);
 
     /// <summary>Writes the tensor's elements, contiguous and row-major, <see cref="TensorInfo.ByteCount"/> bytes in all.</summary>
-    public abstract void WriteContiguous(object tensor, RecordWriter destination);
+    internal abstract void WriteContiguous(object tensor, RecordWriter destination);
 }

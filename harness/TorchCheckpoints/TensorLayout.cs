@@ -1,7 +1,7 @@
 namespace TorchCheckpoints;
 
 /// <summary>A tensor's view of a storage, in elements.</summary>
-public sealed record TensorLayout(TorchDtype Dtype, long StorageOffset, long[] Shape, long[] Stride, bool RequiresGrad)
+internal sealed record TensorLayout(TorchDtype Dtype, long StorageOffset, long[] Shape, long[] Stride, bool RequiresGrad)
 {
     /// <summary>Elements in the tensor.</summary>
     public long ElementCount => Shape.Aggregate(1L, (a, b) => a * b);

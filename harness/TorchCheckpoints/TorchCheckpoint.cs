@@ -184,13 +184,17 @@ public static class TorchCheckpoint
     /// <paramref name="path"/>. A failure (a full disk, say) deletes the temporary and raises
     /// <see cref="CheckpointWriteException"/>, naming the file and the cause; a value that cannot be
     /// saved raises <see cref="CheckpointFormatException"/> before anything is written.</para>
+    /// <para><paramref name="durable"/>: false skips the fsync (torch.save's own behaviour). The file
+    /// is still written beside its name, size-checked and renamed, so no reader ever sees it half
+    /// written; but after a power loss or a crash of the machine it may be missing or short.</para>
     /// </summary>
-    public static void Save(string path, object? value) => Save(path, value, TorchSharpTensors.Instance);
+    public static void Save(string path, object? value, bool durable = true) => Save(path, value, TorchSharpTensors.Instance, durable);
 
-    /// <summary>Writes <paramref name="value"/>, whose tensors are <paramref name="backend"/>'s.</summary>
-    public static void Save(string path, object? value, TensorBackend backend) => Save(path, value, backend, forceZip64: false);
+    /// <summary>Writes <paramref name="value"/>, whose tensors are <paramref name="backend"/>'s
+    /// (<see cref="Save(string, object?, bool)"/>).</summary>
+    public static void Save(string path, object? value, TensorBackend backend, bool durable = true) => Save(path, value, backend, forceZip64: false, durable);
 
-    internal static void Save(string path, object? value, TensorBackend backend, bool forceZip64)
+    internal static void Save(string path, object? value, TensorBackend backend, bool forceZip64, bool durable = true)
     {
         if (!BitConverter.IsLittleEndian)
             throw new CheckpointFormatException(path, null, "this writer needs a little-endian machine");
@@ -212,7 +216,7 @@ public static class TorchCheckpoint
             zip.WriteEntry(Folder + "version", "3\n"u8);
             zip.Finish();
             return zip.Position;
-        });
+        }, durable);
     }
 
     /// <summary>The pickle is <c>data.pkl</c> directly inside the top-level folder (whatever its name).</summary>

@@ -54,7 +54,7 @@ public sealed class TorchSharpTensors : TensorBackend
     public static TorchDtype? FromScalarType(ScalarType type) => Types.FirstOrDefault(t => t.Type == type).Dtype;
 
     /// <inheritdoc/>
-    public override unsafe object ReadStorage(StorageRequest request, RecordReader record)
+    internal override unsafe object ReadStorage(StorageRequest request, RecordReader record)
     {
         EnsureNative();
         var storage = empty(new[] { request.ElementCount }, ToScalarType(request.Dtype));
@@ -73,7 +73,7 @@ public sealed class TorchSharpTensors : TensorBackend
     }
 
     /// <inheritdoc/>
-    public override unsafe (object Storage, nint Address)? AllocateStorage(StorageRequest request)
+    internal override unsafe (object Storage, nint Address)? AllocateStorage(StorageRequest request)
     {
         EnsureNative();
         var storage = empty(new[] { request.ElementCount }, ToScalarType(request.Dtype));
@@ -83,7 +83,7 @@ public sealed class TorchSharpTensors : TensorBackend
     }
 
     /// <inheritdoc/>
-    public override object CreateTensor(object storage, TensorLayout layout)
+    internal override object CreateTensor(object storage, TensorLayout layout)
     {
         // as_strided's offset counts from the start of the underlying storage, which for a mapped
         // record is the start of the file: add the record's own offset.
@@ -95,7 +95,7 @@ public sealed class TorchSharpTensors : TensorBackend
     }
 
     /// <inheritdoc/>
-    public override unsafe byte[] ContiguousBytes(object tensor)
+    internal override unsafe byte[] ContiguousBytes(object tensor)
     {
         using var contiguous = ((Tensor)tensor).contiguous();
         long length = contiguous.NumberOfElements * contiguous.ElementSize;
@@ -108,7 +108,7 @@ public sealed class TorchSharpTensors : TensorBackend
     }
 
     /// <inheritdoc/>
-    public override unsafe object FromContiguousBytes(TorchDtype dtype, long[] shape, byte[] bytes, bool requiresGrad)
+    internal override unsafe object FromContiguousBytes(TorchDtype dtype, long[] shape, byte[] bytes, bool requiresGrad)
     {
         var tensor = empty(shape, ToScalarType(dtype));
         if (bytes.Length > 0)
@@ -119,7 +119,7 @@ public sealed class TorchSharpTensors : TensorBackend
     }
 
     /// <inheritdoc/>
-    public override object AsParameter(object tensor, bool requiresGrad)
+    internal override object AsParameter(object tensor, bool requiresGrad)
     {
         var t = (Tensor)tensor;
         if (requiresGrad)
@@ -128,16 +128,16 @@ public sealed class TorchSharpTensors : TensorBackend
     }
 
     /// <inheritdoc/>
-    public override void ReleaseStorage(object storage) => ((Tensor)storage).Dispose();
+    internal override void ReleaseStorage(object storage) => ((Tensor)storage).Dispose();
 
     /// <inheritdoc/>
-    public override void ReleaseTensor(object tensor) => ((Tensor)tensor).Dispose();
+    internal override void ReleaseTensor(object tensor) => ((Tensor)tensor).Dispose();
 
     /// <inheritdoc/>
-    public override bool IsTensor(object value) => value is Tensor;
+    internal override bool IsTensor(object value) => value is Tensor;
 
     /// <inheritdoc/>
-    public override unsafe TensorInfo Describe(object tensor)
+    internal override unsafe TensorInfo Describe(object tensor)
     {
         var t = (Tensor)tensor;
         var dtype = FromScalarType(t.dtype);
@@ -148,7 +148,7 @@ public sealed class TorchSharpTensors : TensorBackend
     }
 
     /// <inheritdoc/>
-    public override unsafe void WriteContiguous(object tensor, RecordWriter destination)
+    internal override unsafe void WriteContiguous(object tensor, RecordWriter destination)
     {
         var t = (Tensor)tensor;
         using var cpu = t.cpu();
@@ -161,7 +161,7 @@ public sealed class TorchSharpTensors : TensorBackend
     /// <c>Tensor.bytes</c> is a single span and stops at 2 GiB; a one-element view is always allowed.</summary>
     /// <summary>The address of a CPU tensor's first element (at its storage offset), or 0 when it
     /// has no elements: for callers that stream a tensor's memory themselves.</summary>
-    public static unsafe nint FirstElementPointer(Tensor tensor) => (nint)FirstElement(tensor);
+    internal static unsafe nint FirstElementPointer(Tensor tensor) => (nint)FirstElement(tensor);
 
     internal static unsafe byte* FirstElement(Tensor tensor)
     {

@@ -374,12 +374,12 @@ public sealed class CodecSpecs
     private sealed class FailingBackend : TensorBackend
     {
         private int _writes;
-        public override object ReadStorage(StorageRequest request, RecordReader record) => throw new NotSupportedException();
-        public override object CreateTensor(object storage, TensorLayout layout) => throw new NotSupportedException();
-        public override object AsParameter(object tensor, bool requiresGrad) => tensor;
-        public override bool IsTensor(object value) => value is RawTensor;
-        public override TensorInfo Describe(object tensor) => RawTensors.Instance.Describe(tensor);
-        public override void WriteContiguous(object tensor, RecordWriter destination)
+        internal override object ReadStorage(StorageRequest request, RecordReader record) => throw new NotSupportedException();
+        internal override object CreateTensor(object storage, TensorLayout layout) => throw new NotSupportedException();
+        internal override object AsParameter(object tensor, bool requiresGrad) => tensor;
+        internal override bool IsTensor(object value) => value is RawTensor;
+        internal override TensorInfo Describe(object tensor) => RawTensors.Instance.Describe(tensor);
+        internal override void WriteContiguous(object tensor, RecordWriter destination)
         {
             if (++_writes == 2) throw new InvalidOperationException("the disk fell over");
             RawTensors.Instance.WriteContiguous(tensor, destination);

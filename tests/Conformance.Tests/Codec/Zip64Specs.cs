@@ -128,7 +128,7 @@ public sealed class Zip64Specs
     {
         public static readonly PatternTensors Instance = new();
 
-        public override object ReadStorage(StorageRequest request, RecordReader record)
+        internal override object ReadStorage(StorageRequest request, RecordReader record)
         {
             var buffer = new byte[Pattern.Chunk];
             int seed = 0;
@@ -143,12 +143,12 @@ public sealed class Zip64Specs
             return new Pattern(request.ElementCount, seed);
         }
 
-        public override object CreateTensor(object storage, TensorLayout layout) => storage;
-        public override object AsParameter(object tensor, bool requiresGrad) => tensor;
-        public override bool IsTensor(object value) => value is Pattern;
-        public override TensorInfo Describe(object tensor) => new(TorchDtype.Float32, "float32", [((Pattern)tensor).Elements], null);
+        internal override object CreateTensor(object storage, TensorLayout layout) => storage;
+        internal override object AsParameter(object tensor, bool requiresGrad) => tensor;
+        internal override bool IsTensor(object value) => value is Pattern;
+        internal override TensorInfo Describe(object tensor) => new(TorchDtype.Float32, "float32", [((Pattern)tensor).Elements], null);
 
-        public override void WriteContiguous(object tensor, RecordWriter destination)
+        internal override void WriteContiguous(object tensor, RecordWriter destination)
         {
             var p = (Pattern)tensor;
             var buffer = new byte[Pattern.Chunk];
