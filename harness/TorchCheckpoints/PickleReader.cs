@@ -253,7 +253,7 @@ internal sealed class PickleReader
                     Push((long)BinaryPrimitives.ReadUInt16LittleEndian(Read(2)));
                     break;
                 case 0x8a: // LONG1
-                    Push(_mode == Mode.Header ? ReadBigLong1() : ReadLong1());
+                    Push(_mode == Mode.Header ? ReadBigLong1() : (object)ReadLong1());
                     break;
                 case (byte)'G': // BINFLOAT
                     Push(BinaryPrimitives.ReadDoubleBigEndian(Read(8)));

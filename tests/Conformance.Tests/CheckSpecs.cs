@@ -258,14 +258,19 @@ public sealed class CheckSpecs(CheckFixture fx, ITestOutputHelper output) : ICla
     }
 
     [SkippableFact]
-    public void A_legacy_file_is_refused_by_every_dotnet_reader_with_the_resave_remedy()
+    public void A_legacy_file_loads_with_TorchCheckpoints_where_PyBridge_refuses_it_and_the_remedy_names_both_ways()
     {
         RequireRuntimes();
         var f = fx.File("fixtures/pytorch-1.13/lenet.pickle_legacy.pt");
         Show(f);
         Assert.Equal("torch_legacy", f.Format);
-        Assert.False(f.Verdict.LoadsInDotNet);
+        // The codec reads the legacy format (torch < 1.6) as torch.load does, every tensor identical (PyBridge reads only the zip format).
+        Assert.True(f.Verdict.LoadsInDotNet);
+        Assert.True(Reader(f, "torchsharp-0.107", "TorchCheckpoints TorchCheckpoint.Load").Identical);
+        Assert.True(Reader(f, "torchsharp-0.107", "TorchCheckpoints TorchCheckpoint.LoadMapped").Identical);
         Assert.True(Reader(f, "pytorch-2.14", "torch.load(weights_only=True)").Identical);
+        Assert.StartsWith("✓ legacy torch.save format", f.Verdict.Line);
+        Assert.Contains("StateDict.Load(path)", f.Verdict.Remedy);
         Assert.Contains("torch >= 1.6", f.Verdict.Remedy);
     }
 

@@ -99,8 +99,14 @@ public static class Verdicts
                     "read it with torch.Tensor.Load(path); it is not a state dict for Module.load")
                     { Outcome = loads ? CheckOutcome.NotAModel : CheckOutcome.DoesNotLoad };
             case "torch_legacy":
-                return new(loads, loads ? $"✓ legacy torch.save format (torch < 1.6), read by {Best()}" : "✗ legacy torch.save format (torch < 1.6): no TorchSharp reader takes it" + FirstBad(),
-                    "re-save with torch >= 1.6: torch.save(torch.load(path), new_path)");
+            {
+                // TorchCheckpoints reads the legacy format (as torch.load does); PyBridge reads only the zip format.
+                var codecReads = good.Any(r => r.Reader.StartsWith("TorchCheckpoints", StringComparison.Ordinal));
+                return new(loads, loads ? $"✓ legacy torch.save format (torch < 1.6), read by {Best()}" + FirstBad() : "✗ legacy torch.save format (torch < 1.6): no TorchSharp reader takes it" + FirstBad(),
+                    codecReads
+                        ? "TorchCheckpoints reads it: StateDict.Load(path), or model.load_pytorch(path) (the TorchCheckpoints package); for PyBridge's load_py, re-save with torch >= 1.6: torch.save(torch.load(path), new_path)"
+                        : "re-save with torch >= 1.6: torch.save(torch.load(path), new_path)");
+            }
             case "torchscript":
             {
                 var jit = dotnet.Where(r => r.Reader.Contains("jit.load", StringComparison.Ordinal)).ToList();

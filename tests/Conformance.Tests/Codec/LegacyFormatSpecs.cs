@@ -153,7 +153,10 @@ public sealed class LegacyFormatSpecs(ITestOutputHelper output)
         public P Tensor(string type, string key, long numel, (string Key, long Offset, long Size)? view, long offset, long[] shape, long[] stride, string location = "cpu")
         {
             Global("torch._utils", "_rebuild_tensor_v2").Raw((byte)'(');
-            Raw((byte)'(').Str("storage").Global("torch", type).Str(key).Str(location).Int(numel);
+            Raw((byte)'(').Str("storage").Global("torch", type).Str(key).Str(location);
+            // An int64 storage's count as LONG1 (8 bytes), as pickle writes ints past 32 bits: it must read as an int, not a big one.
+            if (type == "LongStorage") Raw(0x8a, 8).Raw(BitConverter.GetBytes(numel));
+            else Int(numel);
             if (view is { } v) Raw((byte)'(').Str(v.Key).Int(v.Offset).Int(v.Size).Raw((byte)'t');
             else Raw((byte)'N');
             Raw((byte)'t', (byte)'Q');
