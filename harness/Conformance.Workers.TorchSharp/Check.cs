@@ -72,7 +72,7 @@ public static class Check
                 Add("TorchCheckpoints TorchCheckpoint.Load", () => Flatten(TorchCheckpoint.Load(path), ""));
                 break;
             case "safetensors":
-                Add("PyBridge Safetensors.LoadStateDict", () => Safetensors.LoadStateDict(path));
+                Add("PyBridge Safetensors.LoadStateDict", () => global::TorchSharp.PyBridge.Safetensors.LoadStateDict(path));
                 Add("PyBridge load_safetensors (strict)", () => Mirror(keys, m => m.load_safetensors(path, strict: true)));
                 break;
             case "torchsharp_native":

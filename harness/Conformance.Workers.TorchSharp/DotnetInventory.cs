@@ -51,7 +51,7 @@ public static class DotnetInventory
                     foreach (var t in Observe.DescribeStateDict(jit.load(path).state_dict().ToList())) tensors.Add(t!.DeepClone());
                     break;
                 case "safetensors":
-                    foreach (var t in Observe.DescribeStateDict(Safetensors.LoadStateDict(path).ToList())) tensors.Add(t!.DeepClone());
+                    foreach (var t in Observe.DescribeStateDict(global::TorchSharp.PyBridge.Safetensors.LoadStateDict(path).ToList())) tensors.Add(t!.DeepClone());
                     break;
                 case "torchsharp_native":
                     foreach (var t in Observe.DescribeStateDict(ReadNative(path))) tensors.Add(t!.DeepClone());

@@ -24,7 +24,18 @@ public static class TorchCheckpointsRoutes
         switch (route)
         {
             case "pickle": model.save_pytorch(path); break;
-            case "safetensors": throw new NotApplicableException("TEMP");
+            case "safetensors":
+                // The route is safetensors.torch.save_file's, which refuses tensors sharing memory; save_model's
+                // aliases are hf_safetensors' (and Safetensors.Save's, which a user calls for tied weights).
+                if (Observe.Aliases(model.state_dict()).Count > 0)
+                    throw new NotApplicableException("the safetensors route is save_file's, which cannot store tensors that share memory (tied weights): hf_safetensors carries them (save_model's aliases)");
+                try { Safetensors.Save(path, StateDict.Of(model)); }
+                // The format has no code for quantized dtypes, as safetensors.torch answers on the PyTorch side.
+                catch (CheckpointFormatException e) when (e.Message.Contains("which safetensors has no dtype", StringComparison.Ordinal))
+                {
+                    throw new NotApplicableException($"safetensors has no dtype for it: TorchCheckpoints says \"{e.Message}\"");
+                }
+                break;
             case "pickle_legacy":
                 throw new NotApplicableException("TorchCheckpoints writes only the zip format, as torch.save has since 1.6; it reads the legacy format");
             default: throw new NotApplicableException($"route '{route}' has no TorchCheckpoints writer");
@@ -36,7 +47,7 @@ public static class TorchCheckpointsRoutes
     {
         bool strict = mode != "strict_false";
         StateDict file;
-        if (LayoutRoutes.HfRoutes.Contains(route)) throw new NotApplicableException("TEMP");
+        if (LayoutRoutes.HfRoutes.Contains(route)) file = HuggingFace.LoadFolder(path);
         else if (LayoutRoutes.KeyPrefix(route) is { } prefix)
         {
             file = StateDict.Load(path);
@@ -60,7 +71,7 @@ public static class TorchCheckpointsRoutes
         else file = route switch
         {
             "pickle" or "pickle_legacy" => StateDict.Load(path),
-            "safetensors" => throw new NotApplicableException("TEMP"),
+            "safetensors" => Safetensors.Load(path),
             _ => throw new NotApplicableException($"route '{route}' has no TorchCheckpoints reader"),
         };
         Into(model, file, strict, loaded);
@@ -75,6 +86,10 @@ public static class TorchCheckpointsRoutes
     }
 
     /// <summary>A Hugging Face folder as transformers' save_pretrained writes it (the same split as the PyTorch side's layouts.py).</summary>
-    private static void SaveHf(string route, nn.Module model, string folder) =>
-        throw new NotApplicableException("TEMP");
+    private static void SaveHf(string route, nn.Module model, string folder)
+    {
+        var sd = StateDict.Of(model);
+        HuggingFace.SaveFolder(folder, sd, safetensors: route != LayoutRoutes.HfBinSharded,
+            maxShardBytes: route == LayoutRoutes.HfSafetensors ? null : HuggingFace.HalfTheModel(sd));
+    }
 }

@@ -97,7 +97,8 @@ public sealed class TorchSharpTensors : TensorBackend
     /// <inheritdoc/>
     internal override unsafe byte[] ContiguousBytes(object tensor)
     {
-        using var contiguous = ((Tensor)tensor).contiguous();
+        using var resolved = Resolved((Tensor)tensor);
+        using var contiguous = resolved.contiguous();
         long length = contiguous.NumberOfElements * contiguous.ElementSize;
         if (length > Array.MaxLength)
             throw new NotSupportedException($"a tensor of {length:N0} bytes does not fit in one array");
@@ -152,9 +153,17 @@ public sealed class TorchSharpTensors : TensorBackend
     {
         var t = (Tensor)tensor;
         using var cpu = t.cpu();
-        using var contiguous = cpu.contiguous();
+        using var resolved = Resolved(cpu);
+        using var contiguous = resolved.contiguous();
         destination.Write(FirstElement(contiguous), contiguous.NumberOfElements * contiguous.ElementSize);
     }
+
+    /// <summary>
+    /// The tensor's values as torch.save stores them: a conjugate or negative view (libtorch's conj and neg bits,
+    /// <c>x.conj()</c>) resolved into memory of its own, since <c>contiguous()</c> keeps the bit and the storage
+    /// beneath holds the values before it; a copy of the raw storage would read as other values.
+    /// </summary>
+    private static Tensor Resolved(Tensor t) => t.is_conj() || t.is_neg() ? t.resolve_conj().resolve_neg() : t.alias();
 
     /// <summary>The address of the tensor's first element (at its storage offset), or null when it
     /// has no elements. The tensor must be on the CPU; it need not be contiguous. TorchSharp's
