@@ -18,7 +18,8 @@ public sealed class PythonSafetensorsSpecs
     private const string Rootfs = "/var/cache/torch-conformance/rootfs-forky";
 
     // Each tensor of a safetensors file as [dtype, shape, bytes in hex]; the metadata; and whether
-    // st.save of the file's tensors (aliases dropped) with its metadata gives the file's own bytes.
+    // st.save of the file's tensors (aliases dropped) with its metadata gives the file's own bytes (but for
+    // the metadata's order, which safetensors takes from a hash map).
     private const string Digest = """
         import json, sys, torch, safetensors, safetensors.torch as st
         def hexof(t):
@@ -29,7 +30,12 @@ public sealed class PythonSafetensorsSpecs
             meta = json.loads(raw[8:8 + int.from_bytes(raw[:8], "little")]).get("__metadata__", {})  # in the file's order (f.metadata() is a hash map's)
             sd = st.load_file(path)
             tensors = {k: [str(v.dtype), list(v.shape), hexof(v)] for k, v in sd.items()}
-            same = st.save(sd, metadata=meta) == open(path, "rb").read()
+            # safetensors writes __metadata__ in a hash map's order (it varies run to run): the same bytes but for that order.
+            def parts(b):
+                n = int.from_bytes(b[:8], "little")
+                pairs = json.loads(b[8:8 + n], object_pairs_hook=list)
+                return n, [p for p in pairs if p[0] != "__metadata__"], dict(dict(pairs).get("__metadata__", [])), b[8 + n:]
+            same = parts(st.save(sd, metadata=meta)) == parts(raw)
             return {"keys": list(sd), "tensors": tensors, "metadata": meta, "same_bytes": same}
         if sys.argv[1] == "read":
             print(json.dumps(digest(sys.argv[2])))

@@ -63,7 +63,8 @@ public sealed class SafetensorsSpecs
         }
     }
 
-    // What safetensors 0.8.0 (Debian forky) wrote for these 16 tensors and this metadata: st.save(d, metadata={'format': 'pt', 'zz': 'a'}).
+    // What safetensors 0.8.0 (Debian forky) wrote for these 16 tensors and this metadata: st.save(d, metadata={'format': 'pt', 'zz': 'a'})
+    // (its __metadata__ order is a hash map's and varies; this writer keeps the order given).
     private const string Safetensors08Header =
         "{\"__metadata__\":{\"format\":\"pt\",\"zz\":\"a\"},\"u64\":{\"dtype\":\"U64\",\"shape\":[1],\"data_offsets\":[0,8]},\"i64\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[8,16]}," +
         "\"d\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[16,24]},\"z\":{\"dtype\":\"C64\",\"shape\":[2],\"data_offsets\":[24,40]},\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[40,48]}," +
