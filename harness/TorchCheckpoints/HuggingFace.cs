@@ -156,7 +156,7 @@ public static class HuggingFace
 
     /// <summary><see cref="HalfTheModel(IEnumerable{KeyValuePair{string, Tensor}})"/> for <paramref name="backend"/>'s tensors.</summary>
     public static long HalfTheModel(PyDict stateDict, TensorBackend backend) =>
-        Math.Max(1, Units(null, stateDict, backend).Sum(u => u.Bytes) / 2);
+        Math.Max(1, Units(null, stateDict, backend).Where(u => u.First).Sum(u => u.Bytes) / 2);
 
     /// <summary>
     /// Writes a state dict as transformers' <c>save_pretrained</c> does: with no <paramref name="maxShardBytes"/>,

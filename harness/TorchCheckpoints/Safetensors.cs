@@ -32,6 +32,8 @@ public static class Safetensors
     private static readonly string[] CodeRank =
         ["BOOL", "F4", "F6_E2M3", "F6_E3M2", "U8", "I8", "F8_E5M2", "F8_E4M3", "F8_E8M0", "I16", "U16", "F16", "BF16", "I32", "U32", "F32", "C64", "F64", "I64", "U64"];
 
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
     /// <summary>The key of the metadata in the header.</summary>
     private const string MetadataKey = "__metadata__";
 
@@ -306,6 +308,14 @@ public static class Safetensors
         ReadAt(file, path, bytes, 8);
         long bufferLength = fileLength - 8 - length;
 
+        try
+        {
+            _ = StrictUtf8.GetCharCount(bytes);
+        }
+        catch (DecoderFallbackException e)
+        {
+            throw new CheckpointFormatException(path, null, $"its header is not valid UTF-8 (byte {e.Index:N0} of the header)", e);
+        }
         JsonDocument doc;
         try
         {
@@ -419,7 +429,7 @@ public static class Safetensors
         }
         if (covered != bufferLength)
             throw new CheckpointFormatException(path, previous?.Name,
-                $"the tensors cover {covered:N0} bytes of data, but {bufferLength:N0} follow the header; the offsets must cover the data exactly");
+                $"the tensors cover {covered:N0} bytes of data{(previous is null ? "" : $" (the last, tensor '{previous.Name}', ends at {previous.End:N0})")}, but {bufferLength:N0} follow the header; the offsets must cover the data exactly");
     }
 
     private static long? Natural(JsonElement e) =>
