@@ -117,7 +117,8 @@ fuzz: build fuzz-python
 	@CONFORMANCE_FUZZ_SECONDS=$(FUZZ_SECONDS) $(TIMED) "fuzz" dotnet test tests/Conformance.Tests -c $(CONFIG) --no-build --nologo \
 	  --filter "FullyQualifiedName~Fuzzing" --logger "console;verbosity=detailed"
 
-# The checkpoint codec against torch.save/torch.load, as throughput and memory ratios.
+# The checkpoint codec against torch.save/torch.load like for like, as time ratios (goal 1.5x) beside the
+# machine's limits, and peak memory / file. BENCH_SIZES=standard,large (default) or TENSORSxELEMENTS; BENCH_REPEATS=N.
 bench: setup
 	@$(TIMED) "bench" dotnet $(CLI) bench
 

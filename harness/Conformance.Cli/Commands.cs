@@ -115,8 +115,10 @@ public static partial class Commands
         // CONFORMANCE_BENCH_CHECK_ONLY=1: only check's timings (the codec's bench takes minutes and GBs).
         if (Environment.GetEnvironmentVariable("CONFORMANCE_BENCH_CHECK_ONLY") != "1")
         {
-            var bench = BenchReport.Run(suite.Runtimes, Path.Combine(repo.ArtifactsDir, "bench"), repeats: 3, Console.Error.WriteLine,
+            // BENCH_SIZES (standard, large, or TENSORSxELEMENTS; default both) and BENCH_REPEATS choose what is measured.
+            var sizes = BenchReport.Sizes(Environment.GetEnvironmentVariable("BENCH_SIZES"), Environment.GetEnvironmentVariable("BENCH_REPEATS"),
                 large: Environment.GetEnvironmentVariable("CONFORMANCE_BENCH_LARGE") != "0");
+            var bench = BenchReport.Run(suite.Runtimes, Path.Combine(repo.ArtifactsDir, "bench"), sizes, Console.Error.WriteLine);
             BenchReport.Write(bench, repo.ReportsDir);
             Console.Write(BenchReport.Markdown(bench));
         }

@@ -87,7 +87,7 @@ var fixtures = new Command("fixtures", "Regenerate fixtures/<runtime>/ for the r
 fixtures.SetAction(r => Commands.Fixtures(r.GetValue(onlyOpt) ?? [], r.GetValue(fixtureCaseOpt) ?? [], r.GetValue(fixtureRouteOpt) ?? []));
 root.Subcommands.Add(fixtures);
 
-var bench = new Command("bench", "The checkpoint codec against torch.save / torch.load on ~419 MB, as ratios (reports/bench.md).");
+var bench = new Command("bench", "The checkpoint codec against torch.save / torch.load like for like, on 0.42 and 4.56 GB (BENCH_SIZES, BENCH_REPEATS), as ratios with the machine's limits (reports/bench.md).");
 bench.SetAction(_ => Commands.Bench());
 root.Subcommands.Add(bench);
 

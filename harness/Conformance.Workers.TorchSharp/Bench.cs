@@ -10,10 +10,16 @@ namespace Conformance.Workers.TorchSharp;
 /// <summary>
 /// The TorchSharp side of <c>make bench</c>: this project's codec (and, for reference, PyBridge's
 /// save_py/load_py) on a large state dict, timed in this process. Peak memory is the resident-set
-/// high-water mark (VmHWM, reset through /proc/self/clear_refs) above the RSS at the start.
+/// high-water mark (VmHWM, reset through /proc/self/clear_refs) above the RSS at the start. The
+/// steps pair with the PyTorch worker's (python/torchconformance/worker/bench.py): a durable save
+/// (fsync of the file, as torch.save + os.fsync), a save without fsync (as torch.save), a load, and
+/// a mapped load with its CRC check + reading every tensor once (as torch.load(mmap=True) + the same).
 /// </summary>
 public static class Bench
 {
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "sync")]
+    private static extern void Sync();
+
     public static JsonObject Run(string dir, int tensors, long elements, int repeats, bool pybridge = true)
     {
         manual_seed(0);
@@ -30,7 +36,10 @@ public static class Bench
         var plainPath = Path.Combine(dir, "bench-plain.bin");
         try
         {
-            var save = Measure(() => TorchCheckpoint.Save(codecPath, sd), repeats);
+            void Remove() => File.Delete(codecPath);
+            WarmUp(dir);
+            var saveDurable = Measure(() => TorchCheckpoint.Save(codecPath, sd, durable: true), repeats, Remove);
+            var save = Measure(() => TorchCheckpoint.Save(codecPath, sd, durable: false), repeats, Remove);
             var size = new FileInfo(codecPath).Length;
             var load = Measure(() => Dispose(TorchCheckpoint.Load(codecPath)), repeats);
             var mapped = Measure(() => Dispose(Touch(TorchCheckpoint.LoadMapped(codecPath, verifyCrc: true))), repeats);
@@ -40,9 +49,11 @@ public static class Bench
                 ["runtime"] = "TorchSharp " + typeof(torch).Assembly.GetName().Version,
                 ["file_bytes"] = size,
                 ["save"] = save,
+                ["save_durable"] = saveDurable,
                 ["load"] = load,
                 ["load_mmap_touch"] = mapped,
                 ["load_mmap_nocrc_touch"] = mappedNoCrc,
+                ["crc_checked"] = CrcChecked(dir),
                 ["limits"] = Limits(codecPath, plainPath, size, repeats),
             };
             if (pybridge)
@@ -62,10 +73,68 @@ public static class Bench
         }
     }
 
+    /// <summary>Each step once, untimed, on a one-tensor file: the JIT and first-call costs are paid
+    /// before the clock starts (the PyTorch worker warms its steps up the same way).</summary>
+    private static void WarmUp(string dir)
+    {
+        var path = Path.Combine(dir, "bench-warmup.pt");
+        try
+        {
+            var tiny = new PyDict(ordered: true) { { "w", randn(16) } };
+            TorchCheckpoint.Save(path, tiny, durable: true);
+            TorchCheckpoint.Save(path, tiny, durable: false);
+            Dispose(TorchCheckpoint.Load(path));
+            Dispose(Touch(TorchCheckpoint.LoadMapped(path, verifyCrc: true)));
+            Dispose(Touch(TorchCheckpoint.LoadMapped(path, verifyCrc: false)));
+            Dispose(tiny);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    /// <summary>Whether Load and LoadMapped(verifyCrc: true) notice one flipped byte inside a tensor
+    /// record: the same probe as the PyTorch worker's, on a small file.</summary>
+    private static JsonObject CrcChecked(string dir)
+    {
+        var path = Path.Combine(dir, "bench-crc.pt");
+        TorchCheckpoint.Save(path, new PyDict(ordered: true) { { "w", arange(4096, dtype: ScalarType.Float32) } }, durable: false);
+        try
+        {
+            var bytes = File.ReadAllBytes(path);
+            bytes[bytes.AsSpan().IndexOf("data/0"u8) + 300] ^= 0x40; // past the local header and its padding, inside the record
+            File.WriteAllBytes(path, bytes);
+            bool Refused(Func<object?> load)
+            {
+                try
+                {
+                    Dispose(load());
+                    return false;
+                }
+                catch (CheckpointFormatException)
+                {
+                    return true;
+                }
+            }
+            return new JsonObject
+            {
+                ["load"] = Refused(() => TorchCheckpoint.Load(path)),
+                ["load_mmap"] = Refused(() => Touch(TorchCheckpoint.LoadMapped(path, verifyCrc: true))),
+            };
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
     /// <summary>
     /// What the machine allows for the same bytes, measured in the same process: a plain read of the
-    /// codec's file from the page cache (one thread, 4 MiB reads), the same on all cores, a plain
-    /// write of as many bytes with and without fsync, and memcpy of as many bytes into fresh memory.
+    /// codec's file from the page cache (one thread, 4 MiB reads), the same on all cores, the same on
+    /// all cores into fresh memory (what any load must do at least), a plain write of as many bytes
+    /// with and without fsync (a new file each time, as the saves write: the disk's write bandwidth,
+    /// as <c>dd conv=fsync</c>), and memcpy of as many bytes into fresh memory.
     /// </summary>
     private static unsafe JsonObject Limits(string file, string plain, long size, int repeats)
     {
@@ -87,6 +156,40 @@ public static class Bench
                 RandomAccess.Write(stream.SafeFileHandle, buffer.AsSpan(0, (int)Math.Min(chunk, size - offset)), offset);
             if (fsync) stream.Flush(flushToDisk: true);
         }
+        void ReadFresh(int threads)
+        {
+            using var destination = empty(size, ScalarType.Byte);
+            var to = (byte*)TorchSharpTensors.FirstElementPointer(destination);
+            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+            {
+                using var handle = File.OpenHandle(file);
+                long part = (size + threads - 1) / threads;
+                for (long offset = t * part; offset < Math.Min(size, (t + 1) * part); offset += chunk)
+                    RandomAccess.Read(handle, new Span<byte>(to + offset, (int)Math.Min(chunk, Math.Min(size, (t + 1) * part) - offset)), offset);
+            });
+        }
+        void MappedRead(int threads)
+        {
+            using var map = System.IO.MemoryMappedFiles.MemoryMappedFile.CreateFromFile(file, FileMode.Open, null, 0, System.IO.MemoryMappedFiles.MemoryMappedFileAccess.Read);
+            using var view = map.CreateViewAccessor(0, 0, System.IO.MemoryMappedFiles.MemoryMappedFileAccess.Read);
+            byte* start = null;
+            view.SafeMemoryMappedViewHandle.AcquirePointer(ref start);
+            try
+            {
+                long words = size / 8, part = (words + threads - 1) / threads;
+                var from = (long*)(start + view.PointerOffset);
+                Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+                {
+                    long sum = 0;
+                    for (long i = t * part, end = Math.Min(words, (t + 1) * part); i < end; i++) sum += from[i];
+                    GC.KeepAlive(sum);
+                });
+            }
+            finally
+            {
+                view.SafeMemoryMappedViewHandle.ReleasePointer();
+            }
+        }
         void Copy()
         {
             using var destination = empty(size, ScalarType.Byte);
@@ -99,8 +202,10 @@ public static class Bench
         {
             ["read_page_cache"] = Measure(() => Read(1), repeats),
             ["read_page_cache_all_cores"] = Measure(() => Read(Environment.ProcessorCount), repeats),
-            ["write_page_cache"] = Measure(() => Write(fsync: false), repeats),
-            ["write_fsync"] = Measure(() => Write(fsync: true), repeats),
+            ["mmap_read_all_cores"] = Measure(() => MappedRead(Environment.ProcessorCount), repeats),
+            ["read_fresh_memory_all_cores"] = Measure(() => ReadFresh(Environment.ProcessorCount), repeats),
+            ["write_page_cache"] = Measure(() => Write(fsync: false), repeats, () => File.Delete(plain)),
+            ["write_fsync"] = Measure(() => Write(fsync: true), repeats, () => File.Delete(plain)),
             ["memcpy_fresh_memory"] = Measure(Copy, repeats),
             ["cores"] = Environment.ProcessorCount,
         };
@@ -120,12 +225,17 @@ public static class Bench
         if (value is PyDict d) foreach (var (_, v) in d) (v as Tensor)?.Dispose();
     }
 
-    private static JsonObject Measure(Action action, int repeats)
+    /// <summary>Median seconds and the peak RSS rise; before each run, untimed: <paramref name="before"/>
+    /// (a save's target removed, so each save writes a new file) and sync(2), so no earlier step's
+    /// dirty pages are written back during this one (the PyTorch worker does the same).</summary>
+    private static JsonObject Measure(Action action, int repeats, Action? before = null)
     {
         var times = new List<double>();
         long peak = 0;
         for (int r = 0; r < repeats; r++)
         {
+            before?.Invoke();
+            Sync();
             GC.Collect();
             GC.WaitForPendingFinalizers();
             File.WriteAllText("/proc/self/clear_refs", "5"); // resets VmHWM to the current RSS
@@ -136,7 +246,9 @@ public static class Bench
             peak = Math.Max(peak, (Kib("VmHWM") - start) * 1024);
         }
         times.Sort();
-        return new JsonObject { ["seconds"] = times[times.Count / 2], ["peak_bytes"] = peak };
+        // As Python's statistics.median (the PyTorch worker's): the middle two averaged for an even count.
+        double median = times.Count % 2 == 1 ? times[times.Count / 2] : (times[times.Count / 2 - 1] + times[times.Count / 2]) / 2;
+        return new JsonObject { ["seconds"] = median, ["peak_bytes"] = peak };
     }
 
     private static long Kib(string field)
