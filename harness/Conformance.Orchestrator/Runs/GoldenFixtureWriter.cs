@@ -52,7 +52,7 @@ public static class GoldenFixtureWriter
                 ["seed"] = options.Seed,
                 ["observation"] = obs.DeepClone(),
             };
-            DurableFile.WriteText(Path.ChangeExtension(path, ".json"), manifest.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+            DurableFile.WriteText(Path.ChangeExtension(path, ".json"), manifest.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }) + "\n");
             written.Add(path);
         }
         return written;
