@@ -183,7 +183,7 @@ public sealed class LedgerSpecs
     public void An_unknown_field_is_refused_and_the_old_single_glob_says_what_replaced_it()
     {
         var old = Assert.Throws<FormatException>(() => FailureLedger.Parse("""{"entries":[{"id":"x","cell":"lenet/pickle/*/mmap","problems":[{"code":"bytes","message":"x"}],"reason":"r","link":"https://x","added":"2026-01-01","max_cells":1}]}""", "test.json"));
-        Assert.StartsWith("test.json: entry \"x\" has unknown field \"cell\" (known: id, cells, problems,", old.Message);
+        Assert.StartsWith("test.json: entry \"x\" has unknown field \"cell\" (known: id, library, cells, problems,", old.Message);
         Assert.Contains("is now \"cells\"", old.Message);
         var typo = Assert.Throws<FormatException>(() => List(Entry().Replace("\"max_cells\"", "\"max_cell\":1,\"max_cells\"")));
         Assert.StartsWith("test.json: entry \"e1\" has unknown field \"max_cell\"", typo.Message);

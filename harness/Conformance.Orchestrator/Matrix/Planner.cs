@@ -12,7 +12,7 @@ public static class Planner
     /// <remarks>Each golden fixture is one more producer, <c>pytorch-1.13@golden</c>, met by every consumer.</remarks>
     public static IReadOnlyList<Cell> Plan(IReadOnlyList<Runtime> runtimes, IEnumerable<CaseSpec>? cases = null, IReadOnlyList<GoldenFixture>? goldens = null)
     {
-        var matrix = runtimes.Where(r => r.Kind is RuntimeKinds.PyTorch or RuntimeKinds.TorchSharp).ToList();
+        var matrix = WithLibraries(runtimes).Where(r => r.Kind is RuntimeKinds.PyTorch or RuntimeKinds.TorchSharp).ToList();
         var cells = new List<Cell>();
         var seen = new HashSet<string>();
         foreach (var c in cases ?? Catalogue.All)

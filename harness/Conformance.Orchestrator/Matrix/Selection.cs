@@ -61,7 +61,9 @@ public sealed record Selection(string? Cells = null, string? Case = null, string
         var cellRegex = Cells is null ? null : Glob.ToRegex(Cells, crossSegments: true);
         var selected = cells.Where(c => (cellRegex is null || cellRegex.IsMatch(c.Name))
                                         && Any(Case, c.Case) && Any(Route, c.Route) && Any(Mode, c.Mode)
-                                        && (GoldenFixture.IsGolden(c.Producer) || Any(Runtime, c.Producer)) && Any(Runtime, c.Consumer)).ToList();
+                                        // A runtime's glob takes its libraries' runtimes too: torchsharp-0.107 selects torchsharp-0.107+pybridge.
+                                        && (GoldenFixture.IsGolden(c.Producer) || Any(Runtime, c.Producer, Runtimes.Runtime.WithoutLibrary(c.Producer)))
+                                        && Any(Runtime, c.Consumer, Runtimes.Runtime.WithoutLibrary(c.Consumer))).ToList();
         if (ParsedShard is not { } shard) return selected;
         var artifacts = selected.Select(c => c.ArtifactKey).Distinct().Select((key, k) => (key, k)).ToDictionary(x => x.key, x => x.k);
         return selected.Where(c => artifacts[c.ArtifactKey] % shard.Count == shard.Index - 1).ToList();

@@ -37,6 +37,9 @@ public sealed record Runtime(
     /// <summary>The library a runtime id (or golden producer id) names: <c>torchsharp-0.107+pybridge@golden</c> → <c>pybridge</c>; none → null.</summary>
     public static string? LibraryOf(string id) => LibrarySuffix.Match(id) is { Success: true } m ? m.Groups[1].Value : null;
 
+    /// <summary>The id without its library: <c>torchsharp-0.107+pybridge-cuda@golden</c> → <c>torchsharp-0.107-cuda@golden</c>.</summary>
+    public static string WithoutLibrary(string id) => LibraryOf(id) is { } library ? id.Replace("+" + library, "", StringComparison.Ordinal) : id;
+
     /// <summary>
     /// <c>kind-major.minor</c>; a TorchSharp pre-release (NuGet SemVer, <c>0.108.0-preview.1</c>) keeps its
     /// whole version, less build metadata, so it is a runtime apart from the release it precedes and
