@@ -315,7 +315,7 @@ static JsonNode ConsumeCheckpoint(JsonObject args)
 // (optimizer.load_py/save_py, the optimizer_state route), not a dict that holds both.
 static void NoPyBridgeCheckpoint(JsonObject args)
 {
-    if (Routes.Library(args) == Routes.PyBridge)
+    if (args["library"]?.GetValue<string>() == Routes.PyBridge)
         throw new NotApplicableException("TorchSharp.PyBridge has no reader or writer of a training checkpoint (one torch.save'd dict holding epoch, loss and the model's and optimizer's state dicts): " +
                                          "its load_py/save_py take a module's state dict, its optimizer.load_py/save_py an optimizer's alone (the optimizer_state route)");
 }

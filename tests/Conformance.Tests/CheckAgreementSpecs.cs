@@ -26,19 +26,19 @@ public sealed class CheckAgreementSpecs(ITestOutputHelper output)
     /// </summary>
     private static readonly (string Cell, string Why)[] KnownDisagreements =
     [
-        ("ckpt_onecycle/checkpoint/*@golden->torchsharp-0.107/default",
+        ("ckpt_onecycle/checkpoint/*@golden->torchsharp-0.107+torchcheckpoints/default",
             "the matrix's cell also rebuilds TorchSharp's OneCycleLR, which throws (known failure torchsharp-onecycle-restart-throws); check only reads the file, which the codec does"),
         ("layouts/torchsharp_native/*@golden->torchsharp-0.107/default",
             "Module.load into the twin's transposed parameter throws 'Bytes() called on non-contiguous tensor' (torchsharp-load-noncontiguous); check's module holds contiguous tensors"),
         ("storage_views/torchsharp_native/*@golden->torchsharp-0.107/default",
             "as layouts: the twin's views are non-contiguous, check's module is not"),
-        ("storage_offsets/pickle/*@golden->torchsharp-0.107/default",
+        ("storage_offsets/pickle/*@golden->torchsharp-0.107+pybridge/default",
             "load_py into the twin's views of one storage reads at the wrong offsets without a word (or, from TorchSharp's own file, right); into check's separate contiguous tensors it throws"),
-        ("storage_offsets/hf_bin_sharded/*@golden->torchsharp-0.107/default",
+        ("storage_offsets/hf_bin_sharded/*@golden->torchsharp-0.107+pybridge/default",
             "as storage_offsets/pickle, shard by shard"),
-        ("tied_weights/hf_safetensors/*@golden->torchsharp-0.107/default",
+        ("tied_weights/hf_safetensors/*@golden->torchsharp-0.107+pybridge/default",
             "save_model keeps one of two tied tensors; the twin asks for both and strict loading fails (pybridge-drops-safetensors-alias), check's module has the file's one key. Use --model-twin to see it"),
-        ("tied_weights/hf_safetensors_sharded/*@golden->torchsharp-0.107/default",
+        ("tied_weights/hf_safetensors_sharded/*@golden->torchsharp-0.107+pybridge/default",
             "as tied_weights/hf_safetensors"),
     ];
 
@@ -95,7 +95,7 @@ public sealed class CheckAgreementSpecs(ITestOutputHelper output)
         var caught = MatrixAgreement.Compare(cells, planted, Path.Combine(Root, "fixtures"), Kind).Except(disagreements).ToList();
         foreach (var d in caught) output.WriteLine("planted → " + d);
         var one = Assert.Single(caught);
-        Assert.Equal("lenet/pickle/pytorch-2.6@golden->torchsharp-0.107/default", one.Cell);
+        Assert.Equal("lenet/pickle/pytorch-2.6@golden->torchsharp-0.107+pybridge/default", one.Cell);
         Assert.Equal("PyBridge load_py (strict)", one.Reader);
     }
 }

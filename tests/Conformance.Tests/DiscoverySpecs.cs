@@ -60,11 +60,16 @@ public sealed class DiscoverySpecs
     {
         Runtime R(string id) => Runtime.Missing(id, "test");
         var cells = Planner.Plan([R("pytorch-1.13"), R("pytorch-2.6"), R("torchsharp-0.107")]);
-        // lenet via pickle: 3 producers x (6 + 6 + 3) consumer modes (4 load modes or 1, plus strict_false and shape_mismatch).
-        Assert.Equal(45, cells.Count(c => c.Case == "lenet" && c.Route == "pickle"));
-        // gru via safetensors: 3 producers x 3 consumers, one mode each.
-        Assert.Equal(9, cells.Count(c => c.Case == "gru" && c.Route == "safetensors"));
-        Assert.Contains(cells, c => c.Name == "lenet/pickle/torchsharp-0.107->torchsharp-0.107/default");
+        // lenet via pickle, a state-dict route: TorchSharp once per .NET library, so 4 producers x (6 + 6 + 3 + 3)
+        // consumer modes (4 load modes or 1, plus strict_false and shape_mismatch).
+        Assert.Equal(72, cells.Count(c => c.Case == "lenet" && c.Route == "pickle"));
+        // gru via safetensors: 4 producers x 4 consumers, one mode each.
+        Assert.Equal(16, cells.Count(c => c.Case == "gru" && c.Route == "safetensors"));
+        Assert.Contains(cells, c => c.Name == "lenet/pickle/torchsharp-0.107+torchcheckpoints->torchsharp-0.107+pybridge/default");
+        // TorchScript is TorchSharp's own: the bare runtime, 3 x 3.
+        Assert.Equal(9, cells.Count(c => c.Case == "lenet" && c.Route == "torchscript_script"));
+        Assert.Contains(cells, c => c.Name == "lenet/torchscript_script/torchsharp-0.107->torchsharp-0.107/default");
+        Assert.DoesNotContain(cells, c => c.Route == "torchscript_script" && c.Consumer.Contains('+'));
         Assert.Equal(cells.Count, cells.Select(c => c.Name).Distinct().Count());
         Assert.Throws<InvalidOperationException>(() => Planner.Plan([R("pytorch-2.6"), R("pytorch-2.6")]));
     }
@@ -84,8 +89,10 @@ public sealed class GoldenFixtureSpecs
             ["lenet/pickle/pytorch-1.13@golden->pytorch-2.6/default", "lenet/pickle/pytorch-1.13@golden->pytorch-2.6/weights_only",
              "lenet/pickle/pytorch-1.13@golden->pytorch-2.6/mmap", "lenet/pickle/pytorch-1.13@golden->pytorch-2.6/map_location_cpu",
              "lenet/pickle/pytorch-1.13@golden->pytorch-2.6/strict_false", "lenet/pickle/pytorch-1.13@golden->pytorch-2.6/shape_mismatch",
-             "lenet/pickle/pytorch-1.13@golden->torchsharp-0.107/default", "lenet/pickle/pytorch-1.13@golden->torchsharp-0.107/strict_false",
-             "lenet/pickle/pytorch-1.13@golden->torchsharp-0.107/shape_mismatch"], fromGolden);
+             "lenet/pickle/pytorch-1.13@golden->torchsharp-0.107+pybridge/default", "lenet/pickle/pytorch-1.13@golden->torchsharp-0.107+pybridge/strict_false",
+             "lenet/pickle/pytorch-1.13@golden->torchsharp-0.107+pybridge/shape_mismatch",
+             "lenet/pickle/pytorch-1.13@golden->torchsharp-0.107+torchcheckpoints/default", "lenet/pickle/pytorch-1.13@golden->torchsharp-0.107+torchcheckpoints/strict_false",
+             "lenet/pickle/pytorch-1.13@golden->torchsharp-0.107+torchcheckpoints/shape_mismatch"], fromGolden);
         Assert.Equal("/x/fixtures/pytorch-1.13/lenet.pickle.json", golden.ObservationPath);
     }
 
@@ -95,7 +102,11 @@ public sealed class GoldenFixtureSpecs
         var repo = RepoLayout.Find();
         var goldens = GoldenFixtures.Find(repo.FixturesDir);
         foreach (var id in RuntimesConfig.Load(repo.RuntimesFile).Expected)
-            Assert.Contains(goldens, g => g.Producer == id && g.Case == "lenet" && g.Route == "pickle");
+        {
+            // A TorchSharp version keeps one set per .NET library for the state-dict routes.
+            var sets = id.StartsWith("torchsharp-", StringComparison.Ordinal) ? Catalogue.Libraries.Select(l => $"{id}+{l.Id}").ToArray() : [id];
+            foreach (var set in sets) Assert.Contains(goldens, g => g.Producer == set && g.Case == "lenet" && g.Route == "pickle");
+        }
         Assert.All(goldens, g => Assert.NotEmpty(g.Expected().Tensors));
     }
 

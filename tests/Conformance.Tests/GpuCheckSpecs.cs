@@ -167,7 +167,7 @@ public sealed class GpuCheckSpecs(ITestOutputHelper output)
         foreach (var route in new[] { "pickle", "pickle_legacy", "torchsharp_native", "torchscript_script", "torchscript_trace", "pickled_model", "checkpoint",
                                       "safetensors", "hf_bin_sharded", "hf_safetensors", "prefix_module", "prefix_orig_mod" })
             Assert.Contains(results, r => r!["route"]!.GetValue<string>() == route);
-        Assert.Contains(results, r => r!["outcome"]!.GetValue<string>() == "pass" && r["route"]!.GetValue<string>() == "checkpoint" && r["producer"]!.GetValue<string>() == "torchsharp-0.107@golden");
+        Assert.Contains(results, r => r!["outcome"]!.GetValue<string>() == "pass" && r["route"]!.GetValue<string>() == "checkpoint" && r["producer"]!.GetValue<string>() == "torchsharp-0.107+torchcheckpoints@golden");
         Assert.DoesNotContain(results, r => r!["outcome"]!.GetValue<string>() == "fail");
         Assert.Equal(0, report["summary"]!["fail"]!.GetValue<int>());
         // The device pair's tolerance is stated on each cell.
@@ -181,7 +181,7 @@ public sealed class GpuCheckSpecs(ITestOutputHelper output)
         PythonCodecSpecs.HostPython();
         var id = $"pytorch-{TorchVersionOfHost()}-cuda-cpu-simulated";
         var crash = $"ckpt_sgd/checkpoint/pytorch-2.6@golden->{id}/default";
-        var hang = $"ckpt_sgd/checkpoint/torchsharp-0.107@golden->{id}/mmap";
+        var hang = $"ckpt_sgd/checkpoint/torchsharp-0.107+torchcheckpoints@golden->{id}/mmap";
         var cudaError = $"ckpt_sgd/checkpoint/pytorch-1.13@golden->{id}/default";
         // The process started after the crash takes 40 s to start (importing torch on a loaded machine can):
         // longer than --cell-timeout, which times cells, not start-up; its first cell must still be judged.
@@ -209,7 +209,7 @@ public sealed class GpuCheckSpecs(ITestOutputHelper output)
         Assert.Equal(3, report["summary"]!["fail"]!.GetValue<int>());
         Assert.Equal(0, report["summary"]!["skipped"]!.GetValue<int>());
         Assert.Contains(results, r => r!["cell"]!.GetValue<string>() == $"ckpt_sgd/checkpoint/pytorch-2.6@golden->{id}/map_location_cpu" && r["outcome"]!.GetValue<string>() == "pass");
-        Assert.Contains(results, r => r!["cell"]!.GetValue<string>() == $"ckpt_sgd/checkpoint/torchsharp-0.107@golden->{id}/map_location_cpu" && r["outcome"]!.GetValue<string>() == "pass");
+        Assert.Contains(results, r => r!["cell"]!.GetValue<string>() == $"ckpt_sgd/checkpoint/torchsharp-0.107+torchcheckpoints@golden->{id}/map_location_cpu" && r["outcome"]!.GetValue<string>() == "pass");
         Assert.True(report["gpu_check"]!["processes"]!.GetValue<int>() >= 3 + 6);  // a process per phase (produce, 6 sets), and one after each fault
         Assert.True(report["gpu_check"]!["finished"]!.GetValue<bool>());
         Assert.Single(Directory.GetFiles(dir, "gpu-check-*.tar.gz"));
@@ -350,17 +350,19 @@ public sealed class GpuCheckSpecs(ITestOutputHelper output)
         foreach (var route in new[] { "torchsharp_native", "torchscript_script", "torchscript_trace", "checkpoint", "prefix_module" })
             Assert.Contains(ts, r => Is(r, "route", route) && Is(r, "outcome", "pass"));
         // Hugging Face's .bin shards saved from (simulated) CUDA load with PyTorch's bytes, frozen as from the CPU: the CPU twin's entry.
-        Assert.Contains(ts, r => Is(r, "cell", $"tied_weights/hf_bin_sharded/{id}@golden->torchsharp-0.107/default")
+        Assert.Contains(ts, r => Is(r, "cell", $"tied_weights/hf_bin_sharded/{id}@golden->torchsharp-0.107+pybridge/default")
             && r!["known_failure"]?["id"]?.GetValue<string>() == "pybridge-load-checkpoint-bin-takes-file-requires-grad");
         // TorchSharp reads the cuda:0-tagged checkpoint onto the CPU: resumed training continues as on the (simulated) GPU.
-        Assert.Contains(ts, r => Is(r, "cell", $"ckpt_adam/checkpoint/{id}@golden->torchsharp-0.107/default") && Is(r, "outcome", "pass"));
+        Assert.Contains(ts, r => Is(r, "cell", $"ckpt_adam/checkpoint/{id}@golden->torchsharp-0.107+torchcheckpoints/default") && Is(r, "outcome", "pass"));
         // pickle loads, but PyBridge's load_py leaves every parameter frozen (a PyTorch file says requires_grad=False): the CPU twin's declared failure.
-        Assert.Contains(ts, r => Is(r, "cell", $"lenet/pickle/{id}@golden->torchsharp-0.107/default")
+        Assert.Contains(ts, r => Is(r, "cell", $"lenet/pickle/{id}@golden->torchsharp-0.107+pybridge/default")
             && Is(r, "outcome", "known_failure") && r!["known_failure"]!["id"]!.GetValue<string>() == "pybridge-load-py-takes-file-requires-grad");
         // Judged with the tolerance of the device pair: the producer's side is a (simulated) GPU.
         Assert.All(results.Where(r => Is(r, "case", "lenet") && r!["tolerance"] is not null), r => Assert.Equal(1e-4, r!["tolerance"]!["atol"]!.GetValue<double>()));
         // Declared failures of the CPU twin's cells (pickle_legacy: TorchSharp cannot read the old format) apply to the device's cells too.
-        Assert.Contains(ts, r => Is(r, "cell", $"lenet/pickle_legacy/{id}@golden->torchsharp-0.107/default") && Is(r, "outcome", "known_failure"));
+        Assert.Contains(ts, r => Is(r, "cell", $"lenet/pickle_legacy/{id}@golden->torchsharp-0.107+pybridge/default") && Is(r, "outcome", "known_failure"));
+        // TorchCheckpoints reads the same legacy file the device wrote.
+        Assert.Contains(ts, r => Is(r, "cell", $"lenet/pickle_legacy/{id}@golden->torchsharp-0.107+torchcheckpoints/default") && Is(r, "outcome", "pass"));
 
         // PyTorch without a GPU: map_location='cpu' reads every GPU-saved pickle; every mode without it is refused, as the awaiting entry declares.
         var py = results.Where(r => r!["consumer"]!.GetValue<string>().StartsWith("pytorch-")).ToList();
@@ -400,8 +402,12 @@ public sealed class GpuCheckSpecs(ITestOutputHelper output)
         var cuda = results.Where(r => r!["producer"]!.GetValue<string>().EndsWith("-cuda") || r!["consumer"]!.GetValue<string>().EndsWith("-cuda")).ToList();
         Assert.NotEmpty(cuda);
         // Both directions and every load mode of TorchSharp on CUDA are planned, each skipped with the reason.
-        Assert.Contains(cuda, r => r!["producer"]!.GetValue<string>() == "torchsharp-0.107-cuda");
-        Assert.Contains(cuda, r => r!["consumer"]!.GetValue<string>() == "torchsharp-0.107-cuda" && r["producer"]!.GetValue<string>().EndsWith("@golden"));
+        // pickle is a state-dict route: both .NET libraries' CUDA twins.
+        foreach (var ts in new[] { "torchsharp-0.107+pybridge-cuda", "torchsharp-0.107+torchcheckpoints-cuda" })
+        {
+            Assert.Contains(cuda, r => r!["producer"]!.GetValue<string>() == ts);
+            Assert.Contains(cuda, r => r!["consumer"]!.GetValue<string>() == ts && r["producer"]!.GetValue<string>().EndsWith("@golden"));
+        }
         Assert.All(cuda, r => Assert.Equal("skipped", r!["outcome"]!.GetValue<string>()));
         Assert.All(cuda, r => Assert.Contains(Runtime.NoTorchSharpCuda, r!["message"]!.GetValue<string>()));
         Assert.All(cuda, r => Assert.Null(r!["known_failure"]));
@@ -409,13 +415,13 @@ public sealed class GpuCheckSpecs(ITestOutputHelper output)
         Assert.Empty(report["ledger_errors"]!.AsArray());
         var line = report["summary"]!["line"]!.GetValue<string>();
         Assert.StartsWith("CONFORMANCE SUITE PASSED", line);
-        Assert.Contains($"{cuda.Count} skips ({cuda.Count} await a GPU: torchsharp-0.107-cuda, no TorchSharp CUDA package is available)", line);
+        Assert.Contains($"{cuda.Count} skips ({cuda.Count} await a GPU: torchsharp-0.107+pybridge-cuda, torchsharp-0.107+torchcheckpoints-cuda, no TorchSharp CUDA package is available)", line);
         Assert.Contains(line, text);
         // merge keeps the words.
         var merged = Path.Combine(outDir, "merged");
         (code, text) = Run($"dotnet {Cli()} merge {outDir}/compatibility.json --out {merged}", TimeSpan.FromSeconds(120));
         Assert.True(code == 0, text);
-        Assert.Contains("await a GPU: torchsharp-0.107-cuda", JsonNode.Parse(File.ReadAllText(Path.Combine(merged, "compatibility.json")))!["summary"]!["line"]!.GetValue<string>());
+        Assert.Contains("await a GPU: torchsharp-0.107+pybridge-cuda, torchsharp-0.107+torchcheckpoints-cuda", JsonNode.Parse(File.ReadAllText(Path.Combine(merged, "compatibility.json")))!["summary"]!["line"]!.GetValue<string>());
     }
 
     [SkippableFact(Timeout = 300_000)]

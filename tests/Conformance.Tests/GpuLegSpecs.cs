@@ -32,10 +32,10 @@ public sealed class GpuLegSpecs(MatrixFixture fixture, ITestOutputHelper output)
     /// <summary>The 14 cells the H200 run failed before they were triaged, with the entry each now falls under.</summary>
     public static IEnumerable<object[]> Triaged() => new (string Cell, string Entry)[]
     {
-        ("storage_offsets/pickle/torchsharp-0.107@golden->pytorch-2.11-cuda/default", "pybridge-save-view-offset-cuda-silently-wrong"),
-        ("storage_offsets/pickle/torchsharp-0.107@golden->pytorch-2.11-cuda/weights_only", "pybridge-save-view-offset-cuda-silently-wrong"),
-        ("storage_offsets/pickle/torchsharp-0.107@golden->pytorch-2.11-cuda/mmap", "pybridge-save-view-offset-deflate-mmap-cuda-silently-wrong"),
-        ("cnn_batchnorm/pickle/torchsharp-0.107@golden->pytorch-2.11-cuda/mmap", "pybridge-deflate-mmap-cuda-silently-wrong"),
+        ("storage_offsets/pickle/torchsharp-0.107+pybridge@golden->pytorch-2.11-cuda/default", "pybridge-save-view-offset-cuda-silently-wrong"),
+        ("storage_offsets/pickle/torchsharp-0.107+pybridge@golden->pytorch-2.11-cuda/weights_only", "pybridge-save-view-offset-cuda-silently-wrong"),
+        ("storage_offsets/pickle/torchsharp-0.107+pybridge@golden->pytorch-2.11-cuda/mmap", "pybridge-save-view-offset-deflate-mmap-cuda-silently-wrong"),
+        ("cnn_batchnorm/pickle/torchsharp-0.107+pybridge@golden->pytorch-2.11-cuda/mmap", "pybridge-deflate-mmap-cuda-silently-wrong"),
         ("gru/torchscript_trace/pytorch-1.13@golden->pytorch-2.11-cuda/default", "pytorch-trace-rnn-bound-to-cpu"),
         ("gru/torchscript_trace/pytorch-2.6@golden->pytorch-2.11-cuda/default", "pytorch-trace-rnn-bound-to-cpu"),
         ("gru/torchscript_trace/pytorch-2.14@golden->pytorch-2.11-cuda/default", "pytorch-trace-rnn-bound-to-cpu"),
@@ -110,8 +110,8 @@ public sealed class GpuLegSpecs(MatrixFixture fixture, ITestOutputHelper output)
         var twin = new LedgerEntry("twin", [CellSelector.Of("storage_offsets/pickle/torchsharp-*->pytorch-2.*/default")], [new("load_error", null, "RuntimeError")], "", "", default, null, 5);
         var device = new LedgerEntry("device", [CellSelector.Of("storage_offsets/pickle/torchsharp-*->pytorch-*-cuda/default")], [new("bytes", null, "views.b")], "", "", default, null, 5);
         var ledger = new FailureLedger([twin, device]);
-        var onGpu = Cell.Parse("storage_offsets/pickle/torchsharp-0.107@golden->pytorch-2.11-cuda/default");
-        var onCpu = Cell.Parse("storage_offsets/pickle/torchsharp-0.107@golden->pytorch-2.6/default");
+        var onGpu = Cell.Parse("storage_offsets/pickle/torchsharp-0.107+pybridge@golden->pytorch-2.11-cuda/default");
+        var onCpu = Cell.Parse("storage_offsets/pickle/torchsharp-0.107+pybridge@golden->pytorch-2.6/default");
         Assert.True(twin.Matches(onGpu));
         Assert.Equal(["device"], ledger.EntriesFor(onGpu).Select(e => e.Id));
         Assert.Equal(["twin"], ledger.EntriesFor(onCpu).Select(e => e.Id));
@@ -128,8 +128,8 @@ public sealed class GpuLegSpecs(MatrixFixture fixture, ITestOutputHelper output)
         foreach (var d in differences)
             output.WriteLine($"{(d.Silent ? "SILENT " : "")}{d.Case}/{d.Route}/{d.Producer}/{d.Mode}: CPU {string.Join(", ", d.Cpu)}; CUDA {string.Join(", ", d.Cuda)}; rule {d.Rule?.Id}");
         var silent = differences.Where(d => d.Silent).ToList();
-        Assert.Equal(["cnn_batchnorm/pickle/torchsharp-0.107@golden/mmap", "storage_offsets/pickle/torchsharp-0.107@golden/default",
-                      "storage_offsets/pickle/torchsharp-0.107@golden/mmap", "storage_offsets/pickle/torchsharp-0.107@golden/weights_only"],
+        Assert.Equal(["cnn_batchnorm/pickle/torchsharp-0.107+pybridge@golden/mmap", "storage_offsets/pickle/torchsharp-0.107+pybridge@golden/default",
+                      "storage_offsets/pickle/torchsharp-0.107+pybridge@golden/mmap", "storage_offsets/pickle/torchsharp-0.107+pybridge@golden/weights_only"],
             silent.Select(d => $"{d.Case}/{d.Route}/{d.Producer}/{d.Mode}").Order(StringComparer.Ordinal));
         Assert.All(silent, d => Assert.NotNull(d.Rule));
         Assert.All(silent, d => Assert.All(d.Cpu, c => Assert.Equal("refused", c.State)));

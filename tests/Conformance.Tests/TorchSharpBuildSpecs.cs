@@ -97,8 +97,12 @@ public sealed class TorchSharpBuildSpecs : IDisposable
         Runtime R(string id) => Runtime.Missing(id, "test");
         var cells = Planner.Plan([R("pytorch-2.6"), R("torchsharp-0.107"), R("torchsharp-0.107.1-repack.1")]);
 
-        Assert.Contains(cells, c => c.Name == "lenet/pickle/torchsharp-0.107->torchsharp-0.107.1-repack.1/default");
-        Assert.Contains(cells, c => c.Name == "lenet/pickle/torchsharp-0.107.1-repack.1->torchsharp-0.107/default");
+        Assert.Contains(cells, c => c.Name == "lenet/pickle/torchsharp-0.107+pybridge->torchsharp-0.107.1-repack.1+torchcheckpoints/default");
+        Assert.Contains(cells, c => c.Name == "lenet/pickle/torchsharp-0.107.1-repack.1+pybridge->torchsharp-0.107+pybridge/default");
+        Assert.Contains(cells, c => c.Name == "lenet/torchscript_script/torchsharp-0.107.1-repack.1->torchsharp-0.107/default");
+        Assert.Equal("torchsharp-0.107.1-repack.1", Runtime.WithoutLibrary("torchsharp-0.107.1-repack.1+pybridge"));
+        Assert.Equal("cuda", Runtime.DeviceOf("torchsharp-0.107.1-repack.1+pybridge-cuda"));
+        Assert.Equal("pybridge", Runtime.LibraryOf("torchsharp-0.107.1-repack.1+pybridge-cuda@golden"));
         Assert.All(cells, c => Assert.Equal(c, Cell.Parse(c.Name)));
         var layouts = Cell.Parse("layouts/pickle/torchsharp-0.107.1-repack.1->pytorch-2.6/default");
         Assert.Matches(Glob.ToRegex("layouts/{pickle,safetensors,torchsharp_native}/torchsharp-*->*/*"), layouts.Name);

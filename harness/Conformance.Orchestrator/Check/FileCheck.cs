@@ -82,7 +82,7 @@ public sealed class FileCheck(Suite suite, RunnerOptions options, string? modelT
             var file = Directory.Exists(staged) ? CheckFolder(pool, item.Display, staged) : CheckFile(pool, item.Display, staged);
             files.Add(file);
         }
-        return new CheckRun(files, suite.Runtimes, started, clock.Elapsed);
+        return new CheckRun(files, [.. suite.Runtimes.Where(r => r.Library is null)], started, clock.Elapsed);
     }
 
     /// <summary>A file this process cannot open (permissions, an I/O error): its own verdict, exit 4, and no worker is asked.</summary>
@@ -129,7 +129,8 @@ public sealed class FileCheck(Suite suite, RunnerOptions options, string? modelT
     private IEnumerable<Runtime> PyTorchs => suite.Runtimes.Where(r => !dotnetOnly && r.Available && r.Kind == RuntimeKinds.PyTorch && !Runtime.IsAccelerator(r.Device))
         .OrderByDescending(r => Runtime.ParseVersion(r.Version));
 
-    private IEnumerable<Runtime> TorchSharps => suite.Runtimes.Where(r => r.Available && r.Kind == RuntimeKinds.TorchSharp && !Runtime.IsAccelerator(r.Device));
+    // Each TorchSharp version once: its readers name their library (PyBridge load_py, TorchCheckpoints TorchCheckpoint.Load), so the matrix's library runtimes add nothing here.
+    private IEnumerable<Runtime> TorchSharps => suite.Runtimes.Where(r => r.Available && r.Kind == RuntimeKinds.TorchSharp && r.Library is null && !Runtime.IsAccelerator(r.Device));
 
     /// <summary>The path as the workers see it: itself inside the repository, else a copy under artifacts/check/.</summary>
     private string Stage(string path, int index)

@@ -15,7 +15,7 @@ namespace Conformance.Orchestrator.Check;
 public static class MatrixAgreement
 {
     /// <summary>The check reader that loads as the matrix's (consumer kind, route, mode) does, or null where check has none.</summary>
-    public static string? ReaderOf(string consumerKind, string route, string mode)
+    public static string? ReaderOf(string consumerKind, string route, string mode, string? library = null)
     {
         var pickle = route is Catalogue.Pickle or Catalogue.PickleLegacy or "checkpoint" or "pickled_model";
         if (consumerKind == RuntimeKinds.PyTorch)
@@ -28,6 +28,13 @@ public static class MatrixAgreement
                 (_, Catalogue.TorchScriptScript or "torchscript_trace", "default") => "torch.jit.load",
                 (_, Catalogue.Safetensors, "default") => "safetensors.torch.load_file",
                 (_, Catalogue.TorchSharpNative, "default") => "torchconformance.tsnative.load",
+                _ => null,
+            };
+        // The matrix's TorchCheckpoints runtime (torchsharp-0.107+torchcheckpoints) loads pickles as check's codec reader does.
+        if (library == "torchcheckpoints")
+            return (route, mode) switch
+            {
+                (Catalogue.Pickle or Catalogue.PickleLegacy or "checkpoint", "default") => "TorchCheckpoints TorchCheckpoint.Load",
                 _ => null,
             };
         return (route, mode) switch
@@ -67,9 +74,11 @@ public static class MatrixAgreement
             var outcome = cell["outcome"]!.GetValue<string>();
             if (outcome is "skipped" or "not_applicable") continue;
             if (FixtureOf(cell, fixturesDir) is not { } fixture || !files.TryGetValue(Path.GetFullPath(fixture), out var file)) continue;
+            // check runs each TorchSharp version once, its readers named by library: the cell's library picks the reader.
             var consumer = cell["consumer"]!.GetValue<string>();
-            if (ReaderOf(kindOf(consumer), cell["route"]!.GetValue<string>(), cell["mode"]!.GetValue<string>()) is not { } reader) continue;
-            var result = file.Readers.FirstOrDefault(r => r.Runtime == consumer && r.Reader == reader);
+            var runtime = Runtime.WithoutLibrary(consumer);
+            if (ReaderOf(kindOf(runtime), cell["route"]!.GetValue<string>(), cell["mode"]!.GetValue<string>(), Runtime.LibraryOf(consumer)) is not { } reader) continue;
+            var result = file.Readers.FirstOrDefault(r => r.Runtime == runtime && r.Reader == reader);
             // check ran no such reader (it would execute a pickle's globals, or the runtime lacks it): nothing to compare.
             if (result is null || result.Status == "not_run") continue;
             var problems = (cell["problems"]?.AsArray() ?? []).Select(p => p!["code"]?.GetValue<string>() ?? "").ToHashSet();

@@ -29,6 +29,7 @@ public static class GpuRunJudge
         var results = new List<CellResult>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
         var items = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var o in run["observations"]?.AsArray().OfType<JsonObject>() ?? []) BeforeLibraries.Upgrade(o);
         foreach (var o in run["observations"]?.AsArray().OfType<JsonObject>() ?? [])
         {
             var cell = Cell.Parse(o["cell"]!.GetValue<string>());

@@ -26,7 +26,9 @@ public static class RetiredJudgeReport
         var date = report["generated"]?.GetValue<string>()?.Split('T')[0] ?? "an unknown date";
         var label = $"the retired on-device judge (python judge.py) on {gpu}, {date} ({Path.GetFileName(source)}): problems as it found them, "
                     + "the ledger applied by the orchestrator; no raw replies were kept, so these rows cannot be judged again";
-        var results = read.Results.Select(r => (Raw(r) is { } raw ? ledger.Apply(raw) : r) with { JudgedBy = label }).ToList();
+        // Rows made before the library axis name the TorchSharp set bare: today's names (BeforeLibraries).
+        var results = read.Results.Select(r => r with { Cell = BeforeLibraries.Upgrade(r.Cell) })
+            .Select(r => (Raw(r) is { } raw ? ledger.Apply(raw) : r) with { JudgedBy = label }).ToList();
         var errors = ledger.Check(results, complete: false, today);
         return read with { Results = results, LedgerErrors = errors };
     }
