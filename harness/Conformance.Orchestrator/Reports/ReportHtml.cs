@@ -40,6 +40,12 @@ public static class ReportHtml
         foreach (var (route, side, counts) in LibraryTable.Rows(LibraryTable.Of(run.Results)))
             sb.AppendLine($"<tr><td><code>{E(route)}</code></td><td>{E(side)}</td>" + string.Concat(counts.Select(c => $"<td>{(c.Contains("**") ? $"<b class=\"fail\">{E(c.Replace("**", ""))}</b>" : E(c))}</td>")) + "</tr>");
         sb.AppendLine("</table>");
+        if (LibraryRemedy.Find(run.Results) is { Count: > 0 } remedies)
+        {
+            sb.AppendLine($"<p>Where PyBridge fails and TorchCheckpoints reads the same file ({E(LibraryRemedy.Words)}):</p><ul>");
+            foreach (var (route, cells) in remedies) sb.AppendLine($"<li><code>{E(route)}</code>: {cells.Count} cells, e.g. <code>{E(cells[0].Name)}</code></li>");
+            sb.AppendLine("</ul>");
+        }
         sb.AppendLine("<h2>Overview</h2><p>Outcomes of every direction and load mode, per case and route. Click a cell for its table below; hover or click a cell of those tables for its message and details.</p><table><tr><th>case</th>");
         foreach (var r in overview.Routes) sb.Append($"<th>{E(r)}</th>");
         sb.AppendLine("</tr>");

@@ -120,6 +120,7 @@ public static class ReportText
         sb.AppendLine("|---|" + string.Concat(byDirection.Routes.Select(_ => "---|")));
         foreach (var (c, cells) in byDirection.Rows) sb.AppendLine($"| {c.Replace(" -> ", " → ")} | " + string.Join(" | ", cells) + " |");
         sb.AppendLine();
+        sb.Append(LibraryRemedy.Markdown(run.Results));
         AppendDeviceSections(sb, run);
         sb.AppendLine("## Runtimes").AppendLine();
         sb.AppendLine("| id | kind | version | device | where | status |").AppendLine("|---|---|---|---|---|---|");
