@@ -7,7 +7,9 @@ namespace TorchCheckpoints;
 public sealed class CheckpointWriteException : IOException
 {
     internal CheckpointWriteException(string path, string detail, Exception? innerException = null)
-        : base($"{path}: could not be saved: {detail}", innerException)
+        // "could not save PATH: cause", not "PATH: ...": a report that strips a leading path (it shows the file
+        // beside) still names the file the disk refused.
+        : base($"could not save {path}: {detail}", innerException)
     {
         FilePath = path;
     }

@@ -66,7 +66,7 @@ public sealed class FaultSpecs
         // The newest PyTorch writes every route (Debian 12's has no safetensors).
         var producer = suite.Runtimes.Where(r => r.Kind == RuntimeKinds.PyTorch && r.Available).OrderByDescending(r => Runtime.ParseVersion(r.Version)).FirstOrDefault();
         MatrixFixture.SkipOrFailWhenMissing(producer is null ? "no PyTorch runtime available" : null);
-        var consumers = suite.Runtimes.Where(r => r.Available && (r == producer || (r.Kind == RuntimeKinds.TorchSharp && route != "pickle_legacy"))).ToList();
+        var consumers = suite.Runtimes.Where(r => r.Available && (r == producer || (r.Kind == RuntimeKinds.TorchSharp && route != "pickle_legacy" && Planner.Meets(r, route)))).ToList();
         var cells = consumers.Select(c => new Cell("lenet", route, producer!.Id, c.Id, "default")).ToList();
         var dir = FreshDir("flip-" + route);
         bool flipped = false;

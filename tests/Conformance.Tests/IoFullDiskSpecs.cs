@@ -106,8 +106,12 @@ public sealed class IoFullDiskSpecs(ITestOutputHelper output)
             Assert.DoesNotContain("worker_crash", r.ToJsonString());
         }
         Assert.Contains(results, r => r["cell"]!.GetValue<string>() == $"lenet/torchsharp_native/{TorchSharp}->{TorchSharp}/default");
-        Assert.Contains(results, r => r["cell"]!.GetValue<string>() == $"lenet/safetensors/{TorchSharp}->{TorchSharp}/default");
-        Assert.Contains(results, r => r["cell"]!.GetValue<string>() == $"lenet/pickle/{TorchSharp}->{TorchSharp}/default");
+        // State-dict routes: each .NET library's own save, PyBridge's and TorchCheckpoints'.
+        foreach (var library in new[] { "pybridge", "torchcheckpoints" })
+        {
+            Assert.Contains(results, r => r["cell"]!.GetValue<string>() == $"lenet/safetensors/{TorchSharp}+{library}->{TorchSharp}+{library}/default");
+            Assert.Contains(results, r => r["cell"]!.GetValue<string>() == $"lenet/pickle/{TorchSharp}+{library}->{TorchSharp}+{library}/default");
+        }
         // Nothing partial: no artifact, no temporary.
         Assert.Empty(fs.Files());
     }

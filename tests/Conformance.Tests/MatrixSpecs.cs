@@ -74,7 +74,7 @@ public sealed class MatrixSpecs(MatrixFixture fixture, ITestOutputHelper output)
         var json = ReportJson.Build(fixture.Run);
         foreach (var rt in json["runtimes"]!.AsArray())
         {
-            Assert.Matches("^(pytorch|torchsharp)-[0-9]+\\.[0-9]+(\\.[0-9]+-[0-9A-Za-z.-]+)?$", rt!["id"]!.GetValue<string>());
+            Assert.Matches("^(pytorch|torchsharp)-[0-9]+\\.[0-9]+(\\.[0-9]+-[0-9A-Za-z.-]+)?(\\+(pybridge|torchcheckpoints))?$", rt!["id"]!.GetValue<string>());
             Assert.NotNull(rt["kind"]); Assert.NotNull(rt["version"]); Assert.NotNull(rt["device"]);
         }
         var results = json["results"]!.AsArray();

@@ -399,7 +399,7 @@ public sealed class CodecSpecs
             var big = RawTensor.FromArray(new float[64 << 10], [64 << 10], TorchDtype.Float32); // 256 KiB
             var e = Assert.Throws<CheckpointWriteException>(() => TorchCheckpoint.Save(path, new PyDict { { "w", big } }, RawTensors.Instance));
             Assert.Contains("No space left on device (ENOSPC)", e.Message);
-            Assert.StartsWith(path, e.Message);
+            Assert.StartsWith($"could not save {path}: ", e.Message);
             Assert.Empty(Directory.GetFileSystemEntries(dir));
         }
         finally
