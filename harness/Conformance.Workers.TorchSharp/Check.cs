@@ -74,6 +74,13 @@ public static class Check
             case "safetensors":
                 Add("PyBridge Safetensors.LoadStateDict", () => global::TorchSharp.PyBridge.Safetensors.LoadStateDict(path));
                 Add("PyBridge load_safetensors (strict)", () => Mirror(keys, m => m.load_safetensors(path, strict: true)));
+                // The stored tensors, as the file's other readers give them: Load re-ties save_model's aliases (named in
+                // __metadata__) as load_model does, which a reader of the file alone does not.
+                Add("TorchCheckpoints Safetensors.Load", () =>
+                {
+                    var aliases = TorchCheckpoints.Safetensors.Metadata(path).Select(kv => kv.Key).ToHashSet(StringComparer.Ordinal);
+                    return TorchCheckpoints.Safetensors.Load(path).Where(kv => !aliases.Contains(kv.Key));
+                });
                 break;
             case "torchsharp_native":
                 Add("TorchSharp Module.load (strict)", () => Mirror(keys, m => m.load(path, strict: true)));

@@ -35,6 +35,7 @@ public static class MatrixAgreement
             return (route, mode) switch
             {
                 (Catalogue.Pickle or Catalogue.PickleLegacy or "checkpoint", "default") => "TorchCheckpoints TorchCheckpoint.Load",
+                (Catalogue.Safetensors, "default") => "TorchCheckpoints Safetensors.Load",
                 _ => null,
             };
         return (route, mode) switch
