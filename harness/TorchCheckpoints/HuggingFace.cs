@@ -284,7 +284,7 @@ public static class HuggingFace
     {
         var sb = new StringBuilder();
         sb.Append("{\n  \"metadata\": {\n    \"total_size\": ").Append(total.ToString(System.Globalization.CultureInfo.InvariantCulture)).Append("\n  },\n  \"weight_map\": {");
-        sb.AppendJoin(",", weightMap.Select(w => $"\n    {PyQuote(w.Key)}: {PyQuote(w.Value)}"));
+        sb.AppendJoin(",", weightMap.Select(w => $"\n    {JsonText.Quote(w.Key, asciiOnly: true)}: {JsonText.Quote(w.Value, asciiOnly: true)}"));
         sb.Append(weightMap.Count > 0 ? "\n  }\n}\n" : "}\n}\n");
         var bytes = Encoding.ASCII.GetBytes(sb.ToString());
         AtomicFile.Write(path, file =>
@@ -292,26 +292,5 @@ public static class HuggingFace
             RandomAccess.Write(file, bytes, 0);
             return bytes.Length;
         });
-    }
-
-    private static string PyQuote(string text)
-    {
-        var sb = new StringBuilder("\"");
-        foreach (var c in text)
-        {
-            sb.Append(c switch
-            {
-                '"' => "\\\"",
-                '\\' => "\\\\",
-                '\n' => "\\n",
-                '\r' => "\\r",
-                '\t' => "\\t",
-                '\b' => "\\b",
-                '\f' => "\\f",
-                < ' ' or > '~' => $"\\u{(int)c:x4}",
-                _ => c.ToString(),
-            });
-        }
-        return sb.Append('"').ToString();
     }
 }

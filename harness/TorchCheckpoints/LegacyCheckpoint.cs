@@ -67,7 +67,7 @@ internal static class LegacyCheckpoint
         {
             long length = RandomAccess.GetLength(file);
             var head = new byte[(int)Math.Min(length, 32)];
-            ReadExactlyAt(path, file, 0, head);
+            ZipReader.ReadExactlyAt(path, file, 0, head);
             if (!Starts(head))
                 return false;
             result = Load(path, file, length, backend, limits);
@@ -89,7 +89,7 @@ internal static class LegacyCheckpoint
         while (true)
         {
             buffer = new byte[size];
-            ReadExactlyAt(path, file, 0, buffer);
+            ZipReader.ReadExactlyAt(path, file, 0, buffer);
             long? needed = null;
             try
             {
@@ -228,7 +228,7 @@ internal static class LegacyCheckpoint
             if (length - position < header.Length)
                 throw new CheckpointFormatException(path, name,
                     $"is truncated: storage '{key}' ({storage.Count:N0} x {storage.Dtype.Name}) should start at offset {position:N0} with its 8-byte element count, but the file has only {length:N0} bytes");
-            ReadExactlyAt(path, file, position, header);
+            ZipReader.ReadExactlyAt(path, file, position, header);
             long count = BinaryPrimitives.ReadInt64LittleEndian(header);
             if (count != storage.Count)
                 throw new CheckpointFormatException(path, name,
@@ -266,16 +266,4 @@ internal static class LegacyCheckpoint
         string s => $"'{s}'",
         _ => PyDict.Kind(value),
     };
-
-    private static void ReadExactlyAt(string path, SafeFileHandle file, long offset, Span<byte> destination)
-    {
-        while (!destination.IsEmpty)
-        {
-            int n = RandomAccess.Read(file, destination, offset);
-            if (n == 0)
-                throw new CheckpointFormatException(path, null, $"is truncated: the file ends at offset {offset} while more bytes were expected");
-            destination = destination[n..];
-            offset += n;
-        }
-    }
 }

@@ -211,7 +211,7 @@ public static class Safetensors
         if (metadata.Count > 0)
         {
             json.Append('"').Append(MetadataKey).Append("\":{");
-            json.AppendJoin(',', metadata.Select(m => $"{Quote(m.Key)}:{Quote(m.Value)}"));
+            json.AppendJoin(',', metadata.Select(m => $"{JsonText.Quote(m.Key, asciiOnly: false)}:{JsonText.Quote(m.Value, asciiOnly: false)}"));
             json.Append('}');
         }
         var places = new List<(Item Item, long Begin, long Size)>();
@@ -221,7 +221,7 @@ public static class Safetensors
             long size = item.Info.ByteCount;
             if (json.Length > 1)
                 json.Append(',');
-            json.Append(Quote(item.Name)).Append(":{\"dtype\":\"").Append(item.Code).Append("\",\"shape\":[")
+            json.Append(JsonText.Quote(item.Name, asciiOnly: false)).Append(":{\"dtype\":\"").Append(item.Code).Append("\",\"shape\":[")
                 .AppendJoin(',', item.Info.Shape.Select(d => d.ToString(CultureInfo.InvariantCulture)))
                 .Append("],\"data_offsets\":[").Append(offset.ToString(CultureInfo.InvariantCulture)).Append(',')
                 .Append((offset + size).ToString(CultureInfo.InvariantCulture)).Append("]}");
@@ -246,28 +246,6 @@ public static class Safetensors
             });
             return total;
         });
-    }
-
-    /// <summary>A JSON string as serde_json writes it: quote, backslash and control characters escaped, the rest as UTF-8.</summary>
-    private static string Quote(string text)
-    {
-        var sb = new StringBuilder("\"");
-        foreach (var c in text)
-        {
-            sb.Append(c switch
-            {
-                '"' => "\\\"",
-                '\\' => "\\\\",
-                '\n' => "\\n",
-                '\r' => "\\r",
-                '\t' => "\\t",
-                '\b' => "\\b",
-                '\f' => "\\f",
-                < ' ' => $"\\u{(int)c:x4}",
-                _ => c.ToString(),
-            });
-        }
-        return sb.Append('"').ToString();
     }
 
     // ------------------------------------------------------------------ reading

@@ -392,7 +392,8 @@ internal sealed class ZipReader : IDisposable
         }
     }
 
-    private static void ReadExactlyAt(string path, SafeFileHandle file, long offset, Span<byte> destination)
+    /// <summary>Reads exactly <paramref name="destination"/>'s length at <paramref name="offset"/>, or refuses the file as truncated (also the legacy reader's).</summary>
+    internal static void ReadExactlyAt(string path, SafeFileHandle file, long offset, Span<byte> destination)
     {
         while (!destination.IsEmpty)
         {
