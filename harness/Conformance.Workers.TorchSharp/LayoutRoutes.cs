@@ -19,8 +19,8 @@ public static class LayoutRoutes
     public const string HfBinSharded = "hf_bin_sharded";
     public const string HfSafetensors = "hf_safetensors";
     public const string HfSafetensorsSharded = "hf_safetensors_sharded";
-    /// <summary>The routes whose artifact is a folder, as cases.json says (a route's <c>folder</c>).</summary>
-    public static readonly string[] HfRoutes = [.. RouteTable().Where(r => r.Value?["folder"]?.GetValue<bool>() == true).Select(r => r.Key)];
+    /// <summary>The Hugging Face layouts, as cases.json says (a route whose artifact is a <c>.hf</c> folder).</summary>
+    public static readonly string[] HfRoutes = [.. RouteTable().Where(r => r.Value?["extension"]?.GetValue<string>() == ".hf").Select(r => r.Key)];
 
     public const string StripPrefix = "strip_prefix";
 

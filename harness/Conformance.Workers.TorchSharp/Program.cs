@@ -277,10 +277,12 @@ static JsonNode ProduceCheckpoint(JsonObject args)
     var path = Str(args, "path");
     if (Devices.Resolve(args).type != DeviceType.CPU)
         throw new NotApplicableException("the TorchSharp worker trains and produces on the CPU; it consumes onto cuda");
-    NoPyBridgeCheckpoint(args);
     try
     {
         var optimizer = Str(args, "optimizer");
+        if (args["route"]?.GetValue<string>() == OptimizerStateCases.Route)
+            return OptimizerStateCases.Produce(Routes.Library(args), optimizer, path, args["seed"]?.GetValue<long>() ?? 0);
+        NoPyBridgeCheckpoint(args);
         return optimizer == "gan"
             ? CheckpointCases.ProduceGan(path, args["seed"]?.GetValue<long>() ?? 0)
             : CheckpointCases.Produce(optimizer, path, args["seed"]?.GetValue<long>() ?? 0);
@@ -298,10 +300,12 @@ static JsonNode ConsumeCheckpoint(JsonObject args)
         throw new NotApplicableException("the TorchSharp worker resumes training checkpoints on the CPU");
     var mode = args["mode"]?.GetValue<string>() ?? "default";
     if (mode != "default") throw new NotApplicableException($"TorchSharp has no checkpoint load mode '{mode}'");
-    NoPyBridgeCheckpoint(args);
     try
     {
         var optimizer = Str(args, "optimizer");
+        if (args["route"]?.GetValue<string>() == OptimizerStateCases.Route)
+            return OptimizerStateCases.Consume(Routes.Library(args), optimizer, path);
+        NoPyBridgeCheckpoint(args);
         return optimizer == "gan" ? CheckpointCases.ConsumeGan(path) : CheckpointCases.Consume(optimizer, path);
     }
     catch (Exception e) when (e is not KeyNotFoundException and not NotApplicableException)

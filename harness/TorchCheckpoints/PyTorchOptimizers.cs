@@ -22,9 +22,7 @@ public static class PyTorchOptimizers
     /// </summary>
     public static optim.Optimizer Load(string kind, IEnumerable<Parameter> parameters, PyDict optimizerStateDict)
     {
-        var groups = optimizerStateDict["param_groups"] as List<object?> ?? throw new CheckpointFormatException("optimizer state dict: 'param_groups' is not a list");
-        if (groups.Count != 1 || groups[0] is not PyDict group)
-            throw new CheckpointFormatException($"optimizer state dict: expected one param group, found {groups.Count}; TorchSharp optimizers here take one");
+        var group = OneGroup(optimizerStateDict);
         var optimizer = Build(kind, parameters, group);
         LoadState(optimizer, optimizerStateDict["state"] as PyDict ?? throw new CheckpointFormatException("optimizer state dict: 'state' is not a dict"));
         Loaded.AddOrUpdate(optimizer, group);
@@ -34,17 +32,109 @@ public static class PyTorchOptimizers
     // The param group each optimizer was loaded from: StateDict writes back the keys TorchSharp does not represent.
     private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<optim.Optimizer, PyDict> Loaded = new();
 
+    /// <summary>
+    /// <c>optimizer.load_state_dict(torch.load(path))</c> for a TorchSharp optimizer already built over the
+    /// model's parameters, as PyTorch's is: every hyperparameter of the file's one param group (PyTorch's
+    /// names: <c>betas</c> is TorchSharp's beta1 and beta2) and every parameter's state (step counts,
+    /// moment buffers) replace the optimizer's. The file is read by this library's reader, its globals
+    /// checked against the allowlist as any checkpoint's.
+    /// </summary>
+    public static void load_pytorch(this optim.Optimizer optimizer, string path, CheckpointLimits? limits = null)
+    {
+        var stateDict = TorchCheckpoint.LoadDict(path, limits);
+        try
+        {
+            LoadStateDict(optimizer, stateDict);
+        }
+        catch (CheckpointFormatException e)
+        {
+            throw new CheckpointFormatException($"{path}: {e.Message}", e);
+        }
+    }
+
+    /// <summary><c>torch.save(optimizer.state_dict(), path)</c> for a TorchSharp optimizer: what <see cref="load_pytorch"/> and torch.optim's <c>load_state_dict</c> read.</summary>
+    public static void save_pytorch(this optim.Optimizer optimizer, string path) => TorchCheckpoint.Save(path, StateDict(optimizer));
+
+    /// <summary><c>optimizer.load_state_dict(stateDict)</c>: PyTorch's optimizer state dict (one param group) into an optimizer built over the same parameters.</summary>
+    public static void LoadStateDict(optim.Optimizer optimizer, PyDict stateDict)
+    {
+        var group = OneGroup(stateDict);
+        var options = ((OptimizerHelper)optimizer).state_dict().Options;
+        if (options.Count != 1) throw new CheckpointFormatException($"the optimizer has {options.Count} param groups; TorchSharp optimizers here take one");
+        var counted = group.TryGetValue("params", out var ps) && ps is List<object?> indices ? indices.Count : -1;
+        var states = ((OptimizerHelper)optimizer).state_dict().State.Count;
+        if (counted >= 0 && counted != states)
+            throw new CheckpointFormatException($"param_groups[0].params lists {counted} parameters; the optimizer has {states}");
+        SetHyperparameters(options[0], group);
+        LoadState(optimizer, stateDict["state"] as PyDict ?? throw new CheckpointFormatException("optimizer state dict: 'state' is not a dict"));
+        Loaded.AddOrUpdate(optimizer, group);
+    }
+
+    private static PyDict OneGroup(PyDict optimizerStateDict)
+    {
+        var groups = optimizerStateDict.TryGetValue("param_groups", out var g) ? g as List<object?> : null;
+        if (groups is null) throw new CheckpointFormatException("optimizer state dict: no 'param_groups' list (is this an optimizer's state_dict()?)");
+        if (groups.Count != 1 || groups[0] is not PyDict group)
+            throw new CheckpointFormatException($"optimizer state dict: expected one param group, found {groups.Count}; TorchSharp optimizers here take one");
+        return group;
+    }
+
+    /// <summary>Every hyperparameter of a PyTorch param group into TorchSharp's options of the same optimizer (the table <see cref="Hyperparameters"/> reads back).</summary>
+    private static void SetHyperparameters(OptimizerOptions options, PyDict group)
+    {
+        double D(string key) => Number(group, key);
+        bool B(string key) => Flag(group, key);
+        options.LearningRate = D("lr");
+        switch (options)
+        {
+            case SGD.Options o:
+                o.momentum = D("momentum"); o.dampening = D("dampening"); o.weight_decay = D("weight_decay"); o.nesterov = B("nesterov"); o.maximize = B("maximize");
+                break;
+            case Adam.Options o:
+                (o.beta1, o.beta2) = Betas(group); o.eps = D("eps"); o.weight_decay = D("weight_decay"); o.amsgrad = B("amsgrad"); o.maximize = B("maximize");
+                break;
+            case AdamW.Options o:
+                (o.beta1, o.beta2) = Betas(group); o.eps = D("eps"); o.weight_decay = D("weight_decay"); o.amsgrad = B("amsgrad"); o.maximize = B("maximize");
+                break;
+            case RMSProp.Options o:
+                o.alpha = D("alpha"); o.eps = D("eps"); o.weight_decay = D("weight_decay"); o.momentum = D("momentum"); o.centered = B("centered"); o.maximize = B("maximize");
+                break;
+            case Adagrad.Options o:
+                o.lr_decay = D("lr_decay"); o.weight_decay = D("weight_decay"); o.initial_accumulator_value = D("initial_accumulator_value"); o.eps = D("eps");
+                break;
+            case Adamax.Options o:
+                (o.beta1, o.beta2) = Betas(group); o.eps = D("eps"); o.weight_decay = D("weight_decay");
+                break;
+            case NAdam.Options o:
+                (o.beta1, o.beta2) = Betas(group); o.eps = D("eps"); o.weight_decay = D("weight_decay"); o.momentum_decay = D("momentum_decay");
+                break;
+            case RAdam.Options o:
+                (o.beta1, o.beta2) = Betas(group); o.eps = D("eps"); o.weight_decay = D("weight_decay");
+                break;
+            default:
+                throw new CheckpointFormatException($"no PyTorch mapping for {options.GetType().FullName}");
+        }
+    }
+
+    private static double Number(PyDict group, string key) =>
+        group.TryGetValue(key, out var v) ? ToDouble(v, $"param_groups[0].{key}") : throw new CheckpointFormatException($"param_groups[0] has no '{key}'");
+
+    private static bool Flag(PyDict group, string key) =>
+        group.TryGetValue(key, out var v) && v is bool b ? b : throw new CheckpointFormatException($"param_groups[0].{key}: expected a bool, found {Describe(v)}");
+
+    private static (double, double) Betas(PyDict group) => (group.TryGetValue("betas", out var v) ? v : null) switch
+    {
+        PyTuple { Items.Count: 2 } t => (ToDouble(t.Items[0], "betas[0]"), ToDouble(t.Items[1], "betas[1]")),
+        List<object?> { Count: 2 } l => (ToDouble(l[0], "betas[0]"), ToDouble(l[1], "betas[1]")),
+        var other => throw new CheckpointFormatException($"param_groups[0].betas: expected a pair, found {Describe(other)}"),
+    };
+
     /// <summary>Builds a TorchSharp optimizer of <paramref name="kind"/> with every hyperparameter taken from a PyTorch param group.</summary>
     public static optim.Optimizer Build(string kind, IEnumerable<Parameter> parameters, PyDict group)
     {
-        double D(string key) => ToDouble(group[key], key);
-        bool B(string key) => group.TryGetValue(key, out var v) && v is bool b ? b : throw new CheckpointFormatException($"param_groups[0].{key}: expected a bool, found {Describe(v)}");
-        (double, double) Betas() => group["betas"] switch
-        {
-            PyTuple { Items.Count: 2 } t => (ToDouble(t.Items[0], "betas[0]"), ToDouble(t.Items[1], "betas[1]")),
-            List<object?> { Count: 2 } l => (ToDouble(l[0], "betas[0]"), ToDouble(l[1], "betas[1]")),
-            var other => throw new CheckpointFormatException($"param_groups[0].betas: expected a pair, found {Describe(other)}"),
-        };
+        double D(string key) => Number(group, key);
+        bool B(string key) => Flag(group, key);
+        (double, double) Betas() => PyTorchOptimizers.Betas(group);
         var p = parameters.ToList();
         switch (kind)
         {

@@ -88,7 +88,8 @@ public sealed class CatalogueSpecs
                 try { expected = Catalogue.ExtensionOf(parts[1]); }
                 catch (ArgumentException e) { problems.Add($"{entry}: {e.Message}"); continue; }
                 if ("." + parts[2] != expected) problems.Add($"{entry}: route {parts[1]}'s artifact ends with {expected}, not .{parts[2]}");
-                if ((expected == ".hf") != Directory.Exists(entry)) problems.Add($"{entry}: {(expected == ".hf" ? "a .hf artifact is a folder" : "only a .hf artifact is a folder")}");
+                var folder = RealLayouts.IsFolder(parts[1]);
+                if (folder != Directory.Exists(entry)) problems.Add($"{entry}: {(folder ? $"route {parts[1]}'s artifact is a folder" : $"route {parts[1]}'s artifact is a file, not a folder")}");
                 seen++;
             }
         Assert.True(problems.Count == 0, string.Join("\n", problems));

@@ -105,8 +105,9 @@ public static class CellJudge
                 problems.Add(new Problem(P.TrainMode, "", "train-mode outputs missing or of another length: whether eval() took effect is unproven"));
         }
 
-        // Fine-tuning after the load (checkpoints judge training by their resumed parameters instead).
-        if (!spec.IsCheckpoint) problems.AddRange(Judgement.Judge.CompareFineTune(actual));
+        // Fine-tuning after the load (checkpoints judge training by their resumed parameters instead; optimizer_state
+        // loads the model with a state-dict reader, whose parameters must stay trainable, and reports it too).
+        if (!spec.IsCheckpoint || cell.Route == Catalogue.OptimizerState) problems.AddRange(Judgement.Judge.CompareFineTune(actual));
 
         var notes = checkpoint is { Notes.Count: > 0 } ? "notes: " + string.Join("; ", checkpoint.Notes) : "";
         return problems.Count == 0

@@ -18,6 +18,9 @@ public static class Catalogue
     /// <summary>The seed's training checkpoint, torch.save zip+pickle; read and written on the TorchSharp side by this project's codec.</summary>
     public const string Checkpoint = "checkpoint";
 
+    /// <summary>An optimizer's state dict on its own beside the model's (a folder of both), read and written by each library.</summary>
+    public const string OptimizerState = "optimizer_state";
+
     public const string StrictFalse = "strict_false";
     public const string ShapeMismatchMode = "shape_mismatch";
 

@@ -24,14 +24,20 @@ public static class RealLayouts
     /// <summary>The load mode that strips the route's prefix before a strict load; "default" is the plain load, which must refuse the file.</summary>
     public const string StripPrefix = "strip_prefix";
 
-    /// <summary>The routes whose artifact is a folder (cases.json: a route's <c>folder</c>), in the file's order.</summary>
-    public static readonly IReadOnlyList<string> HfRoutes = Routes().Where(r => r.Value?["folder"]?.GetValue<bool>() == true).Select(r => r.Key).ToList();
+    /// <summary>The Hugging Face layouts (cases.json: a route whose artifact is a <c>.hf</c> folder), in the file's order.</summary>
+    public static readonly IReadOnlyList<string> HfRoutes = Routes().Where(r => r.Value?["extension"]?.GetValue<string>() == HfExtension).Select(r => r.Key).ToList();
+
+    /// <summary>The extension of a Hugging Face folder; optimizer_state's folder (<c>.optim</c>) is another kind.</summary>
+    public const string HfExtension = ".hf";
+
+    /// <summary>The routes whose artifact is a folder (cases.json: a route's <c>folder</c>): the Hugging Face layouts and optimizer_state.</summary>
+    public static readonly IReadOnlyList<string> FolderRoutes = Routes().Where(r => r.Value?["folder"]?.GetValue<bool>() == true).Select(r => r.Key).ToList();
 
     /// <summary>The routes whose producer puts a wrapper's prefix before every key (cases.json: <c>key_prefix</c>).</summary>
     public static readonly IReadOnlyList<string> PrefixRoutes = Routes().Where(r => r.Value?["key_prefix"] is not null).Select(r => r.Key).ToList();
 
     /// <summary>Routes whose artifact is a folder.</summary>
-    public static bool IsFolder(string route) => HfRoutes.Contains(route);
+    public static bool IsFolder(string route) => FolderRoutes.Contains(route);
 
     /// <summary>The prefix a route's producer puts before every key, or null.</summary>
     public static string? KeyPrefix(string route) => Routes().FirstOrDefault(r => r.Key == route).Value?["key_prefix"]?.GetValue<string>();

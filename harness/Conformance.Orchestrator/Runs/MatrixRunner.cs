@@ -237,7 +237,7 @@ public sealed class MatrixRunner(IReadOnlyList<Runtime> runtimes, FailureLedger 
         var clock = Stopwatch.StartNew();
         var reply = spec.IsCheckpoint
             ? pool.Send(consumer, Ops.ConsumeCheckpoint,
-                ProducerRequests.For(new JsonObject { ["case"] = cell.Case, ["optimizer"] = spec.Optimizer, ["mode"] = cell.Mode, ["path"] = path }, consumer), options.RequestTimeout)
+                ProducerRequests.For(new JsonObject { ["case"] = cell.Case, ["route"] = cell.Route, ["optimizer"] = spec.Optimizer, ["mode"] = cell.Mode, ["path"] = path }, consumer), options.RequestTimeout)
             : pool.Send(consumer, Ops.Consume,
                 ProducerRequests.For(new JsonObject { ["case"] = cell.Case, ["route"] = cell.Route, ["mode"] = cell.Mode, ["path"] = path }, consumer), options.RequestTimeout);
         var seconds = produceSeconds + clock.Elapsed.TotalSeconds;

@@ -47,6 +47,6 @@ public static class ProducerRequests
     public static string ProduceOp(CaseSpec c) => c.IsCheckpoint ? Ops.ProduceCheckpoint : Ops.Produce;
 
     public static JsonObject ProduceArgs(CaseSpec c, string route, string path, long seed) => c.IsCheckpoint
-        ? new JsonObject { ["case"] = c.Name, ["optimizer"] = c.Optimizer, ["path"] = path, ["seed"] = seed }
+        ? new JsonObject { ["case"] = c.Name, ["route"] = route, ["optimizer"] = c.Optimizer, ["path"] = path, ["seed"] = seed }
         : new JsonObject { ["case"] = c.Name, ["route"] = route, ["path"] = path, ["seed"] = seed };
 }

@@ -21,13 +21,13 @@ public static class CheckpointCases
     private static readonly long[] InputShape = Shared["input"]!["floats"]!.AsArray().Select(d => d!.GetValue<long>()).ToArray();
 
     /// <summary>The model every checkpoint case trains (the catalogue's checkpoint.model, a Zoo builder).</summary>
-    private static nn.Module<Tensor, Tensor> NewModel() => Zoo.Build(Shared["model"]!.GetValue<string>());
+    internal static nn.Module<Tensor, Tensor> NewModel() => Zoo.Build(Shared["model"]!.GetValue<string>());
 
     /// <summary>
     /// (TorchSharp optimizer kind, PyTorch param group) per optimizer, from the catalogue's optimizers
     /// (python: checkpoints.OPTIMIZERS reads the same entries). Numbers are floats, arrays tuples (betas).
     /// </summary>
-    private static (string Kind, PyDict Group) Spec(string name)
+    internal static (string Kind, PyDict Group) Spec(string name)
     {
         var spec = CatalogueFiles.Entries(CatalogueFiles.Read("cases.json")["optimizers"]).FirstOrDefault(o => o.Key == name).Value
                    ?? throw new KeyNotFoundException($"unknown optimizer '{name}'");
@@ -133,7 +133,7 @@ public static class CheckpointCases
     /// H_diag, ...) can neither be saved nor restored. A TorchSharp whose LBFGS returns a state makes
     /// this null, and the cell then fails on the missing mapping until one is written.
     /// </summary>
-    private static string? Lacks(string optimizerName)
+    internal static string? Lacks(string optimizerName)
     {
         if (optimizerName != "lbfgs") return null;
         using var p = new global::TorchSharp.Modules.Parameter(zeros(1));
@@ -248,7 +248,7 @@ public static class CheckpointCases
         ["optimizer"] = DescribeOptimizer(optimizer, kind, groupKeys),
     };
 
-    private static JsonObject DescribeOptimizer(optim.Optimizer optimizer, string kind, PyDict? groupKeys = null)
+    internal static JsonObject DescribeOptimizer(optim.Optimizer optimizer, string kind, PyDict? groupKeys = null)
     {
         var sd = ((global::TorchSharp.Modules.OptimizerHelper)optimizer).state_dict();
         var group = ToJson(PyTorchOptimizers.Hyperparameters(optimizer))!.AsObject();

@@ -237,6 +237,8 @@ def _produce_checkpoint(args: Dict[str, Any]) -> Dict[str, Any]:
     try:
         if args["optimizer"] == "gan":
             return checkpoints.produce_gan(path, int(args.get("seed", 0)), device)
+        if args.get("route") == checkpoints.OPTIMIZER_STATE:
+            return checkpoints.produce_optimizer_state(args["optimizer"], path, int(args.get("seed", 0)), device)
         return checkpoints.produce(args["optimizer"], path, int(args.get("seed", 0)), device)
     except KeyError:
         raise
@@ -252,6 +254,8 @@ def _consume_checkpoint(args: Dict[str, Any]) -> Dict[str, Any]:
     try:
         if args["optimizer"] == "gan":
             return checkpoints.consume_gan(path, args.get("mode", "default"), device)
+        if args.get("route") == checkpoints.OPTIMIZER_STATE:
+            return checkpoints.consume_optimizer_state(args["optimizer"], path, args.get("mode", "default"), device)
         return checkpoints.consume(args["optimizer"], path, args.get("mode", "default"), device)
     except routes.NotApplicable:
         raise

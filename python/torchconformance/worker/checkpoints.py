@@ -7,6 +7,7 @@ orchestrator judges P1 against P2. The C# twin is Checkpoints/CheckpointCases.cs
 """
 
 import math
+import os
 from typing import Any, Dict, List, Tuple
 
 import torch
@@ -108,8 +109,8 @@ def describe_optimizer(optimizer: torch.optim.Optimizer) -> Dict[str, Any]:
 
 
 def _parameters(model: nn.Module) -> Dict[str, Any]:
-    flat = torch.cat([p.detach().reshape(-1).to(torch.float64) for p in model.parameters()])
-    return {"shape": [flat.numel()], "values": flat.tolist()}
+    # NaN and infinities as the strings .NET parses: a consumer that read garbage still reports (observe.describe_outputs).
+    return observe.describe_outputs(torch.cat([p.detach().reshape(-1).to(torch.float64) for p in model.parameters()]))
 
 
 def _build(name: str, params) -> Tuple[torch.optim.Optimizer, Any]:
@@ -232,8 +233,7 @@ def _describe_gan(epoch: int, nets, optimizers) -> Dict[str, Any]:
 
 
 def _gan_parameters(nets) -> Dict[str, Any]:
-    flat = torch.cat([p.detach().reshape(-1).to(torch.float64) for k in ("G", "D") for p in nets[k].parameters()])
-    return {"shape": [flat.numel()], "values": flat.tolist()}
+    return observe.describe_outputs(torch.cat([p.detach().reshape(-1).to(torch.float64) for k in ("G", "D") for p in nets[k].parameters()]))
 
 
 def produce_gan(path: str, seed: int, device: str = "cpu") -> Dict[str, Any]:
@@ -265,4 +265,57 @@ def consume_gan(path: str, mode: str, device: str = "cpu") -> Dict[str, Any]:
     for step in range(epoch, epoch + RESUME_STEPS):
         _gan_step(nets, optimizers, step)
     loaded["resumed"] = _gan_parameters(nets)
+    return loaded
+
+
+# An optimizer's state dict on its own (the optimizer_state route): a folder of the model's state dict
+# and the optimizer's, as torch.save(model.state_dict()) and torch.save(optimizer.state_dict()) write
+# them. C# twin: Training/OptimizerStateCases.cs. The folder's file names and the consumer's lr are
+# the route's (cases.json), so that every side reads them from one place.
+OPTIMIZER_STATE = "optimizer_state"
+_OPTIMIZER_STATE = catalogue.document()["routes"][OPTIMIZER_STATE]
+OPTIMIZER_STATE_FILES: Dict[str, str] = _OPTIMIZER_STATE["files"]
+CONSUMER_LR = float(_OPTIMIZER_STATE["consumer_lr"])
+
+
+def _optimizer_state_paths(folder: str) -> Tuple[str, str]:
+    return os.path.join(folder, OPTIMIZER_STATE_FILES["model"]), os.path.join(folder, OPTIMIZER_STATE_FILES["optimizer"])
+
+
+def produce_optimizer_state(optimizer_name: str, folder: str, seed: int, device: str = "cpu") -> Dict[str, Any]:
+    """Trains as ``produce`` does, then saves the model's and the optimizer's state dicts, each on its own."""
+    torch.manual_seed(seed)
+    model = CheckpointNet().to(device)
+    optimizer = _optimizer(optimizer_name, model.parameters())
+    for step in range(TRAIN_STEPS):
+        _step(model, optimizer, step)
+    os.makedirs(folder, exist_ok=True)
+    model_path, optimizer_path = _optimizer_state_paths(folder)
+    model_state, optimizer_state = model.state_dict(), optimizer.state_dict()
+    atomic_torch_save(model_path, lambda f: torch.save(model_state, f), [model_state], "model state dict")
+    atomic_torch_save(optimizer_path, lambda f: torch.save(optimizer_state, f), [optimizer_state], "optimizer state dict")
+    saved = {"tensors": observe.describe_state_dict(model.state_dict()), "optimizer": describe_optimizer(optimizer)}
+    _resume(model, optimizer, None, TRAIN_STEPS, saved)
+    return saved
+
+
+def consume_optimizer_state(optimizer_name: str, folder: str, mode: str, device: str = "cpu") -> Dict[str, Any]:
+    """Loads the model, then the optimizer's state dict into the case's class built with the route's lr alone; resumes."""
+    from . import routes
+
+    model_path, optimizer_path = _optimizer_state_paths(folder)
+    model = CheckpointNet().to(device)
+    model.load_state_dict(routes.load_pickle(mode, model_path, device))
+    parameters = list(model.named_parameters())
+    frozen = [n for n, p in parameters if not p.requires_grad]
+    spec = OPTIMIZERS[optimizer_name]
+    optimizer = getattr(torch.optim, spec["class"])(model.parameters(), lr=CONSUMER_LR)
+    optimizer.load_state_dict(routes.load_pickle(mode, optimizer_path, device))
+    loaded = {"tensors": observe.describe_state_dict(model.state_dict()), "optimizer": describe_optimizer(optimizer)}
+    model.train()
+    before = [p.detach().clone() for _, p in parameters]
+    _resume(model, optimizer, None, TRAIN_STEPS, loaded)
+    # As the TorchSharp consumer reports it: frozen by the load, and left unchanged by the resumed steps.
+    loaded["fine_tune"] = {"parameters": [n for n, _ in parameters], "frozen": frozen,
+                           "unchanged": [n for i, (n, p) in enumerate(parameters) if torch.equal(p.detach(), before[i])]}
     return loaded

@@ -31,7 +31,7 @@ from ..formats.atomic import atomic_torch_save, atomic_write_bytes
 
 # The route table is data, read by every side: cases.json's routes (folder, key_prefix, prefix_source).
 _ROUTES = catalogue.document()["routes"]
-HF_ROUTES = tuple(r for r, spec in _ROUTES.items() if spec.get("folder"))
+HF_ROUTES = tuple(r for r, spec in _ROUTES.items() if spec.get("extension") == ".hf")  # optimizer_state's folder is .optim
 PREFIXES = {r: spec["key_prefix"] for r, spec in _ROUTES.items() if "key_prefix" in spec}
 # What each prefix comes from, for the message of a plain load that refuses it.
 PREFIX_SOURCES = {spec["key_prefix"]: spec["prefix_source"] for spec in _ROUTES.values() if "key_prefix" in spec}
