@@ -41,9 +41,9 @@ public static class Bench
             var saveDurable = Measure(() => TorchCheckpoint.Save(codecPath, sd, durable: true), repeats, Remove);
             var save = Measure(() => TorchCheckpoint.Save(codecPath, sd, durable: false), repeats, Remove);
             var size = new FileInfo(codecPath).Length;
-            var load = Measure(() => Dispose(TorchCheckpoint.Load(codecPath)), repeats);
-            var mapped = Measure(() => Dispose(Touch(TorchCheckpoint.LoadMapped(codecPath, verifyCrc: true))), repeats);
-            var mappedNoCrc = Measure(() => Dispose(Touch(TorchCheckpoint.LoadMapped(codecPath, verifyCrc: false))), repeats);
+            var load = Measure(() => Dispose(TorchCheckpoint.Load(codecPath).Value), repeats);
+            var mapped = Measure(() => Dispose(Touch(TorchCheckpoint.LoadMapped(codecPath, verifyCrc: true).Value)), repeats);
+            var mappedNoCrc = Measure(() => Dispose(Touch(TorchCheckpoint.LoadMapped(codecPath, verifyCrc: false).Value)), repeats);
             var result = new JsonObject
             {
                 ["runtime"] = "TorchSharp " + typeof(torch).Assembly.GetName().Version,
@@ -83,9 +83,9 @@ public static class Bench
             var tiny = new PyDict(ordered: true) { { "w", randn(16) } };
             TorchCheckpoint.Save(path, tiny, durable: true);
             TorchCheckpoint.Save(path, tiny, durable: false);
-            Dispose(TorchCheckpoint.Load(path));
-            Dispose(Touch(TorchCheckpoint.LoadMapped(path, verifyCrc: true)));
-            Dispose(Touch(TorchCheckpoint.LoadMapped(path, verifyCrc: false)));
+            Dispose(TorchCheckpoint.Load(path).Value);
+            Dispose(Touch(TorchCheckpoint.LoadMapped(path, verifyCrc: true).Value));
+            Dispose(Touch(TorchCheckpoint.LoadMapped(path, verifyCrc: false).Value));
             Dispose(tiny);
         }
         finally
@@ -119,8 +119,8 @@ public static class Bench
             }
             return new JsonObject
             {
-                ["load"] = Refused(() => TorchCheckpoint.Load(path)),
-                ["load_mmap"] = Refused(() => Touch(TorchCheckpoint.LoadMapped(path, verifyCrc: true))),
+                ["load"] = Refused(() => TorchCheckpoint.Load(path).Value),
+                ["load_mmap"] = Refused(() => Touch(TorchCheckpoint.LoadMapped(path, verifyCrc: true).Value)),
             };
         }
         finally

@@ -61,15 +61,15 @@ public static class Check
                 Add("PyBridge PyTorchUnpickler.UnpickleStateDict", () => Flatten(PyTorchUnpickler.UnpickleStateDict(path), ""));
                 // On a checkpoint dict (no flat key list) into an empty module: PyBridge's own failure is the evidence.
                 Add("PyBridge load_py (strict)", () => Mirror(keys, m => m.load_py(path, strict: true), allowEmpty: true));
-                Add("TorchCheckpoints TorchCheckpoint.Load", () => Flatten(TorchCheckpoint.Load(path), ""));
-                Add("TorchCheckpoints TorchCheckpoint.LoadMapped", () => Flatten(TorchCheckpoint.LoadMapped(path), ""));
+                Add("TorchCheckpoints TorchCheckpoint.Load", () => Flatten(TorchCheckpoint.Load(path).Value, ""));
+                Add("TorchCheckpoints TorchCheckpoint.LoadMapped", () => Flatten(TorchCheckpoint.LoadMapped(path).Value, ""));
                 if (args["optimizer_class"]?.GetValue<string>() is { } optimizerClass)
                     Add($"PyBridge optimizer.load_py ({optimizerClass})", () => OptimizerLoadPy(path, optimizerClass));
                 break;
             case "zip_damaged":
                 // Nothing reads a damaged zip; each reader's own words say where it stopped.
                 Add("PyBridge PyTorchUnpickler.UnpickleStateDict", () => Flatten(PyTorchUnpickler.UnpickleStateDict(path), ""));
-                Add("TorchCheckpoints TorchCheckpoint.Load", () => Flatten(TorchCheckpoint.Load(path), ""));
+                Add("TorchCheckpoints TorchCheckpoint.Load", () => Flatten(TorchCheckpoint.Load(path).Value, ""));
                 break;
             case "safetensors":
                 Add("PyBridge Safetensors.LoadStateDict", () => global::TorchSharp.PyBridge.Safetensors.LoadStateDict(path));
@@ -87,7 +87,7 @@ public static class Check
                 break;
             case "torchscript":
                 Add("TorchSharp torch.jit.load", () => jit.load(path).state_dict());
-                Add("TorchCheckpoints TorchCheckpoint.Load", () => Flatten(TorchCheckpoint.Load(path), ""));
+                Add("TorchCheckpoints TorchCheckpoint.Load", () => Flatten(TorchCheckpoint.Load(path).Value, ""));
                 break;
             case "hf_folder":
                 Add("PyBridge load_checkpoint (strict)", () => Mirror(keys, m => m.load_checkpoint(path, strict: true, useTqdm: false)));
@@ -130,9 +130,9 @@ public static class Check
     /// </summary>
     private static IEnumerable<KeyValuePair<string, Tensor>> OptimizerLoadPy(string path, string kind)
     {
-        var sd = (PyDict)TorchCheckpoint.Load(path)!;
-        var group = (PyDict)((List<object?>)sd["param_groups"]!)[0]!;
-        var state = sd["state"] as PyDict ?? new PyDict();
+        var sd = TorchCheckpoint.Load(path);
+        var group = sd["param_groups"][0].AsDict();
+        var state = sd["state"].Value as PyDict ?? new PyDict();
         var indices = ((List<object?>)group["params"]!).Select(Convert.ToInt64).ToList();
         var parameters = indices.Select(i =>
         {

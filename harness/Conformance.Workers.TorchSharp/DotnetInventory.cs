@@ -29,7 +29,7 @@ public static class DotnetInventory
             switch (format)
             {
                 case "torch_zip":
-                    var value = TorchCheckpoint.Load(path, RawTensors.Instance);
+                    var value = TorchCheckpoint.Load(path, RawTensors.Instance).Value;
                     if (value is PyDict top)
                         inv["top_level"] = new JsonObject { ["type"] = "dict", ["keys"] = new JsonArray(top.Select(kv => (JsonNode)Convert.ToString(kv.Key, System.Globalization.CultureInfo.InvariantCulture)!).ToArray()) };
                     foreach (var (key, leaf) in Walk(value, ""))

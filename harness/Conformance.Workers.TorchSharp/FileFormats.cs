@@ -83,7 +83,7 @@ public static class FileFormats
             try
             {
                 // Only a dict holding more than tensors is a checkpoint; a state dict's own cast failure stays as it is.
-                if (TorchCheckpoint.Load(path, RawTensors.Instance) is PyDict top && !top.All(kv => kv.Value is RawTensor))
+                if (TorchCheckpoint.Load(path, RawTensors.Instance).Value is PyDict top && !top.All(kv => kv.Value is RawTensor))
                 {
                     var keys = top.Select(kv => kv.Key?.ToString() ?? "").ToList();
                     var model = keys.FirstOrDefault(k => k.Contains("model", StringComparison.OrdinalIgnoreCase)) ?? keys.FirstOrDefault() ?? "?";
@@ -113,7 +113,7 @@ public static class FileFormats
                 f.ReadExactly(header);
                 return System.Text.Json.Nodes.JsonNode.Parse(header)?.AsObject().Select(kv => kv.Key).Where(k => k != "__metadata__").ToList();
             }
-            return TorchCheckpoint.Load(path, RawTensors.Instance) is PyDict d ? d.Keys.Select(k => k.ToString() ?? "").ToList() : null;
+            return TorchCheckpoint.Load(path, RawTensors.Instance).Value is PyDict d ? d.Keys.Select(k => k.ToString() ?? "").ToList() : null;
         }
         catch (Exception e) when (e is CheckpointFormatException or IOException or System.Text.Json.JsonException) { return null; }
     }

@@ -216,7 +216,7 @@ static JsonNode Consume(JsonObject args)
             twinKeys = twin.state_dict().Keys.ToList();
             // `check --model-twin` on a training checkpoint: its model entry into the twin, strict, by the codec.
             if (args["entry"]?.GetValue<string>() is { } entry)
-                TorchCheckpoints.StateDicts.load_state_dict(twin, ((TorchCheckpoints.PyDict)TorchCheckpoints.TorchCheckpoint.Load(path)!)[entry] as TorchCheckpoints.PyDict
+                TorchCheckpoints.StateDicts.load_state_dict(twin, TorchCheckpoints.TorchCheckpoint.Load(path)[entry].Value as TorchCheckpoints.PyDict
                     ?? throw new InvalidDataException($"{path}: its '{entry}' entry is not a dict of tensors"));
             else Routes.Load(route, mode, twin, path, loaded, Routes.Library(args));
             // Loaded on the CPU, then moved, as a TorchSharp user with a GPU does (model.to(cuda)).
@@ -268,7 +268,7 @@ static Tensor CheckInput(Case c, string? input)
     if (input == "zeros") return zeros_like(c.EvalInput());
     if (input.StartsWith("seed:", StringComparison.Ordinal) && long.TryParse(input[5..], out var salt)) return c.Inputs(salt);
     if (input.StartsWith("file:", StringComparison.Ordinal))
-        return TorchCheckpoints.TorchCheckpoint.Load(input[5..]) as Tensor ?? throw new BadRequestException($"{input[5..]}: not a single tensor saved with torch.save");
+        return TorchCheckpoints.TorchCheckpoint.Load(input[5..]).Value as Tensor ?? throw new BadRequestException($"{input[5..]}: not a single tensor saved with torch.save");
     throw new BadRequestException($"input '{input}': expected ones, zeros, seed:N or file:PATH");
 }
 

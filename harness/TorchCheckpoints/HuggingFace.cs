@@ -69,7 +69,7 @@ public static class HuggingFace
 
     private static PyDict LoadBin(string path, TensorBackend backend, CheckpointLimits? limits)
     {
-        var dict = TorchCheckpoint.AsDict(TorchCheckpoint.Load(path, backend, limits), path);
+        var dict = TorchCheckpoint.AsDict(TorchCheckpoint.LoadObject(path, backend, limits), path);
         foreach (var (key, value) in dict)
         {
             if (key is not string || value is null || !backend.IsTensor(value))

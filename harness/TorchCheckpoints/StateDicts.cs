@@ -83,6 +83,10 @@ public static class StateDicts
         return (missing, unexpected);
     }
 
+    /// <summary><c>model.load_state_dict(sd, strict)</c> for a <see cref="StateDict"/> (<c>checkpoint["model_state_dict"].AsStateDict()</c>), as the <see cref="PyDict"/> overload.</summary>
+    public static (IList<string> Missing, IList<string> Unexpected) load_state_dict(this nn.Module module, StateDict stateDict, bool strict = true) =>
+        module.load_state_dict(stateDict.ToPyDict(), strict);
+
     /// <summary>
     /// <c>model.load_state_dict(torch.load(path), strict)</c>: reads a state dict file and copies it into
     /// the module; a mismatch raises <see cref="StateDictMismatchException"/> with PyTorch's message.

@@ -13,11 +13,12 @@ namespace TorchCheckpoints;
 /// </summary>
 /// <example>
 /// <code>
-/// var checkpoint = TorchCheckpoint.LoadDict("checkpoint.pt");               // torch.load
-/// model.load_state_dict(checkpoint.Dict("model_state_dict"));               // strict, PyTorch's wording
-/// var optimizer = PyTorchOptimizers.Load("Adam", model.parameters(), checkpoint.Dict("optimizer_state_dict"));
-/// checkpoint["epoch"] = checkpoint.Int("epoch") + 1;
-/// TorchCheckpoint.Save("checkpoint.pt", checkpoint);                         // torch.save
+/// var checkpoint = TorchCheckpoint.Load("checkpoint.pt");                   // torch.load: a typed tree
+/// model.load_state_dict(checkpoint["model_state_dict"].AsStateDict());      // strict, PyTorch's wording
+/// var optimizer = PyTorchOptimizers.Load("Adam", model.parameters(), checkpoint["optimizer_state_dict"].AsDict());
+/// var edited = TorchCheckpoint.LoadDict("checkpoint.pt");                   // a dict to edit
+/// edited["epoch"] = edited.Int("epoch") + 1;
+/// TorchCheckpoint.Save("checkpoint.pt", edited);                            // torch.save
 /// </code>
 /// </example>
 public static class TorchCheckpoint
@@ -34,18 +35,19 @@ public static class TorchCheckpoint
     /// than <paramref name="limits"/> allow raises <see cref="CheckpointLimitException"/> before
     /// allocating it.
     /// </summary>
-    public static object? Load(string path, CheckpointLimits? limits = null) =>
-        Load(path, TorchSharpTensors.Instance, limits);
+    /// <returns>The file's top-level value as a typed tree (<see cref="CheckpointValue"/>): <c>checkpoint["epoch"].AsInt()</c>, <c>checkpoint["model_state_dict"].AsStateDict()</c>.</returns>
+    public static CheckpointValue Load(string path, CheckpointLimits? limits = null) =>
+        new(LoadObject(path, TorchSharpTensors.Instance, limits), path);
 
     /// <summary>
     /// Reads a torch.save file whose top level is a dict (a training checkpoint, a state dict), with
     /// TorchSharp tensors; anything else raises <see cref="CheckpointFormatException"/> naming what it is.
     /// Its typed accessors (<see cref="PyDict.Dict"/>, <see cref="PyDict.Int"/>, <see cref="PyDict.Float"/>, …) need no casts.
     /// </summary>
-    public static PyDict LoadDict(string path, CheckpointLimits? limits = null) => AsDict(Load(path, limits), path);
+    public static PyDict LoadDict(string path, CheckpointLimits? limits = null) => AsDict(LoadObject(path, TorchSharpTensors.Instance, limits), path);
 
     /// <summary><see cref="LoadDict"/> with the tensors memory-mapped, as <see cref="LoadMapped"/>.</summary>
-    public static PyDict LoadMappedDict(string path, bool verifyCrc = true, CheckpointLimits? limits = null) => AsDict(LoadMapped(path, verifyCrc, limits), path);
+    public static PyDict LoadMappedDict(string path, bool verifyCrc = true, CheckpointLimits? limits = null) => AsDict(LoadMapped(path, verifyCrc, limits).Value, path);
 
     /// <summary>A state dict file as an ordered name → tensor map (<see cref="StateDict.Load"/>).</summary>
     public static StateDict LoadStateDict(string path, CheckpointLimits? limits = null) => StateDict.Load(path, limits);
@@ -61,15 +63,18 @@ public static class TorchCheckpoint
     /// the load reads only the pickle and the zip directory, as torch's mmap load does. Deflated
     /// records (TorchSharp.PyBridge writes them) are read into memory as usual.
     /// </summary>
-    public static object? LoadMapped(string path, bool verifyCrc = true, CheckpointLimits? limits = null)
+    public static CheckpointValue LoadMapped(string path, bool verifyCrc = true, CheckpointLimits? limits = null)
     {
         using var backend = new MappedTensors(path, new FileInfo(path).Length, verifyCrc);
-        return Load(path, backend, limits);
+        return new(LoadObject(path, backend, limits), path);
     }
 
     /// <summary>Reads a torch.save file with tensors made by <paramref name="backend"/>
     /// (<see cref="RawTensors.Instance"/> needs no libtorch).</summary>
-    public static object? Load(string path, TensorBackend backend, CheckpointLimits? limits = null)
+    public static CheckpointValue Load(string path, TensorBackend backend, CheckpointLimits? limits = null) => new(LoadObject(path, backend, limits), path);
+
+    /// <summary>The reader itself: the top-level value as built (<see cref="CheckpointValue.Value"/>).</summary>
+    internal static object? LoadObject(string path, TensorBackend backend, CheckpointLimits? limits)
     {
         limits ??= CheckpointLimits.Default;
         if (!BitConverter.IsLittleEndian)

@@ -9,45 +9,46 @@ using static TorchSharp.torch;
 // every hyperparameter) and takes one more training step, as JSON on stdout.
 var path = args[0];
 var kind = args.Length > 1 ? args[1] : "Adam";
-var checkpoint = TorchCheckpoint.LoadDict(path);
+var checkpoint = TorchCheckpoint.Load(path);                        // torch.load: a typed tree, no casts
 var model = new Net();
-model.load_state_dict(checkpoint.Dict("model_state_dict"));
-var optimizer = PyTorchOptimizers.Load(kind, model.parameters(), checkpoint.Dict("optimizer_state_dict"));
+model.load_state_dict(checkpoint["model_state_dict"].AsStateDict());
+var optimizer = PyTorchOptimizers.Load(kind, model.parameters(), checkpoint["optimizer_state_dict"].AsDict());
 
 static string Sha(Tensor t) => Convert.ToHexStringLower(SHA256.HashData(t.contiguous().bytes));
 
 var tensors = new JsonObject();
 foreach (var (name, t) in model.state_dict()) tensors[name] = Sha(t);
 var state = new JsonObject();
-var saved = PyTorchOptimizers.StateDict(optimizer);
-var perParameter = saved.Dict("state");
-foreach (var index in perParameter.Keys)
-{
-    var entries = perParameter.Dict(index);
-    foreach (var key in entries.Keys)
-        state[$"{index}.{key}"] = entries[key] switch
+// The optimizer as torch.save(optimizer.state_dict()) writes it, read back as torch.load would give it.
+var optimizerPath = Path.Combine(Path.GetTempPath(), $"optimizer-{Environment.ProcessId}.pt");
+optimizer.save_pytorch(optimizerPath);
+var saved = TorchCheckpoint.Load(optimizerPath);
+File.Delete(optimizerPath);
+foreach (var (index, entries) in saved["state"].Entries)
+    foreach (var (key, value) in entries.Entries)
+        state[$"{index}.{key}"] = value.Kind switch
         {
-            Tensor t when key is not "step" => Sha(t),
-            Tensor step => step.ToDouble(),  // torch >= 1.12 keeps the step count as a tensor
-            _ => entries.Float(key),
+            CheckpointValueKind.Tensor when key is not "step" => Sha(value.AsTensor()),
+            CheckpointValueKind.Tensor => value.AsTensor().ToDouble(),  // torch >= 1.12 keeps the step count as a tensor
+            _ => value.AsFloat(),
         };
-}
 var group = new JsonObject();
-var firstGroup = saved.DictList("param_groups")[0];
-foreach (var (key, value) in firstGroup)
-    group[$"{key}"] = value switch
+static JsonNode? Number(CheckpointValue v) => v.Kind == CheckpointValueKind.Int ? v.AsInt() : v.AsFloat();
+foreach (var (key, value) in saved["param_groups"][0].Entries)
+    group[$"{key}"] = value.Kind switch
     {
-        double or long or bool => JsonValue.Create(value),
-        null => null,
-        PyTuple or List<object?> => new JsonArray((value is PyTuple tuple ? tuple.Items : firstGroup.List(key)).Select(v => (JsonNode?)JsonValue.Create(v is long l ? l : v is double d ? d : double.NaN)).ToArray()),
-        _ => JsonValue.Create(value.ToString()),
+        CheckpointValueKind.Float or CheckpointValueKind.Int => Number(value),
+        CheckpointValueKind.Bool => value.AsBool(),
+        CheckpointValueKind.None => null,
+        CheckpointValueKind.Tuple or CheckpointValueKind.List => new JsonArray(value.Select(Number).ToArray()),
+        _ => value.AsString(),
     };
 
 // The same file memory-mapped (torch.load(mmap=True)'s way), with and without the CRC check.
 var mapped = new JsonObject();
 foreach (var verify in new[] { true, false })
 {
-    var m = StateDict.From(TorchCheckpoint.LoadMappedDict(path, verifyCrc: verify).Dict("model_state_dict"));
+    var m = TorchCheckpoint.LoadMapped(path, verifyCrc: verify)["model_state_dict"].AsStateDict();
     foreach (var (name, t) in m) mapped[$"{(verify ? "crc" : "nocrc")}.{name}"] = Sha(t);
 }
 
@@ -96,7 +97,7 @@ loss.backward();
 optimizer.step();
 Console.WriteLine(new JsonObject
 {
-    ["epoch"] = checkpoint.Int("epoch"),
+    ["epoch"] = checkpoint["epoch"].AsInt(),
     ["tensors"] = tensors,
     ["mapped"] = mapped,
     ["mapped_corrupt_refusal"] = refusal,

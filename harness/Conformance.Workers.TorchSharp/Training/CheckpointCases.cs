@@ -74,7 +74,7 @@ public static class CheckpointCases
 
     public static JsonObject ConsumeGan(string path)
     {
-        var checkpoint = TorchCheckpoint.Load(path) as PyDict ?? throw new CheckpointFormatException($"{path}: the checkpoint is not a dict");
+        var checkpoint = TorchCheckpoint.LoadDict(path);
         var nets = new Dictionary<string, nn.Module<Tensor, Tensor>>();
         var optimizers = new Dictionary<string, optim.Optimizer>();
         foreach (var (k, name) in Gan)
@@ -183,7 +183,7 @@ public static class CheckpointCases
         if (ScheduledCheckpoints.Handles(optimizerName)) return ScheduledCheckpoints.Consume(optimizerName, path);
         if (Lacks(optimizerName) is { } lacks) throw new NotApplicableException(lacks);
         var (kind, _) = Spec(optimizerName);
-        var checkpoint = TorchCheckpoint.Load(path) as PyDict ?? throw new CheckpointFormatException($"{path}: the checkpoint is not a dict");
+        var checkpoint = TorchCheckpoint.LoadDict(path);
         RequireCheckpoint(checkpoint, path, "model_state_dict", "optimizer_state_dict", "epoch", "loss");
         var model = NewModel();
         LoadModel(model, checkpoint["model_state_dict"] as PyDict ?? throw new CheckpointFormatException($"{path}: model_state_dict is not a dict"), path);

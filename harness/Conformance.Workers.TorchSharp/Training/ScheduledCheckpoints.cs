@@ -201,7 +201,7 @@ public static class ScheduledCheckpoints
 
     public static JsonObject Consume(string name, string path)
     {
-        var checkpoint = TorchCheckpoint.Load(path) as PyDict ?? throw new CheckpointFormatException($"{path}: the checkpoint is not a dict");
+        var checkpoint = TorchCheckpoint.LoadDict(path);
         var model = new CheckpointNet();
         CheckpointCases.LoadModel(model, checkpoint["model_state_dict"] as PyDict ?? throw new CheckpointFormatException($"{path}: model_state_dict is not a dict"), path);
         var osd = checkpoint["optimizer_state_dict"] as PyDict ?? throw new CheckpointFormatException($"{path}: optimizer_state_dict is not a dict");

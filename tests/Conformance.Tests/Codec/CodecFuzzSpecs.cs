@@ -40,7 +40,7 @@ public sealed class CodecFuzzSpecs(ITestOutputHelper output)
         };
         // torch 2.14's conj/neg sample: tensors whose values torch.load resolves through metadata.
         return names.Select(n => Path.Combine(Repo, "fixtures", n)).Append(Path.Combine(Repo, "tests", "samples", "codec", "conj-neg.pt")).Where(File.Exists)
-            .Select(p => (Path.GetFileName(Path.GetDirectoryName(p)) + "/" + Path.GetFileName(p), File.ReadAllBytes(p), Fingerprint(TorchCheckpoint.Load(p, RawTensors.Instance))))
+            .Select(p => (Path.GetFileName(Path.GetDirectoryName(p)) + "/" + Path.GetFileName(p), File.ReadAllBytes(p), Fingerprint(TorchCheckpoint.Load(p, RawTensors.Instance).Value)))
             .ToArray();
     }
 
@@ -93,7 +93,7 @@ public sealed class CodecFuzzSpecs(ITestOutputHelper output)
             long before = GC.GetAllocatedBytesForCurrentThread();
             try
             {
-                var value = TorchCheckpoint.Load(path, RawTensors.Instance);
+                var value = TorchCheckpoint.Load(path, RawTensors.Instance).Value;
                 long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
                 result = allocated > cap ? (Outcome.OverMemoryCap, $"{allocated:N0} bytes allocated for a {length:N0}-byte file", null)
                     : (Outcome.AcceptedDifferent, "", Fingerprint(value));

@@ -57,7 +57,7 @@ public sealed class CodecSpecs
             object? loaded;
             try
             {
-                loaded = TorchCheckpoint.Load(path, RawTensors.Instance);
+                loaded = TorchCheckpoint.Load(path, RawTensors.Instance).Value;
             }
             catch (ForbiddenGlobalException e) when (producer == "pytorch-1.13" && json["case"]?.GetValue<string>() == "ckpt_onecycle")
             {
@@ -172,7 +172,7 @@ public sealed class CodecSpecs
         var path = Scratch("roundtrip.pt");
         TorchCheckpoint.Save(path, value, RawTensors.Instance);
 
-        var back = (PyDict)TorchCheckpoint.Load(path, RawTensors.Instance)!;
+        var back = (PyDict)TorchCheckpoint.Load(path, RawTensors.Instance).Value!;
         var backSd = (PyDict)back["model_state_dict"]!;
         Assert.True(backSd.Ordered);
         Assert.Equal(["embed.weight", "head.weight", "bias"], backSd.Keys.Cast<string>());
@@ -196,7 +196,7 @@ public sealed class CodecSpecs
         var three = new PyDict { { "epoch", 3L } };
         var path = Write("duplicate-data-pkl.pt", new RawZip()
             .Add("archive/data.pkl", Pickle(seven)).Add("archive/data.pkl", Pickle(three)).Add("archive/version", "3\n"u8.ToArray()).Build());
-        var e = Assert.Throws<CheckpointFormatException>(() => TorchCheckpoint.Load(path, RawTensors.Instance));
+        var e = Assert.Throws<CheckpointFormatException>(() => TorchCheckpoint.Load(path, RawTensors.Instance).Value);
         Assert.Contains("holds the entry 'archive/data.pkl' twice", e.Message);
         Assert.Equal(path, e.FilePath);
         Assert.Equal("archive/data.pkl", e.Entry);
@@ -207,7 +207,7 @@ public sealed class CodecSpecs
     {
         var path = Write("two-folders.pt", new RawZip()
             .Add("a/data.pkl", Pickle(new PyDict { { "epoch", 7L } })).Add("b/data.pkl", Pickle(new PyDict { { "epoch", 3L } })).Build());
-        var e = Assert.Throws<CheckpointFormatException>(() => TorchCheckpoint.Load(path, RawTensors.Instance));
+        var e = Assert.Throws<CheckpointFormatException>(() => TorchCheckpoint.Load(path, RawTensors.Instance).Value);
         Assert.Contains("two top-level folders ('a/' and 'b/')", e.Message);
     }
 
@@ -216,7 +216,7 @@ public sealed class CodecSpecs
     {
         var path = Write("local-name.pt", new RawZip()
             .Add("archive/data.pkl", Pickle(new PyDict { { "epoch", 7L } }), localName: "archive/data.pkX").Build());
-        var e = Assert.Throws<CheckpointFormatException>(() => TorchCheckpoint.Load(path, RawTensors.Instance));
+        var e = Assert.Throws<CheckpointFormatException>(() => TorchCheckpoint.Load(path, RawTensors.Instance).Value);
         Assert.Contains("has the name 'archive/data.pkX' in its local header", e.Message);
     }
 
@@ -227,7 +227,7 @@ public sealed class CodecSpecs
         var pickle = Pickle(new PyDict { { "epoch", 3L }, { "pad", new string('x', 6000) } });
         var path = Write("huge-data-pkl.pt", new RawZip().Add("archive/data.pkl", pickle, deflate: true, declaredSize: 0x7FFFFFC7).Build());
         long before = GC.GetAllocatedBytesForCurrentThread();
-        var e = Assert.Throws<CheckpointFormatException>(() => TorchCheckpoint.Load(path, RawTensors.Instance));
+        var e = Assert.Throws<CheckpointFormatException>(() => TorchCheckpoint.Load(path, RawTensors.Instance).Value);
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         Assert.Contains("more than deflate can produce", e.Message);
         Assert.True(allocated < 1 << 20, $"{allocated:N0} bytes allocated before the error");
@@ -242,7 +242,7 @@ public sealed class CodecSpecs
         var path = Write("inflation.pt", new RawZip()
             .Add("archive/data.pkl", pickle).Add("archive/data/0", zeros, deflate: true).Build());
         long before = GC.GetAllocatedBytesForCurrentThread();
-        var e = Assert.Throws<CheckpointFormatException>(() => TorchCheckpoint.Load(path, RawTensors.Instance));
+        var e = Assert.Throws<CheckpointFormatException>(() => TorchCheckpoint.Load(path, RawTensors.Instance).Value);
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         Assert.Contains("record 'archive/data/0' has 67,108,864 bytes, but data.pkl declares storage '0' as 4 x torch.float32", e.Message);
         Assert.True(allocated < 1 << 20, $"{allocated:N0} bytes allocated before the error");
@@ -257,7 +257,7 @@ public sealed class CodecSpecs
         // Re-declare the storage as 2^38 floats (1 TiB) by rewriting numel in a copy of the pickle.
         var hostile = new RawZip().Add("archive/data.pkl", PatchNumel(pickle, 4, 1L << 38)).Add("archive/data/0", new byte[16]).Build();
         File.WriteAllBytes(path, hostile);
-        var e = Assert.Throws<CheckpointFormatException>(() => TorchCheckpoint.Load(path, RawTensors.Instance));
+        var e = Assert.Throws<CheckpointFormatException>(() => TorchCheckpoint.Load(path, RawTensors.Instance).Value);
         Assert.Contains("data.pkl declares storage '0' as 274,877,906,944 x torch.float32", e.Message);
         Assert.StartsWith(path, e.Message);
     }
@@ -278,7 +278,7 @@ public sealed class CodecSpecs
         // Once: ArgumentOutOfRangeException: Non-negative number required (fileOffset).
         var path = Write("zip64-offset.pt", new RawZip()
             .Add("archive/data.pkl", Pickle(new PyDict { { "epoch", 3L } }), offset: long.MinValue + 5).Build());
-        var e = Assert.Throws<CheckpointFormatException>(() => TorchCheckpoint.Load(path, RawTensors.Instance));
+        var e = Assert.Throws<CheckpointFormatException>(() => TorchCheckpoint.Load(path, RawTensors.Instance).Value);
         Assert.Contains("beyond any file", e.Message);
         Assert.StartsWith(path, e.Message);
     }
@@ -292,7 +292,7 @@ public sealed class CodecSpecs
     {
         // Once: ForbiddenGlobalException ... '__torch__...', without saying what the file is.
         var path = Path.Combine(Repo, "fixtures", fixture);
-        var e = Assert.Throws<CheckpointFormatException>(() => TorchCheckpoint.Load(path, RawTensors.Instance));
+        var e = Assert.Throws<CheckpointFormatException>(() => TorchCheckpoint.Load(path, RawTensors.Instance).Value);
         Assert.IsNotType<ForbiddenGlobalException>(e);
         Assert.StartsWith($"{path}: is a TorchScript archive (torch.jit.save), not a torch.save checkpoint: load it with torch.jit.load", e.Message);
     }
@@ -302,7 +302,7 @@ public sealed class CodecSpecs
     {
         var path = Write("script.pt", new RawZip()
             .Add("model/constants.pkl", Pickle(new PyTuple())).Add("model/code/__torch__/model.py", "def forward(self): ..."u8.ToArray()).Build());
-        var e = Assert.Throws<CheckpointFormatException>(() => TorchCheckpoint.Load(path, RawTensors.Instance));
+        var e = Assert.Throws<CheckpointFormatException>(() => TorchCheckpoint.Load(path, RawTensors.Instance).Value);
         Assert.Contains("is a TorchScript archive (torch.jit.save), not a torch.save checkpoint: load it with torch.jit.load", e.Message);
     }
 
@@ -320,7 +320,7 @@ public sealed class CodecSpecs
     public void Each_limit_has_a_default_that_reads_real_files_and_a_setting_that_refuses(string limit)
     {
         var path = Path.Combine(Repo, "fixtures", "pytorch-2.6", "ckpt_adam.checkpoint.pt");
-        Assert.NotNull(TorchCheckpoint.Load(path, RawTensors.Instance, CheckpointLimits.Default));
+        Assert.NotNull(TorchCheckpoint.Load(path, RawTensors.Instance, CheckpointLimits.Default).Value);
 
         CheckpointLimits Set(long value) => limit switch
         {
@@ -334,7 +334,7 @@ public sealed class CodecSpecs
             _ => throw new ArgumentException(limit),
         };
         // The smallest setting that reads the file, by bisection; one below it is refused, naming this limit.
-        var refused = Assert.Throws<CheckpointLimitException>(() => TorchCheckpoint.Load(path, RawTensors.Instance, Set(1)));
+        var refused = Assert.Throws<CheckpointLimitException>(() => TorchCheckpoint.Load(path, RawTensors.Instance, Set(1)).Value);
         Assert.Equal(limit, refused.Limit);
         long low = 1, high = 1L << 40; // refused at low, reads at high
         while (high - low > 1)
@@ -350,7 +350,7 @@ public sealed class CodecSpecs
                 low = middle;
             }
         }
-        var e1 = Assert.Throws<CheckpointLimitException>(() => TorchCheckpoint.Load(path, RawTensors.Instance, Set(high - 1)));
+        var e1 = Assert.Throws<CheckpointLimitException>(() => TorchCheckpoint.Load(path, RawTensors.Instance, Set(high - 1)).Value);
         Assert.Equal(limit, e1.Limit);
         Assert.Contains($"over the limit {limit} = {high - 1:N0} (CheckpointLimits.{limit})", e1.Message);
         Assert.StartsWith(path, e1.Message);
@@ -445,7 +445,7 @@ public sealed class ParallelRecordSpecs
         for (int i = 0; i < values.Length; i++) values[i] = (float)rng.NextDouble();
         var path = CodecSpecs.Scratch("large-record.pt");
         TorchCheckpoint.Save(path, new PyDict { { "w", RawTensor.FromArray(values, [values.Length], TorchDtype.Float32) } }, RawTensors.Instance);
-        var back = (RawTensor)((PyDict)TorchCheckpoint.Load(path, RawTensors.Instance)!)["w"]!;
+        var back = (RawTensor)((PyDict)TorchCheckpoint.Load(path, RawTensors.Instance).Value!)["w"]!;
         Assert.True(values.AsSpan().SequenceEqual(back.ToArray<float>()));
         using var zip = System.IO.Compression.ZipFile.OpenRead(path);
         foreach (var entry in zip.Entries)

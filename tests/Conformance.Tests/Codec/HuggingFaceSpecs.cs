@@ -95,7 +95,7 @@ public sealed class HuggingFaceSpecs
         Assert.Equal("pytorch_model-00001-of-00002.bin", map["head.weight"]);
         Assert.Equal("pytorch_model-00001-of-00002.bin", map["emb.weight"]);
         Assert.Equal("pytorch_model-00002-of-00002.bin", map["norm.weight"]);
-        var first = (PyDict)TorchCheckpoint.Load(Path.Combine(dir, "pytorch_model-00001-of-00002.bin"), RawTensors.Instance)!;
+        var first = (PyDict)TorchCheckpoint.Load(Path.Combine(dir, "pytorch_model-00001-of-00002.bin"), RawTensors.Instance).Value!;
         Assert.Same(((RawTensor)first["emb.weight"]!).Storage, ((RawTensor)first["head.weight"]!).Storage); // one storage in the shard
         AssertSame(model, HuggingFace.LoadFolder(dir, RawTensors.Instance));
     }

@@ -48,13 +48,13 @@ public sealed class LegacyFormatSpecs(ITestOutputHelper output)
             object? zipValue;
             try
             {
-                zipValue = TorchCheckpoint.Load(twin, RawTensors.Instance);
+                zipValue = TorchCheckpoint.Load(twin, RawTensors.Instance).Value;
             }
             catch (CheckpointFormatException zipError)
             {
                 // What the codec refuses in the zip format (a global outside the allowlist: quantized tensors,
                 // dtypes with no typed-storage class) it refuses in the legacy format too, the same way.
-                var legacyError = Assert.ThrowsAny<CheckpointFormatException>(() => TorchCheckpoint.Load(path, RawTensors.Instance));
+                var legacyError = Assert.ThrowsAny<CheckpointFormatException>(() => TorchCheckpoint.Load(path, RawTensors.Instance).Value);
                 Assert.Equal(zipError.GetType(), legacyError.GetType());
                 if (zipError is ForbiddenGlobalException forbidden)
                     Assert.Equal(forbidden.Global, ((ForbiddenGlobalException)legacyError).Global);
@@ -67,7 +67,7 @@ public sealed class LegacyFormatSpecs(ITestOutputHelper output)
             object? loaded;
             try
             {
-                loaded = TorchCheckpoint.Load(path, RawTensors.Instance);
+                loaded = TorchCheckpoint.Load(path, RawTensors.Instance).Value;
             }
             catch (CheckpointFormatException e)
             {
@@ -191,7 +191,7 @@ public sealed class LegacyFormatSpecs(ITestOutputHelper output)
     public void Storage_views_offsets_strides_and_shared_storages_come_out_with_torchs_values_in_any_key_order()
     {
         var path = Write("legacy-views.pt", Good());
-        var dict = Assert.IsType<PyDict>(TorchCheckpoint.Load(path, RawTensors.Instance));
+        var dict = Assert.IsType<PyDict>(TorchCheckpoint.Load(path, RawTensors.Instance).Value);
         Assert.Equal(new[] { "whole", "view", "strided", "ints" }, dict.Keys.Cast<string>());
         var whole = (RawTensor)dict["whole"]!;
         var view = (RawTensor)dict["view"]!;
@@ -206,7 +206,7 @@ public sealed class LegacyFormatSpecs(ITestOutputHelper output)
         Assert.Equal(TorchDtype.Int64, ints.Dtype);
         Assert.Equal(Longs(7, 8, 9), ints.ToContiguousBytes());
         // The same through the typed entry points (in-process: RawTensors).
-        Assert.Equal(4, TorchCheckpoint.AsDict(TorchCheckpoint.Load(path, RawTensors.Instance), path).Count);
+        Assert.Equal(4, TorchCheckpoint.AsDict(TorchCheckpoint.Load(path, RawTensors.Instance).Value, path).Count);
     }
 
     /// <summary>Each damage with the words its message must hold (besides the file's path, which starts it).</summary>
@@ -286,7 +286,7 @@ public sealed class LegacyFormatSpecs(ITestOutputHelper output)
     public void A_damaged_or_truncated_legacy_file_is_refused_naming_what_is_wrong(string damage, string[] words)
     {
         var path = Write($"legacy-{damage}.pt", Damaged(damage));
-        var e = Assert.ThrowsAny<CheckpointFormatException>(() => TorchCheckpoint.Load(path, RawTensors.Instance));
+        var e = Assert.ThrowsAny<CheckpointFormatException>(() => TorchCheckpoint.Load(path, RawTensors.Instance).Value);
         output.WriteLine(e.Message);
         Assert.StartsWith(path, e.Message);
         foreach (var word in words)
@@ -301,38 +301,38 @@ public sealed class LegacyFormatSpecs(ITestOutputHelper output)
         for (int n = 0; n < good.Length; n++)
         {
             File.WriteAllBytes(path, good[..n]);
-            var e = Assert.ThrowsAny<CheckpointFormatException>(() => TorchCheckpoint.Load(path, RawTensors.Instance));
+            var e = Assert.ThrowsAny<CheckpointFormatException>(() => TorchCheckpoint.Load(path, RawTensors.Instance).Value);
             Assert.StartsWith(path, e.Message);
         }
         File.WriteAllBytes(path, good);
-        Assert.Equal(4, Assert.IsType<PyDict>(TorchCheckpoint.Load(path, RawTensors.Instance)).Count);
+        Assert.Equal(4, Assert.IsType<PyDict>(TorchCheckpoint.Load(path, RawTensors.Instance).Value).Count);
     }
 
     [Fact]
     public void The_limits_hold_for_legacy_files_and_the_allowlist_is_the_zip_formats()
     {
         var path = Write("legacy-limits.pt", Good());
-        var tensors = Assert.Throws<CheckpointLimitException>(() => TorchCheckpoint.Load(path, RawTensors.Instance, new CheckpointLimits { MaxTensorBytes = 50 }));
+        var tensors = Assert.Throws<CheckpointLimitException>(() => TorchCheckpoint.Load(path, RawTensors.Instance, new CheckpointLimits { MaxTensorBytes = 50 }).Value);
         Assert.Equal(nameof(CheckpointLimits.MaxTensorBytes), tensors.Limit);
-        var pickle = Assert.Throws<CheckpointLimitException>(() => TorchCheckpoint.Load(path, RawTensors.Instance, new CheckpointLimits { MaxPickleBytes = 100 }));
+        var pickle = Assert.Throws<CheckpointLimitException>(() => TorchCheckpoint.Load(path, RawTensors.Instance, new CheckpointLimits { MaxPickleBytes = 100 }).Value);
         Assert.Equal(nameof(CheckpointLimits.MaxPickleBytes), pickle.Limit);
-        var rank = Assert.Throws<CheckpointLimitException>(() => TorchCheckpoint.Load(path, RawTensors.Instance, new CheckpointLimits { MaxRank = 0 }));
+        var rank = Assert.Throws<CheckpointLimitException>(() => TorchCheckpoint.Load(path, RawTensors.Instance, new CheckpointLimits { MaxRank = 0 }).Value);
         Assert.Equal(nameof(CheckpointLimits.MaxRank), rank.Limit);
-        var entries = Assert.Throws<CheckpointLimitException>(() => TorchCheckpoint.Load(path, RawTensors.Instance, new CheckpointLimits { MaxEntries = 1 }));
+        var entries = Assert.Throws<CheckpointLimitException>(() => TorchCheckpoint.Load(path, RawTensors.Instance, new CheckpointLimits { MaxEntries = 1 }).Value);
         Assert.Equal(nameof(CheckpointLimits.MaxEntries), entries.Limit);
-        var depth = Assert.Throws<CheckpointLimitException>(() => TorchCheckpoint.Load(path, RawTensors.Instance, new CheckpointLimits { MaxPickleDepth = 2 }));
+        var depth = Assert.Throws<CheckpointLimitException>(() => TorchCheckpoint.Load(path, RawTensors.Instance, new CheckpointLimits { MaxPickleDepth = 2 }).Value);
         Assert.Equal(nameof(CheckpointLimits.MaxPickleDepth), depth.Limit);
 
         // A global outside the allowlist, in the object's pickle and in a header pickle, is refused before anything is built.
         var hostile = LegacyFile(new P().Global("os", "system").Str("echo").Raw(0x85, (byte)'R').Stop(), [], []);
-        var forbidden = Assert.Throws<ForbiddenGlobalException>(() => TorchCheckpoint.Load(Write("legacy-global.pt", hostile), RawTensors.Instance));
+        var forbidden = Assert.Throws<ForbiddenGlobalException>(() => TorchCheckpoint.Load(Write("legacy-global.pt", hostile), RawTensors.Instance).Value);
         Assert.Equal("os.system", forbidden.Global);
         var sysInfo = new P().Global("builtins", "eval").Stop();
         var inHeader = LegacyFile(MainPickle(), ["s", "r"], [(3, Longs(7, 8, 9)), (10, Floats(10))]);
         int at = 15 + new P().Int(1001).Stop().Length;
         int sysLength = new P().Raw((byte)'}').Raw((byte)'(').Str("little_endian").Raw(0x88).Raw((byte)'u').Stop().Length;
         var swapped = inHeader[..at].Concat(sysInfo).Concat(inHeader[(at + sysLength)..]).ToArray();
-        var fromHeader = Assert.Throws<ForbiddenGlobalException>(() => TorchCheckpoint.Load(Write("legacy-header-global.pt", swapped), RawTensors.Instance));
+        var fromHeader = Assert.Throws<ForbiddenGlobalException>(() => TorchCheckpoint.Load(Write("legacy-header-global.pt", swapped), RawTensors.Instance).Value);
         Assert.Equal("builtins.eval", fromHeader.Global);
     }
 

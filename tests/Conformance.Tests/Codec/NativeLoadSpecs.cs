@@ -23,6 +23,6 @@ public sealed class NativeLoadSpecs
         Assert.Contains("RawTensors.Instance", error.Message);
         Assert.NotNull(error.InnerException);
         // The same file reads without libtorch.
-        Assert.NotNull(TorchCheckpoint.Load(fixture, RawTensors.Instance));
+        Assert.NotNull(TorchCheckpoint.Load(fixture, RawTensors.Instance).Value);
     }
 }

@@ -19,7 +19,7 @@ public sealed class SaveDurabilitySpecs
             TorchCheckpoint.Save(durable, sd, RawTensors.Instance);
             TorchCheckpoint.Save(fast, sd, RawTensors.Instance, durable: false);
             Assert.Equal(File.ReadAllBytes(durable), File.ReadAllBytes(fast));
-            var loaded = (PyDict)TorchCheckpoint.Load(fast, RawTensors.Instance)!;
+            var loaded = (PyDict)TorchCheckpoint.Load(fast, RawTensors.Instance).Value!;
             Assert.Equal([1f, 2f, 3f, 4f], ((RawTensor)loaded["w"]!).ToArray<float>());
             Assert.Equal(["durable.pt", "fast.pt"], Directory.GetFiles(dir).Select(Path.GetFileName).Order(StringComparer.Ordinal));
         }

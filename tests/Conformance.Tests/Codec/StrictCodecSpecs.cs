@@ -29,7 +29,7 @@ public sealed class StrictCodecSpecs
 
     private static CheckpointFormatException Refused(string path)
     {
-        var e = Assert.ThrowsAny<CheckpointFormatException>(() => TorchCheckpoint.Load(path, RawTensors.Instance));
+        var e = Assert.ThrowsAny<CheckpointFormatException>(() => TorchCheckpoint.Load(path, RawTensors.Instance).Value);
         Assert.StartsWith(path + ": ", e.Message);
         return e;
     }
@@ -108,7 +108,7 @@ public sealed class StrictCodecSpecs
         int at = entries.FindIndex(e => e.Name == "lenet.pickle/version");
         entries[at] = (entries[at].Name, Encoding.ASCII.GetBytes(version));
         var path = Write($"version-ok-{version.Trim()}.pt", RawZip.Of(entries).Build());
-        Assert.Equal(CodecFuzzSpecs.Fingerprint(TorchCheckpoint.Load(Lenet, RawTensors.Instance)), CodecFuzzSpecs.Fingerprint(TorchCheckpoint.Load(path, RawTensors.Instance)));
+        Assert.Equal(CodecFuzzSpecs.Fingerprint(TorchCheckpoint.Load(Lenet, RawTensors.Instance).Value), CodecFuzzSpecs.Fingerprint(TorchCheckpoint.Load(path, RawTensors.Instance).Value));
     }
 
     [Theory]
@@ -136,7 +136,7 @@ public sealed class StrictCodecSpecs
     public void Conj_and_neg_bits_are_resolved_as_torch_load_resolves_them()
     {
         var expected = JsonNode.Parse(File.ReadAllText(Path.Combine(Samples, "conj-neg.json")))!["tensors"]!.AsObject();
-        var loaded = (PyDict)TorchCheckpoint.Load(Path.Combine(Samples, "conj-neg.pt"), RawTensors.Instance)!;
+        var loaded = (PyDict)TorchCheckpoint.Load(Path.Combine(Samples, "conj-neg.pt"), RawTensors.Instance).Value!;
         Assert.Equal(expected.Select(e => e.Key), loaded.Keys.Cast<string>());
         var wrong = new List<string>();
         foreach (var (key, t) in expected)
@@ -232,7 +232,7 @@ public sealed class StrictCodecSpecs
     public void A_meta_tensor_torch_saved_is_refused_naming_its_rebuild_global()
     {
         var path = Path.Combine(Samples, "meta.pt");
-        var e = Assert.Throws<ForbiddenGlobalException>(() => TorchCheckpoint.Load(path, RawTensors.Instance));
+        var e = Assert.Throws<ForbiddenGlobalException>(() => TorchCheckpoint.Load(path, RawTensors.Instance).Value);
         Assert.Equal("torch._utils._rebuild_meta_tensor_no_storage", e.Global);
         Assert.StartsWith(path, e.Message);
     }
@@ -259,7 +259,7 @@ public sealed class StrictCodecSpecs
         var path = Write("million-nested-lists.pt", new RawZip().Add("archive/data.pkl", pickle).Add("archive/version", "3\n"u8.ToArray()).Build());
         long cap = (64L << 20) + 8 * new FileInfo(path).Length;
         long before = GC.GetAllocatedBytesForCurrentThread();
-        var e = Assert.Throws<CheckpointLimitException>(() => TorchCheckpoint.Load(path, RawTensors.Instance));
+        var e = Assert.Throws<CheckpointLimitException>(() => TorchCheckpoint.Load(path, RawTensors.Instance).Value);
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         Assert.Equal(nameof(CheckpointLimits.MaxPickleDepth), e.Limit);
         Assert.True(allocated < cap, $"{allocated:N0} bytes allocated (cap {cap:N0}) before: {e.Message}");
@@ -277,7 +277,7 @@ public sealed class StrictCodecSpecs
         body.AddRange(new byte[] { (byte)'h', 1, (byte)'.' });
         var path = Write("memo-nested-lists.pt", new RawZip().Add("archive/data.pkl", body.ToArray()).Build());
         long before = GC.GetAllocatedBytesForCurrentThread();
-        var e = Assert.ThrowsAny<CheckpointFormatException>(() => TorchCheckpoint.Load(path, RawTensors.Instance));
+        var e = Assert.ThrowsAny<CheckpointFormatException>(() => TorchCheckpoint.Load(path, RawTensors.Instance).Value);
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         Assert.Contains("already inside another", e.Message);
         Assert.True(allocated < 16L << 20, $"{allocated:N0} bytes allocated before: {e.Message}");

@@ -25,7 +25,7 @@ public sealed class Zip64Specs
 
         var bytes = File.ReadAllBytes(path);
         Assert.True(bytes.AsSpan().IndexOf("PK\u0006\u0006"u8) > 0, "no zip64 end record was written");
-        var back = (PyDict)TorchCheckpoint.Load(path, RawTensors.Instance)!;
+        var back = (PyDict)TorchCheckpoint.Load(path, RawTensors.Instance).Value!;
         Assert.Equal(values, ((RawTensor)((PyDict)back["model"]!)["w"]!).ToArray<float>());
 
         // Every PyTorch: the host's, and each rootfs's through chroot (the checkout is mounted at the same path).
@@ -73,7 +73,7 @@ public sealed class Zip64Specs
             TorchCheckpoint.Save(path, value, PatternTensors.Instance);
             Assert.True(new FileInfo(path).Length > bytes);
 
-            var back = (PyDict)TorchCheckpoint.Load(path, PatternTensors.Instance)!;
+            var back = (PyDict)TorchCheckpoint.Load(path, PatternTensors.Instance).Value!;
             Assert.Equal(["small.before", "big", "small.after"], back.Keys.Cast<string>());
             Assert.Equal(big, back["big"]);
             Assert.Equal(small, back["small.before"]);
