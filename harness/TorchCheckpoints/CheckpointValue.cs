@@ -3,31 +3,6 @@ using System.Globalization;
 
 namespace TorchCheckpoints;
 
-/// <summary>What a value read from a checkpoint is, in Python's terms.</summary>
-public enum CheckpointValueKind
-{
-    /// <summary>Python's None.</summary>
-    None,
-    /// <summary>A bool.</summary>
-    Bool,
-    /// <summary>An int (<c>long</c>).</summary>
-    Int,
-    /// <summary>A float (<c>double</c>).</summary>
-    Float,
-    /// <summary>A str.</summary>
-    Str,
-    /// <summary>bytes.</summary>
-    Bytes,
-    /// <summary>A tensor (the backend's).</summary>
-    Tensor,
-    /// <summary>A dict or OrderedDict (<see cref="PyDict"/>).</summary>
-    Dict,
-    /// <summary>A list.</summary>
-    List,
-    /// <summary>A tuple (<see cref="PyTuple"/>).</summary>
-    Tuple,
-}
-
 /// <summary>
 /// One value of what <c>torch.load</c> would return, as <see cref="TorchCheckpoint.Load(string, CheckpointLimits?)"/>
 /// gives it: a dict, a list, a tuple, a tensor or a scalar, walked with indexers and read with typed
