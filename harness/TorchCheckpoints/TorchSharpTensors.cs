@@ -61,7 +61,6 @@ public sealed class TorchSharpTensors : TensorBackend
         try
         {
             var start = FirstElement(storage);
-            HugePages.Advise(start, request.ByteCount);
             record.ReadExactly(start, request.ByteCount);
             return storage;
         }
@@ -78,7 +77,6 @@ public sealed class TorchSharpTensors : TensorBackend
         EnsureNative();
         var storage = empty(new[] { request.ElementCount }, ToScalarType(request.Dtype));
         var start = FirstElement(storage);
-        HugePages.Advise(start, request.ByteCount);
         return (storage, (nint)start);
     }
 
