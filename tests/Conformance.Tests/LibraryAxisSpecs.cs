@@ -82,5 +82,12 @@ public sealed class LibraryAxisSpecs
         Assert.Equal(["lenet/pickle/pytorch-2.6->torchsharp-0.107+pybridge/default"], cells.Select(c => c.Name));
         Assert.Contains("TorchCheckpoints reads it: StateDict.Load(path)", LibraryRemedy.Markdown(Run));
         Assert.Equal("", LibraryRemedy.Markdown([Run[0]]));
+        // optimizer_state's folder holds the optimizer's file too: its remedy names both readers.
+        var optimizer = new[]
+        {
+            R("ckpt_adam/optimizer_state/pytorch-2.6->torchsharp-0.107+pybridge/default", Outcome.KnownFailure),
+            R("ckpt_adam/optimizer_state/pytorch-2.6->torchsharp-0.107+torchcheckpoints/default", Outcome.Pass),
+        };
+        Assert.Contains("`optimizer_state`: TorchCheckpoints reads it: model.load_pytorch(path) for the model's file, optimizer.load_pytorch(path) for the optimizer's.", LibraryRemedy.Markdown(optimizer));
     }
 }

@@ -13,6 +13,11 @@ public static class LibraryRemedy
 {
     public const string Words = "TorchCheckpoints reads it: StateDict.Load(path), or model.load_pytorch(path)";
 
+    /// <summary>The remedy for one route's files: optimizer_state's folder holds an optimizer's state dict beside the model's.</summary>
+    public static string WordsFor(string route) => route == Matrix.Catalogue.OptimizerState
+        ? "TorchCheckpoints reads it: model.load_pytorch(path) for the model's file, optimizer.load_pytorch(path) for the optimizer's"
+        : Words;
+
     /// <summary>Per route, the PyBridge cells that fail where TorchCheckpoints reads the same file (as consumer), in plan order.</summary>
     public static IReadOnlyList<(string Route, IReadOnlyList<Cell> Cells)> Find(IReadOnlyList<CellResult> results)
     {
@@ -38,6 +43,8 @@ public static class LibraryRemedy
         sb.AppendLine($"Each of these PyBridge cells fails (known or not) while the same file, read by TorchCheckpoints in the same mode, passes: {Words} (the TorchCheckpoints package).").AppendLine();
         sb.AppendLine("| route | cells | e.g. |").AppendLine("|---|---|---|");
         foreach (var (route, cells) in found) sb.AppendLine($"| `{route}` | {cells.Count} | `{cells[0].Name}` |");
+        foreach (var (route, _) in found.Where(f => WordsFor(f.Route) != Words))
+            sb.AppendLine().AppendLine($"`{route}`: {WordsFor(route)}.");
         return sb.AppendLine().ToString();
     }
 }

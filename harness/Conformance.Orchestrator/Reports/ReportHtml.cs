@@ -43,7 +43,8 @@ public static class ReportHtml
         if (LibraryRemedy.Find(run.Results) is { Count: > 0 } remedies)
         {
             sb.AppendLine($"<p>Where PyBridge fails and TorchCheckpoints reads the same file ({E(LibraryRemedy.Words)}):</p><ul>");
-            foreach (var (route, cells) in remedies) sb.AppendLine($"<li><code>{E(route)}</code>: {cells.Count} cells, e.g. <code>{E(cells[0].Name)}</code></li>");
+            foreach (var (route, cells) in remedies)
+                sb.AppendLine($"<li><code>{E(route)}</code>: {cells.Count} cells, e.g. <code>{E(cells[0].Name)}</code>{(LibraryRemedy.WordsFor(route) == LibraryRemedy.Words ? "" : $" ({E(LibraryRemedy.WordsFor(route))})")}</li>");
             sb.AppendLine("</ul>");
         }
         sb.AppendLine("<h2>Overview</h2><p>Outcomes of every direction and load mode, per case and route. Click a cell for its table below; hover or click a cell of those tables for its message and details.</p><table><tr><th>case</th>");
