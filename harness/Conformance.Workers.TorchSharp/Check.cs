@@ -64,7 +64,10 @@ public static class Check
                 Add("TorchCheckpoints TorchCheckpoint.Load", () => Flatten(TorchCheckpoint.Load(path).Value, ""));
                 Add("TorchCheckpoints TorchCheckpoint.LoadMapped", () => Flatten(TorchCheckpoint.LoadMapped(path).Value, ""));
                 if (args["optimizer_class"]?.GetValue<string>() is { } optimizerClass)
+                {
                     Add($"PyBridge optimizer.load_py ({optimizerClass})", () => OptimizerLoadPy(path, optimizerClass));
+                    Add($"TorchCheckpoints optimizer.load_pytorch ({optimizerClass})", () => OptimizerLoadPytorch(path, optimizerClass));
+                }
                 break;
             case "zip_damaged":
                 // Nothing reads a damaged zip; each reader's own words say where it stopped.
@@ -130,6 +133,38 @@ public static class Check
     /// </summary>
     private static IEnumerable<KeyValuePair<string, Tensor>> OptimizerLoadPy(string path, string kind)
     {
+        var optimizer = OptimizerFor(path, kind);
+        ((global::TorchSharp.Modules.OptimizerHelper)optimizer).load_py(path);
+        return Held(optimizer, path);
+    }
+
+    /// <summary>The same file by TorchCheckpoints' <c>optimizer.load_pytorch</c>, into the same optimizer.</summary>
+    private static IEnumerable<KeyValuePair<string, Tensor>> OptimizerLoadPytorch(string path, string kind)
+    {
+        var optimizer = OptimizerFor(path, kind);
+        optimizer.load_pytorch(path);
+        return Held(optimizer, path);
+    }
+
+    /// <summary>
+    /// What the optimizer holds, in PyTorch's layout, each step count as a tensor of the file's own step dtype:
+    /// TorchSharp keeps a step as a long, so the dtype of the step tensor written back is the writer's choice
+    /// (float32, as torch.optim), not something read; the file's (PyBridge writes int64) is what is compared.
+    /// </summary>
+    private static IEnumerable<KeyValuePair<string, Tensor>> Held(optim.Optimizer optimizer, string path)
+    {
+        var held = PyTorchOptimizers.StateDict(optimizer);
+        var fileState = TorchCheckpoint.Load(path)["state"];
+        foreach (var (index, entries) in held.Dict("state"))
+            if (entries is PyDict e && e.TryGetValue("step", out var step) && step is Tensor t
+                && fileState.ContainsKey(index) && fileState[(int)(long)index].ContainsKey("step") && fileState[(int)(long)index]["step"].Value is Tensor original)
+                e["step"] = t.to(original.dtype);
+        return Flatten(held, "");
+    }
+
+    /// <summary>An optimizer of <paramref name="kind"/> over parameters shaped as the file's state tensors (zeros; [1] for a parameter without state), with its hyperparameters.</summary>
+    private static optim.Optimizer OptimizerFor(string path, string kind)
+    {
         var sd = TorchCheckpoint.Load(path);
         var group = sd["param_groups"][0].AsDict();
         var state = sd["state"].Value as PyDict ?? new PyDict();
@@ -139,9 +174,7 @@ public static class Check
             var first = state.TryGetValue(i, out var s) && s is PyDict d ? d.Select(kv => kv.Value).OfType<Tensor>().FirstOrDefault(t => t.dim() > 0) : null;
             return new global::TorchSharp.Modules.Parameter(zeros(first?.shape ?? [1]));
         }).ToList();
-        var optimizer = PyTorchOptimizers.Build(kind, parameters, group);
-        ((global::TorchSharp.Modules.OptimizerHelper)optimizer).load_py(path);
-        return Flatten(PyTorchOptimizers.StateDict(optimizer), "");
+        return PyTorchOptimizers.Build(kind, parameters, group);
     }
 
     private static string OneLine(string s) =>

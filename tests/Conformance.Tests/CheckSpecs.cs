@@ -348,9 +348,14 @@ public sealed class CheckSpecs(CheckFixture fx, ITestOutputHelper output) : ICla
         Show(f);
         var loadPy = Reader(f, "torchsharp-0.107", "PyBridge optimizer.load_py (Adam)");
         Assert.True(loadPy.Identical, loadPy.Message);
+        // TorchCheckpoints' in-place reader of the same file, into the same optimizer, holds PyTorch's bytes too.
+        var loadPytorch = Reader(f, "torchsharp-0.107", "TorchCheckpoints optimizer.load_pytorch (Adam)");
+        Assert.True(loadPytorch.Identical, loadPytorch.Message);
         Assert.Equal(CheckOutcome.NotAModel, f.Verdict.Outcome);
         Assert.StartsWith("⚠ a PyTorch optimizer state dict", f.Verdict.Line);
+        Assert.Contains("PyBridge optimizer.load_py (Adam) and TorchCheckpoints optimizer.load_pytorch (Adam) load it", f.Verdict.Line);
         Assert.DoesNotContain("training checkpoint", f.Verdict.Line);
+        Assert.Contains("optimizer.load_pytorch(path)", f.Verdict.Remedy);
         Assert.Contains("optimizer.load_py(path)", f.Verdict.Remedy);
     }
 

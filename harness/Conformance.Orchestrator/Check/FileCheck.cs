@@ -219,12 +219,12 @@ public sealed class FileCheck(Suite suite, RunnerOptions options, string? modelT
             }
         }
         // --dotnet learns that the file is a PyTorch optimizer state dict only from the worker's own inventory: then
-        // PyBridge's optimizer.load_py is asked for on its own.
+        // PyBridge's optimizer.load_py and TorchCheckpoints' optimizer.load_pytorch are asked for on their own.
         if (dotnetOnly && OptimizerFiles.ClassOf(inventory) is { } optimizerClass && TorchSharps.FirstOrDefault() is { } ts
-            && !readers.Any(r => r.Reader["reader"]?.GetValue<string>()?.Contains("optimizer.load_py", StringComparison.Ordinal) == true))
+            && !readers.Any(r => r.Reader["reader"]?.GetValue<string>()?.Contains(OptimizerFiles.ReaderMark, StringComparison.Ordinal) == true))
         {
             var again = Ask(pool, ts, new JsonObject { ["path"] = staged, ["format"] = format, ["keys"] = MirrorKeys(inventory), ["optimizer_class"] = optimizerClass }, out _);
-            foreach (var r in (again?["readers"]?.AsArray() ?? []).OfType<JsonObject>().Where(r => r["reader"]?.GetValue<string>()?.Contains("optimizer.load_py", StringComparison.Ordinal) == true))
+            foreach (var r in (again?["readers"]?.AsArray() ?? []).OfType<JsonObject>().Where(r => r["reader"]?.GetValue<string>()?.Contains(OptimizerFiles.ReaderMark, StringComparison.Ordinal) == true))
                 readers.Add((ts.Id, (JsonObject)r.DeepClone()));
         }
         var judged = Judge(inventory, readers).Concat(failures).ToList();

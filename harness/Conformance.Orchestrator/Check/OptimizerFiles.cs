@@ -6,10 +6,14 @@ namespace Conformance.Orchestrator.Check;
 /// <summary>
 /// A PyTorch <c>optimizer.state_dict()</c> saved alone (<c>{state, param_groups}</c>): which torch.optim class
 /// wrote it, from the catalogue's optimizers (the one table of each class's param_group keys), so that the
-/// TorchSharp worker can build that optimizer and try PyBridge's <c>optimizer.load_py</c> on the file.
+/// TorchSharp worker can build that optimizer and try PyBridge's <c>optimizer.load_py</c> and TorchCheckpoints'
+/// <c>optimizer.load_pytorch</c> on the file.
 /// </summary>
 public static class OptimizerFiles
 {
+    /// <summary>What the names of the TorchSharp worker's optimizer readers hold: "PyBridge optimizer.load_py (Adam)", "TorchCheckpoints optimizer.load_pytorch (Adam)".</summary>
+    public const string ReaderMark = "optimizer.load_";
+
     /// <summary>True when the file's top level is exactly PyTorch's optimizer state dict.</summary>
     public static bool IsOptimizerStateDict(JsonObject? inventory)
     {

@@ -122,15 +122,18 @@ public static class Verdicts
                 return Folder(f, loads, Best, FirstBad);
         }
 
-        // PyTorch's optimizer.state_dict() saved alone: PyBridge's optimizer.load_py reads it, into an optimizer over the model's parameters.
+        // PyTorch's optimizer.state_dict() saved alone: PyBridge's optimizer.load_py and TorchCheckpoints' optimizer.load_pytorch
+        // read it, into an optimizer over the model's parameters.
         if (top.Count == 2 && top.Contains("state") && top.Contains("param_groups"))
         {
-            var own = dotnet.FirstOrDefault(r => r.Reader.Contains("optimizer.load_py", StringComparison.Ordinal));
-            var ok = own?.Identical == true;
+            var own = dotnet.Where(r => r.Reader.Contains(OptimizerFiles.ReaderMark, StringComparison.Ordinal)).ToList();
+            var loading = own.Where(r => r.Identical).ToList();
+            var ok = loading.Count > 0;
             return new(false,
-                ok ? $"⚠ a PyTorch optimizer state dict (state, param_groups), not model weights: {own!.Reader} loads it{gpu}"
-                   : "✗ a PyTorch optimizer state dict (state, param_groups), not model weights" + (own is null ? "; no optimizer.load_py was tried" : BadOf([own])),
-                "load it into the optimizer with TorchSharp.PyBridge: optimizer.load_py(path) (the same class over the same parameters, in the same order); the weights are a separate torch.save(model.state_dict()) file")
+                ok ? $"⚠ a PyTorch optimizer state dict (state, param_groups), not model weights: {string.Join(" and ", loading.Select(r => r.Reader))} load{(loading.Count == 1 ? "s" : "")} it{gpu}"
+                     + (loading.Count < own.Count ? BadOf(own.Where(r => !r.Identical)) : "")
+                   : "✗ a PyTorch optimizer state dict (state, param_groups), not model weights" + (own.Count == 0 ? "; no optimizer reader was tried" : BadOf(own)),
+                "load it into the optimizer (the same class over the same parameters, in the same order): TorchCheckpoints' optimizer.load_pytorch(path), or TorchSharp.PyBridge's optimizer.load_py(path); the weights are a separate torch.save(model.state_dict()) file")
                 { Outcome = ok ? CheckOutcome.NotAModel : CheckOutcome.DoesNotLoad };
         }
 
