@@ -133,17 +133,17 @@ public static class Check
     /// </summary>
     private static IEnumerable<KeyValuePair<string, Tensor>> OptimizerLoadPy(string path, string kind)
     {
-        var optimizer = OptimizerFor(path, kind);
+        var (optimizer, file) = OptimizerFor(path, kind);
         ((global::TorchSharp.Modules.OptimizerHelper)optimizer).load_py(path);
-        return Held(optimizer, path);
+        return Held(optimizer, file);
     }
 
     /// <summary>The same file by TorchCheckpoints' <c>optimizer.load_pytorch</c>, into the same optimizer.</summary>
     private static IEnumerable<KeyValuePair<string, Tensor>> OptimizerLoadPytorch(string path, string kind)
     {
-        var optimizer = OptimizerFor(path, kind);
+        var (optimizer, file) = OptimizerFor(path, kind);
         optimizer.load_pytorch(path);
-        return Held(optimizer, path);
+        return Held(optimizer, file);
     }
 
     /// <summary>
@@ -151,19 +151,19 @@ public static class Check
     /// TorchSharp keeps a step as a long, so the dtype of the step tensor written back is the writer's choice
     /// (float32, as torch.optim), not something read; the file's (PyBridge writes int64) is what is compared.
     /// </summary>
-    private static IEnumerable<KeyValuePair<string, Tensor>> Held(optim.Optimizer optimizer, string path)
+    private static IEnumerable<KeyValuePair<string, Tensor>> Held(optim.Optimizer optimizer, CheckpointValue file)
     {
         var held = PyTorchOptimizers.StateDict(optimizer);
-        var fileState = TorchCheckpoint.Load(path)["state"];
+        var fileState = file["state"];
         foreach (var (index, entries) in held.Dict("state"))
-            if (entries is PyDict e && e.TryGetValue("step", out var step) && step is Tensor t
-                && fileState.ContainsKey(index) && fileState[(int)(long)index].ContainsKey("step") && fileState[(int)(long)index]["step"].Value is Tensor original)
+            if (entries is PyDict e && e.TryGetValue("step", out var step) && step is Tensor t && fileState.ContainsKey(index)
+                && fileState[(int)(long)index] is var own && own.ContainsKey("step") && own["step"].Value is Tensor original)
                 e["step"] = t.to(original.dtype);
         return Flatten(held, "");
     }
 
     /// <summary>An optimizer of <paramref name="kind"/> over parameters shaped as the file's state tensors (zeros; [1] for a parameter without state), with its hyperparameters.</summary>
-    private static optim.Optimizer OptimizerFor(string path, string kind)
+    private static (optim.Optimizer Optimizer, CheckpointValue File) OptimizerFor(string path, string kind)
     {
         var sd = TorchCheckpoint.Load(path);
         var group = sd["param_groups"][0].AsDict();
@@ -174,7 +174,7 @@ public static class Check
             var first = state.TryGetValue(i, out var s) && s is PyDict d ? d.Select(kv => kv.Value).OfType<Tensor>().FirstOrDefault(t => t.dim() > 0) : null;
             return new global::TorchSharp.Modules.Parameter(zeros(first?.shape ?? [1]));
         }).ToList();
-        return PyTorchOptimizers.Build(kind, parameters, group);
+        return (PyTorchOptimizers.Build(kind, parameters, group), sd);
     }
 
     private static string OneLine(string s) =>

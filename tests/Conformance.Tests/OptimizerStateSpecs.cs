@@ -15,12 +15,16 @@ namespace Conformance.Tests;
 [Collection(MatrixCollection.Name)]
 public sealed class OptimizerStateSpecs(MatrixFixture fixture, ITestOutputHelper output)
 {
+    /// <summary>Skips when a runtime is missing (fails under CONFORMANCE_REQUIRE_ALL=1): these specs read every library's cells.</summary>
+    private void RequireRuntimes() =>
+        MatrixFixture.SkipOrFailWhenMissing(fixture.Run.Runtimes.Where(r => !r.Runtime.Available).Select(r => r.Runtime.MissingReason).FirstOrDefault());
+
     private List<CellResult> Cells => fixture.Run.Results.Where(r => r.Cell.Route == Catalogue.OptimizerState && r.Outcome != Outcome.Skipped).ToList();
 
     [SkippableFact]
     public void Every_optimizer_of_the_catalogue_crosses_both_ways_with_both_libraries()
     {
-        MatrixFixture.SkipOrFailWhenMissing(fixture.Run.Runtimes.Where(r => !r.Runtime.Available).Select(r => r.Runtime.MissingReason).FirstOrDefault());
+        RequireRuntimes();
         var cases = Catalogue.All.Where(c => c.Routes.Contains(Catalogue.OptimizerState)).ToList();
         // Every optimizer of the catalogue but the LR schedulers' cases (their state is the scheduler's, the checkpoint route's).
         Assert.Equal(Catalogue.Optimizers.Order(), cases.Select(c => c.Optimizer!).Order());
@@ -49,7 +53,7 @@ public sealed class OptimizerStateSpecs(MatrixFixture fixture, ITestOutputHelper
     [SkippableFact]
     public void TorchCheckpoints_cells_fail_only_on_TorchSharp_or_PyTorch_findings()
     {
-        MatrixFixture.SkipOrFailWhenMissing(fixture.Run.Runtimes.Where(r => !r.Runtime.Available).Select(r => r.Runtime.MissingReason).FirstOrDefault());
+        RequireRuntimes();
         var tc = Cells.Where(r => (Runtime.LibraryOf(r.Cell.Producer) ?? Runtime.LibraryOf(r.Cell.Consumer)) == "torchcheckpoints"
                                   && Runtime.LibraryOf(r.Cell.Consumer) is null or "torchcheckpoints").ToList();
         Assert.NotEmpty(tc);
@@ -70,7 +74,7 @@ public sealed class OptimizerStateSpecs(MatrixFixture fixture, ITestOutputHelper
     [SkippableFact]
     public void PyBridge_optimizer_load_py_restores_the_state_PyTorch_saved()
     {
-        MatrixFixture.SkipOrFailWhenMissing(fixture.Run.Runtimes.Where(r => !r.Runtime.Available).Select(r => r.Runtime.MissingReason).FirstOrDefault());
+        RequireRuntimes();
         var read = Cells.Where(r => r.Cell.Producer.StartsWith("pytorch-", StringComparison.Ordinal) && Runtime.LibraryOf(r.Cell.Consumer) == "pybridge" && r.Cell.Case != "ckpt_lbfgs").ToList();
         Assert.NotEmpty(read);
         Assert.All(read, r => Assert.DoesNotContain(r.Problems, p => p.Code == ProblemCodes.OptimizerState));
